@@ -1,0 +1,41 @@
+# root-key-detector: every target sets up what it needs (its own venv) on a fresh machine.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv test lint format demo clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP) ## Create .venv with the runtime and dev dependencies
+
+test: $(STAMP) ## Run the test suite (unit, property, contract, integration, end-to-end)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP) ## ruff (lint + format check) and mypy strict on detector/
+	$(BIN)/ruff check detector sandbox tests
+	$(BIN)/ruff format --check detector sandbox tests
+	$(BIN)/mypy
+
+format: $(STAMP) ## Apply ruff's formatting and safe fixes
+	$(BIN)/ruff format detector sandbox tests
+	$(BIN)/ruff check --fix detector sandbox tests
+
+demo: $(STAMP) ## Run the whole path on the embedded sandbox (moto + Slack emulator)
+	$(BIN)/python -m sandbox.demo
+
+clean: ## Remove the venv, caches and build output
+	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info

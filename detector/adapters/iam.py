@@ -1,0 +1,158 @@
+"""IAM confirmation: does the root user hold the key now? (GetAccountSummary + last-used)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from detector import retry
+from detector.domain.confirmation import Confirmation, KeyState
+from detector.log import get_logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_iam import IAMClient
+
+IamClientFor = Callable[[str], "IAMClient"]
+
+
+class IamKeyConfirmer:
+    """Confirms a root key event against IAM; any failure becomes UNCONFIRMED, never silence.
+
+    IAM is the truth and the event a hint. ``AccountAccessKeysPresent`` says whether root holds
+    any key (inactive ones count); ``GetAccessKeyLastUsed`` ties the event's key id to a live
+    key where it answers. IAM is eventually consistent: a key seconds old may not show yet, so
+    a fresh event is polled for up to ``wait_s``; an event older than ``settle_s`` whose key
+    is not there means the key was already deleted.
+    """
+
+    def __init__(
+        self,
+        client_for: IamClientFor,
+        retry_env: retry.RetryEnv,
+        *,
+        wait_s: float = 10.0,
+        settle_s: float = 300.0,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._client_for = client_for
+        self._retry_env = retry_env
+        self._wait_s = wait_s
+        self._settle_s = settle_s
+        self._now = now
+
+    def confirm(
+        self,
+        account_id: str,
+        access_key_id: str | None,
+        *,
+        expect_present: bool,
+        event_time: datetime,
+    ) -> Confirmation:
+        """Return PRESENT, ABSENT or UNCONFIRMED (with the reason) for root's key."""
+        try:
+            client = self._client_for(account_id)
+            return self._confirm(client, access_key_id, expect_present, event_time)
+        except Exception as exc:  # noqa: BLE001 - any failure must still produce an alert
+            code = retry.error_code(exc)
+            get_logger().warning(
+                "iam confirmation failed",
+                extra={"account": account_id, "error_code": code, "error_type": type(exc).__name__},
+            )
+            return Confirmation(
+                KeyState.UNCONFIRMED, f"IAM could not be asked ({code}): {_short(exc)}"
+            )
+
+    def _confirm(
+        self,
+        client: IAMClient,
+        access_key_id: str | None,
+        expect_present: bool,
+        event_time: datetime,
+    ) -> Confirmation:
+        attempts = 0
+
+        def count() -> int:
+            nonlocal attempts
+            attempts += 1
+            return self._keys_present(client)
+
+        present = count()
+        age_s = (self._now() - event_time).total_seconds()
+        if expect_present and present == 0 and age_s < self._settle_s:
+            present = self._poll(count, until=lambda n: n > 0)
+        elif not expect_present and present > 0:
+            present = self._poll(count, until=lambda n: n == 0)
+
+        last_used, service = self._last_used(client, access_key_id) if present else (None, None)
+        common: dict[str, Any] = {
+            "root_keys_present": present,
+            "key_last_used_at": last_used,
+            "key_last_used_service": service,
+            "attempts": attempts,
+        }
+        if present > 0:
+            if expect_present:
+                return Confirmation(
+                    KeyState.PRESENT, "IAM reports the root user holds an access key", **common
+                )
+            return Confirmation(
+                KeyState.UNCONFIRMED,
+                "IAM still reports a root access key (this one or another)",
+                **common,
+            )
+        if expect_present and age_s < self._settle_s:
+            return Confirmation(
+                KeyState.UNCONFIRMED,
+                f"IAM does not show the key yet after {attempts} checks (eventual consistency)",
+                **common,
+            )
+        reason = (
+            "IAM reports no root access key: it was deleted after the event"
+            if expect_present
+            else "IAM reports no root access key"
+        )
+        return Confirmation(KeyState.ABSENT, reason, **common)
+
+    def _keys_present(self, client: IAMClient) -> int:
+        summary = retry.build(retry.AWS_CALL, self._retry_env)(client.get_account_summary)
+        return int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0))
+
+    def _poll(self, check: Callable[[], int], until: Callable[[int], bool]) -> int:
+        budget = self._wait_s
+        policy = retry.build_for_result(
+            retry.IAM_VISIBILITY,
+            self._retry_env,
+            retry_on=lambda n: not until(n),
+            max_idle_s=budget,
+        )
+        result: int = policy(check)
+        return result
+
+    def _last_used(
+        self, client: IAMClient, access_key_id: str | None
+    ) -> tuple[datetime | None, str | None]:
+        """When the key last worked; (None, None) where IAM does not answer for root's key."""
+        if not access_key_id or len(access_key_id) < 16:
+            return None, None
+        try:
+            resp = retry.build(retry.AWS_CALL, self._retry_env)(
+                client.get_access_key_last_used, AccessKeyId=access_key_id
+            )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            # Informational only: the account summary already answered the question.
+            get_logger().info(
+                "GetAccessKeyLastUsed did not answer", extra={"error_code": retry.error_code(exc)}
+            )
+            return None, None
+        info = resp.get("AccessKeyLastUsed", {})
+        used = info.get("LastUsedDate")
+        service = info.get("ServiceName")
+        return used, (None if service in (None, "N/A") else service)
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:199] + "…"

@@ -1,0 +1,62 @@
+"""Security Hub: import one ASFF finding, and treat FailedCount > 0 as the error it is."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from detector import retry
+from detector.errors import FindingImportError
+
+if TYPE_CHECKING:
+    from mypy_boto3_securityhub import SecurityHubClient
+
+SecurityHubClientFor = Callable[[str], "SecurityHubClient"]
+SERVICE = "securityhub.BatchImportFindings"
+
+
+class SecurityHubSink:
+    """Imports findings with BatchImportFindings through the finding account's own client.
+
+    botocore validates every finding against the API model before it is sent.
+    """
+
+    def __init__(self, client_for: SecurityHubClientFor, retry_env: retry.RetryEnv) -> None:
+        self._client_for = client_for
+        self._retry_env = retry_env
+
+    def import_finding(self, finding: dict[str, Any]) -> None:
+        """Import (create or update) one finding.
+
+        Raises:
+            FindingImportError: Security Hub refused it (FailedCount > 0) or the call failed
+                after retries; ``code`` is Security Hub's ErrorCode or the AWS error code.
+        """
+        client = self._client_for(str(finding["AwsAccountId"]))
+
+        def call() -> None:
+            resp = client.batch_import_findings(Findings=[finding])  # type: ignore[list-item]
+            if resp.get("FailedCount", 0):
+                errors = resp.get("FailedFindings") or []
+                failed: Mapping[str, Any] = errors[0] if errors else {}
+                code = str(failed.get("ErrorCode", "Unknown"))
+                raise FindingImportError(
+                    SERVICE,
+                    code,
+                    f"finding {failed.get('Id', finding['Id'])!r} refused: "
+                    f"{failed.get('ErrorMessage', 'no message')}",
+                    transient=code in retry.AWS_THROTTLING_CODES,
+                )
+
+        try:
+            retry.build(retry.AWS_CALL, self._retry_env)(call)
+        except FindingImportError:
+            raise
+        except botocore.exceptions.ParamValidationError as exc:
+            raise FindingImportError(SERVICE, "ParamValidation", str(exc), transient=False) from exc
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise FindingImportError(
+                SERVICE, retry.error_code(exc), str(exc), transient=retry.is_transient(exc)
+            ) from exc

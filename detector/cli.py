@@ -1,0 +1,115 @@
+"""Command line: ``classify`` recorded events offline, ``replay`` them through the pipeline."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from detector import pipeline
+from detector.config import Settings
+from detector.domain.event import RootKeyEvent, load_document, parse_input
+from detector.domain.verdict import classify
+from detector.errors import DetectorError
+from detector.log import configure
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the CLI; returns the process exit code."""
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(
+        prog="python -m detector", description="Root access key detector"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_classify = sub.add_parser(
+        "classify", help="print one JSON line per CloudTrail record (no network)"
+    )
+    p_classify.add_argument("files", nargs="+", help="JSON or .json.gz files; - for stdin")
+    p_replay = sub.add_parser(
+        "replay", help="run recorded events through the full pipeline (configured AWS + Slack)"
+    )
+    p_replay.add_argument("files", nargs="+", help="JSON or .json.gz files; - for stdin")
+    args = parser.parse_args(argv)
+    if args.command == "classify":
+        return classify_files(args.files, out)
+    return replay_files(args.files, out)
+
+
+def _read(name: str) -> bytes:
+    return sys.stdin.buffer.read() if name == "-" else Path(name).read_bytes()
+
+
+def _documents(files: Sequence[str], out: TextIO) -> Iterator[tuple[str, list[RootKeyEvent]]]:
+    """Each file's events; a file that is not CloudTrail prints an error line instead."""
+    for name in files:
+        try:
+            events = parse_input(load_document(_read(name)))
+        except (DetectorError, OSError) as exc:
+            _emit(out, {"source": name, "error": str(exc), "error_type": type(exc).__name__})
+            continue
+        yield name, events
+
+
+def classify_files(files: Sequence[str], out: TextIO) -> int:
+    """``classify``: verdicts only; exits 2 if any input was not CloudTrail."""
+    failed = False
+    seen = 0
+    for name, events in _documents(files, out):
+        seen += 1
+        for event in events:
+            _emit(out, _line(name, event) | {"verdict": classify(event).value})
+    failed = seen < len(files)
+    return EXIT_BAD_INPUT if failed else EXIT_OK
+
+
+def replay_files(files: Sequence[str], out: TextIO) -> int:
+    """``replay``: the full pipeline on recorded events against the configured services."""
+    # Imported here: `classify` must not pay for boto3 and slack_sdk.
+    from detector.wiring import build_runtime  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_env()
+    except DetectorError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure(settings.log_level)
+    deps = build_runtime(settings).deps
+    status = EXIT_OK
+    seen = 0
+    for name, events in _documents(files, out):
+        seen += 1
+        for event in events:
+            try:
+                outcome = pipeline.process(event, deps)
+                _emit(out, _line(name, event) | outcome.as_dict())
+            except pipeline.PipelineError as exc:
+                status = EXIT_FAILED
+                _emit(out, _line(name, event) | exc.outcome.as_dict() | {"error": str(exc)})
+    if seen < len(files) and status == EXIT_OK:
+        status = EXIT_BAD_INPUT
+    return status
+
+
+def _line(name: str, event: RootKeyEvent) -> dict[str, Any]:
+    return {
+        "source": f"{name}#{event.index}",
+        "event_id": event.event_id,
+        "event_name": event.event_name,
+        "event_time": event.event_time.isoformat().replace("+00:00", "Z"),
+        "account": event.account_id,
+        "access_key_id": event.access_key_id,
+        "principal_type": event.principal_type,
+        "assumed_root": event.assumed_root,
+    }
+
+
+def _emit(out: TextIO, doc: dict[str, Any]) -> None:
+    out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    out.flush()

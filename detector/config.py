@@ -1,0 +1,133 @@
+"""Settings from environment variables, validated once, with errors naming the variable."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from urllib.parse import urlparse
+
+from detector.errors import ConfigError
+
+DEFAULT_SLACK_API_URL = "https://slack.com/api/"
+_CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#[a-z0-9_-]{1,80}$")
+
+
+class SlackMode(StrEnum):
+    """How alerts reach Slack."""
+
+    BOT = "bot"  # chat.postMessage with a bot token: threads and updates
+    WEBHOOK = "webhook"  # incoming webhook: simpler, no threads
+    DISABLED = "disabled"  # findings only (explicitly chosen, never by accident)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the detector reads from its environment.
+
+    | variable | meaning |
+    |---|---|
+    | SLACK_MODE | bot (default), webhook or disabled |
+    | SLACK_TOKEN_SECRET_ID | Secrets Manager id/ARN of the bot token (bot mode) |
+    | SLACK_CHANNEL_ID | channel to alert in, e.g. C0123ABCD (bot mode) |
+    | SLACK_WEBHOOK_SECRET_ID | Secrets Manager id/ARN of the webhook URL (webhook mode) |
+    | SLACK_API_URL | Slack Web API base URL (default https://slack.com/api/) |
+    | SLACK_TIMEOUT_SECONDS | HTTP timeout of one Slack call (default 5) |
+    | AWS_REGION | region of Security Hub and the Lambda (set by Lambda) |
+    | CONFIRM_WAIT_SECONDS | how long to wait for IAM to show a new key (default 10) |
+    | KEY_SETTLE_SECONDS | after this age an absent key counts as deleted (default 300) |
+    | LOG_LEVEL | DEBUG, INFO (default), WARNING, ERROR |
+    """
+
+    region: str
+    slack_mode: SlackMode
+    slack_token_secret_id: str | None
+    slack_channel_id: str | None
+    slack_webhook_secret_id: str | None
+    slack_api_url: str
+    slack_timeout_s: float
+    confirm_wait_s: float
+    key_settle_s: float
+    log_level: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate the environment.
+
+        Raises:
+            ConfigError: the first missing or invalid variable, by name.
+        """
+        env = os.environ if env is None else env
+        region = _get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION")
+        if not region:
+            raise ConfigError("AWS_REGION", "not set (Lambda sets it; set it when running locally)")
+        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+            raise ConfigError("AWS_REGION", f"not a region name: {region!r}")
+
+        mode_raw = (_get(env, "SLACK_MODE") or SlackMode.BOT.value).lower()
+        try:
+            mode = SlackMode(mode_raw)
+        except ValueError:
+            choices = ", ".join(m.value for m in SlackMode)
+            raise ConfigError("SLACK_MODE", f"{mode_raw!r} is not one of {choices}") from None
+
+        token_id = _get(env, "SLACK_TOKEN_SECRET_ID")
+        channel = _get(env, "SLACK_CHANNEL_ID")
+        webhook_id = _get(env, "SLACK_WEBHOOK_SECRET_ID")
+        if mode is SlackMode.BOT:
+            if not token_id:
+                raise ConfigError("SLACK_TOKEN_SECRET_ID", "required when SLACK_MODE=bot")
+            if not channel:
+                raise ConfigError("SLACK_CHANNEL_ID", "required when SLACK_MODE=bot")
+            if not _CHANNEL_RE.match(channel):
+                raise ConfigError(
+                    "SLACK_CHANNEL_ID", f"{channel!r} is not a channel id like C0123ABCD"
+                )
+        if mode is SlackMode.WEBHOOK and not webhook_id:
+            raise ConfigError("SLACK_WEBHOOK_SECRET_ID", "required when SLACK_MODE=webhook")
+
+        api_url = _get(env, "SLACK_API_URL") or DEFAULT_SLACK_API_URL
+        parsed = urlparse(api_url)
+        if parsed.scheme not in {"https", "http"} or not parsed.netloc:
+            raise ConfigError("SLACK_API_URL", f"not an http(s) URL: {api_url!r}")
+        if parsed.scheme == "http" and parsed.hostname not in {"127.0.0.1", "localhost", "::1"}:
+            raise ConfigError("SLACK_API_URL", "plain http is only allowed to a loopback emulator")
+        if not api_url.endswith("/"):
+            api_url += "/"
+
+        log_level = (_get(env, "LOG_LEVEL") or "INFO").upper()
+        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ConfigError("LOG_LEVEL", f"{log_level!r} is not DEBUG, INFO, WARNING or ERROR")
+
+        return cls(
+            region=region,
+            slack_mode=mode,
+            slack_token_secret_id=token_id,
+            slack_channel_id=channel,
+            slack_webhook_secret_id=webhook_id,
+            slack_api_url=api_url,
+            slack_timeout_s=_seconds(env, "SLACK_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
+            confirm_wait_s=_seconds(env, "CONFIRM_WAIT_SECONDS", 10.0, 0.0, 300.0),
+            key_settle_s=_seconds(env, "KEY_SETTLE_SECONDS", 300.0, 0.0, 86400.0),
+            log_level=log_level,
+        )
+
+
+def _get(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(name, "").strip()
+    return value or None
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a number of seconds") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"{value:g} is outside {low:g}..{high:g} seconds")
+    return value

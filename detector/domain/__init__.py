@@ -1,0 +1,1 @@
+"""Pure domain: parsing, classification, finding and message building. No SDK imports here."""

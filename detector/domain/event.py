@@ -1,0 +1,323 @@
+"""Untrusted input -> frozen, typed CloudTrail events, or EventParseError naming the JSON path."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from detector.errors import EventParseError
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+# EventBridge detail-types that carry a CloudTrail record as `detail`.
+_CLOUDTRAIL_DETAIL_TYPES = frozenset(
+    {
+        "AWS API Call via CloudTrail",
+        "AWS Console Sign In via CloudTrail",
+        "AWS Service Event via CloudTrail",
+        "AWS Console Action via CloudTrail",
+    }
+)
+# Decompressed size cap for one input: a CloudTrail log file is at most a few hundred MB.
+MAX_INPUT_BYTES = 1 << 30
+
+
+class InputForm(StrEnum):
+    """Which accepted shape a record arrived in."""
+
+    EVENTBRIDGE = "eventbridge"
+    RECORD = "record"
+    LOG_FILE = "log-file"
+
+
+@dataclass(frozen=True, slots=True)
+class RootKeyEvent:
+    """The parts of one CloudTrail record the detector uses (names follow CloudTrail's)."""
+
+    event_id: str
+    event_time: datetime
+    event_name: str
+    event_source: str
+    event_version: str | None
+    aws_region: str | None
+    account_id: str | None  # recipientAccountId, else userIdentity.accountId, else envelope
+    source_ip: str | None
+    user_agent: str | None
+    principal_type: str | None  # userIdentity.type: Root, IAMUser, AssumedRole, ...
+    principal_arn: str | None
+    principal_id: str | None
+    account_alias: str | None  # userIdentity.userName: the account alias on old root records
+    caller_access_key_id: str | None  # userIdentity.accessKeyId: the credential that called
+    mfa_authenticated: bool | None
+    assumed_root: bool  # session opened by centralized root access (sts:AssumeRoot)
+    console_session: bool  # sessionCredentialFromConsole
+    error_code: str | None
+    error_message: str | None
+    target_user_name: str | None  # requestParameters.userName: an IAM user's key, not root's
+    access_key_id: str | None  # the key the call is about
+    key_status: str | None  # Active / Inactive, from the request or the response
+    key_created_at: datetime | None
+    form: InputForm
+    envelope_id: str | None = None  # EventBridge event id
+    index: int = 0  # position in a log file
+
+    @property
+    def is_root(self) -> bool:
+        """The caller is the account's root user (including AssumeRoot sessions)."""
+        return self.principal_type == "Root"
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading raw bytes
+
+
+def load_document(data: bytes) -> Any:
+    """Decode one input file: JSON, or gzip-compressed JSON (CloudTrail's S3 log files).
+
+    Raises:
+        EventParseError: not gzip-decodable or not JSON.
+    """
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = _gunzip(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
+    try:
+        return json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventParseError("$", f"not JSON: {exc}") from exc
+    except RecursionError as exc:
+        raise EventParseError("$", "JSON nested too deeply") from exc
+
+
+def _gunzip(data: bytes) -> bytes:
+    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
+        out = stream.read(MAX_INPUT_BYTES + 1)
+    if len(out) > MAX_INPUT_BYTES:
+        raise OSError(f"decompressed input exceeds {MAX_INPUT_BYTES} bytes")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Dispatch on the input's shape
+
+
+def parse_input(doc: Any) -> list[RootKeyEvent]:
+    """Turn one decoded input into its CloudTrail events, in input order.
+
+    Accepts an EventBridge event whose ``detail`` is a CloudTrail record, a bare CloudTrail
+    record, or a CloudTrail log file ``{"Records": [...]}``.
+
+    Raises:
+        EventParseError: the input is none of those; ``path`` names the offending value.
+    """
+    if not isinstance(doc, dict):
+        raise EventParseError("$", f"expected a JSON object, got {_kind(doc)}")
+    if "Records" in doc:
+        records = doc["Records"]
+        if not isinstance(records, list):
+            raise EventParseError("$.Records", f"expected a list, got {_kind(records)}")
+        return [
+            _parse_record(rec, f"$.Records[{i}]", InputForm.LOG_FILE, index=i)
+            for i, rec in enumerate(records)
+        ]
+    if "detail-type" in doc or "detail" in doc:
+        return [_parse_envelope(doc)]
+    if "eventName" in doc or "eventSource" in doc or "eventVersion" in doc:
+        return [_parse_record(doc, "$", InputForm.RECORD)]
+    raise EventParseError(
+        "$", "not a CloudTrail record, an EventBridge CloudTrail event or a CloudTrail log file"
+    )
+
+
+def parse_event(doc: Any) -> RootKeyEvent:
+    """Parse an input that must hold exactly one record (what the Lambda receives).
+
+    Raises:
+        EventParseError: not exactly one CloudTrail record.
+    """
+    events = parse_input(doc)
+    if len(events) != 1:
+        raise EventParseError("$.Records", f"expected exactly one record, got {len(events)}")
+    return events[0]
+
+
+def _parse_envelope(doc: dict[str, Any]) -> RootKeyEvent:
+    detail_type = doc.get("detail-type")
+    if detail_type not in _CLOUDTRAIL_DETAIL_TYPES:
+        raise EventParseError("$.detail-type", f"not a CloudTrail event: {_preview(detail_type)}")
+    envelope_account = _opt_str(doc, "account", "$")
+    if envelope_account is not None and not _ACCOUNT_RE.match(envelope_account):
+        raise EventParseError(
+            "$.account", f"not a 12-digit account id: {_preview(envelope_account)}"
+        )
+    return _parse_record(
+        doc.get("detail"),
+        "$.detail",
+        InputForm.EVENTBRIDGE,
+        envelope_id=_opt_str(doc, "id", "$"),
+        envelope_account=envelope_account,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One record
+
+
+def _parse_record(
+    rec: Any,
+    path: str,
+    form: InputForm,
+    *,
+    index: int = 0,
+    envelope_id: str | None = None,
+    envelope_account: str | None = None,
+) -> RootKeyEvent:
+    if not isinstance(rec, dict):
+        raise EventParseError(path, f"expected a CloudTrail record object, got {_kind(rec)}")
+    event_source = _req_str(rec, "eventSource", path)
+    if not event_source.endswith("amazonaws.com"):
+        raise EventParseError(
+            f"{path}.eventSource", f"not a CloudTrail event source: {_preview(event_source)}"
+        )
+    event_name = _req_str(rec, "eventName", path)
+    event_id = _req_str(rec, "eventID", path)
+    event_time = _parse_time(rec.get("eventTime"), f"{path}.eventTime")
+
+    identity = _opt_obj(rec, "userIdentity", path)
+    if identity is None:
+        raise EventParseError(f"{path}.userIdentity", "missing: every CloudTrail record has one")
+    ipath = f"{path}.userIdentity"
+    session = _opt_obj(identity, "sessionContext", ipath) or {}
+    spath = f"{ipath}.sessionContext"
+    attributes = _opt_obj(session, "attributes", spath) or {}
+    apath = f"{spath}.attributes"
+
+    request = _opt_obj(rec, "requestParameters", path) or {}
+    rpath = f"{path}.requestParameters"
+    response = _opt_obj(rec, "responseElements", path) or {}
+    response_key = _opt_obj(response, "accessKey", f"{path}.responseElements") or {}
+    kpath = f"{path}.responseElements.accessKey"
+
+    account = _opt_str(rec, "recipientAccountId", path) or _opt_str(identity, "accountId", ipath)
+    account = account or envelope_account
+    if account is not None and not _ACCOUNT_RE.match(account):
+        raise EventParseError(
+            f"{path}.recipientAccountId", f"not a 12-digit account id: {_preview(account)}"
+        )
+
+    key_created = response_key.get("createDate")
+    return RootKeyEvent(
+        event_id=event_id,
+        event_time=event_time,
+        event_name=event_name,
+        event_source=event_source,
+        event_version=_opt_str(rec, "eventVersion", path),
+        aws_region=_opt_str(rec, "awsRegion", path),
+        account_id=account,
+        source_ip=_opt_str(rec, "sourceIPAddress", path),
+        user_agent=_opt_str(rec, "userAgent", path),
+        principal_type=_opt_str(identity, "type", ipath),
+        principal_arn=_opt_str(identity, "arn", ipath),
+        principal_id=_opt_str(identity, "principalId", ipath),
+        account_alias=_opt_str(identity, "userName", ipath),
+        caller_access_key_id=_opt_str(identity, "accessKeyId", ipath) or None,
+        mfa_authenticated=_opt_bool(attributes, "mfaAuthenticated", apath),
+        assumed_root=_opt_bool(session, "assumedRoot", spath) is True,
+        console_session=_opt_bool(rec, "sessionCredentialFromConsole", path) is True,
+        error_code=_opt_str(rec, "errorCode", path) or None,
+        error_message=_opt_str(rec, "errorMessage", path),
+        target_user_name=_opt_str(request, "userName", rpath) or None,
+        access_key_id=(
+            _opt_str(response_key, "accessKeyId", kpath)
+            or _opt_str(request, "accessKeyId", rpath)
+            or None
+        ),
+        key_status=_opt_str(request, "status", rpath) or _opt_str(response_key, "status", kpath),
+        key_created_at=(
+            None if key_created is None else _parse_time(key_created, f"{kpath}.createDate")
+        ),
+        form=form,
+        envelope_id=envelope_id,
+        index=index,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Field readers: each names the JSON path it failed on.
+
+
+def _req_str(obj: dict[str, Any], key: str, path: str) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str) or not value:
+        what = "missing" if value is None else f"expected a non-empty string, got {_kind(value)}"
+        raise EventParseError(f"{path}.{key}", what)
+    return value
+
+
+def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        # Descriptive scalars of an unexpected type are kept as text rather than lost.
+        return str(value)
+    raise EventParseError(f"{path}.{key}", f"expected a string, got {_kind(value)}")
+
+
+def _opt_obj(obj: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    value = obj.get(key)
+    if value is None or isinstance(value, dict):
+        return value
+    raise EventParseError(f"{path}.{key}", f"expected an object or null, got {_kind(value)}")
+
+
+def _opt_bool(obj: dict[str, Any], key: str, path: str) -> bool | None:
+    # CloudTrail writes these flags as the strings "true"/"false".
+    value = obj.get(key)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false"}:
+        return value.lower() == "true"
+    raise EventParseError(f"{path}.{key}", f'expected "true" or "false", got {_preview(value)}')
+
+
+def _parse_time(value: Any, path: str) -> datetime:
+    if not isinstance(value, str):
+        what = "missing" if value is None else f"expected an ISO-8601 timestamp, got {_kind(value)}"
+        raise EventParseError(path, what)
+    text = value.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        # IAM's createDate comes as "Nov 20, 2026 2:03:11 PM" in some records.
+        try:
+            parsed = datetime.strptime(text, "%b %d, %Y %I:%M:%S %p")
+        except ValueError:
+            raise EventParseError(
+                path, f"expected an ISO-8601 timestamp, got {_preview(value)}"
+            ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise EventParseError(path, f"timestamp out of range: {_preview(value)}") from None
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(
+        type(value), "null" if value is None else "a number"
+    )
+
+
+def _preview(value: Any) -> str:
+    """A short, safe rendering of a bad value for an error message."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

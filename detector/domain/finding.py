@@ -1,0 +1,259 @@
+"""RootKeyEvent + Confirmation -> one ASFF finding (a plain dict, within ASFF limits)."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import quote
+
+from detector.controls import ROOT_ACCESS_KEYS, Control
+from detector.domain.confirmation import Confirmation, KeyState
+from detector.domain.event import RootKeyEvent
+from detector.domain.text import clean
+from detector.domain.verdict import Verdict
+
+SCHEMA_VERSION = "2018-10-08"
+GENERATOR_ID = f"root-key-detector/{ROOT_ACCESS_KEYS.id}"
+PRODUCT_FIELD_PREFIX = "root-key-detector"
+
+# ASFF limits (AWS Security Finding Format syntax reference).
+MAX_ID = 512
+MAX_TITLE = 256
+MAX_DESCRIPTION = 1024
+MAX_PRODUCT_FIELD_KEY = 128
+MAX_PRODUCT_FIELD_VALUE = 2048
+MAX_PRODUCT_FIELDS = 50
+MAX_RESOURCE_ID = 512
+UNKNOWN_KEY = "unknown-key"
+
+
+@dataclass(frozen=True, slots=True)
+class FindingContext:
+    """Where the finding goes and when it is written."""
+
+    region: str  # the Security Hub region importing the finding
+    now: datetime
+    partition: str = "aws"
+    account_name: str | None = None
+
+
+def product_arn(partition: str, region: str, account_id: str) -> str:
+    """The default product ARN: the only one a account may import its own findings under."""
+    return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
+
+
+def finding_id(account_id: str, access_key_id: str | None) -> str:
+    """Deterministic Id per (account, key): a repeated event updates the same finding.
+
+    The key id is hashed so the Id can appear in Slack and links, where keys are masked; the
+    full key id is in the finding's AwsIamAccessKey resource.
+    """
+    key = access_key_id or UNKNOWN_KEY
+    digest = hashlib.sha256(f"{account_id}:{key}".encode()).hexdigest()[:24]
+    return f"{PRODUCT_FIELD_PREFIX}/{account_id}/root-access-key/{digest}"
+
+
+def _iso(ts: datetime) -> str:
+    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def build_finding(
+    event: RootKeyEvent,
+    verdict: Verdict,
+    confirmation: Confirmation,
+    ctx: FindingContext,
+    control: Control = ROOT_ACCESS_KEYS,
+) -> dict[str, Any]:
+    """Build the ASFF finding for a root-key event.
+
+    A created/activated/deactivated key is Compliance FAILED, RecordState ACTIVE. A deleted key
+    (or a created key IAM already reports ABSENT) is PASSED and ARCHIVED, which resolves it.
+
+    Raises:
+        ValueError: the event has no account id or is not about root's own key.
+    """
+    if event.account_id is None:
+        raise ValueError("an ASFF finding needs the event's account id")
+    if verdict.key_expected_present is None:
+        raise ValueError(f"no root-key finding for verdict {verdict}")
+    account = event.account_id
+    key_id = event.access_key_id
+    resolved = confirmation.state is KeyState.ABSENT or (
+        verdict is Verdict.DELETED and confirmation.state is not KeyState.PRESENT
+    )
+    status = _key_status(verdict, resolved)
+    when = _iso(event.event_time)
+
+    key_details: dict[str, Any] = {
+        "PrincipalType": "Root",
+        "PrincipalName": "root",
+        "AccountId": account,
+        "PrincipalId": clean(event.principal_id or account, 128),
+    }
+    if status != "Deleted":
+        key_details["Status"] = status
+    if key_id:
+        key_details["AccessKeyId"] = clean(key_id, 128)
+    if event.key_created_at is not None:
+        key_details["CreatedAt"] = _iso(event.key_created_at)
+
+    finding: dict[str, Any] = {
+        "SchemaVersion": SCHEMA_VERSION,
+        "Id": finding_id(account, key_id),
+        "ProductArn": product_arn(ctx.partition, ctx.region, account),
+        "GeneratorId": GENERATOR_ID,
+        "AwsAccountId": account,
+        "Types": [control.finding_type],
+        "FirstObservedAt": when,
+        "LastObservedAt": when,
+        "CreatedAt": when,
+        "UpdatedAt": _iso(max(ctx.now, event.event_time)),
+        "Severity": {"Label": control.severity_label, "Original": control.severity_original},
+        "Title": clean(f"{control.title} ({control.framework})", MAX_TITLE),
+        "Description": _description(event, verdict, confirmation, control, ctx),
+        "Remediation": {
+            "Recommendation": {"Text": control.remediation_text, "Url": control.remediation_url}
+        },
+        "SourceUrl": cloudtrail_event_url(ctx.region, event.event_id),
+        "ProductFields": _product_fields(event, verdict, confirmation, ctx),
+        "Resources": [
+            {
+                "Type": "AwsIamAccessKey",
+                "Id": clean(key_id, MAX_RESOURCE_ID) if key_id else f"{account}/{UNKNOWN_KEY}",
+                "Partition": ctx.partition,
+                "Region": ctx.region,
+                "Details": {"AwsIamAccessKey": key_details},
+            },
+            {
+                "Type": "AwsAccount",
+                "Id": f"AWS::::Account:{account}",
+                "Partition": ctx.partition,
+                "Region": ctx.region,
+            },
+        ],
+        "Compliance": {
+            "Status": "PASSED" if resolved else "FAILED",
+            "RelatedRequirements": list(control.requirements),
+        },
+        "RecordState": "ARCHIVED" if resolved else "ACTIVE",
+        "Action": _action(event),
+    }
+    return finding
+
+
+def _key_status(verdict: Verdict, resolved: bool) -> str:
+    if resolved:
+        return "Deleted"
+    return "Inactive" if verdict is Verdict.DEACTIVATED else "Active"
+
+
+def _description(
+    event: RootKeyEvent,
+    verdict: Verdict,
+    confirmation: Confirmation,
+    control: Control,
+    ctx: FindingContext,
+) -> str:
+    account = event.account_id or "unknown"
+    if ctx.account_name:
+        account = f"{account} ({ctx.account_name})"
+    action = {
+        Verdict.CREATED: "created an access key",
+        Verdict.DELETED: "deleted an access key",
+        Verdict.DEACTIVATED: "deactivated an access key (an inactive key still exists)",
+        Verdict.ACTIVATED: "re-activated an access key",
+    }.get(verdict, event.event_name)
+    who = "The root user (AssumeRoot session)" if event.assumed_root else "The root user"
+    text = (
+        f"{who} of account {account} {action} at {_iso(event.event_time)}. "
+        f"IAM confirmation: {confirmation.state.value} ({confirmation.reason}). "
+        f"{control.description}"
+    )
+    return clean(text, MAX_DESCRIPTION)
+
+
+def _product_fields(
+    event: RootKeyEvent, verdict: Verdict, confirmation: Confirmation, ctx: FindingContext
+) -> dict[str, str]:
+    raw: dict[str, str | None] = {
+        "EventId": event.event_id,
+        "EventName": event.event_name,
+        "EventTime": _iso(event.event_time),
+        "Verdict": verdict.value,
+        "Confirmation": confirmation.state.value,
+        "ConfirmationReason": confirmation.reason,
+        "SourceIPAddress": event.source_ip,
+        "UserAgent": event.user_agent,
+        "MfaAuthenticated": _flag(event.mfa_authenticated),
+        "AssumedRoot": _flag(event.assumed_root),
+        "CallerAccessKeyId": event.caller_access_key_id,
+        "AccountName": ctx.account_name,
+        "EventRegion": event.aws_region,
+    }
+    fields = {
+        f"{PRODUCT_FIELD_PREFIX}/{k}"[:MAX_PRODUCT_FIELD_KEY]: clean(v, MAX_PRODUCT_FIELD_VALUE)
+        for k, v in raw.items()
+        if v
+    }
+    # clean() may empty a value made only of control characters; ASFF wants non-empty values.
+    return dict(list({k: v for k, v in fields.items() if v}.items())[:MAX_PRODUCT_FIELDS])
+
+
+def _flag(value: bool | None) -> str | None:
+    return None if value is None else str(value).lower()
+
+
+def _action(event: RootKeyEvent) -> dict[str, Any]:
+    call: dict[str, Any] = {
+        "Api": clean(event.event_name, 128),
+        "ServiceName": clean(event.event_source, 128),
+        "FirstSeen": _iso(event.event_time),
+        "LastSeen": _iso(event.event_time),
+    }
+    ip = _ipv4(event.source_ip)
+    if ip is not None:
+        call["CallerType"] = "remoteip"
+        call["RemoteIpDetails"] = {"IpAddressV4": ip}
+    elif event.source_ip and not _is_ip(event.source_ip):
+        # "AWS Internal" or a service host name; IPv6 stays in ProductFields (no ASFF field).
+        call["CallerType"] = "domain"
+        call["DomainDetails"] = {"Domain": clean(event.source_ip, 128)}
+    return {"ActionType": "AWS_API_CALL", "AwsApiCallAction": call}
+
+
+def _ipv4(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        return None
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def cloudtrail_event_url(region: str, event_id: str) -> str:
+    """Console link to the CloudTrail event (Event history keeps 90 days)."""
+    return (
+        f"https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}"
+        f"#/events/{quote(event_id, safe='')}"
+    )
+
+
+def securityhub_finding_url(region: str, finding: str) -> str:
+    """Console link that opens the Security Hub findings view filtered to this finding's Id."""
+    # The console's filter syntax is itself URL-encoded inside the fragment.
+    search = quote(f"Id=\\operator\\:EQUALS\\:{finding}", safe="")
+    return (
+        f"https://{region}.console.aws.amazon.com/securityhub/home?region={region}"
+        f"#/findings?search={quote(search, safe='')}"
+    )

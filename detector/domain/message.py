@@ -1,0 +1,194 @@
+"""Verdict + event -> Slack Block Kit message (slack_sdk.models.blocks) with a plain fallback.
+
+slack_sdk.models is a pure data model: building blocks with it lets Slack's own limits be
+checked (``to_dict`` raises SlackObjectFormationError) without any network code here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+
+from detector.controls import ROOT_ACCESS_KEYS
+from detector.domain.confirmation import Confirmation, KeyState
+from detector.domain.event import RootKeyEvent
+from detector.domain.text import clean, mask_key, mrkdwn
+from detector.domain.verdict import Verdict
+
+MAX_FALLBACK = 3000  # what a notification shows; Slack's own cap is 40,000
+MAX_FIELD_VALUE = 300  # visible chars of one untrusted value
+
+_ACTIONS: dict[Verdict, str] = {
+    Verdict.CREATED: "created an access key",
+    Verdict.DELETED: "deleted an access key",
+    Verdict.DEACTIVATED: "deactivated an access key; an inactive key still exists",
+    Verdict.ACTIVATED: "re-activated an access key",
+    Verdict.USER_KEY: "created an access key for an IAM user",
+    Verdict.CREATE_FAILED: "tried to create an access key",
+    Verdict.IGNORED: "made a call that needs no action",
+}
+_HEADLINES: dict[Verdict, tuple[str, str]] = {
+    Verdict.CREATED: (":rotating_light:", "Root access key created"),
+    Verdict.DELETED: (":white_check_mark:", "Root access key deleted"),
+    Verdict.DEACTIVATED: (":warning:", "Root access key deactivated (it still exists)"),
+    Verdict.ACTIVATED: (":rotating_light:", "Root access key re-activated"),
+    Verdict.USER_KEY: (":eyes:", "Root user created an access key for an IAM user"),
+    Verdict.CREATE_FAILED: (":eyes:", "Root user tried to create an access key"),
+    Verdict.IGNORED: ("", "Event ignored"),
+}
+_STATE_TEXT: dict[KeyState, str] = {
+    KeyState.PRESENT: ":red_circle: PRESENT",
+    KeyState.ABSENT: ":large_green_circle: ABSENT",
+    KeyState.UNCONFIRMED: ":large_yellow_circle: UNCONFIRMED",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Links:
+    """Console deep links for the buttons (built by the caller, which knows the region)."""
+
+    finding: str | None = None
+    cloudtrail_event: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlackMessage:
+    """A message ready for chat.postMessage / chat.update / an incoming webhook."""
+
+    text: str
+    blocks: list[Block] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        """JSON-ready text and blocks; raises SlackObjectFormationError past Slack limits."""
+        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+
+
+def headline(verdict: Verdict) -> str:
+    """Short plain title of a verdict (used in logs, fallback text and replies)."""
+    return _HEADLINES[verdict][1]
+
+
+def build_message(
+    event: RootKeyEvent,
+    verdict: Verdict,
+    confirmation: Confirmation | None,
+    *,
+    links: Links | None = None,
+    account_name: str | None = None,
+    finding_id: str | None = None,
+) -> SlackMessage:
+    """Build the alert (or notice) for one classified event.
+
+    Every value that came from the event is cleaned, truncated and escaped; the key id is
+    masked (the full id is in the finding).
+    """
+    emoji, title = _HEADLINES[verdict]
+    account = event.account_id or "unknown account"
+    named = f"{account} ({mrkdwn(account_name, 80)})" if account_name else account
+    who = "The root user" + (" (AssumeRoot session)" if event.assumed_root else "")
+    key = mask_key(event.access_key_id)
+
+    summary = f"*{who} of account {named} {_ACTIONS[verdict]}.*"
+    if verdict is Verdict.USER_KEY and event.target_user_name:
+        summary += f" Target IAM user: {mrkdwn(event.target_user_name, 64)}."
+    if verdict is Verdict.CREATE_FAILED:
+        summary += f" It failed: {mrkdwn(event.error_code or 'error', 64)}"
+        if event.error_message:
+            summary += f" ({mrkdwn(event.error_message, MAX_FIELD_VALUE)})"
+        summary += "."
+    if verdict is not Verdict.USER_KEY and verdict is not Verdict.CREATE_FAILED:
+        summary += f" Severity {ROOT_ACCESS_KEYS.severity_original} ({ROOT_ACCESS_KEYS.framework})."
+
+    fields = [
+        _field("Account", named),
+        _field("Access key", mrkdwn(key, 16)),
+        _field("When", _when(event.event_time)),
+        _field("Source IP", _value(event.source_ip, 64)),
+        _field("User agent", _value(event.user_agent, MAX_FIELD_VALUE)),
+        _field("MFA", _flag(event.mfa_authenticated)),
+        _field(
+            "Session",
+            ("AssumeRoot (centralized root access)" if event.assumed_root else "root credentials")
+            + (", console" if event.console_session else ""),
+        ),
+        _field("Event", f"{mrkdwn(event.event_name, 64)} in {_value(event.aws_region, 32)}"),
+    ]
+    if confirmation is not None:
+        fields.insert(
+            2,
+            _field(
+                "IAM confirmation",
+                f"{_STATE_TEXT[confirmation.state]} ({mrkdwn(confirmation.reason, 200)})",
+            ),
+        )
+
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=f"{title}", emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=f"{emoji} {summary}")),
+        SectionBlock(fields=fields[:10]),
+    ]
+    buttons: list[ButtonElement] = []
+    if links and links.finding:
+        buttons.append(
+            ButtonElement(
+                text="Open finding in Security Hub",
+                url=links.finding,
+                action_id="open_finding",
+                style="primary",
+            )
+        )
+    if links and links.cloudtrail_event:
+        buttons.append(
+            ButtonElement(
+                text="Open CloudTrail event", url=links.cloudtrail_event, action_id="open_event"
+            )
+        )
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    context = [f"Event ID {_value(event.event_id, 64)}"]
+    if finding_id:
+        context.append(f"Finding {_value(finding_id, 200)}")
+    if verdict.key_expected_present is not None:
+        context.append(
+            f"{', '.join(ROOT_ACCESS_KEYS.requirements)} · also {ROOT_ACCESS_KEYS.aws_equivalent}"
+        )
+    blocks.append(DividerBlock())
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
+
+    state = f" · IAM: {confirmation.state.value}" if confirmation else ""
+    text = clean(f"{title} in account {account} ({key}){state}", MAX_FALLBACK)
+    return SlackMessage(text=mrkdwn(text, MAX_FALLBACK), blocks=blocks)
+
+
+def _field(label: str, value: str) -> MarkdownTextObject:
+    return MarkdownTextObject(text=f"*{label}*\n{value}")
+
+
+def _value(text: str | None, limit: int) -> str:
+    if not text:
+        return "_not recorded_"
+    return mrkdwn(text, limit) or "_not recorded_"
+
+
+def _flag(value: bool | None) -> str:
+    return {True: "yes", False: "*no*", None: "_not recorded_"}[value]
+
+
+def _when(ts: datetime) -> str:
+    # Slack renders <!date^epoch^...|fallback> in the reader's own time zone.
+    epoch = int(ts.timestamp())
+    fallback = ts.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|{fallback}>"

@@ -1,0 +1,63 @@
+"""Making attacker-controlled text safe: for Slack mrkdwn and for ASFF length limits."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ELLIPSIS = "…"
+ZWSP = "\u200b"  # zero-width space: breaks Slack's auto-linking and mention parsing
+
+# Characters that reorder or hide text (Trojan Source) or are invisible controls.
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Sequences Slack would turn into links or mentions even without angle brackets.
+_AUTOLINK = re.compile(r"(?i)(://|www\.|@|\.(?=[a-z]{2,}\b))")
+
+
+def clean(text: str, limit: int) -> str:
+    """Drop control, bidi and format characters, fold whitespace runs, truncate to ``limit``.
+
+    The result has at most ``limit`` characters; a truncated result ends with an ellipsis.
+    """
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    out: list[str] = []
+    for ch in text:
+        if ch in "\t\n\r":
+            out.append(" ")
+        elif ch not in _BIDI and unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}:
+            out.append(ch)
+    cleaned = re.sub(r" {2,}", " ", "".join(out)).strip()
+    return truncate(cleaned, limit)
+
+
+def truncate(text: str, limit: int) -> str:
+    """At most ``limit`` characters; a cut is shown by a trailing ellipsis."""
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1] + ELLIPSIS
+
+
+def mrkdwn(text: str, limit: int) -> str:
+    """Untrusted text made inert for Slack mrkdwn: no mention, link or formatting survives.
+
+    ``& < >`` are escaped (so ``<!channel>`` and ``<http://x|y>`` are shown, not parsed);
+    formatting characters are neutralised; URL schemes, ``www.``, ``@`` and domain dots get a
+    zero-width space so Slack's auto-linker sees nothing to link or notify.
+    ``limit`` bounds the visible text before escaping.
+    """
+    text = clean(text, limit)
+    text = _AUTOLINK.sub(lambda m: m.group(0)[0] + ZWSP + m.group(0)[1:], text)
+    # Formatting: *bold* _italic_ ~strike~ `code` > quote; a ZWSP after each defeats pairing.
+    text = re.sub(r"([*_~`])", "\\1" + ZWSP, text)
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mask_key(key_id: str | None) -> str:
+    """``AKIA…WXYZ``: enough to recognise a key, not enough to use or search for it."""
+    if not key_id:
+        return "unknown"
+    key_id = clean(key_id, 128)
+    if len(key_id) < 12:
+        return "****"
+    return f"{key_id[:4]}{ELLIPSIS}{key_id[-4:]}"

@@ -1,0 +1,54 @@
+"""The detector's exception hierarchy: every failure it raises is a DetectorError."""
+
+from __future__ import annotations
+
+
+class DetectorError(Exception):
+    """Base class of every error the detector raises on purpose."""
+
+
+class ConfigError(DetectorError):
+    """An environment variable is missing or invalid; raised once, at start-up."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        super().__init__(f"{variable}: {problem}")
+        self.variable = variable
+        self.problem = problem
+
+
+class EventParseError(DetectorError):
+    """The input is not a CloudTrail record (or envelope/log file of them).
+
+    ``path`` is the JSON path of the offending value, e.g. ``$.detail.eventTime``.
+    """
+
+    def __init__(self, path: str, problem: str) -> None:
+        super().__init__(f"{path}: {problem}")
+        self.path = path
+        self.problem = problem
+
+
+class ExternalServiceError(DetectorError):
+    """A call to AWS or Slack failed after its retry policy gave up.
+
+    ``service`` names the call (``iam.GetAccountSummary``, ``slack.chat.postMessage``);
+    ``code`` keeps the AWS error code, the Slack ``error`` field or the HTTP status.
+    """
+
+    def __init__(self, service: str, code: str, message: str, *, transient: bool) -> None:
+        super().__init__(f"{service} failed ({code}): {message}")
+        self.service = service
+        self.code = code
+        self.transient = transient
+
+
+class FindingImportError(ExternalServiceError):
+    """Security Hub answered BatchImportFindings with FailedCount > 0."""
+
+
+class AlertDeliveryError(ExternalServiceError):
+    """Slack refused or never accepted the alert."""
+
+
+class SecretError(DetectorError):
+    """The Slack secret could not be read or has an unusable shape (its value is never shown)."""

@@ -1,0 +1,39 @@
+"""Lambda entry point: parse, get the cached runtime, run the pipeline, return a summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from detector import pipeline
+from detector.config import Settings
+from detector.log import configure, get_logger
+from detector.wiring import Runtime, build_runtime
+
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    """The container's runtime, built on the first invocation and reused while warm."""
+    global _runtime  # noqa: PLW0603 - the one cache a warm Lambda container keeps
+    if _runtime is None:
+        settings = Settings.from_env()
+        configure(settings.log_level)
+        _runtime = build_runtime(settings)
+    return _runtime
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Handle one EventBridge delivery. Raises after retries so the event reaches the DLQ."""
+    rt = runtime()
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        rt.deadline.start(context.get_remaining_time_in_millis() / 1000.0)
+    try:
+        outcomes = pipeline.run(event, rt.deps)
+    except Exception:
+        get_logger().exception("event failed", extra={"envelope_id": _envelope_id(event)})
+        raise
+    return {"processed": len(outcomes), "results": [o.as_dict() for o in outcomes]}
+
+
+def _envelope_id(event: Any) -> Any:
+    return event.get("id") if isinstance(event, dict) else None

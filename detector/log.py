@@ -1,0 +1,50 @@
+"""JSON log lines for CloudWatch: one object per line, fields searchable with Logs Insights."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+LOGGER_NAME = "root_key_detector"
+_RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record and its ``extra`` fields as one JSON object."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        doc: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "message": record.getMessage(),
+            "logger": record.name,
+        }
+        for key, value in vars(record).items():
+            if key not in _RESERVED and not key.startswith("_"):
+                doc[key] = value
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            doc["error_type"] = type(exc).__name__
+            doc["error"] = str(exc)
+        return json.dumps(doc, default=str, ensure_ascii=False)
+
+
+def get_logger() -> logging.Logger:
+    """The detector's logger (configure it once with :func:`configure`)."""
+    return logging.getLogger(LOGGER_NAME)
+
+
+def configure(level: str = "INFO", stream: Any = None) -> logging.Logger:
+    """Send the detector's logs as JSON lines to ``stream`` (stderr by default). Idempotent."""
+    logger = get_logger()
+    logger.setLevel(level)
+    logger.propagate = False
+    if not any(getattr(h, "_detector", False) for h in logger.handlers):
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(JsonFormatter())
+        handler._detector = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    return logger

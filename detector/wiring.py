@@ -1,0 +1,98 @@
+"""Composition root: Settings -> the adapters behind the pipeline's ports, built once."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from detector import retry
+from detector.adapters.aws import AwsClients
+from detector.adapters.iam import IamKeyConfirmer
+from detector.adapters.secrets import SlackSecret
+from detector.adapters.securityhub import SecurityHubSink
+from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
+from detector.config import Settings, SlackMode
+from detector.pipeline import Dependencies
+from detector.ports import Alerter
+
+
+@dataclass
+class Deadline:
+    """The current invocation's deadline; policies read it to stop before Lambda does."""
+
+    _deadline: float = math.inf
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self, remaining_s: float) -> None:
+        """Set the time left for this invocation (seconds from now)."""
+        with self._lock:
+            self._deadline = time.monotonic() + remaining_s
+
+    def remaining_s(self) -> float:
+        """Seconds left (infinite outside Lambda)."""
+        return self._deadline - time.monotonic()
+
+
+@dataclass
+class Runtime:
+    """Everything built once per container."""
+
+    settings: Settings
+    clients: AwsClients
+    deadline: Deadline
+    deps: Dependencies
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    clients: AwsClients | None = None,
+    retry_env: retry.RetryEnv | None = None,
+) -> Runtime:
+    """Wire adapters for ``settings``. Creates no network connection until first use."""
+    clients = clients or AwsClients(region=settings.region)
+    deadline = Deadline()
+    env = retry_env or retry.RetryEnv(remaining_s=deadline.remaining_s)
+
+    def iam_for(account_id: str) -> Any:
+        return clients.client("iam")
+
+    def securityhub_for(account_id: str) -> Any:
+        return clients.client("securityhub")
+
+    deps = Dependencies(
+        region=settings.region,
+        confirmer=IamKeyConfirmer(
+            iam_for, env, wait_s=settings.confirm_wait_s, settle_s=settings.key_settle_s
+        ),
+        findings=SecurityHubSink(securityhub_for, env),
+        alerter=_alerter(settings, clients, env),
+    )
+    return Runtime(settings=settings, clients=clients, deadline=deadline, deps=deps)
+
+
+def _alerter(settings: Settings, clients: AwsClients, env: retry.RetryEnv) -> Alerter | None:
+    if settings.slack_mode is SlackMode.DISABLED:
+        return None
+
+    def secrets() -> Any:
+        return clients.client("secretsmanager")
+
+    if settings.slack_mode is SlackMode.WEBHOOK:
+        assert settings.slack_webhook_secret_id  # noqa: S101 - Settings validated it
+        hook = SlackSecret(secrets, settings.slack_webhook_secret_id, env)
+        return SlackWebhookAlerter(hook.webhook_url, env, timeout_s=settings.slack_timeout_s)
+    assert settings.slack_token_secret_id  # noqa: S101 - Settings validated both
+    assert settings.slack_channel_id  # noqa: S101
+    secret = SlackSecret(secrets, settings.slack_token_secret_id, env)
+    return SlackBotAlerter(
+        secret.bot_token,
+        settings.slack_channel_id,
+        env,
+        base_url=settings.slack_api_url,
+        timeout_s=settings.slack_timeout_s,
+        on_auth_failure=secret.invalidate,
+    )

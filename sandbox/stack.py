@@ -1,0 +1,115 @@
+"""The whole embedded environment in one object: moto + Slack emulator + the routing rule.
+
+Used by ``make demo`` and by the end-to-end tests, so both exercise the same path:
+CloudTrail-shaped event -> EventBridge rule (the detector's own pattern) -> SQS -> handler.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from detector.pattern import event_pattern_json
+from sandbox.aws import (
+    ACCOUNT_ID,
+    REGION,
+    SLACK_CHANNEL,
+    SLACK_TOKEN,
+    TOKEN_SECRET_NAME,
+    WEBHOOK_SECRET_NAME,
+    MotoSandbox,
+)
+from sandbox.slack_emulator import SlackEmulator
+
+SAMPLES = Path(__file__).parent / "samples"
+RULE_NAME = "root-key-detector-root-access-keys"
+QUEUE_NAME = "root-key-detector-delivery"
+
+
+def sample(name: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """A sample CloudTrail record from sandbox/samples, its times moved to ``now``."""
+    record: dict[str, Any] = json.loads((SAMPLES / f"{name}.json").read_text())
+    stamp = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record["eventTime"] = stamp
+    return record
+
+
+@dataclass
+class SandboxStack:
+    """Start with ``with SandboxStack() as stack:``; everything listens on 127.0.0.1."""
+
+    aws: MotoSandbox = field(default_factory=MotoSandbox)
+    slack: SlackEmulator = field(default_factory=lambda: SlackEmulator(tokens=[SLACK_TOKEN]))
+    queue_url: str = ""
+
+    def __enter__(self) -> SandboxStack:
+        self.aws.start()
+        self.slack.start()
+        self.aws.seed(webhook_url=self.slack.webhook_url)
+        self._route_to_queue()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.slack.stop()
+        self.aws.stop()
+
+    def _route_to_queue(self) -> None:
+        # moto's rules cannot invoke a Lambda: route to SQS and hand the delivery to the handler.
+        sqs = self.aws.client("sqs")
+        self.queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        events = self.aws.client("events")
+        events.put_rule(Name=RULE_NAME, EventPattern=event_pattern_json(), State="ENABLED")
+        events.put_targets(Rule=RULE_NAME, Targets=[{"Id": "detector", "Arn": arn}])
+
+    def detector_env(self, *, mode: str = "bot") -> dict[str, str]:
+        """The environment a deployed Lambda would have, pointing at the sandbox."""
+        env = {
+            **self.aws.env(),
+            "SLACK_MODE": mode,
+            "SLACK_API_URL": self.slack.base_url,
+            "SLACK_TOKEN_SECRET_ID": TOKEN_SECRET_NAME,
+            "SLACK_CHANNEL_ID": SLACK_CHANNEL,
+            "SLACK_WEBHOOK_SECRET_ID": WEBHOOK_SECRET_NAME,
+            "CONFIRM_WAIT_SECONDS": "2",
+            "LOG_LEVEL": "WARNING",
+        }
+        return env
+
+    def put_cloudtrail_event(self, record: dict[str, Any]) -> None:
+        """Put a record on the default bus the way CloudTrail's EventBridge delivery shapes it."""
+        resp = self.aws.client("events").put_events(
+            Entries=[
+                {
+                    "Source": "aws.iam",
+                    "DetailType": "AWS API Call via CloudTrail",
+                    "Detail": json.dumps(record),
+                }
+            ]
+        )
+        if resp["FailedEntryCount"]:
+            raise RuntimeError(f"put_events failed: {resp['Entries']}")
+
+    def receive_routed(self, wait_s: int = 1) -> list[dict[str, Any]]:
+        """Every EventBridge event the rule delivered to the queue (deleted once read)."""
+        sqs = self.aws.client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            resp = sqs.receive_message(
+                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
+            )
+            messages = resp.get("Messages", [])
+            if not messages:
+                return out
+            for message in messages:
+                out.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            wait_s = 0
+
+
+__all__ = ["ACCOUNT_ID", "REGION", "SLACK_CHANNEL", "SandboxStack", "sample"]
