@@ -196,7 +196,7 @@ def _exc(rs: RetryCallState) -> BaseException:
 
 
 def _common(policy: Policy, env: RetryEnv) -> dict[str, Any]:
-    backoff = wait_exponential_jitter(initial=policy.initial_s, max=policy.max_s, jitter=0.1)
+    backoff = wait_exponential_jitter(multiplier=policy.initial_s, max=policy.max_s, jitter=0.1)
 
     def wait(rs: RetryCallState) -> float:
         if policy.honour_retry_after and rs.outcome is not None and rs.outcome.failed:

@@ -79,12 +79,15 @@ class IamKeyConfirmer:
             attempts += 1
             return self._keys_present(client)
 
-        present = count()
         age_s = (self._now() - event_time).total_seconds()
-        if expect_present and present == 0 and age_s < self._settle_s:
-            present = self._poll(count, until=lambda n: n > 0)
-        elif not expect_present and present > 0:
-            present = self._poll(count, until=lambda n: n == 0)
+        if expect_present and age_s >= self._settle_s:
+            # Long after the event: what IAM says now is settled, no need to wait for it.
+            present = count()
+        else:
+            # The first check is immediate; later ones wait for IAM to catch up.
+            present = self._poll(
+                count, until=(lambda n: n > 0) if expect_present else (lambda n: n == 0)
+            )
 
         last_used, service = self._last_used(client, access_key_id) if present else (None, None)
         common: dict[str, Any] = {

@@ -212,6 +212,8 @@ def _parse_record(
             f"{path}.recipientAccountId", f"not a 12-digit account id: {_preview(account)}"
         )
 
+    # Descriptive only, and IAM writes it in a locale format that has changed over the years:
+    # a value we cannot read is dropped, never a reason to lose the event.
     key_created = response_key.get("createDate")
     return RootKeyEvent(
         event_id=event_id,
@@ -240,9 +242,7 @@ def _parse_record(
             or None
         ),
         key_status=_opt_str(request, "status", rpath) or _opt_str(response_key, "status", kpath),
-        key_created_at=(
-            None if key_created is None else _parse_time(key_created, f"{kpath}.createDate")
-        ),
+        key_created_at=_lenient_time(key_created),
         form=form,
         envelope_id=envelope_id,
         index=index,
@@ -292,23 +292,45 @@ def _parse_time(value: Any, path: str) -> datetime:
     if not isinstance(value, str):
         what = "missing" if value is None else f"expected an ISO-8601 timestamp, got {_kind(value)}"
         raise EventParseError(path, what)
-    text = value.strip()
     try:
-        parsed = datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        # IAM's createDate comes as "Nov 20, 2026 2:03:11 PM" in some records.
-        try:
-            parsed = datetime.strptime(text, "%b %d, %Y %I:%M:%S %p")
-        except ValueError:
-            raise EventParseError(
-                path, f"expected an ISO-8601 timestamp, got {_preview(value)}"
-            ) from None
+        raise EventParseError(
+            path, f"expected an ISO-8601 timestamp, got {_preview(value)}"
+        ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     try:
         return parsed.astimezone(UTC)
     except OverflowError:
         raise EventParseError(path, f"timestamp out of range: {_preview(value)}") from None
+
+
+# IAM's createDate in responseElements: "Nov 20, 2026 2:03:11 PM", "Nov 20, 2026, 2:03:11 PM"
+# (with U+202F before PM in newer records), or ISO-8601.
+_LOCALE_FORMATS = ("%b %d, %Y %I:%M:%S %p", "%b %d, %Y, %I:%M:%S %p")
+
+
+def _lenient_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    text = " ".join(value.replace("\u202f", " ").replace("\u00a0", " ").split())
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        for fmt in _LOCALE_FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        return None
+    try:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def _kind(value: Any) -> str:
