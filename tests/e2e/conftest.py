@@ -1,0 +1,39 @@
+"""End-to-end fixtures: the sandbox stack, and the handler reading its environment."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+
+from detector import handler
+from detector.log import get_logger
+from tests.integration.conftest import sandbox, stack  # noqa: F401 - shared fixtures
+
+
+@pytest.fixture
+def logs() -> Iterator[io.StringIO]:
+    """Everything the detector logs during the test, as JSON lines."""
+    buffer = io.StringIO()
+    yield buffer
+    for h in list(get_logger().handlers):
+        get_logger().removeHandler(h)
+
+
+@pytest.fixture
+def detector_env(
+    sandbox: object, monkeypatch: pytest.MonkeyPatch, logs: io.StringIO
+) -> Iterator[None]:
+    """The Lambda's environment pointing at the sandbox, and a fresh container."""
+    from sandbox.stack import SandboxStack
+
+    assert isinstance(sandbox, SandboxStack)
+    for key, value in sandbox.detector_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("LOG_LEVEL", "DEBUG")
+    monkeypatch.setattr(handler, "_runtime", None)
+    from detector.log import configure
+
+    configure("DEBUG", stream=logs)
+    yield
