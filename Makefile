@@ -37,5 +37,7 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 demo: $(STAMP) ## Run the whole path on the embedded sandbox (moto + Slack emulator)
 	$(BIN)/python -m sandbox.demo
 
+-include infra/infra.mk
+
 clean: ## Remove the venv, caches and build output
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis *.egg-info
