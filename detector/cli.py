@@ -36,9 +36,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         "replay", help="run recorded events through the full pipeline (configured AWS + Slack)"
     )
     p_replay.add_argument("files", nargs="+", help="JSON or .json.gz files; - for stdin")
+    p_redrive = sub.add_parser(
+        "redrive", help="replay the dead-letter queue through the pipeline, deleting successes"
+    )
+    p_redrive.add_argument("--queue-url", required=True, help="the DLQ's URL")
+    p_redrive.add_argument("--max", type=int, default=10_000, help="stop after N messages")
     args = parser.parse_args(argv)
     if args.command == "classify":
         return classify_files(args.files, out)
+    if args.command == "redrive":
+        return redrive_queue(args.queue_url, args.max, out)
     return replay_files(args.files, out)
 
 
@@ -95,6 +102,29 @@ def replay_files(files: Sequence[str], out: TextIO) -> int:
     if seen < len(files) and status == EXIT_OK:
         status = EXIT_BAD_INPUT
     return status
+
+
+def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
+    """``redrive``: exits 0 when the queue drained, 1 when messages are left."""
+    from detector.redrive import redrive  # noqa: PLC0415 - only this command needs boto3
+    from detector.wiring import build_runtime  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_env()
+    except DetectorError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure(settings.log_level)
+    runtime = build_runtime(settings)
+    summary = redrive(
+        runtime.clients.client("sqs"),
+        queue_url,
+        runtime.deps,
+        max_messages=max_messages,
+        on_result=lambda result: _emit(out, result),
+    )
+    _emit(out, {"redrive": summary.as_dict()})
+    return EXIT_OK if summary.failed == 0 and summary.unreadable == 0 else EXIT_FAILED
 
 
 def _line(name: str, event: RootKeyEvent) -> dict[str, Any]:

@@ -39,6 +39,8 @@ class Settings:
     | CONFIRM_WAIT_SECONDS | how long to wait for IAM to show a new key (default 10) |
     | KEY_SETTLE_SECONDS | after this age an absent key counts as deleted (default 300) |
     | LOG_LEVEL | DEBUG, INFO (default), WARNING, ERROR |
+    | LEDGER_TABLE | DynamoDB table of the delivery ledger (required) |
+    | EVENT_LEASE_SECONDS | how long one invocation owns an event (default 300) |
     """
 
     region: str
@@ -51,6 +53,8 @@ class Settings:
     confirm_wait_s: float
     key_settle_s: float
     log_level: str
+    ledger_table: str
+    event_lease_s: float
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -76,33 +80,25 @@ class Settings:
         token_id = _get(env, "SLACK_TOKEN_SECRET_ID")
         channel = _get(env, "SLACK_CHANNEL_ID")
         webhook_id = _get(env, "SLACK_WEBHOOK_SECRET_ID")
-        if mode is SlackMode.BOT:
-            if not token_id:
-                raise ConfigError("SLACK_TOKEN_SECRET_ID", "required when SLACK_MODE=bot")
-            if not channel:
-                raise ConfigError("SLACK_CHANNEL_ID", "required when SLACK_MODE=bot")
-            if not _CHANNEL_RE.match(channel):
-                raise ConfigError(
-                    "SLACK_CHANNEL_ID", f"{channel!r} is not a channel id like C0123ABCD"
-                )
-        if mode is SlackMode.WEBHOOK and not webhook_id:
-            raise ConfigError("SLACK_WEBHOOK_SECRET_ID", "required when SLACK_MODE=webhook")
-
-        api_url = _get(env, "SLACK_API_URL") or DEFAULT_SLACK_API_URL
-        parsed = urlparse(api_url)
-        if parsed.scheme not in {"https", "http"} or not parsed.netloc:
-            raise ConfigError("SLACK_API_URL", f"not an http(s) URL: {api_url!r}")
-        if parsed.scheme == "http" and parsed.hostname not in {"127.0.0.1", "localhost", "::1"}:
-            raise ConfigError("SLACK_API_URL", "plain http is only allowed to a loopback emulator")
-        if not api_url.endswith("/"):
-            api_url += "/"
+        _check_slack(mode, token_id, channel, webhook_id)
+        api_url = _api_url(env)
 
         log_level = (_get(env, "LOG_LEVEL") or "INFO").upper()
         if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ConfigError("LOG_LEVEL", f"{log_level!r} is not DEBUG, INFO, WARNING or ERROR")
 
+        ledger_table = _get(env, "LEDGER_TABLE")
+        if not ledger_table:
+            raise ConfigError(
+                "LEDGER_TABLE", "required: the DynamoDB table that deduplicates alerts"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", ledger_table):
+            raise ConfigError("LEDGER_TABLE", f"{ledger_table!r} is not a DynamoDB table name")
+
         return cls(
             region=region,
+            ledger_table=ledger_table,
+            event_lease_s=_seconds(env, "EVENT_LEASE_SECONDS", 300.0, 10.0, 3600.0),
             slack_mode=mode,
             slack_token_secret_id=token_id,
             slack_channel_id=channel,
@@ -113,6 +109,30 @@ class Settings:
             key_settle_s=_seconds(env, "KEY_SETTLE_SECONDS", 300.0, 0.0, 86400.0),
             log_level=log_level,
         )
+
+
+def _check_slack(
+    mode: SlackMode, token_id: str | None, channel: str | None, webhook_id: str | None
+) -> None:
+    if mode is SlackMode.BOT:
+        if not token_id:
+            raise ConfigError("SLACK_TOKEN_SECRET_ID", "required when SLACK_MODE=bot")
+        if not channel:
+            raise ConfigError("SLACK_CHANNEL_ID", "required when SLACK_MODE=bot")
+        if not _CHANNEL_RE.match(channel):
+            raise ConfigError("SLACK_CHANNEL_ID", f"{channel!r} is not a channel id like C0123ABCD")
+    if mode is SlackMode.WEBHOOK and not webhook_id:
+        raise ConfigError("SLACK_WEBHOOK_SECRET_ID", "required when SLACK_MODE=webhook")
+
+
+def _api_url(env: Mapping[str, str]) -> str:
+    api_url = _get(env, "SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    parsed = urlparse(api_url)
+    if parsed.scheme not in {"https", "http"} or not parsed.netloc:
+        raise ConfigError("SLACK_API_URL", f"not an http(s) URL: {api_url!r}")
+    if parsed.scheme == "http" and parsed.hostname not in {"127.0.0.1", "localhost", "::1"}:
+        raise ConfigError("SLACK_API_URL", "plain http is only allowed to a loopback emulator")
+    return api_url if api_url.endswith("/") else api_url + "/"
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:

@@ -1,6 +1,8 @@
-"""classify -> confirm -> record -> alert, for every record of one input.
+"""classify -> confirm -> record -> alert, for every record of one input, exactly once.
 
 Sees only the ports: tests and the CLI run it against the sandbox, the Lambda against AWS.
+The ledger makes redelivered and retried events safe: each event is handled once, each key has
+one top-level Slack alert, and every later event of that key is one reply in its thread.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from detector import retry
 from detector.domain.confirmation import Confirmation
 from detector.domain.event import RootKeyEvent, parse_input
 from detector.domain.finding import (
@@ -19,12 +22,16 @@ from detector.domain.finding import (
     finding_id,
     securityhub_finding_url,
 )
-from detector.domain.message import Links, build_message, headline
+from detector.domain.message import Links, SlackMessage, build_message, headline
 from detector.domain.text import mask_key
 from detector.domain.verdict import Verdict, classify
-from detector.errors import DetectorError
+from detector.errors import DetectorError, ExternalServiceError
 from detector.log import get_logger
-from detector.ports import Alerter, FindingSink, KeyConfirmer, SlackRef
+from detector.ports import Alerter, EventState, FindingSink, KeyConfirmer, Ledger, SlackRef
+
+# Same-second events of one key sort in the order a key's story can happen.
+_ORDER_RANK = {Verdict.CREATED: 0, Verdict.ACTIVATED: 1, Verdict.DEACTIVATED: 1, Verdict.DELETED: 2}
+_MAX_RECONCILE = 3
 
 
 @dataclass
@@ -35,8 +42,11 @@ class Dependencies:
     confirmer: KeyConfirmer
     findings: FindingSink
     alerter: Alerter | None  # None only when Slack is explicitly disabled
+    ledger: Ledger
+    retry_env: retry.RetryEnv = field(default_factory=retry.RetryEnv)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     partition: str = "aws"
+    lease_s: float = 300.0  # how long an invocation owns an event it is processing
 
 
 @dataclass
@@ -69,7 +79,8 @@ class Outcome:
 class PipelineError(DetectorError):
     """One or more steps failed after their retries; the event must be retried or redriven.
 
-    ``outcome`` records what did succeed (e.g. the finding imported, Slack failed).
+    ``outcome`` records what did succeed (e.g. the finding imported, Slack failed); the
+    ledger remembers it too, so a redrive completes only what is missing.
     """
 
     def __init__(self, outcome: Outcome, failures: list[Exception]) -> None:
@@ -90,7 +101,7 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
 
 
 def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
-    """Classify one event and carry out what its verdict requires."""
+    """Classify one event and carry out what its verdict requires, once."""
     verdict = classify(event)
     outcome = Outcome(
         event_id=event.event_id,
@@ -103,84 +114,201 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
         log.debug("ignored", extra=_log_fields(event, verdict))
         return outcome
     log.info("classified", extra=_log_fields(event, verdict))
-    if verdict is Verdict.CREATED:
-        _handle_created(event, deps, outcome)
-    else:
-        # Lifecycle and notice verdicts are classified and logged; their handling (threads,
-        # resolution, deduplicated notices) arrives with the ledger.
-        outcome.actions.append("logged")
+
+    state = deps.ledger.begin_event(event.event_id, verdict.value, deps.lease_s)
+    if state.done:
+        outcome.actions.append("already-done")
+        log.info("duplicate delivery skipped", extra=_log_fields(event, verdict))
+        return outcome
+    try:
+        _Run(event, verdict, deps, state, outcome).go()
+    except BaseException:
+        _release(deps, event.event_id)
+        raise
+    deps.ledger.finish_event(event.event_id)
+    log.info("handled", extra={**_log_fields(event, verdict), **outcome.as_dict()})
     return outcome
 
 
-def _handle_created(event: RootKeyEvent, deps: Dependencies, outcome: Outcome) -> None:
-    if event.account_id is None:
-        # Without an account there is no finding to file, but a human must still know.
-        confirmation = None
-    else:
-        confirmation = deps.confirmer.confirm(
-            event.account_id,
-            event.access_key_id,
-            expect_present=True,
-            event_time=event.event_time,
+def _release(deps: Dependencies, event_id: str) -> None:
+    try:
+        deps.ledger.release_event(event_id)
+    except DetectorError as exc:  # the lease expires by itself; the original error matters
+        get_logger().warning(
+            "ledger release failed", extra={"event_id": event_id, "error": str(exc)}
         )
-        outcome.confirmation = confirmation.state.value
-        outcome.actions.append(f"confirmed:{confirmation.state.value}")
 
-    failures: list[Exception] = []
-    fid: str | None = None
-    if event.account_id is not None and confirmation is not None:
-        fid = finding_id(event.account_id, event.access_key_id)
+
+@dataclass
+class _Run:
+    """One attempt at one event: each step is skipped when an earlier attempt finished it."""
+
+    event: RootKeyEvent
+    verdict: Verdict
+    deps: Dependencies
+    state: EventState
+    outcome: Outcome
+    failures: list[Exception] = field(default_factory=list)
+
+    def go(self) -> None:
+        if self.verdict.key_expected_present is not None and self.event.account_id is not None:
+            self._key_event(self.event.account_id)
+        else:
+            # Notices (root made a user's key, a failed attempt) and key events without an
+            # account: one top-level message each, no finding.
+            self._step("alert", lambda: self._post_once(self._message(None, None), None))
+        if self.failures:
+            raise PipelineError(self.outcome, self.failures)
+
+    def _step(self, name: str, fn: Callable[[], object]) -> None:
         try:
-            _record(event, Verdict.CREATED, confirmation, deps)
-            outcome.finding_id = fid
-            outcome.actions.append("finding-imported")
+            fn()
         except DetectorError as exc:
-            failures.append(exc)
+            self.failures.append(exc)
             get_logger().error(
-                "finding import failed",
-                extra={**_log_fields(event, Verdict.CREATED), "error": str(exc)},
+                f"{name} failed",
+                extra={**_log_fields(self.event, self.verdict), "error": str(exc)},
             )
 
-    # The alert goes out even when the finding failed: a human must hear of the key.
-    try:
-        ref = _alert(event, Verdict.CREATED, confirmation, fid, deps)
-        if ref is not None:
-            outcome.slack_ts = ref.ts
-        outcome.actions.append("alerted" if deps.alerter else "slack-disabled")
-    except DetectorError as exc:
-        failures.append(exc)
-        get_logger().error(
-            "slack alert failed", extra={**_log_fields(event, Verdict.CREATED), "error": str(exc)}
+    # -- a root key's event: confirm, record, alert ---------------------------------------
+
+    def _key_event(self, account: str) -> None:
+        event, verdict, deps = self.event, self.verdict, self.deps
+        fid = finding_id(account, event.access_key_id)
+        self.outcome.finding_id = fid
+        confirmation = deps.confirmer.confirm(
+            account,
+            event.access_key_id,
+            expect_present=bool(verdict.key_expected_present),
+            event_time=event.event_time,
         )
-    if failures:
-        raise PipelineError(outcome, failures)
-    get_logger().info("handled", extra={**_log_fields(event, Verdict.CREATED), **outcome.as_dict()})
+        self.outcome.confirmation = confirmation.state.value
+        self.outcome.actions.append(f"confirmed:{confirmation.state.value}")
 
+        newest = True
+        if self.state.finding_done:
+            current = deps.ledger.finding_state(fid)
+            newest = current is None or current.event_id == event.event_id
+        else:
+            newest = self._record(fid, confirmation)
 
-def _record(
-    event: RootKeyEvent, verdict: Verdict, confirmation: Confirmation, deps: Dependencies
-) -> None:
-    ctx = FindingContext(region=deps.region, now=deps.now(), partition=deps.partition)
-    deps.findings.import_finding(build_finding(event, verdict, confirmation, ctx))
+        message = self._message(confirmation, fid)
+        self._step("alert", lambda: self._alert(fid, message, newest))
 
+    def _record(self, fid: str, confirmation: Confirmation) -> bool:
+        """Import the finding if this event is the key's newest; returns whether it is."""
+        deps, event = self.deps, self.event
+        ctx = FindingContext(region=deps.region, now=deps.now(), partition=deps.partition)
+        finding = build_finding(event, self.verdict, confirmation, ctx)
+        order = f"{event.event_time.isoformat()}|{_ORDER_RANK[self.verdict]}|{event.event_id}"
+        newest = False
 
-def _alert(
-    event: RootKeyEvent,
-    verdict: Verdict,
-    confirmation: Confirmation | None,
-    fid: str | None,
-    deps: Dependencies,
-    *,
-    thread: SlackRef | None = None,
-) -> SlackRef | None:
-    if deps.alerter is None:
-        return None
-    links = Links(
-        finding=securityhub_finding_url(deps.region, fid) if fid else None,
-        cloudtrail_event=cloudtrail_event_url(deps.region, event.event_id),
-    )
-    message = build_message(event, verdict, confirmation, links=links, finding_id=fid)
-    return deps.alerter.post(message, thread=thread)
+        def record() -> None:
+            nonlocal newest
+            newest = deps.ledger.propose_finding(fid, order, event.event_id, finding)
+            if not newest:
+                self.outcome.actions.append("finding-superseded")
+            else:
+                deps.findings.import_finding(finding)
+                self._reconcile(fid, finding)
+                self.outcome.actions.append("finding-imported")
+            deps.ledger.mark_event(event.event_id, finding_done=True)
+
+        self._step("finding", record)
+        return newest
+
+    def _reconcile(self, fid: str, imported: dict[str, Any]) -> None:
+        """A later event may have recorded its state while we imported ours: converge on it."""
+        for _ in range(_MAX_RECONCILE):
+            current = self.deps.ledger.finding_state(fid)
+            if current is None or current.finding == imported:
+                return
+            imported = current.finding
+            self.deps.findings.import_finding(imported)
+
+    def _alert(self, fid: str, message: SlackMessage, newest: bool) -> None:
+        deps, event = self.deps, self.event
+        alerter = deps.alerter
+        if alerter is None:
+            self.outcome.actions.append("slack-disabled")
+            return
+        if not alerter.supports_threads:
+            self._post_once(message, None)  # webhooks: every event is its own message
+            return
+        parent: SlackRef | None
+        if self.state.message is None:
+            claim = deps.ledger.claim_alert(fid, event.event_id, deps.lease_s)
+            if claim.mine:
+                try:
+                    ref = self._post_once(message, None)
+                except BaseException:
+                    deps.ledger.release_alert(fid, event.event_id)
+                    raise
+                deps.ledger.set_alert(fid, ref)
+                return
+            parent = claim.ref or self._wait_for_alert(fid)
+            self._post_once(message, parent, reply=True)
+        else:
+            parent = deps.ledger.claim_alert(fid, event.event_id, deps.lease_s).ref
+        if (
+            parent is not None
+            and newest
+            and not self.state.update_done
+            and self.verdict.is_lifecycle
+        ):
+            # The top-level alert shows the key's current state (e.g. resolved after delete).
+            alerter.update(parent, message)
+            deps.ledger.mark_event(event.event_id, update_done=True)
+            self.outcome.actions.append("alert-updated")
+
+    def _wait_for_alert(self, fid: str) -> SlackRef:
+        """Another event is posting the key's alert right now: wait briefly for its ts."""
+        ledger, event = self.deps.ledger, self.event
+
+        def check() -> SlackRef | None:
+            return ledger.claim_alert(fid, event.event_id, self.deps.lease_s).ref
+
+        found: SlackRef | None = retry.build_for_result(
+            retry.LEDGER_WAIT, self.deps.retry_env, retry_on=lambda r: r is None
+        )(check)
+        if found is None:
+            raise ExternalServiceError(
+                "ledger",
+                "AlertInProgress",
+                f"the alert of {fid} is still being posted",
+                transient=True,
+            )
+        return found
+
+    def _post_once(
+        self, message: SlackMessage, thread: SlackRef | None, *, reply: bool = False
+    ) -> SlackRef | None:
+        """Post this event's message unless an earlier attempt already did."""
+        alerter = self.deps.alerter
+        if alerter is None:
+            self.outcome.actions.append("slack-disabled")
+            return None
+        if self.state.message is not None:
+            self.outcome.slack_ts = self.state.message.ts
+            return self.state.message
+        ref = alerter.post(message, thread=thread)
+        self.outcome.actions.append("replied" if reply else "alerted")
+        if ref is not None:
+            self.outcome.slack_ts = ref.ts
+        self.deps.ledger.mark_event(
+            self.event.event_id,
+            msg_channel=ref.channel if ref else "",
+            msg_ts=ref.ts if ref else "",
+        )
+        return ref
+
+    def _message(self, confirmation: Confirmation | None, fid: str | None) -> SlackMessage:
+        region = self.deps.region
+        links = Links(
+            finding=securityhub_finding_url(region, fid) if fid else None,
+            cloudtrail_event=cloudtrail_event_url(region, self.event.event_id),
+        )
+        return build_message(self.event, self.verdict, confirmation, links=links, finding_id=fid)
 
 
 def _log_fields(event: RootKeyEvent, verdict: Verdict) -> dict[str, Any]:

@@ -18,6 +18,35 @@ class SlackRef:
     ts: str
 
 
+@dataclass(frozen=True, slots=True)
+class EventState:
+    """What the ledger knows of one event: done, or which steps an earlier attempt finished."""
+
+    done: bool
+    attempts: int = 1
+    finding_done: bool = False
+    update_done: bool = False
+    message: SlackRef | None = None  # the message this event posted (alert, reply or notice)
+
+
+@dataclass(frozen=True, slots=True)
+class FindingState:
+    """A key's newest state as the ledger holds it."""
+
+    order: str
+    version: int
+    event_id: str
+    finding: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertClaim:
+    """The outcome of claiming a key's top-level alert."""
+
+    mine: bool  # this event must post it
+    ref: SlackRef | None  # where it is, once posted by another event
+
+
 class KeyConfirmer(Protocol):
     """Asks IAM whether root holds the key now. Never raises: failure is UNCONFIRMED."""
 
@@ -49,4 +78,44 @@ class Alerter(Protocol):
 
     def update(self, ref: SlackRef, message: SlackMessage) -> None:
         """Replace a posted message's content."""
+        ...
+
+
+class Ledger(Protocol):
+    """Delivery state: which events are done, each key's newest state and its alert."""
+
+    def begin_event(self, event_id: str, verdict: str, lease_s: float) -> EventState:
+        """Claim an event; raises a transient error while another invocation holds it."""
+        ...
+
+    def mark_event(self, event_id: str, **fields: str | bool) -> None:
+        """Record finished steps of an event."""
+        ...
+
+    def finish_event(self, event_id: str) -> None:
+        """Mark an event done."""
+        ...
+
+    def release_event(self, event_id: str) -> None:
+        """Give an event back after a failed attempt."""
+        ...
+
+    def propose_finding(self, fid: str, order: str, event_id: str, finding: dict[str, Any]) -> bool:
+        """Store a key's state unless a later event set it; True when this one is newest."""
+        ...
+
+    def finding_state(self, fid: str) -> FindingState | None:
+        """The key's newest state."""
+        ...
+
+    def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertClaim:
+        """Claim the key's top-level alert."""
+        ...
+
+    def set_alert(self, fid: str, ref: SlackRef | None) -> None:
+        """Record the posted top-level alert."""
+        ...
+
+    def release_alert(self, fid: str, event_id: str) -> None:
+        """Free an alert claim after a failed post."""
         ...

@@ -142,6 +142,8 @@ AWS_CALL = Policy("aws-call", attempts=5, initial_s=0.2, max_s=5.0)
 SLACK_CALL = Policy("slack-call", attempts=6, initial_s=0.5, max_s=10.0, honour_retry_after=True)
 # IAM eventual consistency: a brand-new key may take seconds to show in GetAccountSummary.
 IAM_VISIBILITY = Policy("iam-visibility", attempts=8, initial_s=0.5, max_s=3.0)
+# Another invocation is posting a key's top-level alert: wait a little for its ts.
+LEDGER_WAIT = Policy("ledger-wait", attempts=6, initial_s=0.2, max_s=1.0)
 
 
 def build(policy: Policy, env: RetryEnv) -> Retrying:

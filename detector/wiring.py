@@ -11,6 +11,7 @@ from typing import Any
 from detector import retry
 from detector.adapters.aws import AwsClients
 from detector.adapters.iam import IamKeyConfirmer
+from detector.adapters.ledger import DynamoLedger
 from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
@@ -70,6 +71,9 @@ def build_runtime(
         ),
         findings=SecurityHubSink(securityhub_for, env),
         alerter=_alerter(settings, clients, env),
+        ledger=DynamoLedger(lambda: clients.client("dynamodb"), settings.ledger_table, env),
+        retry_env=env,
+        lease_s=settings.event_lease_s,
     )
     return Runtime(settings=settings, clients=clients, deadline=deadline, deps=deps)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,12 +18,15 @@ from typing import Any
 import boto3
 from moto.server import ThreadedMotoServer
 
+from detector.adapters.ledger import create_table
+
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 SLACK_TOKEN = "xoxb-sandbox-token"
 SLACK_CHANNEL = "C0SECALERTS"
 TOKEN_SECRET_NAME = "root-key-detector/slack-bot-token"
 WEBHOOK_SECRET_NAME = "root-key-detector/slack-webhook-url"
+LEDGER_TABLE = "root-key-detector-ledger"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
@@ -38,6 +42,7 @@ class MotoSandbox:
         """Start the server; returns self."""
         # werkzeug logs every request to stderr; the demo and tests want quiet output.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _make_dynamodb_writes_atomic()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         self.host, self.port = self._server.get_host_and_port()
@@ -88,6 +93,7 @@ class MotoSandbox:
         sm.create_secret(Name=TOKEN_SECRET_NAME, SecretString=json.dumps({"token": slack_token}))
         if webhook_url:
             sm.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=webhook_url)
+        create_table(self.client("dynamodb"), LEDGER_TABLE)
 
     @staticmethod
     def set_root_key_present(present: bool, account_id: str = ACCOUNT_ID) -> None:
@@ -113,6 +119,32 @@ class MotoSandbox:
             paginator_token = resp.get("NextToken")
             if not paginator_token:
                 return out
+
+
+_DYNAMODB_LOCK = threading.RLock()
+
+
+def _make_dynamodb_writes_atomic() -> None:
+    """Give moto's DynamoDB what the real one guarantees: an atomic conditional write.
+
+    moto's threaded server evaluates a ConditionExpression and applies the write without a
+    lock, so two concurrent claims can both succeed; DynamoDB never lets that happen. The
+    ledger's exactly-once behaviour is tested against the real guarantee, so the sandbox
+    serialises moto's DynamoDB writes (and consistent reads) behind one lock.
+    """
+    from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415 - moto internals
+
+    for name in ("put_item", "update_item", "delete_item", "get_item", "transact_write_items"):
+        original = getattr(DynamoDBBackend, name)
+        if getattr(original, "_sandbox_atomic", False):
+            continue
+
+        def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
+            with _DYNAMODB_LOCK:
+                return __original(self, *args, **kwargs)
+
+        locked._sandbox_atomic = True  # type: ignore[attr-defined]
+        setattr(DynamoDBBackend, name, locked)
 
 
 @contextmanager

@@ -153,14 +153,14 @@ class _QueuedFault:
     kind: str
     remaining: int
     methods: frozenset[str] | None
-    retry_after: int
+    retry_after: float
     delay: float
 
 
 @dataclass(frozen=True)
 class _Fault:
     kind: str
-    retry_after: int = 1
+    retry_after: float = 1
     delay: float = 0.0
 
 
@@ -169,7 +169,7 @@ class _FaultRates:
     ratelimit: float
     server_error: float
     timeout: float
-    retry_after: int
+    retry_after: float
     timeout_delay: float
     rng: random.Random
 
@@ -556,6 +556,9 @@ class SlackEmulator:
         }
         if message.blocks is not None:
             rendered["blocks"] = copy.deepcopy(message.blocks)
+        metadata = message.payload.get("metadata")
+        if isinstance(metadata, dict):
+            rendered["metadata"] = copy.deepcopy(metadata)
         if message.edits:
             rendered["edited"] = {"user": BOT_USER_ID, "ts": message.edits[-1].edited_ts}
         if message.thread_ts is not None:
@@ -581,7 +584,7 @@ class SlackEmulator:
         *,
         times: int = 1,
         methods: str | Iterable[str] | None = None,
-        retry_after: int = 1,
+        retry_after: float = 1,
         delay: float = 0.0,
     ) -> None:
         """Queue a fault for the next ``times`` matching requests.
@@ -608,7 +611,7 @@ class SlackEmulator:
         ratelimit: float = 0.0,
         server_error: float = 0.0,
         timeout: float = 0.0,
-        retry_after: int = 1,
+        retry_after: float = 1,
         timeout_delay: float = 1.0,
         seed: int | None = None,
     ) -> None:
@@ -679,7 +682,7 @@ class SlackEmulator:
             return _json_response(
                 429,
                 {"ok": False, "error": "ratelimited"},
-                headers=(("Retry-After", str(fault.retry_after)),),
+                headers=(("Retry-After", f"{fault.retry_after:g}"),),
             )
         if fault.kind == "server_error":
             return _json_response(500, {"ok": False, "error": "internal_error"})
@@ -961,7 +964,7 @@ class SlackEmulator:
                 ratelimit=_as_float(rates.get("ratelimit", 0.0), "ratelimit"),
                 server_error=_as_float(rates.get("server_error", 0.0), "server_error"),
                 timeout=_as_float(rates.get("timeout", 0.0), "timeout"),
-                retry_after=_as_int(rates.get("retry_after", 1), "retry_after"),
+                retry_after=_as_float(rates.get("retry_after", 1), "retry_after"),
                 timeout_delay=_as_float(rates.get("timeout_delay", 1.0), "timeout_delay"),
                 seed=None if seed is None else _as_int(seed, "seed"),
             )
@@ -979,7 +982,7 @@ class SlackEmulator:
                 cast(FaultKind, kind),
                 times=_as_int(spec.get("times", 1), "times"),
                 methods=methods,
-                retry_after=_as_int(spec.get("retry_after", 1), "retry_after"),
+                retry_after=_as_float(spec.get("retry_after", 1), "retry_after"),
                 delay=_as_float(spec.get("delay", 0.0), "delay"),
             )
 

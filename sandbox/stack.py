@@ -15,6 +15,7 @@ from typing import Any
 from detector.pattern import event_pattern_json
 from sandbox.aws import (
     ACCOUNT_ID,
+    LEDGER_TABLE,
     REGION,
     SLACK_CHANNEL,
     SLACK_TOKEN,
@@ -76,6 +77,7 @@ class SandboxStack:
             "SLACK_TOKEN_SECRET_ID": TOKEN_SECRET_NAME,
             "SLACK_CHANNEL_ID": SLACK_CHANNEL,
             "SLACK_WEBHOOK_SECRET_ID": WEBHOOK_SECRET_NAME,
+            "LEDGER_TABLE": LEDGER_TABLE,
             "CONFIRM_WAIT_SECONDS": "2",
             "LOG_LEVEL": "WARNING",
         }

@@ -70,6 +70,8 @@ class SlackBotAlerter:
         }
         if thread is not None:
             kwargs["thread_ts"] = thread.ts
+        if "metadata" in payload:
+            kwargs["metadata"] = payload["metadata"]
         resp = self._call("chat.postMessage", lambda c: c.chat_postMessage(**kwargs))
         return SlackRef(channel=str(resp["channel"]), ts=str(resp["ts"]))
 

@@ -28,6 +28,7 @@ from detector.domain.event import RootKeyEvent
 from detector.domain.text import clean, mask_key, mrkdwn
 from detector.domain.verdict import Verdict
 
+METADATA_EVENT_TYPE = "root_key_detector_event"
 MAX_FALLBACK = 3000  # what a notification shows; Slack's own cap is 40,000
 MAX_FIELD_VALUE = 300  # visible chars of one untrusted value
 
@@ -70,10 +71,15 @@ class SlackMessage:
 
     text: str
     blocks: list[Block] = field(default_factory=list)
+    # Slack message metadata: lets a reader (or a reconciliation) tie a message to its event.
+    metadata: dict[str, Any] | None = None
 
     def payload(self) -> dict[str, Any]:
         """JSON-ready text and blocks; raises SlackObjectFormationError past Slack limits."""
-        return {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+        out: dict[str, Any] = {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        return out
 
 
 def headline(verdict: Verdict) -> str:
@@ -170,7 +176,15 @@ def build_message(
 
     state = f" · IAM: {confirmation.state.value}" if confirmation else ""
     text = clean(f"{title} in account {account} ({key}){state}", MAX_FALLBACK)
-    return SlackMessage(text=mrkdwn(text, MAX_FALLBACK), blocks=blocks)
+    metadata = {
+        "event_type": METADATA_EVENT_TYPE,
+        "event_payload": {
+            "event_id": clean(event.event_id, 128),
+            "verdict": verdict.value,
+            "finding_id": finding_id or "",
+        },
+    }
+    return SlackMessage(text=mrkdwn(text, MAX_FALLBACK), blocks=blocks, metadata=metadata)
 
 
 def _field(label: str, value: str) -> MarkdownTextObject:

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from detector import handler
-from detector.log import get_logger
-from tests.integration.conftest import sandbox, stack  # noqa: F401 - shared fixtures
+from detector.log import configure, get_logger
+from sandbox.stack import SandboxStack
 
 
 @pytest.fixture
@@ -22,18 +22,10 @@ def logs() -> Iterator[io.StringIO]:
 
 
 @pytest.fixture
-def detector_env(
-    sandbox: object, monkeypatch: pytest.MonkeyPatch, logs: io.StringIO
-) -> Iterator[None]:
+def detector_env(sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch, logs: io.StringIO) -> None:
     """The Lambda's environment pointing at the sandbox, and a fresh container."""
-    from sandbox.stack import SandboxStack
-
-    assert isinstance(sandbox, SandboxStack)
     for key, value in sandbox.detector_env().items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("LOG_LEVEL", "DEBUG")
     monkeypatch.setattr(handler, "_runtime", None)
-    from detector.log import configure
-
     configure("DEBUG", stream=logs)
-    yield

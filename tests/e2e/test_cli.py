@@ -89,7 +89,7 @@ def test_replay_runs_the_pipeline_against_the_configured_services(
 def test_replay_without_configuration_names_the_missing_variable(tmp_path: Path) -> None:
     recorded = tmp_path / "event.json"
     recorded.write_text(json.dumps(sample("root_create_access_key")))
-    env = {k: "" for k in ("AWS_REGION", "AWS_DEFAULT_REGION")}
+    env = dict.fromkeys(("AWS_REGION", "AWS_DEFAULT_REGION"), "")
     proc = _run("replay", str(recorded), env=env)
     assert proc.returncode == 2
     assert "AWS_REGION" in proc.stderr

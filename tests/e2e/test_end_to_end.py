@@ -1,4 +1,4 @@
-"""The whole path: CloudTrail-shaped event -> rule (our pattern) -> SQS -> handler -> Hub + Slack."""
+"""The whole path: CloudTrail event -> rule (our pattern) -> SQS -> handler -> Hub + Slack."""
 
 from __future__ import annotations
 

@@ -52,7 +52,8 @@ def test_posts_the_alert(slack: SlackEmulator, retry_env: retry.RetryEnv) -> Non
     ref = _bot(slack, retry_env).post(_message())
     stored = slack.top_level(SLACK_CHANNEL)
     assert [m.ts for m in stored] == [ref.ts]
-    assert stored[0].blocks and stored[0].blocks[0]["type"] == "header"
+    assert stored[0].blocks
+    assert stored[0].blocks[0]["type"] == "header"
     assert "Root access key created" in (stored[0].text or "")
 
 
