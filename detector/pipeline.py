@@ -27,7 +27,15 @@ from detector.domain.text import mask_key
 from detector.domain.verdict import Verdict, classify
 from detector.errors import DetectorError, ExternalServiceError
 from detector.log import get_logger
-from detector.ports import Alerter, EventState, FindingSink, KeyConfirmer, Ledger, SlackRef
+from detector.ports import (
+    AlertClaim,
+    Alerter,
+    EventState,
+    FindingSink,
+    KeyConfirmer,
+    Ledger,
+    SlackRef,
+)
 
 # Same-second events of one key sort in the order a key's story can happen.
 _ORDER_RANK = {Verdict.CREATED: 0, Verdict.ACTIVATED: 1, Verdict.DEACTIVATED: 1, Verdict.DELETED: 2}
@@ -235,53 +243,56 @@ class _Run:
         if not alerter.supports_threads:
             self._post_once(message, None)  # webhooks: every event is its own message
             return
-        parent: SlackRef | None
-        if self.state.message is None:
-            claim = deps.ledger.claim_alert(fid, event.event_id, deps.lease_s)
-            if claim.mine:
-                try:
-                    ref = self._post_once(message, None)
-                except BaseException:
-                    deps.ledger.release_alert(fid, event.event_id)
-                    raise
-                deps.ledger.set_alert(fid, ref)
-                return
-            parent = claim.ref or self._wait_for_alert(fid)
-            self._post_once(message, parent, reply=True)
-        else:
-            parent = deps.ledger.claim_alert(fid, event.event_id, deps.lease_s).ref
-        if (
-            parent is not None
-            and newest
-            and not self.state.update_done
-            and self.verdict.is_lifecycle
-        ):
+        lease = deps.lease_s
+        posted = self.state.message
+        if posted is not None and self.state.message_kind == "alert":
+            # An earlier attempt posted the key's alert but may not have recorded it.
+            deps.ledger.claim_alert(fid, event.event_id, lease)
+            deps.ledger.set_alert(fid, posted)
+            self.outcome.slack_ts = posted.ts
+            return
+        claim = deps.ledger.claim_alert(fid, event.event_id, lease)
+        if posted is None and not claim.mine and claim.ref is None:
+            claim = self._wait_for_alert(fid)
+        if claim.mine and posted is None:
+            try:
+                ref = self._post_once(message, None, kind="alert")
+            except BaseException:
+                deps.ledger.release_alert(fid, event.event_id)  # nothing was posted
+                raise
+            deps.ledger.set_alert(fid, ref)
+            return
+        parent = claim.ref
+        if parent is None:
+            raise ExternalServiceError(
+                "ledger", "AlertInProgress", f"the alert of {fid} is not posted yet", transient=True
+            )
+        self._post_once(message, parent, kind="reply")
+        if newest and self.verdict.is_lifecycle and not self.state.update_done:
             # The top-level alert shows the key's current state (e.g. resolved after delete).
             alerter.update(parent, message)
             deps.ledger.mark_event(event.event_id, update_done=True)
             self.outcome.actions.append("alert-updated")
 
-    def _wait_for_alert(self, fid: str) -> SlackRef:
-        """Another event is posting the key's alert right now: wait briefly for its ts."""
+    def _wait_for_alert(self, fid: str) -> AlertClaim:
+        """Another event is posting the key's alert right now: wait briefly for its ts.
+
+        If that attempt fails and frees its claim, this event claims and posts instead.
+        """
         ledger, event = self.deps.ledger, self.event
 
-        def check() -> SlackRef | None:
-            return ledger.claim_alert(fid, event.event_id, self.deps.lease_s).ref
+        def check() -> AlertClaim:
+            return ledger.claim_alert(fid, event.event_id, self.deps.lease_s)
 
-        found: SlackRef | None = retry.build_for_result(
-            retry.LEDGER_WAIT, self.deps.retry_env, retry_on=lambda r: r is None
+        claim: AlertClaim = retry.build_for_result(
+            retry.LEDGER_WAIT,
+            self.deps.retry_env,
+            retry_on=lambda c: not c.mine and c.ref is None,
         )(check)
-        if found is None:
-            raise ExternalServiceError(
-                "ledger",
-                "AlertInProgress",
-                f"the alert of {fid} is still being posted",
-                transient=True,
-            )
-        return found
+        return claim
 
     def _post_once(
-        self, message: SlackMessage, thread: SlackRef | None, *, reply: bool = False
+        self, message: SlackMessage, thread: SlackRef | None, *, kind: str = "notice"
     ) -> SlackRef | None:
         """Post this event's message unless an earlier attempt already did."""
         alerter = self.deps.alerter
@@ -292,13 +303,14 @@ class _Run:
             self.outcome.slack_ts = self.state.message.ts
             return self.state.message
         ref = alerter.post(message, thread=thread)
-        self.outcome.actions.append("replied" if reply else "alerted")
+        self.outcome.actions.append("replied" if kind == "reply" else "alerted")
         if ref is not None:
             self.outcome.slack_ts = ref.ts
         self.deps.ledger.mark_event(
             self.event.event_id,
             msg_channel=ref.channel if ref else "",
             msg_ts=ref.ts if ref else "",
+            msg_kind=kind,
         )
         return ref
 

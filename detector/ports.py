@@ -26,7 +26,8 @@ class EventState:
     attempts: int = 1
     finding_done: bool = False
     update_done: bool = False
-    message: SlackRef | None = None  # the message this event posted (alert, reply or notice)
+    message: SlackRef | None = None  # the message this event posted
+    message_kind: str | None = None  # "alert" (the key's top-level), "reply" or "notice"
 
 
 @dataclass(frozen=True, slots=True)

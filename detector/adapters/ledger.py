@@ -6,7 +6,7 @@ delivers at least once; Lambda retries) produce one alert. Items expire through 
 Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
 
 - ``EVENT#<eventID>`` / ``EVENT``: status (RUNNING, FAILED, DONE), owner, lease_until,
-  attempts, verdict, finding_done, update_done, msg_channel, msg_ts (the message it posted)
+  attempts, verdict, finding_done, update_done, msg_channel, msg_ts, msg_kind (its message)
 - ``FINDING#<finding Id>`` / ``STATE``: ord (the event order key), version, event_id,
   finding (the ASFF JSON of the key's newest state)
 - ``FINDING#<finding Id>`` / ``ALERT``: status (POSTING, POSTED), owner (event id),
@@ -301,6 +301,7 @@ def _event_state(item: dict[str, Any]) -> EventState:
         finding_done=bool(item.get("finding_done", {}).get("BOOL", False)),
         update_done=bool(item.get("update_done", {}).get("BOOL", False)),
         message=SlackRef(channel, ts) if channel is not None and ts is not None else None,
+        message_kind=_str(item, "msg_kind"),
     )
 
 
