@@ -57,6 +57,10 @@ AWS_THROTTLING_CODES = frozenset(
         "InternalException",
     }
 )
+# Slack `ok: false` errors that mean "our side had trouble, try again" (sent with HTTP 200).
+SLACK_TRANSIENT_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 _NETWORK_ERRORS = (
     botocore.exceptions.HTTPClientError,  # connection closed, read/connect timeouts, proxy
     botocore.exceptions.ConnectionError,  # endpoint unreachable
@@ -81,7 +85,7 @@ def is_transient(exc: BaseException) -> bool:
         return code in AWS_THROTTLING_CODES or status == 429 or status >= 500
     if isinstance(exc, SlackApiError):
         status = int(getattr(exc.response, "status_code", 0) or 0)
-        return status == 429 or status >= 500
+        return status == 429 or status >= 500 or error_code(exc) in SLACK_TRANSIENT_ERRORS
     return isinstance(exc, _NETWORK_ERRORS)
 
 

@@ -80,9 +80,7 @@ class SlackBotAlerter:
         payload = message.payload()
         self._call(
             "chat.update",
-            lambda c: c.chat_update(
-                channel=ref.channel, ts=ref.ts, text=payload["text"], blocks=payload["blocks"]
-            ),
+            lambda c: c.chat_update(channel=ref.channel, ts=ref.ts, **payload),
         )
 
     def _call(self, method: str, fn: Callable[[WebClient], Any]) -> Any:

@@ -90,7 +90,7 @@ def load_document(data: bytes) -> Any:
             raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
     try:
         return json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
         raise EventParseError("$", f"not JSON: {exc}") from exc
     except RecursionError as exc:
         raise EventParseError("$", "JSON nested too deeply") from exc
@@ -150,7 +150,7 @@ def parse_event(doc: Any) -> RootKeyEvent:
 
 def _parse_envelope(doc: dict[str, Any]) -> RootKeyEvent:
     detail_type = doc.get("detail-type")
-    if detail_type not in _CLOUDTRAIL_DETAIL_TYPES:
+    if not isinstance(detail_type, str) or detail_type not in _CLOUDTRAIL_DETAIL_TYPES:
         raise EventParseError("$.detail-type", f"not a CloudTrail event: {_preview(detail_type)}")
     envelope_account = _opt_str(doc, "account", "$")
     if envelope_account is not None and not _ACCOUNT_RE.match(envelope_account):
@@ -197,7 +197,6 @@ def _parse_record(
     session = _opt_obj(identity, "sessionContext", ipath) or {}
     spath = f"{ipath}.sessionContext"
     attributes = _opt_obj(session, "attributes", spath) or {}
-    apath = f"{spath}.attributes"
 
     request = _opt_obj(rec, "requestParameters", path) or {}
     rpath = f"{path}.requestParameters"
@@ -205,12 +204,20 @@ def _parse_record(
     response_key = _opt_obj(response, "accessKey", f"{path}.responseElements") or {}
     kpath = f"{path}.responseElements.accessKey"
 
-    account = _opt_str(rec, "recipientAccountId", path) or _opt_str(identity, "accountId", ipath)
+    account: str | None = None
+    for source, key, where in (
+        (rec, "recipientAccountId", path),
+        (identity, "accountId", ipath),
+    ):
+        value = _opt_str(source, key, where)
+        if value:
+            if not _ACCOUNT_RE.match(value):
+                raise EventParseError(
+                    f"{where}.{key}", f"not a 12-digit account id: {_preview(value)}"
+                )
+            account = value
+            break
     account = account or envelope_account
-    if account is not None and not _ACCOUNT_RE.match(account):
-        raise EventParseError(
-            f"{path}.recipientAccountId", f"not a 12-digit account id: {_preview(account)}"
-        )
 
     # Descriptive only, and IAM writes it in a locale format that has changed over the years:
     # a value we cannot read is dropped, never a reason to lose the event.
@@ -230,9 +237,9 @@ def _parse_record(
         principal_id=_opt_str(identity, "principalId", ipath),
         account_alias=_opt_str(identity, "userName", ipath),
         caller_access_key_id=_opt_str(identity, "accessKeyId", ipath) or None,
-        mfa_authenticated=_opt_bool(attributes, "mfaAuthenticated", apath),
-        assumed_root=_opt_bool(session, "assumedRoot", spath) is True,
-        console_session=_opt_bool(rec, "sessionCredentialFromConsole", path) is True,
+        mfa_authenticated=_opt_bool(attributes, "mfaAuthenticated"),
+        assumed_root=_opt_bool(session, "assumedRoot") is True,
+        console_session=_opt_bool(rec, "sessionCredentialFromConsole") is True,
         error_code=_opt_str(rec, "errorCode", path) or None,
         error_message=_opt_str(rec, "errorMessage", path),
         target_user_name=_opt_str(request, "userName", rpath) or None,
@@ -278,14 +285,15 @@ def _opt_obj(obj: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
     raise EventParseError(f"{path}.{key}", f"expected an object or null, got {_kind(value)}")
 
 
-def _opt_bool(obj: dict[str, Any], key: str, path: str) -> bool | None:
-    # CloudTrail writes these flags as the strings "true"/"false".
+def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
+    # CloudTrail writes these flags as the strings "true"/"false". Anything else means "not
+    # recorded": a descriptive flag must never cost the alert.
     value = obj.get(key)
-    if value is None or isinstance(value, bool):
+    if isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.lower() in {"true", "false"}:
-        return value.lower() == "true"
-    raise EventParseError(f"{path}.{key}", f'expected "true" or "false", got {_preview(value)}')
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    return None
 
 
 def _parse_time(value: Any, path: str) -> datetime:

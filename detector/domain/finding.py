@@ -51,8 +51,10 @@ def finding_id(account_id: str, access_key_id: str | None) -> str:
     The key id is hashed so the Id can appear in Slack and links, where keys are masked; the
     full key id is in the finding's AwsIamAccessKey resource.
     """
-    key = access_key_id or UNKNOWN_KEY
-    digest = hashlib.sha256(f"{account_id}:{key}".encode()).hexdigest()[:24]
+    key = (clean(access_key_id, 128) if access_key_id else "") or UNKNOWN_KEY
+    # surrogatepass: JSON can carry a lone surrogate; the Id must still be computable.
+    digest = hashlib.sha256(f"{account_id}:{key}".encode("utf-8", "surrogatepass")).hexdigest()
+    digest = digest[:24]
     return f"{PRODUCT_FIELD_PREFIX}/{account_id}/root-access-key/{digest}"
 
 
@@ -80,7 +82,9 @@ def build_finding(
     if verdict.key_expected_present is None:
         raise ValueError(f"no root-key finding for verdict {verdict}")
     account = event.account_id
-    key_id = event.access_key_id
+    # A key id that cleans to nothing (blank, control characters) is as good as unknown.
+    key_id = clean(event.access_key_id, 128) if event.access_key_id else None
+    key_id = key_id or None
     resolved = confirmation.state is KeyState.ABSENT or (
         verdict is Verdict.DELETED and confirmation.state is not KeyState.PRESENT
     )
@@ -91,12 +95,12 @@ def build_finding(
         "PrincipalType": "Root",
         "PrincipalName": "root",
         "AccountId": account,
-        "PrincipalId": clean(event.principal_id or account, 128),
+        "PrincipalId": clean(event.principal_id or "", 128) or account,
     }
     if status != "Deleted":
         key_details["Status"] = status
     if key_id:
-        key_details["AccessKeyId"] = clean(key_id, 128)
+        key_details["AccessKeyId"] = key_id
     if event.key_created_at is not None:
         key_details["CreatedAt"] = _iso(event.key_created_at)
 
@@ -122,7 +126,7 @@ def build_finding(
         "Resources": [
             {
                 "Type": "AwsIamAccessKey",
-                "Id": clean(key_id, MAX_RESOURCE_ID) if key_id else f"{account}/{UNKNOWN_KEY}",
+                "Id": key_id or f"{account}/{UNKNOWN_KEY}",
                 "Partition": ctx.partition,
                 "Region": ctx.region,
                 "Details": {"AwsIamAccessKey": key_details},
@@ -217,7 +221,7 @@ def _action(event: RootKeyEvent) -> dict[str, Any]:
     if ip is not None:
         call["CallerType"] = "remoteip"
         call["RemoteIpDetails"] = {"IpAddressV4": ip}
-    elif event.source_ip and not _is_ip(event.source_ip):
+    elif event.source_ip and not _is_ip(event.source_ip) and clean(event.source_ip, 128):
         # "AWS Internal" or a service host name; IPv6 stays in ProductFields (no ASFF field).
         call["CallerType"] = "domain"
         call["DomainDetails"] = {"Domain": clean(event.source_ip, 128)}
