@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint format demo clean
+.PHONY: help venv test lint format demo chaos clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 
 demo: $(STAMP) ## Run the whole path on the embedded sandbox (moto + Slack emulator)
 	$(BIN)/python -m sandbox.demo
+
+chaos: $(STAMP) ## 2,000 events under Slack/AWS faults, 8 workers, DLQ redrive; counts lost/duplicated
+	$(BIN)/python -m sandbox.chaos
 
 -include infra/infra.mk
 

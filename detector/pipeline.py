@@ -8,7 +8,7 @@ one top-level Slack alert, and every later event of that key is one reply in its
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,19 +128,20 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
         outcome.actions.append("already-done")
         log.info("duplicate delivery skipped", extra=_log_fields(event, verdict))
         return outcome
+    attempt = _Run(event, verdict, deps, state, outcome)
     try:
-        _Run(event, verdict, deps, state, outcome).go()
+        attempt.go()
     except BaseException:
-        _release(deps, event.event_id)
+        _release(deps, event.event_id, attempt.steps)
         raise
     deps.ledger.finish_event(event.event_id)
     log.info("handled", extra={**_log_fields(event, verdict), **outcome.as_dict()})
     return outcome
 
 
-def _release(deps: Dependencies, event_id: str) -> None:
+def _release(deps: Dependencies, event_id: str, steps: dict[str, bool]) -> None:
     try:
-        deps.ledger.release_event(event_id)
+        deps.ledger.release_event(event_id, **steps)
     except DetectorError as exc:  # the lease expires by itself; the original error matters
         get_logger().warning(
             "ledger release failed", extra={"event_id": event_id, "error": str(exc)}
@@ -157,6 +158,9 @@ class _Run:
     state: EventState
     outcome: Outcome
     failures: list[Exception] = field(default_factory=list)
+    # Steps finished in this attempt, recorded with the release if a later step fails (a
+    # finding re-import is idempotent, so it needs no write of its own on the happy path).
+    steps: dict[str, bool] = field(default_factory=dict)
 
     def go(self) -> None:
         if self.verdict.key_expected_present is not None and self.event.account_id is not None:
@@ -220,7 +224,7 @@ class _Run:
                 deps.findings.import_finding(finding)
                 self._reconcile(fid, finding)
                 self.outcome.actions.append("finding-imported")
-            deps.ledger.mark_event(event.event_id, finding_done=True)
+            self.steps["finding_done"] = True
 
         self._step("finding", record)
         return newest
@@ -269,9 +273,10 @@ class _Run:
             )
         self._post_once(message, parent, kind="reply")
         if newest and self.verdict.is_lifecycle and not self.state.update_done:
-            # The top-level alert shows the key's current state (e.g. resolved after delete).
-            alerter.update(parent, message)
-            deps.ledger.mark_event(event.event_id, update_done=True)
+            # The top-level alert shows the key's current state (e.g. resolved after delete);
+            # it keeps its own metadata, which names the event that posted it.
+            alerter.update(parent, replace(message, metadata=None))
+            self.steps["update_done"] = True
             self.outcome.actions.append("alert-updated")
 
     def _wait_for_alert(self, fid: str) -> AlertClaim:

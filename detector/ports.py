@@ -97,8 +97,8 @@ class Ledger(Protocol):
         """Mark an event done."""
         ...
 
-    def release_event(self, event_id: str) -> None:
-        """Give an event back after a failed attempt."""
+    def release_event(self, event_id: str, **steps: bool) -> None:
+        """Give an event back after a failed attempt, recording the steps it finished."""
         ...
 
     def propose_finding(self, fid: str, order: str, event_id: str, finding: dict[str, Any]) -> bool:

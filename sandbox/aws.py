@@ -95,13 +95,9 @@ class MotoSandbox:
             sm.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=webhook_url)
         create_table(self.client("dynamodb"), LEDGER_TABLE)
 
-    @staticmethod
-    def set_root_key_present(present: bool, account_id: str = ACCOUNT_ID) -> None:
+    def set_root_key_present(self, present: bool, account_id: str = ACCOUNT_ID) -> None:
         """What IAM's GetAccountSummary reports as AccountAccessKeysPresent for root."""
-        from moto.iam.models import iam_backends  # noqa: PLC0415 - moto internals, sandbox only
-
-        summary = iam_backends[account_id]["aws"].account_summary
-        summary._account_access_keys_present = 1 if present else 0
+        set_root_key_flag(present, account_id)
 
     # -- inspecting ------------------------------------------------------------------------
 
@@ -119,6 +115,14 @@ class MotoSandbox:
             paginator_token = resp.get("NextToken")
             if not paginator_token:
                 return out
+
+
+def set_root_key_flag(present: bool, account_id: str = ACCOUNT_ID) -> None:
+    """Set moto's AccountAccessKeysPresent for root (moto itself cannot hold a root key)."""
+    from moto.iam.models import iam_backends  # noqa: PLC0415 - moto internals, sandbox only
+
+    summary = iam_backends[account_id]["aws"].account_summary
+    summary._account_access_keys_present = 1 if present else 0
 
 
 _DYNAMODB_LOCK = threading.RLock()

@@ -9,6 +9,7 @@ for DynamoDB, Secrets Manager and SQS, REST-JSON for Security Hub) *before* it r
 from __future__ import annotations
 
 import http.client
+import json
 import random
 import threading
 import time
@@ -17,6 +18,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from sandbox.aws import ACCOUNT_ID, set_root_key_flag
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
 
@@ -41,10 +44,12 @@ class AwsFaultProxy:
         latency_s: float = 0.0,
         seed: int | None = None,
         host: str = "127.0.0.1",
+        control: bool = False,
     ) -> None:
         parts = urlsplit(upstream)
         self._up_host = parts.hostname or "127.0.0.1"
         self._up_port = parts.port or 80
+        self.control = control  # serve /_sandbox/ paths (only beside an in-process moto)
         self.throttle_rate = throttle_rate
         self.latency_s = latency_s
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not crypto
@@ -116,15 +121,18 @@ def _make_handler(proxy: AwsFaultProxy) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib name
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
         def _relay(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
+            if proxy.control and self.path.startswith("/_sandbox/"):
+                self._control(json.loads(body or b"{}"))
+                return
             if proxy.latency_s:
                 time.sleep(proxy.latency_s)
-            if proxy._throttle_now():  # noqa: SLF001 - the proxy's own handler
+            if proxy._throttle_now():
                 with proxy.stats.lock:
                     proxy.stats.throttled += 1
                 status, headers, payload = throttle_response(
@@ -132,9 +140,7 @@ def _make_handler(proxy: AwsFaultProxy) -> type[BaseHTTPRequestHandler]:
                 )
             else:
                 fwd = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                status, raw_headers, payload = proxy._forward(  # noqa: SLF001
-                    self.command, self.path, fwd, body
-                )
+                status, raw_headers, payload = proxy._forward(self.command, self.path, fwd, body)
                 headers = {
                     k: v
                     for k, v in raw_headers
@@ -149,6 +155,21 @@ def _make_handler(proxy: AwsFaultProxy) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _relay  # noqa: N815
+        def _control(self, doc: dict[str, Any]) -> None:
+            if self.path == "/_sandbox/root-key":
+                set_root_key_flag(bool(doc["present"]), str(doc.get("account", ACCOUNT_ID)))
+            elif self.path == "/_sandbox/faults":
+                proxy.throttle_rate = float(doc.get("throttle_rate", proxy.throttle_rate))
+                proxy.latency_s = float(doc.get("latency_s", proxy.latency_s))
+            else:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _relay
 
     return Handler

@@ -14,6 +14,7 @@ redriven=D2 lost=L duplicated=U``; the exit status is non-zero unless lost and d
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import queue
 import random
@@ -30,10 +31,11 @@ from detector import pipeline, retry
 from detector.config import Settings
 from detector.domain.finding import finding_id
 from detector.errors import DetectorError
+from detector.log import configure
 from detector.redrive import redrive
 from detector.wiring import build_runtime
 from sandbox.aws import ACCOUNT_ID, patched_environ
-from sandbox.aws_proxy import AwsFaultProxy
+from sandbox.aws_server import RemoteMoto
 from sandbox.stack import SLACK_CHANNEL, SandboxStack
 
 LIFECYCLE = ("UpdateAccessKey:Inactive", "UpdateAccessKey:Active", "DeleteAccessKey")
@@ -174,8 +176,13 @@ class Tally:
 
 
 def run_workers(
-    work: list[dict[str, Any]], env: dict[str, str], dlq: str, stack: SandboxStack,
-    workers: int, sleep_scale: float,
+    work: list[dict[str, Any]],
+    env: dict[str, str],
+    dlq: str,
+    stack: SandboxStack,
+    *,
+    workers: int,
+    sleep_scale: float,
 ) -> Tally:
     """Concurrent "Lambda containers", each with its own runtime; failures go to the DLQ."""
     todo: queue.Queue[dict[str, Any]] = queue.Queue()
@@ -292,40 +299,47 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sleep-scale", type=float, default=0.05, help="shrink every retry wait")
     args = parser.parse_args(argv)
     rng = random.Random(args.seed)  # noqa: S311 - a reproducible scenario
+    # Retries under injected faults log a line each: keep them out of the report.
+    configure("CRITICAL", stream=io.StringIO())
     stories, notices, noise = generate(args.events, args.keys, rng)
     work = deliveries(stories, notices + noise, args.duplicates, rng)
     n_events = sum(len(s.events) for s in stories) + len(notices) + len(noise)
     started = time.monotonic()
 
-    with SandboxStack() as stack, AwsFaultProxy(
-        stack.aws.endpoint_url, throttle_rate=0.10, seed=args.seed
-    ) as proxy:
+    aws = RemoteMoto(throttle_rate=0.10, fault_seed=args.seed)  # its own process: both cores work
+    with SandboxStack(aws=aws) as stack:
         stack.aws.set_root_key_present(True)
         stack.slack.set_fault_rates(
-            ratelimit=0.20, server_error=0.05, timeout=0.02, retry_after=0.2,
-            timeout_delay=1.2, seed=args.seed,
+            ratelimit=0.20,
+            server_error=0.05,
+            timeout=0.02,
+            retry_after=0.2,
+            timeout_delay=1.2,
+            seed=args.seed,
         )
         sqs = stack.aws.client("sqs")
         dlq = sqs.create_queue(QueueName="root-key-detector-chaos-dlq")["QueueUrl"]
         env = {
             **stack.detector_env(),
-            "AWS_ENDPOINT_URL": proxy.endpoint_url,
+            "AWS_ENDPOINT_URL": aws.proxy_url,
             "CONFIRM_WAIT_SECONDS": "0.3",
             "SLACK_TIMEOUT_SECONDS": "1",
             "EVENT_LEASE_SECONDS": "10",
             "LOG_LEVEL": "ERROR",
         }
         with patched_environ(env):
-            tally = run_workers(work, env, dlq, stack, args.workers, args.sleep_scale)
+            tally = run_workers(
+                work, env, dlq, stack, workers=args.workers, sleep_scale=args.sleep_scale
+            )
             print(
                 f"delivered={len(work)} ok={tally.ok} async_retries={tally.retried} "
-                f"dead_lettered={tally.dead} aws_throttled={proxy.stats.throttled} "
+                f"dead_lettered={tally.dead} "
                 f"slack_faults={sum(1 for r in stack.slack.requests if r.fault)} "
                 f"t={time.monotonic() - started:.0f}s",
                 flush=True,
             )
             # The outage is over: the operator redrives the DLQ.
-            proxy.throttle_rate = 0.0
+            aws.set_faults(throttle_rate=0.0)
             stack.slack.set_fault_rates()
             time.sleep(1)  # let leases held by failed attempts lapse
             deps = build_runtime(Settings.from_env(env)).deps

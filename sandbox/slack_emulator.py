@@ -869,6 +869,9 @@ class SlackEmulator:
                 message.text = text
             if "blocks" in payload:
                 message.blocks = blocks or None
+            if "metadata" not in payload and "metadata" in message.payload:
+                # Like Slack: an update that sends no metadata keeps the message's own.
+                payload = {**payload, "metadata": message.payload["metadata"]}
             message.payload = payload
             rendered = self._render(message)
         return {"channel": channel, "ts": message.ts, "text": rendered["text"], "message": rendered}

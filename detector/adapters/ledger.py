@@ -158,22 +158,26 @@ class DynamoLedger:
         self.mark_event(event_id, status="DONE")
         self._tokens.pop(event_id, None)
 
-    def release_event(self, event_id: str) -> None:
-        """The attempt failed: let the next delivery (retry, redrive) take it at once."""
+    def release_event(self, event_id: str, **steps: bool) -> None:
+        """The attempt failed: record the steps it finished and let the next delivery (retry,
+        redrive) take the event at once."""
         token = self._tokens.pop(event_id, None)
         if token is None:
             return
+        names = {"#st": "status", "#own": "owner"} | {f"#s{i}": k for i, k in enumerate(steps)}
+        values = {
+            ":failed": _s("FAILED"),
+            ":running": _s("RUNNING"),
+            ":me": _s(token),
+        } | {f":s{i}": _attr(v) for i, v in enumerate(steps.values())}
+        sets = "".join(f", #s{i} = :s{i}" for i in range(len(steps)))
         self._conditional(
             "update_item",
             Key=_key(f"EVENT#{event_id}", "EVENT"),
-            UpdateExpression="SET #st = :failed",
+            UpdateExpression=f"SET #st = :failed{sets}",
             ConditionExpression="#own = :me AND #st = :running",
-            ExpressionAttributeNames={"#st": "status", "#own": "owner"},
-            ExpressionAttributeValues={
-                ":failed": _s("FAILED"),
-                ":running": _s("RUNNING"),
-                ":me": _s(token),
-            },
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
 
     # -- findings ------------------------------------------------------------------------
