@@ -25,14 +25,15 @@ venv: $(STAMP) ## Create .venv with the runtime and dev dependencies
 test: $(STAMP) ## Run the test suite (unit, property, contract, integration, end-to-end)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## ruff (lint + format check) and mypy strict on detector/
-	$(BIN)/ruff check detector sandbox tests
-	$(BIN)/ruff format --check detector sandbox tests
+lint: $(STAMP) ## ruff + mypy strict on detector/, then cfn-lint and checkov on infra/
+	$(BIN)/ruff check detector sandbox tests bench infra
+	$(BIN)/ruff format --check detector sandbox tests bench infra
 	$(BIN)/mypy
+	$(MAKE) --no-print-directory lint-infra
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
-	$(BIN)/ruff format detector sandbox tests
-	$(BIN)/ruff check --fix detector sandbox tests
+	$(BIN)/ruff format detector sandbox tests bench infra
+	$(BIN)/ruff check --fix detector sandbox tests bench infra
 
 demo: $(STAMP) ## Run the whole path on the embedded sandbox (moto + Slack emulator)
 	$(BIN)/python -m sandbox.demo

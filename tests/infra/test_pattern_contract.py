@@ -38,7 +38,9 @@ def _rule_patterns() -> list[tuple[str, Any]]:
     found = []
     for path in (templates.DETECTOR_TEMPLATE, templates.MEMBER_TEMPLATE):
         rules = templates.resources_of_type(templates.load(path), "AWS::Events::Rule")
-        found += [(f"{path.name}:{lid}", r["Properties"]["EventPattern"]) for lid, r in rules.items()]
+        found += [
+            (f"{path.name}:{lid}", r["Properties"]["EventPattern"]) for lid, r in rules.items()
+        ]
     return found
 
 
@@ -136,7 +138,9 @@ def test_root_key_calls_are_routed(
 
 
 @pytest.mark.parametrize(
-    ("sample", "verdict", "event"), IGNORED_ROOT_KEY_CALLS, ids=[s[0] for s in IGNORED_ROOT_KEY_CALLS]
+    ("sample", "verdict", "event"),
+    IGNORED_ROOT_KEY_CALLS,
+    ids=[s[0] for s in IGNORED_ROOT_KEY_CALLS],
 )
 def test_failed_and_user_root_key_calls_still_routed(
     engine: EventPattern, sample: str, verdict: str, event: dict[str, Any]
@@ -153,7 +157,9 @@ def test_other_principals_and_events_are_not_routed(
 
 
 def _root_create() -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / "eventbridge/root_create_access_key.json").read_text())
+    event: dict[str, Any] = json.loads(
+        (EVENTS / "eventbridge/root_create_access_key.json").read_text()
+    )
     return event
 
 
@@ -178,7 +184,7 @@ def _variant(path: tuple[str, ...], value: Any) -> dict[str, Any]:
         (("detail", "userIdentity", "type"), "root"),
         (("detail", "userIdentity"), {}),
     ],
-    ids=lambda v: str(v),
+    ids=str,
 )
 def test_one_field_off_is_not_routed(
     engine: EventPattern, path: tuple[str, ...], value: Any

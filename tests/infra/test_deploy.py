@@ -1,0 +1,512 @@
+"""Deploy infra/detector.yaml and infra/member.yaml through CloudFormation in the sandbox (moto).
+
+CREATE_COMPLETE alone proves nothing: moto silently skips some resource types (see
+``MOTO_SKIPS``), so every resource moto does create is read back through its own service's API
+and compared with what the detector needs. What moto cannot create or ignores is checked on the
+template itself in test_template.py.
+
+Two adaptations are made to the template body before moto sees it (both are moto quirks, not
+template problems; test_pattern_contract.py and cfn-lint check the unadapted template):
+- moto's ``AWS::Events::Rule`` json-encodes ``EventPattern`` again, so a pattern given as a JSON
+  string (as CloudFormation takes it) would be double-encoded: moto gets the parsed pattern.
+- moto's ``AWS::KMS::Key`` stores ``KeyPolicy`` as given, and DescribeKey then fails on a dict:
+  moto gets it through ``Fn::ToJsonString`` (which moto resolves).
+Reading back, moto returns a role's inline CloudFormation policy as a Python repr, not JSON.
+
+The stacks are created on the session's moto server (tests/conftest.py: moto's state is per
+process, so there is one server) and the module returns it to its seeded state afterwards.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+import time
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from detector.pattern import EVENT_PATTERN
+from sandbox.aws import ACCOUNT_ID, REGION, MotoSandbox
+from sandbox.stack import SandboxStack
+from tests.infra import templates
+
+pytestmark = [
+    pytest.mark.integration,
+    # moto warns about each resource type it skips; MOTO_SKIPS lists them
+    pytest.mark.filterwarnings("ignore:Tried to parse AWS:UserWarning"),
+]
+
+CODE_BUCKET = "root-key-detector-artifacts"
+CODE_KEY = "root-key-detector/lambda-placeholder.zip"
+ORG_ID = "o-exampleorg1"
+# Resource types moto's CloudFormation skips without an error (checked in test_template.py).
+MOTO_SKIPS = {
+    "AWS::CloudTrail::Trail",
+    "AWS::CloudWatch::Alarm",
+    "AWS::Events::EventBusPolicy",
+    "AWS::Lambda::EventInvokeConfig",
+    "AWS::S3::BucketPolicy",
+    "AWS::SNS::Subscription",
+    "AWS::SQS::QueuePolicy",
+    "AWS::SecretsManager::Secret",
+}
+BASE_ACTIONS = {
+    "logs:CreateLogStream",
+    "logs:PutLogEvents",
+    "iam:GetAccountSummary",
+    "iam:GetAccessKeyLastUsed",
+    "securityhub:BatchImportFindings",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:Query",
+    "sqs:SendMessage",
+}
+SLACK_ACTIONS = {"secretsmanager:GetSecretValue"}
+ORG_ACTIONS = {"sts:AssumeRole", "organizations:ListAccounts", "organizations:DescribeAccount"}
+
+
+def for_moto(template: dict[str, Any]) -> str:
+    """The template body moto can create (see the module docstring for both adaptations)."""
+    for rule in templates.resources_of_type(template, "AWS::Events::Rule").values():
+        rule["Properties"]["EventPattern"] = json.loads(rule["Properties"]["EventPattern"])
+    for key in templates.resources_of_type(template, "AWS::KMS::Key").values():
+        key["Properties"]["KeyPolicy"] = {"Fn::ToJsonString": key["Properties"]["KeyPolicy"]}
+    return json.dumps(template)
+
+
+@dataclass
+class Stack:
+    """A created stack: its parameters and its resources (logical id -> physical id)."""
+
+    name: str
+    params: dict[str, str]
+    physical: dict[str, str]
+    outputs: dict[str, str]
+
+
+def create_stack(sb: MotoSandbox, name: str, path: Any, params: dict[str, str]) -> Stack:
+    """Create the stack, wait for CREATE_COMPLETE, return what it made."""
+    cfn = sb.client("cloudformation")
+    cfn.create_stack(
+        StackName=name,
+        TemplateBody=for_moto(templates.load(path)),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in params.items()],
+        Capabilities=["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"],
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+        if not stack["StackStatus"].endswith("_IN_PROGRESS") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert stack["StackStatus"] == "CREATE_COMPLETE", stack.get("StackStatusReason")
+    summaries = cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    physical = {
+        s["LogicalResourceId"]: s["PhysicalResourceId"]
+        for s in summaries
+        if s.get("LogicalResourceId") and s.get("PhysicalResourceId")
+    }
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+    return Stack(name, params, physical, outputs)
+
+
+@pytest.fixture(scope="module")
+def sandbox(stack: SandboxStack) -> Iterator[MotoSandbox]:
+    """The session's moto server (moto's state is per process: one server, shared) with the
+    Lambda zip uploaded; returned to its seeded state afterwards, as tests/conftest.py does."""
+    sb = stack.aws
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("detector/handler.py", "def lambda_handler(event, context):\n    return {}\n")
+    sb.client("s3").create_bucket(Bucket=CODE_BUCKET)
+    sb.client("s3").put_object(Bucket=CODE_BUCKET, Key=CODE_KEY, Body=archive.getvalue())
+    yield sb
+    request = urllib.request.Request(f"{sb.endpoint_url}/moto-api/reset", method="POST", data=b"")  # noqa: S310
+    with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - http://127.0.0.1
+        resp.read()
+    stack.slack.reset()
+    sb.seed(webhook_url=stack.slack.webhook_url)
+    stack._route_to_queue()
+
+
+@pytest.fixture(scope="module")
+def slack_secret_arn(sandbox: MotoSandbox) -> str:
+    arn: str = sandbox.client("secretsmanager").create_secret(
+        Name="root-key-detector/slack", SecretString='{"token": "xoxb-sandbox"}'
+    )["ARN"]
+    return arn
+
+
+@pytest.fixture(scope="module")
+def org_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
+    """Organization mode, bot mode with an existing secret, a trail, an alarm email."""
+    return create_stack(
+        sandbox,
+        "rkd-org",
+        templates.DETECTOR_TEMPLATE,
+        {
+            "CodeBucket": CODE_BUCKET,
+            "CodeKey": CODE_KEY,
+            "SlackMode": "bot",
+            "SlackChannelId": "C0SECALERTS",
+            "SlackSecretArn": slack_secret_arn,
+            "OrganizationId": ORG_ID,
+            "CreateTrail": "true",
+            "AlarmEmail": "alarms@example.com",
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def single_stack(sandbox: MotoSandbox) -> Stack:
+    """One account, Slack disabled (findings only), defaults otherwise."""
+    return create_stack(
+        sandbox,
+        "rkd-single",
+        templates.DETECTOR_TEMPLATE,
+        {"CodeBucket": CODE_BUCKET, "CodeKey": CODE_KEY, "SlackMode": "disabled"},
+    )
+
+
+@pytest.fixture(scope="module")
+def webhook_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
+    """One account, webhook mode with an existing secret, no reserved concurrency."""
+    return create_stack(
+        sandbox,
+        "rkd-webhook",
+        templates.DETECTOR_TEMPLATE,
+        {
+            "CodeBucket": CODE_BUCKET,
+            "CodeKey": CODE_KEY,
+            "SlackMode": "webhook",
+            "SlackSecretArn": slack_secret_arn,
+            "ReservedConcurrency": "0",
+            "LogLevel": "DEBUG",
+        },
+    )
+
+
+def arn_of_queue(sb: MotoSandbox, url: str) -> str:
+    attrs = sb.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    arn: str = attrs["Attributes"]["QueueArn"]
+    return arn
+
+
+def role_actions(sb: MotoSandbox, role_name: str) -> tuple[set[str], list[dict[str, Any]]]:
+    """Every action of the role's inline policies, and the statements themselves."""
+    iam = sb.client("iam")
+    assert iam.list_attached_role_policies(RoleName=role_name)["AttachedPolicies"] == []
+    statements: list[dict[str, Any]] = []
+    for name in iam.list_role_policies(RoleName=role_name)["PolicyNames"]:
+        doc = iam.get_role_policy(RoleName=role_name, PolicyName=name)["PolicyDocument"]
+        if isinstance(doc, str):
+            # moto keeps a role's inline CloudFormation policy as the Python repr of the dict
+            doc = ast.literal_eval(doc)
+        statements += doc["Statement"]
+    actions: set[str] = set()
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        action = statement["Action"]
+        actions |= {action} if isinstance(action, str) else set(action)
+    return actions, statements
+
+
+def statement_for(statements: list[dict[str, Any]], action: str) -> dict[str, Any]:
+    (found,) = [
+        s
+        for s in statements
+        if action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+    return found
+
+
+# -- the organization stack ----------------------------------------------------------------
+
+
+def test_moto_created_every_resource_it_supports(org_stack: Stack) -> None:
+    template = templates.load(templates.DETECTOR_TEMPLATE)
+    supported = {lid for lid, r in template["Resources"].items() if r["Type"] not in MOTO_SKIPS}
+    # Lambda::Permission and EventBus have no physical id in moto; checked on the service below.
+    missing = (
+        supported
+        - set(org_stack.physical)
+        - {
+            "DefaultBusRulePermission",
+            "CentralBusRulePermission",
+            "CentralBus",
+        }
+    )
+    assert missing == set()
+
+
+def test_rules_route_the_code_pattern_to_the_lambda_with_retries_and_dlq(
+    sandbox: MotoSandbox, org_stack: Stack
+) -> None:
+    events = sandbox.client("events")
+    function_arn = sandbox.client("lambda").get_function_configuration(
+        FunctionName=org_stack.outputs["FunctionName"]
+    )["FunctionArn"]
+    dlq_arn = arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"])
+    central_bus = f"{org_stack.name}-central"
+    assert (
+        events.describe_event_bus(Name=central_bus)["Arn"]
+        == org_stack.outputs["CentralEventBusArn"]
+    )
+    for logical_id, bus in (("DefaultBusRule", "default"), ("CentralBusRule", central_bus)):
+        rule = events.describe_rule(Name=org_stack.physical[logical_id], EventBusName=bus)
+        assert rule["State"] == "ENABLED"
+        assert json.loads(rule["EventPattern"]) == EVENT_PATTERN
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+        assert target["Arn"] == function_arn
+        assert target["RetryPolicy"] == {
+            "MaximumRetryAttempts": 24,
+            "MaximumEventAgeInSeconds": 3600,
+        }
+        assert target["DeadLetterConfig"] == {"Arn": dlq_arn}
+
+
+def test_lambda_configuration(
+    sandbox: MotoSandbox, org_stack: Stack, slack_secret_arn: str
+) -> None:
+    lam = sandbox.client("lambda")
+    config = lam.get_function_configuration(FunctionName=org_stack.outputs["FunctionName"])
+    assert config["Handler"] == "detector.handler.lambda_handler"
+    assert config["Runtime"] == "python3.13"
+    assert config["Timeout"] == 60
+    assert config["MemorySize"] == 256
+    assert config["Role"] == org_stack.outputs["DetectorRoleArn"]
+    # (moto ignores Architectures, LoggingConfig: test_template.py checks arm64 and the log group)
+    env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    assert env == {
+        "SLACK_MODE": "bot",
+        "SLACK_TOKEN_SECRET_ID": slack_secret_arn,
+        "SLACK_CHANNEL_ID": "C0SECALERTS",
+        "CONFIRM_WAIT_SECONDS": "10",
+        "KEY_SETTLE_SECONDS": "300",
+        "EVENT_LEASE_SECONDS": "90",
+        "LOG_LEVEL": "INFO",
+        "LEDGER_TABLE": org_stack.outputs["LedgerTableName"],
+        "MEMBER_ROLE_NAME": "root-key-detector-member",
+    }
+    concurrency = lam.get_function_concurrency(FunctionName=config["FunctionName"])
+    assert concurrency["ReservedConcurrentExecutions"] == 5
+
+
+def test_only_the_two_rules_may_invoke_the_lambda(sandbox: MotoSandbox, org_stack: Stack) -> None:
+    policy = json.loads(
+        sandbox.client("lambda").get_policy(FunctionName=org_stack.outputs["FunctionName"])[
+            "Policy"
+        ]
+    )
+    rule_arns = {
+        f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{org_stack.physical['DefaultBusRule']}",
+        f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{org_stack.name}-central/"
+        f"{org_stack.physical['CentralBusRule']}",
+    }
+    sources = set()
+    for statement in policy["Statement"]:
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "lambda:InvokeFunction"
+        sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
+    assert sources == rule_arns
+
+
+def test_role_has_exactly_the_actions_the_code_calls(
+    sandbox: MotoSandbox, org_stack: Stack, slack_secret_arn: str
+) -> None:
+    role_name = org_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
+    trust = sandbox.client("iam").get_role(RoleName=role_name)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
+
+    actions, statements = role_actions(sandbox, role_name)
+    assert actions == BASE_ACTIONS | SLACK_ACTIONS | ORG_ACTIONS
+
+    table_arn = (
+        f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{org_stack.outputs['LedgerTableName']}"
+    )
+    expected_resources = {
+        "logs:PutLogEvents": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:"
+        f"{org_stack.outputs['LogGroupName']}:*",
+        "iam:GetAccountSummary": "*",
+        "iam:GetAccessKeyLastUsed": f"arn:aws:iam::{ACCOUNT_ID}:*",
+        "securityhub:BatchImportFindings": f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:"
+        f"product/{ACCOUNT_ID}/default",
+        "dynamodb:PutItem": table_arn,
+        "sqs:SendMessage": arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"]),
+        "secretsmanager:GetSecretValue": slack_secret_arn,
+        "sts:AssumeRole": "arn:aws:iam::*:role/root-key-detector-member",
+        "organizations:ListAccounts": "*",
+        "organizations:DescribeAccount": f"arn:aws:organizations::*:account/{ORG_ID}/*",
+    }
+    for action, resource in expected_resources.items():
+        assert statement_for(statements, action)["Resource"] == resource, action
+    assert statement_for(statements, "sts:AssumeRole")["Condition"] == {
+        "StringEquals": {"aws:ResourceOrgID": ORG_ID}
+    }
+
+
+def test_ledger_table(sandbox: MotoSandbox, org_stack: Stack) -> None:
+    table = sandbox.client("dynamodb").describe_table(
+        TableName=org_stack.outputs["LedgerTableName"]
+    )["Table"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert sorted(table["AttributeDefinitions"], key=lambda a: a["AttributeName"]) == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    # (moto's CloudFormation ignores TTL, SSE and PITR: test_template.py checks them)
+
+
+def test_dead_letter_queue_is_encrypted(sandbox: MotoSandbox, org_stack: Stack) -> None:
+    attrs = sandbox.client("sqs").get_queue_attributes(
+        QueueUrl=org_stack.outputs["DeadLetterQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    assert attrs["MessageRetentionPeriod"] == "1209600"
+
+
+def test_log_group_retention(sandbox: MotoSandbox, org_stack: Stack) -> None:
+    groups = sandbox.client("logs").describe_log_groups(
+        logGroupNamePrefix=org_stack.outputs["LogGroupName"]
+    )["logGroups"]
+    assert [g["retentionInDays"] for g in groups] == [365]
+
+
+def test_alarm_topic_encrypted_with_a_rotating_key_cloudwatch_may_use(
+    sandbox: MotoSandbox, org_stack: Stack
+) -> None:
+    topic = sandbox.client("sns").get_topic_attributes(TopicArn=org_stack.outputs["AlarmTopicArn"])
+    key_arn = topic["Attributes"]["KmsMasterKeyId"]
+    kms = sandbox.client("kms")
+    assert kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"] is True
+    policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["CloudWatchAlarmsPublishToEncryptedTopic"]["Principal"] == {
+        "Service": "cloudwatch.amazonaws.com"
+    }
+    trail_arn = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:trail/{org_stack.name}-management-events"
+    encrypts = by_sid["CloudTrailEncryptsLogFiles"]
+    assert encrypts["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn
+
+
+def test_trail_bucket_encrypted_with_the_stack_key(sandbox: MotoSandbox, org_stack: Stack) -> None:
+    s3 = sandbox.client("s3")
+    rules = s3.get_bucket_encryption(Bucket=org_stack.physical["TrailBucket"])[
+        "ServerSideEncryptionConfiguration"
+    ]["Rules"]
+    default = rules[0]["ApplyServerSideEncryptionByDefault"]
+    assert default["SSEAlgorithm"] == "aws:kms"
+    assert default["KMSMasterKeyID"].startswith(f"arn:aws:kms:{REGION}:{ACCOUNT_ID}:key/")
+    # (moto applies neither versioning, public access block, lifecycle nor the bucket policy
+    # from CloudFormation: test_template.py checks them)
+
+
+# -- the single-account stacks ---------------------------------------------------------------
+
+
+def test_single_account_has_no_organization_or_slack_permissions(
+    sandbox: MotoSandbox, single_stack: Stack
+) -> None:
+    role_name = single_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
+    actions, _ = role_actions(sandbox, role_name)
+    assert actions == BASE_ACTIONS
+    assert "CentralEventBusArn" not in single_stack.outputs
+    assert "SlackSecretArn" not in single_stack.outputs
+    buses = {b["Name"] for b in sandbox.client("events").list_event_buses()["EventBuses"]}
+    assert f"{single_stack.name}-central" not in buses
+    assert "TrailBucket" not in single_stack.physical
+
+    config = sandbox.client("lambda").get_function_configuration(
+        FunctionName=single_stack.outputs["FunctionName"]
+    )
+    env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    assert env == {
+        "SLACK_MODE": "disabled",
+        "CONFIRM_WAIT_SECONDS": "10",
+        "KEY_SETTLE_SECONDS": "300",
+        "EVENT_LEASE_SECONDS": "90",
+        "LOG_LEVEL": "INFO",
+        "LEDGER_TABLE": single_stack.outputs["LedgerTableName"],
+    }
+
+
+def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
+    sandbox: MotoSandbox, webhook_stack: Stack, slack_secret_arn: str
+) -> None:
+    lam = sandbox.client("lambda")
+    config = lam.get_function_configuration(FunctionName=webhook_stack.outputs["FunctionName"])
+    env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
+    assert env == {
+        "SLACK_MODE": "webhook",
+        "SLACK_WEBHOOK_SECRET_ID": slack_secret_arn,
+        "CONFIRM_WAIT_SECONDS": "10",
+        "KEY_SETTLE_SECONDS": "300",
+        "EVENT_LEASE_SECONDS": "90",
+        "LOG_LEVEL": "DEBUG",
+        "LEDGER_TABLE": webhook_stack.outputs["LedgerTableName"],
+    }
+    concurrency = lam.get_function_concurrency(FunctionName=config["FunctionName"])
+    assert concurrency.get("ReservedConcurrentExecutions") is None
+    role_name = webhook_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
+    actions, statements = role_actions(sandbox, role_name)
+    assert actions == BASE_ACTIONS | SLACK_ACTIONS
+    assert (
+        statement_for(statements, "secretsmanager:GetSecretValue")["Resource"] == slack_secret_arn
+    )
+
+
+# -- the member stack ------------------------------------------------------------------------
+
+
+def test_member_stack_forwards_and_trusts_only_the_detector_role(
+    sandbox: MotoSandbox, org_stack: Stack
+) -> None:
+    member = create_stack(
+        sandbox,
+        "rkd-member",
+        templates.MEMBER_TEMPLATE,
+        {
+            "CentralEventBusArn": org_stack.outputs["CentralEventBusArn"],
+            "DetectorRoleArn": org_stack.outputs["DetectorRoleArn"],
+        },
+    )
+    events = sandbox.client("events")
+    rule = events.describe_rule(Name=member.physical["ForwardRule"])
+    assert json.loads(rule["EventPattern"]) == EVENT_PATTERN
+    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == org_stack.outputs["CentralEventBusArn"]
+    forward_role = target["RoleArn"].rsplit("/", 1)[1]
+    assert forward_role == member.physical["ForwardRole"]
+    actions, statements = role_actions(sandbox, forward_role)
+    assert actions == {"events:PutEvents"}
+    assert statements[0]["Resource"] == org_stack.outputs["CentralEventBusArn"]
+
+    iam = sandbox.client("iam")
+    role = iam.get_role(RoleName="root-key-detector-member")["Role"]
+    assert role["Arn"] == member.outputs["MemberRoleArn"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": org_stack.outputs["DetectorRoleArn"]}
+    assert trust["Action"] == "sts:AssumeRole"
+    actions, statements = role_actions(sandbox, "root-key-detector-member")
+    assert actions == {
+        "iam:GetAccountSummary",
+        "iam:GetAccessKeyLastUsed",
+        "iam:GenerateCredentialReport",
+        "iam:GetCredentialReport",
+        "securityhub:BatchImportFindings",
+    }
+    assert statement_for(statements, "securityhub:BatchImportFindings")["Resource"] == (
+        f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default"
+    )

@@ -1,0 +1,222 @@
+"""The templates themselves: what moto cannot create or ignores, and least-privilege rules.
+
+test_deploy.py reads back every resource moto creates; this file covers the rest from the
+template: the region rule, alarms, queue and bus policies, the async failure destination, the
+trail and its bucket, the Slack secret, arm64, TTL/SSE/PITR, and that ``Resource: "*"`` appears
+only for actions that have no resource-level permissions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.infra import templates
+
+DETECTOR = templates.load(templates.DETECTOR_TEMPLATE)
+MEMBER = templates.load(templates.MEMBER_TEMPLATE)
+RESOURCES = DETECTOR["Resources"]
+# Actions with no resource-level permissions (Service Authorization Reference): only these may
+# use Resource "*". KMS key policies are excluded: there "*" means "this key".
+NO_RESOURCE_LEVEL = {
+    "iam:GetAccountSummary",
+    "iam:GenerateCredentialReport",
+    "iam:GetCredentialReport",
+    "organizations:ListAccounts",
+}
+
+
+def props(logical_id: str, template: dict[str, Any] = DETECTOR) -> dict[str, Any]:
+    properties: dict[str, Any] = template["Resources"][logical_id]["Properties"]
+    return properties
+
+
+def getatt(logical_id: str, attribute: str) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id, attribute]}
+
+
+@pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
+def test_refuses_regions_other_than_us_east_1(template: dict[str, Any]) -> None:
+    (assertion,) = template["Rules"]["UsEast1Only"]["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]}
+    assert "us-east-1" in assertion["AssertDescription"]
+
+
+def test_bot_mode_requires_a_channel() -> None:
+    rule = DETECTOR["Rules"]["BotModeNeedsChannel"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "SlackMode"}, "bot"]}
+
+
+def test_lambda_is_arm64_python_313_logging_to_its_group() -> None:
+    fn = props("DetectorFunction")
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Runtime"] == "python3.13"
+    assert fn["Handler"] == "detector.handler.lambda_handler"
+    assert fn["LoggingConfig"]["LogGroup"] == {"Ref": "LogGroup"}
+    assert fn["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasReservedConcurrency"
+    # a crashed invocation's claim on an event must expire before Lambda's async retry gives up
+    assert fn["Timeout"] < int(fn["Environment"]["Variables"]["EVENT_LEASE_SECONDS"]) < 120
+
+
+def test_async_failures_go_to_the_dead_letter_queue() -> None:
+    config = props("DetectorInvokeConfig")
+    assert config["FunctionName"] == {"Ref": "DetectorFunction"}
+    assert config["Qualifier"] == "$LATEST"
+    assert config["DestinationConfig"] == {
+        "OnFailure": {"Destination": getatt("DeadLetterQueue", "Arn")}
+    }
+
+
+def test_queue_policy_admits_only_the_two_rules_and_tls() -> None:
+    policy = props("DeadLetterQueuePolicy")
+    assert policy["Queues"] == [{"Ref": "DeadLetterQueue"}]
+    allow, deny = policy["PolicyDocument"]["Statement"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::If": [
+            "IsOrganization",
+            [getatt("DefaultBusRule", "Arn"), getatt("CentralBusRule", "Arn")],
+            [getatt("DefaultBusRule", "Arn")],
+        ]
+    }
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_central_bus_admits_the_organization_only() -> None:
+    assert RESOURCES["CentralBus"]["Condition"] == "IsOrganization"
+    policy = props("CentralBusPolicy")
+    statement = policy["Statement"]
+    assert statement["Action"] == "events:PutEvents"
+    assert statement["Resource"] == getatt("CentralBus", "Arn")
+    assert statement["Condition"] == {
+        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
+    }
+
+
+ALARMS = {
+    "DeadLetterQueueAlarm": {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Statistic": "Maximum",
+        "Dimensions": [{"Name": "QueueName", "Value": getatt("DeadLetterQueue", "QueueName")}],
+    },
+    "LambdaErrorsAlarm": {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Statistic": "Sum",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "DetectorFunction"}}],
+    },
+}
+
+
+@pytest.mark.parametrize(("alarm", "expected"), ALARMS.items(), ids=list(ALARMS))
+def test_alarms_fire_above_zero_to_the_topic(alarm: str, expected: dict[str, Any]) -> None:
+    p = props(alarm)
+    assert {key: p[key] for key in expected} == expected
+    assert (p["ComparisonOperator"], p["Threshold"]) == ("GreaterThanThreshold", 0)
+    assert p["AlarmActions"] == [{"Ref": "AlarmTopic"}]
+
+
+def test_alarm_topic_encrypted_and_email_optional() -> None:
+    assert props("AlarmTopic")["KmsMasterKeyId"] == getatt("StackKey", "Arn")
+    assert props("StackKey")["EnableKeyRotation"] is True
+    subscription = RESOURCES["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Protocol"] == "email"
+
+
+def test_slack_secret_created_empty_only_when_not_given() -> None:
+    secret = RESOURCES["SlackSecret"]
+    assert secret["Condition"] == "CreateSlackSecret"
+    assert "SecretString" not in secret["Properties"]
+    assert "GenerateSecretString" not in secret["Properties"]
+    assert DETECTOR["Conditions"]["CreateSlackSecret"] == {
+        "Fn::And": [{"Condition": "UsesSlack"}, {"Fn::Not": [{"Condition": "HasSlackSecretArn"}]}]
+    }
+
+
+def test_ledger_table_ttl_encryption_and_recovery() -> None:
+    table = props("LedgerTable")
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_trail_and_its_bucket() -> None:
+    for logical_id in ("TrailBucket", "TrailBucketPolicy", "Trail"):
+        assert RESOURCES[logical_id]["Condition"] == "ShouldCreateTrail"
+    trail = props("Trail")
+    assert trail["EnableLogFileValidation"] is True
+    assert trail["IsLogging"] is True
+    assert trail["IsMultiRegionTrail"] is True
+    assert trail["IncludeGlobalServiceEvents"] is True  # IAM is a global service
+    assert trail["KMSKeyId"] == getatt("StackKey", "Arn")
+    assert RESOURCES["Trail"]["DependsOn"] == "TrailBucketPolicy"
+
+    bucket = props("TrailBucket")
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert set(bucket["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+
+    statements = props("TrailBucketPolicy")["PolicyDocument"]["Statement"]
+    (deny,) = [s for s in statements if s["Effect"] == "Deny"]
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert deny["Action"] == "s3:*"
+    writes = [s for s in statements if s.get("Action") == "s3:PutObject"]
+    assert writes[0]["Principal"] == {"Service": "cloudtrail.amazonaws.com"}
+    assert writes[0]["Condition"]["StringEquals"]["s3:x-amz-acl"] == "bucket-owner-full-control"
+
+
+def _iam_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for logical_id, resource in template["Resources"].items():
+        properties = resource.get("Properties", {})
+        documents = []
+        if resource["Type"] == "AWS::IAM::Role":
+            documents = [p["PolicyDocument"] for p in properties.get("Policies", [])]
+        elif resource["Type"] == "AWS::IAM::Policy":
+            documents = [properties["PolicyDocument"]]
+        for document in documents:
+            found += [(logical_id, s) for s in document["Statement"]]
+    return found
+
+
+@pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
+def test_wildcard_resource_only_where_aws_accepts_nothing_narrower(
+    template: dict[str, Any],
+) -> None:
+    statements = _iam_statements(template)
+    assert statements
+    for logical_id, statement in statements:
+        assert statement["Effect"] == "Allow", logical_id
+        actions = (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+        assert not any("*" in a for a in actions), (logical_id, actions)
+        if statement["Resource"] == "*":
+            assert set(actions) <= NO_RESOURCE_LEVEL, (logical_id, actions)
+
+
+def test_member_role_trusts_only_the_detector_role() -> None:
+    role = props("MemberRole", MEMBER)
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": {"Ref": "DetectorRoleArn"}}
+    assert trust["Action"] == "sts:AssumeRole"
+    forward = props("ForwardRule", MEMBER)
+    (target,) = forward["Targets"]
+    assert target["Arn"] == {"Ref": "CentralEventBusArn"}
+    assert target["RoleArn"] == getatt("ForwardRole", "Arn")
+
+
+@pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
+def test_every_checkov_skip_says_why(template: dict[str, Any]) -> None:
+    for logical_id, resource in template["Resources"].items():
+        for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+            assert skip["id"].startswith("CKV"), logical_id
+            assert len(skip["comment"].split()) >= 8, (logical_id, skip["id"])
