@@ -26,7 +26,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Handle one EventBridge delivery. Raises after retries so the event reaches the DLQ."""
     rt = runtime()
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        rt.deadline.start(context.get_remaining_time_in_millis() / 1000.0)
+        remaining = context.get_remaining_time_in_millis() / 1000.0
+        rt.deadline.start(remaining)
+        # An invocation must never outlive its claim on an event.
+        rt.deps.lease_s = max(rt.settings.event_lease_s, remaining + 30.0)
     try:
         outcomes = pipeline.run(event, rt.deps)
     except Exception:

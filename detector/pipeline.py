@@ -8,6 +8,7 @@ one top-level Slack alert, and every later event of that key is one reply in its
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +33,7 @@ from detector.ports import (
     Alerter,
     EventState,
     FindingSink,
+    FindingState,
     KeyConfirmer,
     Ledger,
     SlackRef,
@@ -39,7 +41,7 @@ from detector.ports import (
 
 # Same-second events of one key sort in the order a key's story can happen.
 _ORDER_RANK = {Verdict.CREATED: 0, Verdict.ACTIVATED: 1, Verdict.DEACTIVATED: 1, Verdict.DELETED: 2}
-_MAX_RECONCILE = 3
+_MAX_RECONCILE = 10  # each stale import forces at most one more round
 
 
 @dataclass
@@ -55,6 +57,13 @@ class Dependencies:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     partition: str = "aws"
     lease_s: float = 300.0  # how long an invocation owns an event it is processing
+    _pool: ThreadPoolExecutor | None = None
+
+    def pool(self) -> ThreadPoolExecutor:
+        """Threads for the parallel calls of one event (created once per container)."""
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="detector")
+        return self._pool
 
 
 @dataclass
@@ -109,7 +118,12 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
 
 
 def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
-    """Classify one event and carry out what its verdict requires, once."""
+    """Classify one event and carry out what its verdict requires, once.
+
+    The work runs in three rounds of parallel calls, each waiting only for what it depends
+    on: (1) claim the event in the ledger, ask IAM, claim the key's newest state and its
+    alert; (2) import the finding and post to Slack; (3) record the outcome in the ledger.
+    """
     verdict = classify(event)
     outcome = Outcome(
         event_id=event.event_id,
@@ -123,23 +137,19 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
         return outcome
     log.info("classified", extra=_log_fields(event, verdict))
 
-    state = deps.ledger.begin_event(event.event_id, verdict.value, deps.lease_s)
-    if state.done:
-        outcome.actions.append("already-done")
-        log.info("duplicate delivery skipped", extra=_log_fields(event, verdict))
-        return outcome
-    attempt = _Run(event, verdict, deps, state, outcome)
+    attempt = _Run(event, verdict, deps, outcome)
     try:
-        attempt.go()
+        done = attempt.go()
     except BaseException:
-        _release(deps, event.event_id, attempt.steps)
+        if attempt.state is not None:
+            _release(deps, event.event_id, attempt.steps)
         raise
-    deps.ledger.finish_event(event.event_id)
-    log.info("handled", extra={**_log_fields(event, verdict), **outcome.as_dict()})
+    if done:
+        log.info("handled", extra={**_log_fields(event, verdict), **outcome.as_dict()})
     return outcome
 
 
-def _release(deps: Dependencies, event_id: str, steps: dict[str, bool]) -> None:
+def _release(deps: Dependencies, event_id: str, steps: dict[str, str | bool]) -> None:
     try:
         deps.ledger.release_event(event_id, **steps)
     except DetectorError as exc:  # the lease expires by itself; the original error matters
@@ -155,22 +165,78 @@ class _Run:
     event: RootKeyEvent
     verdict: Verdict
     deps: Dependencies
-    state: EventState
     outcome: Outcome
+    state: EventState | None = None
     failures: list[Exception] = field(default_factory=list)
-    # Steps finished in this attempt, recorded with the release if a later step fails (a
-    # finding re-import is idempotent, so it needs no write of its own on the happy path).
-    steps: dict[str, bool] = field(default_factory=dict)
+    # Steps finished in this attempt: written with the release if a later step fails, or
+    # with the final "done" (a finding re-import is idempotent and needs no write of its own).
+    steps: dict[str, str | bool] = field(default_factory=dict)
+    posted_alert: SlackRef | None = None
 
-    def go(self) -> None:
-        if self.verdict.key_expected_present is not None and self.event.account_id is not None:
-            self._key_event(self.event.account_id)
-        else:
-            # Notices (root made a user's key, a failed attempt) and key events without an
-            # account: one top-level message each, no finding.
-            self._step("alert", lambda: self._post_once(self._message(None, None), None))
+    def go(self) -> bool:
+        """Run the attempt; False when an earlier delivery already finished the event."""
+        event, verdict, deps = self.event, self.verdict, self.deps
+        pool = deps.pool()
+        account = event.account_id
+        key_event = verdict.key_expected_present is not None and account is not None
+        alerter = deps.alerter
+        threaded = key_event and alerter is not None and alerter.supports_threads
+        fid = finding_id(account, event.access_key_id) if key_event and account else None
+        order = f"{event.event_time.isoformat()}|{_ORDER_RANK.get(verdict, 0)}|{event.event_id}"
+
+        # Round 1: everything that depends only on the event.
+        begin = pool.submit(deps.ledger.begin_event, event.event_id, verdict.value, deps.lease_s)
+        confirm = (
+            pool.submit(
+                deps.confirmer.confirm,
+                str(account),
+                event.access_key_id,
+                expect_present=bool(verdict.key_expected_present),
+                event_time=event.event_time,
+            )
+            if key_event
+            else None
+        )
+        proposal = (
+            pool.submit(deps.ledger.propose_order, fid, order, event.event_id) if fid else None
+        )
+        claim = (
+            pool.submit(deps.ledger.claim_alert, fid, event.event_id, deps.lease_s)
+            if threaded and fid
+            else None
+        )
+        if alerter is not None:
+            pool.submit(alerter.prepare)  # cold start: fetch the Slack secret meanwhile
+        self.state = state = begin.result()
+        if state.done:
+            self.state = None
+            self.outcome.actions.append("already-done")
+            get_logger().info("duplicate delivery skipped", extra=_log_fields(event, verdict))
+            return False
+
+        confirmation = confirm.result() if confirm else None
+        if confirmation is not None:
+            self.outcome.confirmation = confirmation.state.value
+            self.outcome.actions.append(f"confirmed:{confirmation.state.value}")
+        self.outcome.finding_id = fid
+        message = self._message(confirmation, fid)
+
+        # Round 2: the finding and the Slack message, side by side.
+        record = (
+            pool.submit(self._record, fid, order, proposal.result(), confirmation)
+            if fid and confirmation is not None and proposal is not None
+            else None
+        )
+        newest = proposal.result().newest if proposal is not None else False
+        self._step("alert", lambda: self._alert(fid, message, claim, newest=newest))
+        if record is not None:
+            self._step("finding", record.result)
+
+        # Round 3: the ledger records what happened.
         if self.failures:
             raise PipelineError(self.outcome, self.failures)
+        deps.ledger.finish_event(event.event_id, **self.steps)
+        return True
 
     def _step(self, name: str, fn: Callable[[], object]) -> None:
         try:
@@ -182,82 +248,75 @@ class _Run:
                 extra={**_log_fields(self.event, self.verdict), "error": str(exc)},
             )
 
-    # -- a root key's event: confirm, record, alert ---------------------------------------
+    # -- the finding ----------------------------------------------------------------------
 
-    def _key_event(self, account: str) -> None:
-        event, verdict, deps = self.event, self.verdict, self.deps
-        fid = finding_id(account, event.access_key_id)
-        self.outcome.finding_id = fid
-        confirmation = deps.confirmer.confirm(
-            account,
-            event.access_key_id,
-            expect_present=bool(verdict.key_expected_present),
-            event_time=event.event_time,
-        )
-        self.outcome.confirmation = confirmation.state.value
-        self.outcome.actions.append(f"confirmed:{confirmation.state.value}")
-
-        newest = True
+    def _record(
+        self, fid: str, order: str, proposal: FindingState, confirmation: Confirmation
+    ) -> None:
+        """Import the finding if this event is the key's newest, and make the newest stick."""
+        assert self.state is not None  # noqa: S101 - set before round 2
+        deps = self.deps
         if self.state.finding_done:
-            current = deps.ledger.finding_state(fid)
-            newest = current is None or current.event_id == event.event_id
-        else:
-            newest = self._record(fid, confirmation)
-
-        message = self._message(confirmation, fid)
-        self._step("alert", lambda: self._alert(fid, message, newest))
-
-    def _record(self, fid: str, confirmation: Confirmation) -> bool:
-        """Import the finding if this event is the key's newest; returns whether it is."""
-        deps, event = self.deps, self.event
-        ctx = FindingContext(region=deps.region, now=deps.now(), partition=deps.partition)
-        finding = build_finding(event, self.verdict, confirmation, ctx)
-        order = f"{event.event_time.isoformat()}|{_ORDER_RANK[self.verdict]}|{event.event_id}"
-        newest = False
-
-        def record() -> None:
-            nonlocal newest
-            newest = deps.ledger.propose_finding(fid, order, event.event_id, finding)
-            if not newest:
-                self.outcome.actions.append("finding-superseded")
-            else:
-                deps.findings.import_finding(finding)
-                self._reconcile(fid, finding)
-                self.outcome.actions.append("finding-imported")
+            return
+        if not proposal.newest:
+            self.outcome.actions.append("finding-superseded")  # a later event set the state
             self.steps["finding_done"] = True
-
-        self._step("finding", record)
-        return newest
-
-    def _reconcile(self, fid: str, imported: dict[str, Any]) -> None:
-        """A later event may have recorded its state while we imported ours: converge on it."""
+            return
+        ctx = FindingContext(region=deps.region, now=deps.now(), partition=deps.partition)
+        finding = build_finding(self.event, self.verdict, confirmation, ctx)
+        seen = proposal.version
         for _ in range(_MAX_RECONCILE):
-            current = self.deps.ledger.finding_state(fid)
-            if current is None or current.finding == imported:
-                return
-            imported = current.finding
-            self.deps.findings.import_finding(imported)
+            deps.findings.import_finding(finding)
+            result = deps.ledger.finalize_finding(fid, order, seen, finding)
+            if result.finalized:
+                break
+            if result.newest:
+                seen = result.version  # an older event imported meanwhile: import ours again
+                continue
+            # A newer event exists: ours may have landed after its import. Say so (its own
+            # finalize then re-imports), and re-import its state if it is already recorded.
+            current = deps.ledger.note_stale_import(fid)
+            if current.finding is not None:
+                deps.findings.import_finding(current.finding)
+            self.outcome.actions.append("finding-superseded")
+            break
+        else:
+            get_logger().warning("finding reconcile gave up", extra={"finding_id": fid})
+        if "finding-superseded" not in self.outcome.actions:
+            self.outcome.actions.append("finding-imported")
+        self.steps["finding_done"] = True
 
-    def _alert(self, fid: str, message: SlackMessage, newest: bool) -> None:
-        deps, event = self.deps, self.event
+    # -- Slack ----------------------------------------------------------------------------
+
+    def _alert(
+        self,
+        fid: str | None,
+        message: SlackMessage,
+        claim_future: Future[AlertClaim] | None,
+        *,
+        newest: bool,
+    ) -> None:
+        assert self.state is not None  # noqa: S101 - set in round 1
+        deps, event, state = self.deps, self.event, self.state
         alerter = deps.alerter
         if alerter is None:
             self.outcome.actions.append("slack-disabled")
             return
-        if not alerter.supports_threads:
-            self._post_once(message, None)  # webhooks: every event is its own message
+        if fid is None or claim_future is None:
+            self._post_once(message, None)  # notices, webhooks: every event its own message
             return
-        lease = deps.lease_s
-        posted = self.state.message
-        if posted is not None and self.state.message_kind == "alert":
-            # An earlier attempt posted the key's alert but may not have recorded it.
-            deps.ledger.claim_alert(fid, event.event_id, lease)
-            deps.ledger.set_alert(fid, posted)
+        claim = claim_future.result()
+        posted = state.message
+        if posted is not None and state.message_kind == "alert":
+            deps.ledger.set_alert(fid, posted)  # posted before, perhaps never recorded
             self.outcome.slack_ts = posted.ts
             return
-        claim = deps.ledger.claim_alert(fid, event.event_id, lease)
+        if claim.ref is not None and claim.owner == event.event_id:
+            self.outcome.slack_ts = claim.ref.ts  # this event's own alert, from a lost attempt
+            self.steps |= _msg_fields(claim.ref, "alert")
+            return
         if posted is None and not claim.mine and claim.ref is None:
-            claim = self._wait_for_alert(fid)
+            claim = self._wait_for_alert(fid, claim)
         if claim.mine and posted is None:
             try:
                 ref = self._post_once(message, None, kind="alert")
@@ -271,18 +330,22 @@ class _Run:
             raise ExternalServiceError(
                 "ledger", "AlertInProgress", f"the alert of {fid} is not posted yet", transient=True
             )
-        self._post_once(message, parent, kind="reply")
-        if newest and self.verdict.is_lifecycle and not self.state.update_done:
+        update = None
+        if newest and self.verdict.is_lifecycle and not state.update_done:
             # The top-level alert shows the key's current state (e.g. resolved after delete);
             # it keeps its own metadata, which names the event that posted it.
-            alerter.update(parent, replace(message, metadata=None))
+            update = deps.pool().submit(alerter.update, parent, replace(message, metadata=None))
+        self._post_once(message, parent, kind="reply")
+        if update is not None:
+            update.result()
             self.steps["update_done"] = True
             self.outcome.actions.append("alert-updated")
 
-    def _wait_for_alert(self, fid: str) -> AlertClaim:
+    def _wait_for_alert(self, fid: str, first: AlertClaim) -> AlertClaim:
         """Another event is posting the key's alert right now: wait briefly for its ts.
 
-        If that attempt fails and frees its claim, this event claims and posts instead.
+        If that attempt fails and frees its claim, this event claims and posts instead; if
+        it finished but never recorded the alert, the alert is repaired from its record.
         """
         ledger, event = self.deps.ledger, self.event
 
@@ -294,12 +357,19 @@ class _Run:
             self.deps.retry_env,
             retry_on=lambda c: not c.mine and c.ref is None,
         )(check)
+        owner = claim.owner or first.owner
+        if not claim.mine and claim.ref is None and owner:
+            done, ref = ledger.event_message(owner)
+            if done and ref is not None:
+                ledger.set_alert(fid, ref)
+                return AlertClaim(mine=False, ref=ref, owner=owner)
         return claim
 
     def _post_once(
         self, message: SlackMessage, thread: SlackRef | None, *, kind: str = "notice"
     ) -> SlackRef | None:
         """Post this event's message unless an earlier attempt already did."""
+        assert self.state is not None  # noqa: S101
         alerter = self.deps.alerter
         if alerter is None:
             self.outcome.actions.append("slack-disabled")
@@ -311,12 +381,7 @@ class _Run:
         self.outcome.actions.append("replied" if kind == "reply" else "alerted")
         if ref is not None:
             self.outcome.slack_ts = ref.ts
-        self.deps.ledger.mark_event(
-            self.event.event_id,
-            msg_channel=ref.channel if ref else "",
-            msg_ts=ref.ts if ref else "",
-            msg_kind=kind,
-        )
+        self.steps |= _msg_fields(ref, kind)
         return ref
 
     def _message(self, confirmation: Confirmation | None, fid: str | None) -> SlackMessage:
@@ -326,6 +391,14 @@ class _Run:
             cloudtrail_event=cloudtrail_event_url(region, self.event.event_id),
         )
         return build_message(self.event, self.verdict, confirmation, links=links, finding_id=fid)
+
+
+def _msg_fields(ref: SlackRef | None, kind: str) -> dict[str, str | bool]:
+    return {
+        "msg_channel": ref.channel if ref else "",
+        "msg_ts": ref.ts if ref else "",
+        "msg_kind": kind,
+    }
 
 
 def _log_fields(event: RootKeyEvent, verdict: Verdict) -> dict[str, Any]:

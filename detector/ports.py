@@ -32,12 +32,14 @@ class EventState:
 
 @dataclass(frozen=True, slots=True)
 class FindingState:
-    """A key's newest state as the ledger holds it."""
+    """A key's ordering state as the ledger holds it."""
 
-    order: str
-    version: int
-    event_id: str
-    finding: dict[str, Any]
+    order: str  # order key of the key's newest event
+    version: int  # how many imports finished (a change means someone imported meanwhile)
+    event_id: str  # the newest event
+    finding: dict[str, Any] | None  # the finding last imported as newest
+    newest: bool = False  # the asking event is the newest
+    finalized: bool = False  # the asking event's finding is recorded as the key's state
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ class AlertClaim:
     """The outcome of claiming a key's top-level alert."""
 
     mine: bool  # this event must post it
-    ref: SlackRef | None  # where it is, once posted by another event
+    ref: SlackRef | None  # where it is, once posted
+    owner: str | None = None  # the event that claimed it
 
 
 class KeyConfirmer(Protocol):
@@ -73,6 +76,10 @@ class Alerter(Protocol):
     @property
     def supports_threads(self) -> bool: ...
 
+    def prepare(self) -> None:
+        """Fetch what the first post needs (the secret), so it can overlap other calls."""
+        ...
+
     def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> SlackRef | None:
         """Post a message (a reply when ``thread`` is given); the ref is None for webhooks."""
         ...
@@ -83,7 +90,7 @@ class Alerter(Protocol):
 
 
 class Ledger(Protocol):
-    """Delivery state: which events are done, each key's newest state and its alert."""
+    """Delivery state: which events are done, each key's ordering state and its alert."""
 
     def begin_event(self, event_id: str, verdict: str, lease_s: float) -> EventState:
         """Claim an event; raises a transient error while another invocation holds it."""
@@ -93,20 +100,30 @@ class Ledger(Protocol):
         """Record finished steps of an event."""
         ...
 
-    def finish_event(self, event_id: str) -> None:
-        """Mark an event done."""
+    def finish_event(self, event_id: str, **fields: str | bool) -> None:
+        """Mark an event done, with what it posted."""
         ...
 
-    def release_event(self, event_id: str, **steps: bool) -> None:
+    def release_event(self, event_id: str, **steps: str | bool) -> None:
         """Give an event back after a failed attempt, recording the steps it finished."""
         ...
 
-    def propose_finding(self, fid: str, order: str, event_id: str, finding: dict[str, Any]) -> bool:
-        """Store a key's state unless a later event set it; True when this one is newest."""
+    def propose_order(self, fid: str, order: str, event_id: str) -> FindingState:
+        """Claim "newest event of this key" unless a later event has."""
+        ...
+
+    def finalize_finding(
+        self, fid: str, order: str, imports_seen: int, finding: dict[str, Any]
+    ) -> FindingState:
+        """Record an imported finding as the key's state if nothing changed meanwhile."""
+        ...
+
+    def note_stale_import(self, fid: str) -> FindingState:
+        """Count an import that may have overwritten a newer state."""
         ...
 
     def finding_state(self, fid: str) -> FindingState | None:
-        """The key's newest state."""
+        """The key's ordering state."""
         ...
 
     def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertClaim:
@@ -115,6 +132,10 @@ class Ledger(Protocol):
 
     def set_alert(self, fid: str, ref: SlackRef | None) -> None:
         """Record the posted top-level alert."""
+        ...
+
+    def event_message(self, event_id: str) -> tuple[bool, SlackRef | None]:
+        """Whether an event is done and what it posted."""
         ...
 
     def release_alert(self, fid: str, event_id: str) -> None:

@@ -254,29 +254,42 @@ def count(
         for m in messages
     }
 
-    lost = duplicated = 0
+    problems: list[str] = []
+    duplicated = 0
     for story in stories:
         tops = top_by_fid.get(story.fid, [])
-        lost += not tops
+        if not tops:
+            problems.append(f"{story.key}: no top-level alert")
         duplicated += max(0, len(tops) - 1)
         for event in story.events:
             eid = event["detail"]["eventID"]
-            lost += per_event[eid] == 0
+            if per_event[eid] == 0:
+                problems.append(f"{story.key}: no message for {event['detail']['eventName']}")
             message = thread_of.get(eid)
             if tops and message is not None and message.thread_ts not in (None, tops[0].ts):
-                lost += 1  # a reply outside the key's thread is not where a responder looks
+                # a reply outside the key's thread is not where a responder looks
+                problems.append(f"{story.key}: reply outside the alert's thread")
         finding = finding_of.get(story.fid)
         if finding is None:
-            lost += 1
+            problems.append(f"{story.key}: no finding")
             continue
         resolved = finding["RecordState"] == "ARCHIVED"
         status = finding["Resources"][0]["Details"]["AwsIamAccessKey"].get("Status")
         want = story.final
         if (want == "resolved") != resolved or (want == "inactive" and status != "Inactive"):
-            lost += 1  # the finding does not show the key's last known state
+            problems.append(
+                f"{story.key}: finding shows {finding['RecordState']}/{status}, want {want} "
+                f"(events: {[e['detail']['eventName'] for e in story.events]})"
+            )
     for event in notices:
-        n = per_event[event["detail"]["eventID"]]
-        lost += n == 0
+        if per_event[event["detail"]["eventID"]] == 0:
+            problems.append(f"notice {event['detail']['eventID']}: not posted")
+    for problem in problems[:20]:
+        print("lost:", problem)
+    lost = len(problems)
+    for eid, n in per_event.items():
+        if n > 1:
+            print(f"duplicated: {n} messages for event {eid}")
     duplicated += sum(max(0, n - 1) for n in per_event.values())
     duplicated += sum(n - 1 for n in by_id.values() if n > 1)
     return {
@@ -324,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
             "AWS_ENDPOINT_URL": aws.proxy_url,
             "CONFIRM_WAIT_SECONDS": "0.3",
             "SLACK_TIMEOUT_SECONDS": "1",
-            "EVENT_LEASE_SECONDS": "10",
+            # An attempt must never outlive its lease (Lambda's timeout guarantees that in AWS;
+            # here retries under faults can take long, so the lease is generous).
+            "EVENT_LEASE_SECONDS": "120",
             "LOG_LEVEL": "ERROR",
         }
         with patched_environ(env):

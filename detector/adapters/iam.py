@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,12 @@ class IamKeyConfirmer:
         self._wait_s = wait_s
         self._settle_s = settle_s
         self._now = now
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="iam")
+        return self._executor
 
     def confirm(
         self,
@@ -80,19 +87,19 @@ class IamKeyConfirmer:
             return self._keys_present(client)
 
         age_s = (self._now() - event_time).total_seconds()
+        # The key's last use is asked alongside the first summary: one round trip for both.
+        last_used = self._pool().submit(self._last_used, client, access_key_id)
         if expect_present and age_s >= self._settle_s:
             # Long after the event: what IAM says now is settled, no need to wait for it.
             present = count()
         else:
             # The first check is immediate; later ones wait for IAM to catch up.
-            present = self._poll(
-                count, until=(lambda n: n > 0) if expect_present else (lambda n: n == 0)
-            )
-
-        last_used, service = self._last_used(client, access_key_id) if present else (None, None)
+            until = (lambda n: n > 0) if expect_present else (lambda n: n == 0)
+            present = self._poll(count, until=until)
+        used_at, service = last_used.result() if present else (None, None)
         common: dict[str, Any] = {
             "root_keys_present": present,
-            "key_last_used_at": last_used,
+            "key_last_used_at": used_at,
             "key_last_used_service": service,
             "attempts": attempts,
         }

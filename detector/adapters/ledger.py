@@ -7,8 +7,8 @@ Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``
 
 - ``EVENT#<eventID>`` / ``EVENT``: status (RUNNING, FAILED, DONE), owner, lease_until,
   attempts, verdict, finding_done, update_done, msg_channel, msg_ts, msg_kind (its message)
-- ``FINDING#<finding Id>`` / ``STATE``: ord (the event order key), version, event_id,
-  finding (the ASFF JSON of the key's newest state)
+- ``FINDING#<finding Id>`` / ``STATE``: ord (the newest event's order key), event_id,
+  imports (finished imports), finding (the ASFF JSON last imported as newest)
 - ``FINDING#<finding Id>`` / ``ALERT``: status (POSTING, POSTED), owner (event id),
   lease_until, channel, ts (the key's one top-level alert)
 """
@@ -153,12 +153,12 @@ class DynamoLedger:
             ExpressionAttributeValues=values,
         )
 
-    def finish_event(self, event_id: str) -> None:
-        """The event is fully handled: later deliveries are skipped."""
-        self.mark_event(event_id, status="DONE")
+    def finish_event(self, event_id: str, **fields: str | bool) -> None:
+        """The event is fully handled (with what it posted): later deliveries are skipped."""
+        self.mark_event(event_id, status="DONE", **fields)
         self._tokens.pop(event_id, None)
 
-    def release_event(self, event_id: str, **steps: bool) -> None:
+    def release_event(self, event_id: str, **steps: str | bool) -> None:
         """The attempt failed: record the steps it finished and let the next delivery (retry,
         redrive) take the event at once."""
         token = self._tokens.pop(event_id, None)
@@ -181,75 +181,122 @@ class DynamoLedger:
         )
 
     # -- findings ------------------------------------------------------------------------
+    #
+    # Events of one key can be handled concurrently and out of order, and Security Hub keeps
+    # whichever import lands last. The STATE item orders them: ``ord`` is the newest event's
+    # order key, ``imports`` counts finished imports. An event proposes its order first; after
+    # importing, it finalizes only if it is still the newest and nobody imported meanwhile,
+    # else it re-imports the newest state (see pipeline._Run._record).
 
-    def propose_finding(self, fid: str, order: str, event_id: str, finding: dict[str, Any]) -> bool:
-        """Store ``finding`` as the key's state unless a later event already set it.
-
-        ``order`` sorts events of one key (event time first); the same event re-proposing
-        (a redrive) is accepted again. Returns whether this event's state is the newest.
-        """
+    def propose_order(self, fid: str, order: str, event_id: str) -> FindingState:
+        """Claim "newest event of this key" unless a later event has; returns the state."""
         now = self._now()
-        resp = self._conditional(
-            "update_item",
-            Key=_key(f"FINDING#{fid}", "STATE"),
-            UpdateExpression=(
-                "SET ord = :ord, event_id = :eid, finding = :f, expires_at = :exp ADD version :one"
+        kwargs: dict[str, Any] = {
+            "Key": _key(f"FINDING#{fid}", "STATE"),
+            "UpdateExpression": (
+                "SET ord = :ord, event_id = :eid, expires_at = :exp ADD imports :zero"
             ),
-            ConditionExpression="attribute_not_exists(pk) OR ord <= :ord",
-            ExpressionAttributeValues={
+            "ConditionExpression": "attribute_not_exists(pk) OR ord <= :ord",
+            "ExpressionAttributeValues": {
                 ":ord": _s(order),
                 ":eid": _s(event_id),
-                ":f": _s(json.dumps(finding, separators=(",", ":"))),
                 ":exp": _n(now + FINDING_TTL_S),
+                ":zero": _n(0),
+            },
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            resp = self._call("update_item", **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            return _finding_state(_old_item(exc), newest=False)
+        return _finding_state(resp["Attributes"], newest=True)
+
+    def finalize_finding(
+        self, fid: str, order: str, imports_seen: int, finding: dict[str, Any]
+    ) -> FindingState:
+        """Record ``finding`` as imported if this event is still newest and no other import
+        happened since ``imports_seen``; else return the current state (``newest`` False
+        when another event is newer)."""
+        kwargs: dict[str, Any] = {
+            "Key": _key(f"FINDING#{fid}", "STATE"),
+            "UpdateExpression": "SET finding = :f ADD imports :one",
+            "ConditionExpression": "ord = :ord AND imports = :seen",
+            "ExpressionAttributeValues": {
+                ":f": _s(json.dumps(finding, separators=(",", ":"))),
+                ":ord": _s(order),
+                ":seen": _n(imports_seen),
                 ":one": _n(1),
             },
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            resp = self._call("update_item", **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            old = _old_item(exc)
+            state = _finding_state(old, newest=_str(old, "ord") == order)
+            return FindingState(
+                order=state.order,
+                version=state.version,
+                event_id=state.event_id,
+                finding=state.finding,
+                newest=state.newest,
+                finalized=False,
+            )
+        return _finding_state(resp["Attributes"], newest=True, finalized=True)
+
+    def note_stale_import(self, fid: str) -> FindingState:
+        """An older event's import may have overwritten a newer state: count it, so the newer
+        event's finalize sees it and re-imports; returns the state as it is now."""
+        resp = self._call(
+            "update_item",
+            Key=_key(f"FINDING#{fid}", "STATE"),
+            UpdateExpression="ADD imports :one",
+            ExpressionAttributeValues={":one": _n(1)},
+            ReturnValues="ALL_NEW",
         )
-        return resp is not None
+        return _finding_state(resp["Attributes"], newest=False)
 
     def finding_state(self, fid: str) -> FindingState | None:
         """The key's newest recorded state (consistent read)."""
         item = self._get(f"FINDING#{fid}", "STATE")
-        if item is None:
-            return None
-        return FindingState(
-            order=_str(item, "ord") or "",
-            version=int(item.get("version", {}).get("N", "0")),
-            event_id=_str(item, "event_id") or "",
-            finding=json.loads(_str(item, "finding") or "{}"),
-        )
+        return None if item is None else _finding_state(item, newest=False)
 
     # -- the key's top-level alert -------------------------------------------------------
 
     def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertClaim:
         """Become the one event that posts the key's top-level alert, or learn where it is."""
         now = self._now()
-        resp = self._conditional(
-            "update_item",
-            Key=_key(f"FINDING#{fid}", "ALERT"),
-            UpdateExpression=(
+        kwargs: dict[str, Any] = {
+            "Key": _key(f"FINDING#{fid}", "ALERT"),
+            "UpdateExpression": (
                 "SET #st = :posting, #own = :eid, lease_until = :lease, expires_at = :exp"
             ),
-            ConditionExpression=(
+            "ConditionExpression": (
                 "attribute_not_exists(pk) "
                 "OR (#st = :posting AND (lease_until < :now OR #own = :eid))"
             ),
-            ExpressionAttributeNames={"#st": "status", "#own": "owner"},
-            ExpressionAttributeValues={
+            "ExpressionAttributeNames": {"#st": "status", "#own": "owner"},
+            "ExpressionAttributeValues": {
                 ":posting": _s("POSTING"),
                 ":eid": _s(event_id),
                 ":lease": _n(now + max(1, int(lease_s))),
                 ":now": _n(now),
                 ":exp": _n(now + FINDING_TTL_S),
             },
-        )
-        if resp is not None:
-            return AlertClaim(mine=True, ref=None)
-        item = self._get(f"FINDING#{fid}", "ALERT")
-        if item is not None and _str(item, "status") == "POSTED":
-            return AlertClaim(
-                mine=False, ref=SlackRef(_str(item, "channel") or "", _str(item, "ts") or "")
-            )
-        return AlertClaim(mine=False, ref=None)
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+        try:
+            self._call("update_item", **kwargs)
+        except botocore.exceptions.ClientError as exc:
+            item = _old_item(exc)
+            owner = _str(item, "owner")
+            if _str(item, "status") == "POSTED":
+                ref = SlackRef(_str(item, "channel") or "", _str(item, "ts") or "")
+                return AlertClaim(mine=False, ref=ref, owner=owner)
+            return AlertClaim(mine=False, ref=None, owner=owner)
+        return AlertClaim(mine=True, ref=None, owner=event_id)
 
     def set_alert(self, fid: str, ref: SlackRef | None) -> None:
         """The top-level alert is posted (``ref`` None for webhooks, which have no threads)."""
@@ -265,6 +312,14 @@ class DynamoLedger:
             },
         )
 
+    def event_message(self, event_id: str) -> tuple[bool, SlackRef | None]:
+        """Whether an event is done, and the message it posted (to repair an alert claim)."""
+        item = self._get(f"EVENT#{event_id}", "EVENT")
+        if item is None:
+            return False, None
+        state = _event_state(item)
+        return state.done, state.message
+
     def release_alert(self, fid: str, event_id: str) -> None:
         """Posting failed: free the claim so the next attempt may post."""
         self._conditional(
@@ -274,6 +329,23 @@ class DynamoLedger:
             ExpressionAttributeNames={"#st": "status", "#own": "owner"},
             ExpressionAttributeValues={":eid": _s(event_id), ":posting": _s("POSTING")},
         )
+
+
+def _old_item(exc: botocore.exceptions.ClientError) -> dict[str, Any]:
+    item: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
+    return item
+
+
+def _finding_state(item: dict[str, Any], *, newest: bool, finalized: bool = False) -> FindingState:
+    raw = _str(item, "finding")
+    return FindingState(
+        order=_str(item, "ord") or "",
+        version=int(item.get("imports", {}).get("N", "0")),
+        event_id=_str(item, "event_id") or "",
+        finding=json.loads(raw) if raw else None,
+        newest=newest,
+        finalized=finalized,
+    )
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:

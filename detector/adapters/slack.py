@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -57,6 +58,12 @@ class SlackBotAlerter:
                     retry_handlers=[],
                 )
             return self._client
+
+    def prepare(self) -> None:
+        """Read the token and build the client now (a no-op when warm); errors surface later."""
+        # Any error here surfaces again with the post, under its retry policy.
+        with contextlib.suppress(Exception):
+            self._web()
 
     def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> SlackRef:
         """Post to the configured channel (a thread reply when ``thread`` is given)."""
@@ -117,6 +124,11 @@ class SlackWebhookAlerter:
         self._retry_env = retry_env
         self._timeout = timeout_s
         self._client: WebhookClient | None = None
+
+    def prepare(self) -> None:
+        """Read the webhook URL now (a no-op when warm); errors surface with the post."""
+        with contextlib.suppress(Exception):  # the post reports it
+            self._url()
 
     def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> None:
         """Send the message; a thread reply becomes a plain message (webhooks have no threads)."""
