@@ -234,6 +234,36 @@ def run_workers(
     return tally
 
 
+def _story_problems(
+    story: Story,
+    tops: list[Any],
+    per_event: Counter[str],
+    thread_of: dict[Any, Any],
+    finding: dict[str, Any] | None,
+) -> list[str]:
+    """What one key's story is missing: its alert, a message per event, its final state."""
+    problems = [] if tops else [f"{story.key}: no top-level alert"]
+    for event in story.events:
+        eid = event["detail"]["eventID"]
+        if per_event[eid] == 0:
+            problems.append(f"{story.key}: no message for {event['detail']['eventName']}")
+        message = thread_of.get(eid)
+        if tops and message is not None and message.thread_ts not in (None, tops[0].ts):
+            # a reply outside the key's thread is not where a responder looks
+            problems.append(f"{story.key}: reply outside the alert's thread")
+    if finding is None:
+        return [*problems, f"{story.key}: no finding"]
+    resolved = finding["RecordState"] == "ARCHIVED"
+    status = finding["Resources"][0]["Details"]["AwsIamAccessKey"].get("Status")
+    want = story.final
+    if (want == "resolved") != resolved or (want == "inactive" and status != "Inactive"):
+        problems.append(
+            f"{story.key}: finding shows {finding['RecordState']}/{status}, want {want} "
+            f"(events: {[e['detail']['eventName'] for e in story.events]})"
+        )
+    return problems
+
+
 def count(
     stack: SandboxStack, stories: list[Story], notices: list[dict[str, Any]]
 ) -> dict[str, int]:
@@ -258,29 +288,8 @@ def count(
     duplicated = 0
     for story in stories:
         tops = top_by_fid.get(story.fid, [])
-        if not tops:
-            problems.append(f"{story.key}: no top-level alert")
         duplicated += max(0, len(tops) - 1)
-        for event in story.events:
-            eid = event["detail"]["eventID"]
-            if per_event[eid] == 0:
-                problems.append(f"{story.key}: no message for {event['detail']['eventName']}")
-            message = thread_of.get(eid)
-            if tops and message is not None and message.thread_ts not in (None, tops[0].ts):
-                # a reply outside the key's thread is not where a responder looks
-                problems.append(f"{story.key}: reply outside the alert's thread")
-        finding = finding_of.get(story.fid)
-        if finding is None:
-            problems.append(f"{story.key}: no finding")
-            continue
-        resolved = finding["RecordState"] == "ARCHIVED"
-        status = finding["Resources"][0]["Details"]["AwsIamAccessKey"].get("Status")
-        want = story.final
-        if (want == "resolved") != resolved or (want == "inactive" and status != "Inactive"):
-            problems.append(
-                f"{story.key}: finding shows {finding['RecordState']}/{status}, want {want} "
-                f"(events: {[e['detail']['eventName'] for e in story.events]})"
-            )
+        problems += _story_problems(story, tops, per_event, thread_of, finding_of.get(story.fid))
     for event in notices:
         if per_event[event["detail"]["eventID"]] == 0:
             problems.append(f"notice {event['detail']['eventID']}: not posted")
