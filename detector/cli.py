@@ -41,7 +41,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     )
     p_redrive.add_argument("--queue-url", required=True, help="the DLQ's URL")
     p_redrive.add_argument("--max", type=int, default=10_000, help="stop after N messages")
+    p_sweep = sub.add_parser(
+        "sweep", help="reconcile every account's root keys with the open findings (daily job)"
+    )
+    p_sweep.add_argument("--accounts", help="comma-separated account ids (default: all)")
     args = parser.parse_args(argv)
+    if args.command == "sweep":
+        return sweep_accounts(args.accounts, out)
     if args.command == "classify":
         return classify_files(args.files, out)
     if args.command == "redrive":
@@ -125,6 +131,27 @@ def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
     )
     _emit(out, {"redrive": summary.as_dict()})
     return EXIT_OK if summary.failed == 0 and summary.unreadable == 0 else EXIT_FAILED
+
+
+def sweep_accounts(accounts: str | None, out: TextIO) -> int:
+    """``sweep``: one JSON line per account and a summary; exits 1 if an account failed."""
+    from detector.sweep import Sweeper  # noqa: PLC0415 - only this command needs boto3
+    from detector.wiring import build_runtime  # noqa: PLC0415
+
+    try:
+        settings = Settings.from_env()
+    except DetectorError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    configure(settings.log_level)
+    runtime = build_runtime(settings)
+    ids = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
+    sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=settings.sweep_concurrency)
+    summary = sweeper.run(ids or runtime.sweep_accounts())
+    for result in summary.results:
+        _emit(out, result.as_dict())
+    _emit(out, {"sweep": summary.as_dict()})
+    return EXIT_FAILED if summary.counts.get("failed") else EXIT_OK
 
 
 def _line(name: str, event: RootKeyEvent) -> dict[str, Any]:

@@ -41,6 +41,11 @@ class Settings:
     | LOG_LEVEL | DEBUG, INFO (default), WARNING, ERROR |
     | LEDGER_TABLE | DynamoDB table of the delivery ledger (required) |
     | EVENT_LEASE_SECONDS | how long one invocation owns an event (default 300) |
+    | MEMBER_ROLE_NAME | role assumed in member accounts (unset: single account) |
+    | ORGANIZATION_NAMES | "true" to look account names up in AWS Organizations |
+    | SWEEP_ACCOUNTS | comma-separated accounts to sweep (unset: the organization's) |
+    | SWEEP_CONCURRENCY | accounts swept at once (default 32) |
+    | DETECTOR_ACCOUNT_ID | this account's id (default: from the Lambda ARN, else STS) |
     """
 
     region: str
@@ -55,6 +60,11 @@ class Settings:
     log_level: str
     ledger_table: str
     event_lease_s: float
+    member_role_name: str | None = None
+    organization_names: bool = False
+    sweep_accounts: tuple[str, ...] = ()
+    sweep_concurrency: int = 32
+    own_account_id: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -99,6 +109,11 @@ class Settings:
             region=region,
             ledger_table=ledger_table,
             event_lease_s=_seconds(env, "EVENT_LEASE_SECONDS", 300.0, 10.0, 3600.0),
+            member_role_name=_role_name(env),
+            organization_names=(_get(env, "ORGANIZATION_NAMES") or "false").lower() == "true",
+            sweep_accounts=_accounts(env),
+            sweep_concurrency=int(_seconds(env, "SWEEP_CONCURRENCY", 32, 1, 256)),
+            own_account_id=_own_account(env),
             slack_mode=mode,
             slack_token_secret_id=token_id,
             slack_channel_id=channel,
@@ -133,6 +148,29 @@ def _api_url(env: Mapping[str, str]) -> str:
     if parsed.scheme == "http" and parsed.hostname not in {"127.0.0.1", "localhost", "::1"}:
         raise ConfigError("SLACK_API_URL", "plain http is only allowed to a loopback emulator")
     return api_url if api_url.endswith("/") else api_url + "/"
+
+
+def _role_name(env: Mapping[str, str]) -> str | None:
+    role = _get(env, "MEMBER_ROLE_NAME")
+    if role is not None and not re.fullmatch(r"[\w+=,.@-]{1,64}", role):
+        raise ConfigError("MEMBER_ROLE_NAME", f"{role!r} is not an IAM role name")
+    return role
+
+
+def _own_account(env: Mapping[str, str]) -> str | None:
+    account = _get(env, "DETECTOR_ACCOUNT_ID")
+    if account is not None and not re.fullmatch(r"\d{12}", account):
+        raise ConfigError("DETECTOR_ACCOUNT_ID", f"{account!r} is not a 12-digit account id")
+    return account
+
+
+def _accounts(env: Mapping[str, str]) -> tuple[str, ...]:
+    raw = _get(env, "SWEEP_ACCOUNTS") or ""
+    accounts = tuple(a.strip() for a in raw.split(",") if a.strip())
+    for account in accounts:
+        if not re.fullmatch(r"\d{12}", account):
+            raise ConfigError("SWEEP_ACCOUNTS", f"{account!r} is not a 12-digit account id")
+    return accounts
 
 
 def _get(env: Mapping[str, str], name: str) -> str | None:

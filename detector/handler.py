@@ -26,16 +26,28 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Handle one EventBridge delivery. Raises after retries so the event reaches the DLQ."""
     rt = runtime()
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        arn = str(getattr(context, "invoked_function_arn", "") or "")
+        if arn.count(":") >= 4:
+            rt.accounts.learn_own_account(arn.split(":")[4])  # no STS call needed
         remaining = context.get_remaining_time_in_millis() / 1000.0
         rt.deadline.start(remaining)
         # An invocation must never outlive its claim on an event.
         rt.deps.lease_s = max(rt.settings.event_lease_s, remaining + 30.0)
+    if isinstance(event, dict) and event.get("detector") == "sweep":  # the daily schedule
+        return _sweep(rt)
     try:
         outcomes = pipeline.run(event, rt.deps)
     except Exception:
         get_logger().exception("event failed", extra={"envelope_id": _envelope_id(event)})
         raise
     return {"processed": len(outcomes), "results": [o.as_dict() for o in outcomes]}
+
+
+def _sweep(rt: Runtime) -> dict[str, Any]:
+    from detector.sweep import Sweeper  # noqa: PLC0415 - only the schedule needs it
+
+    sweeper = Sweeper(rt.deps, rt.accounts, concurrency=rt.settings.sweep_concurrency)
+    return sweeper.run(rt.sweep_accounts()).as_dict()
 
 
 def _envelope_id(event: Any) -> Any:

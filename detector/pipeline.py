@@ -15,7 +15,7 @@ from typing import Any
 
 from detector import retry
 from detector.domain.confirmation import Confirmation
-from detector.domain.event import RootKeyEvent, parse_input
+from detector.domain.event import InputForm, RootKeyEvent, parse_input
 from detector.domain.finding import (
     FindingContext,
     build_finding,
@@ -57,6 +57,7 @@ class Dependencies:
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     partition: str = "aws"
     lease_s: float = 300.0  # how long an invocation owns an event it is processing
+    account_name: Callable[[str], str | None] = field(default=lambda _account: None)
     _pool: ThreadPoolExecutor | None = None
 
     def pool(self) -> ThreadPoolExecutor:
@@ -171,7 +172,8 @@ class _Run:
     # Steps finished in this attempt: written with the release if a later step fails, or
     # with the final "done" (a finding re-import is idempotent and needs no write of its own).
     steps: dict[str, str | bool] = field(default_factory=dict)
-    posted_alert: SlackRef | None = None
+    posted_alert: SlackRef | None = None  # the key's top-level alert, posted by this attempt
+    account_name: str | None = None
 
     def go(self) -> bool:
         """Run the attempt; False when an earlier delivery already finished the event."""
@@ -207,6 +209,7 @@ class _Run:
         )
         if alerter is not None:
             pool.submit(alerter.prepare)  # cold start: fetch the Slack secret meanwhile
+        name = pool.submit(deps.account_name, account) if account else None
         self.state = state = begin.result()
         if state.done:
             self.state = None
@@ -219,72 +222,98 @@ class _Run:
             self.outcome.confirmation = confirmation.state.value
             self.outcome.actions.append(f"confirmed:{confirmation.state.value}")
         self.outcome.finding_id = fid
+        self.account_name = name.result() if name else None
         message = self._message(confirmation, fid)
 
         # Round 2: the finding and the Slack message, side by side.
+        ordering = proposal.result() if proposal is not None else None
         record = (
-            pool.submit(self._record, fid, order, proposal.result(), confirmation)
-            if fid and confirmation is not None and proposal is not None
+            pool.submit(self._import, ordering, confirmation)
+            if fid and confirmation is not None and ordering is not None
             else None
         )
-        newest = proposal.result().newest if proposal is not None else False
+        newest = ordering.newest if ordering is not None else False
         self._step("alert", lambda: self._alert(fid, message, claim, newest=newest))
+        imported: dict[str, Any] | None = None
         if record is not None:
-            self._step("finding", record.result)
-
-        # Round 3: the ledger records what happened.
+            try:
+                imported = record.result()
+            except DetectorError as exc:
+                self._fail("finding", exc)
         if self.failures:
+            if self.posted_alert is not None and fid:
+                deps.ledger.set_alert(fid, self.posted_alert)  # others may thread on it
             raise PipelineError(self.outcome, self.failures)
-        deps.ledger.finish_event(event.event_id, **self.steps)
+
+        # Round 3: the ledger records what happened, all at once.
+        writes = [pool.submit(deps.ledger.finish_event, event.event_id, **self.steps)]
+        if self.posted_alert is not None and fid:
+            writes.append(pool.submit(deps.ledger.set_alert, fid, self.posted_alert))
+        if imported is not None and fid and ordering is not None:
+            writes.append(pool.submit(self._settle, fid, order, ordering.version, imported))
+        for write in writes:
+            write.result()
         return True
 
     def _step(self, name: str, fn: Callable[[], object]) -> None:
         try:
             fn()
         except DetectorError as exc:
-            self.failures.append(exc)
-            get_logger().error(
-                f"{name} failed",
-                extra={**_log_fields(self.event, self.verdict), "error": str(exc)},
-            )
+            self._fail(name, exc)
+
+    def _fail(self, name: str, exc: Exception) -> None:
+        self.failures.append(exc)
+        get_logger().error(
+            f"{name} failed", extra={**_log_fields(self.event, self.verdict), "error": str(exc)}
+        )
 
     # -- the finding ----------------------------------------------------------------------
 
-    def _record(
-        self, fid: str, order: str, proposal: FindingState, confirmation: Confirmation
-    ) -> None:
-        """Import the finding if this event is the key's newest, and make the newest stick."""
+    def _import(self, ordering: FindingState, confirmation: Confirmation) -> dict[str, Any] | None:
+        """Import the finding if this event is the key's newest; returns what was imported."""
         assert self.state is not None  # noqa: S101 - set before round 2
-        deps = self.deps
         if self.state.finding_done:
-            return
-        if not proposal.newest:
-            self.outcome.actions.append("finding-superseded")  # a later event set the state
-            self.steps["finding_done"] = True
-            return
-        ctx = FindingContext(region=deps.region, now=deps.now(), partition=deps.partition)
-        finding = build_finding(self.event, self.verdict, confirmation, ctx)
-        seen = proposal.version
-        for _ in range(_MAX_RECONCILE):
-            deps.findings.import_finding(finding)
-            result = deps.ledger.finalize_finding(fid, order, seen, finding)
-            if result.finalized:
-                break
-            if result.newest:
-                seen = result.version  # an older event imported meanwhile: import ours again
-                continue
-            # A newer event exists: ours may have landed after its import. Say so (its own
-            # finalize then re-imports), and re-import its state if it is already recorded.
-            current = deps.ledger.note_stale_import(fid)
-            if current.finding is not None:
-                deps.findings.import_finding(current.finding)
-            self.outcome.actions.append("finding-superseded")
-            break
-        else:
-            get_logger().warning("finding reconcile gave up", extra={"finding_id": fid})
-        if "finding-superseded" not in self.outcome.actions:
-            self.outcome.actions.append("finding-imported")
+            return None
         self.steps["finding_done"] = True
+        if not ordering.newest:
+            self.outcome.actions.append("finding-superseded")  # a later event set the state
+            return None
+        deps = self.deps
+        ctx = FindingContext(
+            region=deps.region,
+            now=deps.now(),
+            partition=deps.partition,
+            account_name=self.account_name,
+        )
+        finding = build_finding(self.event, self.verdict, confirmation, ctx)
+        deps.findings.import_finding(finding)
+        self.outcome.actions.append("finding-imported")
+        return finding
+
+    def _settle(self, fid: str, order: str, seen: int, finding: dict[str, Any]) -> None:
+        """Make the newest state of the key the one Security Hub keeps.
+
+        Events of one key can be imported concurrently and land in any order. Finalizing
+        succeeds only if this event is still the newest and nobody imported meanwhile;
+        otherwise the newest state is imported again (each stale import forces one round).
+        """
+        deps = self.deps
+        for _ in range(_MAX_RECONCILE):
+            result = deps.ledger.finalize_finding(fid, order, self.event.event_id, seen, finding)
+            if result.finalized:
+                return
+            if not result.newest:
+                # A newer event exists and ours may have landed after its import. Count it:
+                # if the newest has not finalized yet, its finalize fails and re-imports its
+                # own state. If it has, re-import that state here; every stale importer
+                # re-imports the same newest state, so whichever lands last is right.
+                current = deps.ledger.note_stale_import(fid)
+                if current.finding is not None and current.finding_event == current.event_id:
+                    deps.findings.import_finding(current.finding)
+                return
+            seen = result.version  # an older event imported meanwhile: import ours again
+            deps.findings.import_finding(finding)
+        get_logger().warning("finding reconcile gave up", extra={"finding_id": fid})
 
     # -- Slack ----------------------------------------------------------------------------
 
@@ -319,12 +348,11 @@ class _Run:
             claim = self._wait_for_alert(fid, claim)
         if claim.mine and posted is None:
             try:
-                ref = self._post_once(message, None, kind="alert")
+                self.posted_alert = self._post_once(message, None, kind="alert")
             except BaseException:
                 deps.ledger.release_alert(fid, event.event_id)  # nothing was posted
                 raise
-            deps.ledger.set_alert(fid, ref)
-            return
+            return  # recorded in round 3
         parent = claim.ref
         if parent is None:
             raise ExternalServiceError(
@@ -388,9 +416,20 @@ class _Run:
         region = self.deps.region
         links = Links(
             finding=securityhub_finding_url(region, fid) if fid else None,
-            cloudtrail_event=cloudtrail_event_url(region, self.event.event_id),
+            cloudtrail_event=(
+                None
+                if self.event.form is InputForm.SWEEP
+                else cloudtrail_event_url(region, self.event.event_id)
+            ),
         )
-        return build_message(self.event, self.verdict, confirmation, links=links, finding_id=fid)
+        return build_message(
+            self.event,
+            self.verdict,
+            confirmation,
+            links=links,
+            finding_id=fid,
+            account_name=self.account_name,
+        )
 
 
 def _msg_fields(ref: SlackRef | None, kind: str) -> dict[str, str | bool]:

@@ -37,7 +37,8 @@ class FindingState:
     order: str  # order key of the key's newest event
     version: int  # how many imports finished (a change means someone imported meanwhile)
     event_id: str  # the newest event
-    finding: dict[str, Any] | None  # the finding last imported as newest
+    finding: dict[str, Any] | None  # the finding last finalized
+    finding_event: str | None = None  # the event that finalized it
     newest: bool = False  # the asking event is the newest
     finalized: bool = False  # the asking event's finding is recorded as the key's state
 
@@ -113,7 +114,7 @@ class Ledger(Protocol):
         ...
 
     def finalize_finding(
-        self, fid: str, order: str, imports_seen: int, finding: dict[str, Any]
+        self, fid: str, order: str, event_id: str, imports_seen: int, finding: dict[str, Any]
     ) -> FindingState:
         """Record an imported finding as the key's state if nothing changed meanwhile."""
         ...

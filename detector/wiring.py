@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detector import retry
-from detector.adapters.aws import AwsClients
+from detector.adapters.aws import AccountClients, AccountNames, AwsClients
 from detector.adapters.iam import IamKeyConfirmer
 from detector.adapters.ledger import DynamoLedger
 from detector.adapters.secrets import SlackSecret
@@ -45,6 +45,17 @@ class Runtime:
     clients: AwsClients
     deadline: Deadline
     deps: Dependencies
+    accounts: AccountClients
+
+    def sweep_accounts(self) -> list[str]:
+        """SWEEP_ACCOUNTS, else the organization's active accounts, else this account."""
+        from detector.sweep import organization_accounts  # noqa: PLC0415 - sweep only
+
+        if self.settings.sweep_accounts:
+            return list(self.settings.sweep_accounts)
+        if self.settings.member_role_name:
+            return organization_accounts(self.clients)
+        return [self.accounts.own_account_id()]
 
 
 def build_runtime(
@@ -58,11 +69,15 @@ def build_runtime(
     deadline = Deadline()
     env = retry_env or retry.RetryEnv(remaining_s=deadline.remaining_s)
 
+    accounts = AccountClients(
+        clients, settings.member_role_name, own_account_id=settings.own_account_id
+    )
+
     def iam_for(account_id: str) -> Any:
-        return clients.client("iam")
+        return accounts.client("iam", account_id)
 
     def securityhub_for(account_id: str) -> Any:
-        return clients.client("securityhub")
+        return accounts.client("securityhub", account_id)
 
     deps = Dependencies(
         region=settings.region,
@@ -74,8 +89,11 @@ def build_runtime(
         ledger=DynamoLedger(lambda: clients.client("dynamodb"), settings.ledger_table, env),
         retry_env=env,
         lease_s=settings.event_lease_s,
+        account_name=AccountNames(clients, enabled=settings.organization_names).name,
     )
-    return Runtime(settings=settings, clients=clients, deadline=deadline, deps=deps)
+    return Runtime(
+        settings=settings, clients=clients, deadline=deadline, deps=deps, accounts=accounts
+    )
 
 
 def _alerter(settings: Settings, clients: AwsClients, env: retry.RetryEnv) -> Alerter | None:

@@ -7,9 +7,12 @@ Endpoints follow boto3's standard configuration: ``AWS_ENDPOINT_URL`` (and the p
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import boto3
+import botocore.exceptions
 from botocore.config import Config
 
 from detector import __version__
@@ -42,6 +45,11 @@ class AwsClients:
         self._lock = threading.Lock()
 
     @property
+    def region(self) -> str | None:
+        """The region clients are made for."""
+        return self._region
+
+    @property
     def session(self) -> boto3.session.Session:
         """The boto3 session (created on first use)."""
         if self._session is None:
@@ -61,3 +69,108 @@ class AwsClients:
                 )
                 self._clients[key] = client
             return client
+
+
+class AccountClients:
+    """Clients that act *in* a given account: the Lambda's own, or a member's through its role.
+
+    Security Hub imports a finding only from the finding's own account, and a principal can
+    only read its own account's IAM summary: for a member account the detector assumes the
+    member role (``arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>``). Sessions are cached per
+    account until five minutes before they expire.
+    """
+
+    REFRESH_BEFORE_S = 300.0
+    SESSION_NAME = "root-key-detector"
+
+    def __init__(
+        self,
+        clients: AwsClients,
+        member_role_name: str | None,
+        *,
+        own_account_id: str | None = None,
+        partition: str = "aws",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._clients = clients
+        self._role = member_role_name
+        self._own = own_account_id
+        self._partition = partition
+        self._clock = clock
+        self._sessions: dict[str, tuple[float, dict[tuple[str, str | None], Any], Any]] = {}
+        self._lock = threading.Lock()
+
+    def learn_own_account(self, account_id: str) -> None:
+        """Record this account's id when known for free (e.g. from the Lambda's ARN)."""
+        if self._own is None:
+            self._own = account_id
+
+    def own_account_id(self) -> str:
+        """The Lambda's own account (asked of STS once)."""
+        if self._own is None:
+            ident = self._clients.client("sts").get_caller_identity()
+            self._own = str(ident["Account"])
+        return self._own
+
+    def client(self, service: str, account_id: str) -> Any:
+        """A client for ``service`` acting in ``account_id``.
+
+        Raises:
+            botocore.exceptions.ClientError: the member role is missing or denies AssumeRole.
+        """
+        if not self._role or account_id == self.own_account_id():
+            return self._clients.client(service)
+        with self._lock:
+            entry = self._sessions.get(account_id)
+            if entry is None or entry[0] - self.REFRESH_BEFORE_S < self._clock():
+                entry = self._assume(account_id)
+                self._sessions[account_id] = entry
+            _expires, cache, session = entry
+            key = (service, self._clients.region)
+            client = cache.get(key)
+            if client is None:
+                client = session.client(
+                    service, region_name=self._clients.region, config=botocore_config()
+                )
+                cache[key] = client
+            return client
+
+    def _assume(self, account_id: str) -> tuple[float, dict[tuple[str, str | None], Any], Any]:
+        arn = f"arn:{self._partition}:iam::{account_id}:role/{self._role}"
+        creds = self._clients.client("sts").assume_role(
+            RoleArn=arn, RoleSessionName=self.SESSION_NAME, DurationSeconds=3600
+        )["Credentials"]
+        session = boto3.session.Session(
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            region_name=self._clients.region,
+        )
+        expires = creds["Expiration"].timestamp()
+        return expires, {}, session
+
+
+class AccountNames:
+    """Account names from AWS Organizations, cached; a failure is "no name", never an error."""
+
+    def __init__(self, clients: AwsClients, *, enabled: bool) -> None:
+        self._clients = clients
+        self._enabled = enabled
+        self._names: dict[str, str | None] = {}
+        self._lock = threading.Lock()
+
+    def name(self, account_id: str) -> str | None:
+        """The account's name, or None (not in an organization, or not allowed to ask)."""
+        if not self._enabled:
+            return None
+        with self._lock:
+            if account_id in self._names:
+                return self._names[account_id]
+        try:
+            resp = self._clients.client("organizations").describe_account(AccountId=account_id)
+            name: str | None = str(resp["Account"]["Name"])
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+            name = None
+        with self._lock:
+            self._names[account_id] = name
+        return name

@@ -8,7 +8,8 @@ Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``
 - ``EVENT#<eventID>`` / ``EVENT``: status (RUNNING, FAILED, DONE), owner, lease_until,
   attempts, verdict, finding_done, update_done, msg_channel, msg_ts, msg_kind (its message)
 - ``FINDING#<finding Id>`` / ``STATE``: ord (the newest event's order key), event_id,
-  imports (finished imports), finding (the ASFF JSON last imported as newest)
+  imports (finished imports), finding + finding_event (the ASFF JSON last finalized, and
+  the event that finalized it)
 - ``FINDING#<finding Id>`` / ``ALERT``: status (POSTING, POSTED), owner (event id),
   lease_until, channel, ts (the key's one top-level alert)
 """
@@ -19,6 +20,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
@@ -213,17 +215,18 @@ class DynamoLedger:
         return _finding_state(resp["Attributes"], newest=True)
 
     def finalize_finding(
-        self, fid: str, order: str, imports_seen: int, finding: dict[str, Any]
+        self, fid: str, order: str, event_id: str, imports_seen: int, finding: dict[str, Any]
     ) -> FindingState:
         """Record ``finding`` as imported if this event is still newest and no other import
         happened since ``imports_seen``; else return the current state (``newest`` False
         when another event is newer)."""
         kwargs: dict[str, Any] = {
             "Key": _key(f"FINDING#{fid}", "STATE"),
-            "UpdateExpression": "SET finding = :f ADD imports :one",
+            "UpdateExpression": "SET finding = :f, finding_event = :eid ADD imports :one",
             "ConditionExpression": "ord = :ord AND imports = :seen",
             "ExpressionAttributeValues": {
                 ":f": _s(json.dumps(finding, separators=(",", ":"))),
+                ":eid": _s(event_id),
                 ":ord": _s(order),
                 ":seen": _n(imports_seen),
                 ":one": _n(1),
@@ -236,14 +239,7 @@ class DynamoLedger:
         except botocore.exceptions.ClientError as exc:
             old = _old_item(exc)
             state = _finding_state(old, newest=_str(old, "ord") == order)
-            return FindingState(
-                order=state.order,
-                version=state.version,
-                event_id=state.event_id,
-                finding=state.finding,
-                newest=state.newest,
-                finalized=False,
-            )
+            return replace(state, finalized=False)
         return _finding_state(resp["Attributes"], newest=True, finalized=True)
 
     def note_stale_import(self, fid: str) -> FindingState:
@@ -343,6 +339,7 @@ def _finding_state(item: dict[str, Any], *, newest: bool, finalized: bool = Fals
         version=int(item.get("imports", {}).get("N", "0")),
         event_id=_str(item, "event_id") or "",
         finding=json.loads(raw) if raw else None,
+        finding_event=_str(item, "finding_event"),
         newest=newest,
         finalized=finalized,
     )

@@ -34,6 +34,7 @@ class InputForm(StrEnum):
     EVENTBRIDGE = "eventbridge"
     RECORD = "record"
     LOG_FILE = "log-file"
+    SWEEP = "sweep"  # not from CloudTrail: the daily sweep found a key IAM reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +72,39 @@ class RootKeyEvent:
     def is_root(self) -> bool:
         """The caller is the account's root user (including AssumeRoot sessions)."""
         return self.principal_type == "Root"
+
+
+def sweep_event(account_id: str, now: datetime) -> RootKeyEvent:
+    """The event the daily sweep raises for an account whose root holds a key nobody alerted.
+
+    Its id is per account and day, so a sweep re-run the same day is a duplicate.
+    """
+    return RootKeyEvent(
+        event_id=f"sweep-{account_id}-{now:%Y%m%d}",
+        event_time=now,
+        event_name="CreateAccessKey",
+        event_source="iam.amazonaws.com",
+        event_version=None,
+        aws_region=None,
+        account_id=account_id,
+        source_ip=None,
+        user_agent=None,
+        principal_type="Root",
+        principal_arn=None,
+        principal_id=None,
+        account_alias=None,
+        caller_access_key_id=None,
+        mfa_authenticated=None,
+        assumed_root=False,
+        console_session=False,
+        error_code=None,
+        error_message=None,
+        target_user_name=None,
+        access_key_id=None,
+        key_status="Active",
+        key_created_at=None,
+        form=InputForm.SWEEP,
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation, KeyState
-from detector.domain.event import RootKeyEvent
+from detector.domain.event import InputForm, RootKeyEvent
 from detector.domain.text import clean
 from detector.domain.verdict import Verdict
 
@@ -121,7 +121,6 @@ def build_finding(
         "Remediation": {
             "Recommendation": {"Text": control.remediation_text, "Url": control.remediation_url}
         },
-        "SourceUrl": cloudtrail_event_url(ctx.region, event.event_id),
         "ProductFields": _product_fields(event, verdict, confirmation, ctx),
         "Resources": [
             {
@@ -145,6 +144,8 @@ def build_finding(
         "RecordState": "ARCHIVED" if resolved else "ACTIVE",
         "Action": _action(event),
     }
+    if event.form is not InputForm.SWEEP:
+        finding["SourceUrl"] = cloudtrail_event_url(ctx.region, event.event_id)
     return finding
 
 
@@ -171,9 +172,14 @@ def _description(
         Verdict.ACTIVATED: "re-activated an access key",
     }.get(verdict, event.event_name)
     who = "The root user (AssumeRoot session)" if event.assumed_root else "The root user"
+    happened = f"{who} of account {account} {action} at {_iso(event.event_time)}. "
+    if event.form is InputForm.SWEEP:
+        happened = (
+            f"The daily sweep found that the root user of account {account} holds an access "
+            f"key ({_iso(event.event_time)}); no CloudTrail event of its creation was seen. "
+        )
     text = (
-        f"{who} of account {account} {action} at {_iso(event.event_time)}. "
-        f"IAM confirmation: {confirmation.state.value} ({confirmation.reason}). "
+        happened + f"IAM confirmation: {confirmation.state.value} ({confirmation.reason}). "
         f"{control.description}"
     )
     return clean(text, MAX_DESCRIPTION)
@@ -196,6 +202,7 @@ def _product_fields(
         "CallerAccessKeyId": event.caller_access_key_id,
         "AccountName": ctx.account_name,
         "EventRegion": event.aws_region,
+        "Source": event.form.value,
     }
     fields = {
         f"{PRODUCT_FIELD_PREFIX}/{k}"[:MAX_PRODUCT_FIELD_KEY]: clean(v, MAX_PRODUCT_FIELD_VALUE)

@@ -24,8 +24,8 @@ from slack_sdk.models.blocks import (
 
 from detector.controls import ROOT_ACCESS_KEYS
 from detector.domain.confirmation import Confirmation, KeyState
-from detector.domain.event import RootKeyEvent
-from detector.domain.text import clean, mask_key, mrkdwn
+from detector.domain.event import InputForm, RootKeyEvent
+from detector.domain.text import clean, mask_key, mrkdwn, truncate
 from detector.domain.verdict import Verdict
 
 METADATA_EVENT_TYPE = "root_key_detector_event"
@@ -108,6 +108,12 @@ def build_message(
     key = mask_key(event.access_key_id)
 
     summary = f"*{who} of account {named} {_ACTIONS[verdict]}.*"
+    if event.form is InputForm.SWEEP:
+        summary = (
+            f"*Daily sweep: IAM reports that the root user of account {named} holds an access "
+            "key.* No CloudTrail event of its creation reached the detector (made before it was "
+            "deployed, or not delivered)."
+        )
     if verdict is Verdict.USER_KEY and event.target_user_name:
         summary += f" Target IAM user: {mrkdwn(event.target_user_name, 64)}."
     if verdict is Verdict.CREATE_FAILED:
@@ -206,3 +212,42 @@ def _when(ts: datetime) -> str:
     epoch = int(ts.timestamp())
     fallback = ts.strftime("%Y-%m-%d %H:%M:%S UTC")
     return f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|{fallback}>"
+
+
+def resolution_message(account: str, account_name: str | None, finding_id: str) -> SlackMessage:
+    """The sweep found the key gone: a reply (or post) saying the finding is resolved."""
+    named = f"{account} ({mrkdwn(account_name, 80)})" if account_name else account
+    text = (
+        f":white_check_mark: *Resolved by the daily sweep:* IAM reports that the root user of "
+        f"account {named} holds no access key any more. The finding is archived (Compliance "
+        "PASSED)."
+    )
+    return SlackMessage(
+        text=f"Root access key gone in account {account}: finding resolved",
+        blocks=[
+            SectionBlock(text=MarkdownTextObject(text=text)),
+            ContextBlock(elements=[MarkdownTextObject(text=f"Finding {_value(finding_id, 200)}")]),
+        ],
+        metadata={
+            "event_type": METADATA_EVENT_TYPE,
+            "event_payload": {
+                "event_id": "",
+                "verdict": "sweep-resolved",
+                "finding_id": finding_id,
+            },
+        },
+    )
+
+
+def sweep_digest(counts: dict[str, int], failed: list[tuple[str, str]]) -> SlackMessage:
+    """One message per sweep that changed anything: counts, and the accounts it could not read."""
+    summary = ", ".join(f"{k} {v}" for k, v in counts.items())
+    lines = [f"*Root access key sweep:* {summary}."]
+    for account, reason in failed[:20]:
+        lines.append(f"• {account}: {mrkdwn(reason, 200)}")
+    if len(failed) > 20:
+        lines.append(f"• … and {len(failed) - 20} more accounts not read")
+    return SlackMessage(
+        text=clean(f"Root access key sweep: {summary}", MAX_FALLBACK),
+        blocks=[SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 2900)))],
+    )
