@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
@@ -50,9 +50,11 @@ KEY_EVENT_NAMES = frozenset({"CreateAccessKey", "DeleteAccessKey", "UpdateAccess
 # writes these values literally (JSON never needs to escape them), so a file missing one
 # cannot hold a match. "Root" is the rarest, so it is searched first.
 _ROOT_NEEDLE = b'"Root"'
+_ROOT_WORD = b"Root"  # searched about twice as fast as '"Root"' (which ends in a common byte)
 _SOURCE_NEEDLE = f'"{IAM_SOURCE}"'.encode()
 _NAME_NEEDLES = tuple(f'"{name}"'.encode() for name in sorted(KEY_EVENT_NAMES))
 _GZIP_MAGIC = b"\x1f\x8b"
+_STEP = 1 << 16  # compressed bytes inflated at a time
 _EDGE = 4096  # bytes inspected at each end of a file for its JSON-object shape
 # CloudTrail's own layout (see records_with_root).
 _HEAD = re.compile(rb'\s*\{"Records":\[')
@@ -85,43 +87,52 @@ class Scan:
     events: tuple[tuple[RootKeyEvent, Verdict], ...] = ()  # verdict != IGNORED, file order
 
 
-def decompress(data: bytes, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """Gunzip ``data`` (all members); plain data is returned as it is.
+def inflate(data: bytes, limit: int = MAX_INPUT_BYTES) -> Iterator[bytes]:
+    """Gunzip ``data`` (every member) piece by piece; plain data is yielded as it is.
+
+    Pieces of about ``_STEP`` * 10 bytes: searched while they are in the CPU cache, and never
+    one big buffer for a file that is then thrown away (that alone halves the cost).
 
     Raises:
         EventParseError: a broken or truncated gzip stream, or more than ``limit`` bytes.
     """
     if data[:2] != _GZIP_MAGIC:
-        return data
-    parts: list[bytes] = []
-    total = 0
-    rest = data
-    while True:
+        yield data
+        return
+    view = memoryview(data)
+    pos = total = 0
+    while True:  # one gzip member per round
         inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
-        try:
-            part = inflater.decompress(rest, limit + 1 - total)
-        except zlib.error as exc:
-            raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
-        total += len(part)
-        if total > limit or inflater.unconsumed_tail:
-            raise EventParseError("$", f"decompressed size exceeds {limit} bytes")
-        if not inflater.eof:
-            raise EventParseError("$", "not a valid gzip stream: truncated")
-        parts.append(part)
-        rest = inflater.unused_data
-        if not rest.strip(b"\x00"):  # gzip allows zero padding after the last member
-            break
-        if rest[:2] != _GZIP_MAGIC:
-            raise EventParseError("$", "not a valid gzip stream: trailing garbage")
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+        while not inflater.eof:
+            if pos >= len(data):
+                raise EventParseError("$", "not a valid gzip stream: truncated")
+            piece = view[pos : pos + _STEP]
+            pos += len(piece)
+            try:
+                out = inflater.decompress(piece)
+            except zlib.error as exc:
+                raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
+            total += len(out)
+            if total > limit:
+                raise EventParseError("$", f"decompressed size exceeds {limit} bytes")
+            if out:
+                yield out
+        pos -= len(inflater.unused_data)
+        if data[pos : pos + 2] != _GZIP_MAGIC:
+            if data[pos:].strip(b"\x00"):  # zero padding after the last member is allowed
+                raise EventParseError("$", "not a valid gzip stream: trailing garbage")
+            return
+
+
+def decompress(data: bytes, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """Gunzip ``data`` whole (see :func:`inflate`)."""
+    return b"".join(inflate(data, limit))
 
 
 def might_match(text: bytes) -> bool:
     """False when no record of this decompressed log file can be a root key event."""
-    # Unquoted "Root" first: the rarest string, and a needle that does not end in '"' is
-    # searched about twice as fast. When it is absent (nearly always), that is one pass.
     return (
-        b"Root" in text
+        _ROOT_WORD in text
         and b'AccessKey"' in text
         and _ROOT_NEEDLE in text
         and any(needle in text for needle in _NAME_NEEDLES)
@@ -191,16 +202,22 @@ def scan_log(data: bytes) -> Scan:
         EventParseError: not gzip/JSON, not a CloudTrail log file ``{"Records": [...]}``, or a
             record that can match is malformed (its path names the record's real index).
     """
-    text = decompress(data)
-    head = text[:_EDGE].lstrip()
-    # Every log file is one JSON object: a cheap shape check catches most garbage and
-    # truncation even in files the prefilter never parses.
-    if not head.startswith(b"{") or not text[-_EDGE:].rstrip().endswith(b"}"):
-        raise EventParseError("$", "not a JSON object")
-    if b'"Records"' not in text:
-        raise EventParseError("$.Records", "missing")
+    pieces: list[bytes] = []
+    root_seen = False
+    carry = b""
+    for piece in inflate(data):
+        if not root_seen:  # the cheapest test, while the piece is hot in the cache
+            root_seen = _ROOT_WORD in piece or _ROOT_WORD in carry + piece[:3]
+            carry = piece[-3:]
+        pieces.append(piece)
+    raw_bytes = sum(map(len, pieces))
+    _check_shape(pieces)
+    if not root_seen:
+        return Scan(raw_bytes=raw_bytes, skipped=True)
+    text = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+    del pieces
     if not might_match(text):
-        return Scan(raw_bytes=len(text), skipped=True)
+        return Scan(raw_bytes=raw_bytes, skipped=True)
     records = records_with_root(text)
     if records is None:
         records = list(enumerate(_all_records(text)))
@@ -218,7 +235,18 @@ def scan_log(data: bytes) -> Scan:
         verdict = classify(event)
         if verdict is not Verdict.IGNORED:
             found.append((replace(event, index=index), verdict))
-    return Scan(raw_bytes=len(text), skipped=False, candidates=candidates, events=tuple(found))
+    return Scan(raw_bytes=raw_bytes, skipped=False, candidates=candidates, events=tuple(found))
+
+
+def _check_shape(pieces: list[bytes]) -> None:
+    """One JSON object mentioning "Records": catches most garbage and truncation cheaply, even
+    in files that are never parsed."""
+    head = pieces[0][:_EDGE].lstrip() if pieces else b""
+    tail = b"".join(piece[-_EDGE:] for piece in pieces[-2:]).rstrip()
+    if not head.startswith(b"{") or not tail.endswith(b"}"):
+        raise EventParseError("$", "not a JSON object")
+    if b'"Records"' not in head and b'"Records"' not in b"".join(pieces):
+        raise EventParseError("$.Records", "missing")
 
 
 def _all_records(text: bytes) -> list[Any]:

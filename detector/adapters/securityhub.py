@@ -34,9 +34,9 @@ class SecurityHubSink:
             FindingImportError: Security Hub refused it (FailedCount > 0) or the call failed
                 after retries; ``code`` is Security Hub's ErrorCode or the AWS error code.
         """
-        client = self._client_for(str(finding["AwsAccountId"]))
-
         def call() -> None:
+            # Inside the policy: for a member account this assumes its role (may fail too).
+            client = self._client_for(str(finding["AwsAccountId"]))
             resp = client.batch_import_findings(Findings=[finding])  # type: ignore[list-item]
             if resp.get("FailedCount", 0):
                 errors = resp.get("FailedFindings") or []

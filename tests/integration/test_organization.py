@@ -1,0 +1,148 @@
+"""Cross-account confirmation and import, and the sweep, against moto's multi-account STS."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from detector import pipeline, retry
+from detector.config import Settings
+from detector.sweep import Sweeper
+from detector.wiring import Runtime, build_runtime
+from sandbox.aws import ACCOUNT_ID, SLACK_CHANNEL, set_root_key_flag
+from sandbox.stack import SandboxStack, sample
+
+MEMBER = "210987654321"
+OTHER = "345678901234"
+ROLE = "root-key-detector-member"
+
+
+def _member_client(sandbox: SandboxStack, service: str, account: str) -> Any:
+    creds = sandbox.aws.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/{ROLE}", RoleSessionName="test-seed"
+    )["Credentials"]
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws.endpoint_url,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+def _findings(sandbox: SandboxStack, account: str) -> list[dict[str, Any]]:
+    found = _member_client(sandbox, "securityhub", account).get_findings()["Findings"]
+    return [f for f in found if f["AwsAccountId"] == account]
+
+
+def _runtime(sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch, **extra: str) -> Runtime:
+    env = {
+        **sandbox.detector_env(),
+        "MEMBER_ROLE_NAME": ROLE,
+        "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
+        **extra,
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)  # boto3 reads the endpoint when clients are made
+    # Retries really happen (counted by tenacity) but do not really sleep.
+    return build_runtime(Settings.from_env(env), retry_env=retry.RetryEnv(sleep=lambda _s: None))
+
+
+@pytest.fixture
+def runtime(sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch) -> Runtime:
+    return _runtime(sandbox, monkeypatch)
+
+
+def _member_event(account: str) -> dict[str, Any]:
+    record = json.loads(json.dumps(sample("root_create_access_key")))
+    record["recipientAccountId"] = account
+    record["userIdentity"]["accountId"] = account
+    record["userIdentity"]["principalId"] = account
+    record["userIdentity"]["arn"] = f"arn:aws:iam::{account}:root"
+    return {"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam", "detail": record}
+
+
+def test_member_account_key_is_confirmed_and_filed_in_that_account(
+    sandbox: SandboxStack, runtime: Runtime
+) -> None:
+    _member_client(sandbox, "securityhub", MEMBER).enable_security_hub()
+    set_root_key_flag(True, MEMBER)
+    set_root_key_flag(False, ACCOUNT_ID)  # the central account's own root has no key
+    (outcome,) = pipeline.run(_member_event(MEMBER), runtime.deps)
+    assert outcome.confirmation == "PRESENT"  # asked in the member account, not centrally
+    (finding,) = _findings(sandbox, MEMBER)
+    assert finding["ProductArn"].endswith(f":product/{MEMBER}/default")
+    assert sandbox.aws.findings() == []  # nothing filed in the central account
+    assert len(sandbox.slack.top_level(SLACK_CHANNEL)) == 1
+
+
+def test_unreachable_member_role_still_alerts_unconfirmed(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # STS answers nothing (as when the role is missing or denies us): no session, no import.
+    broken = _runtime(sandbox, monkeypatch, AWS_ENDPOINT_URL_STS="http://127.0.0.1:9")
+    with pytest.raises(pipeline.PipelineError) as err:
+        pipeline.run(_member_event(MEMBER), broken.deps)
+    assert err.value.outcome.confirmation == "UNCONFIRMED"
+    (alert,) = sandbox.slack.top_level(SLACK_CHANNEL)
+    assert "UNCONFIRMED" in json.dumps(alert.payload)
+    assert "EndpointConnectionError" in json.dumps(alert.payload)
+
+
+def test_sweep_alerts_unknown_keys_resolves_gone_ones_and_reports_failures(
+    sandbox: SandboxStack, runtime: Runtime
+) -> None:
+    for account in (MEMBER, OTHER):
+        _member_client(sandbox, "securityhub", account).enable_security_hub()
+    # MEMBER: root holds a key nobody alerted on (created before the detector).
+    set_root_key_flag(True, MEMBER)
+    # OTHER: alerted earlier, and the key has since been deleted without an event reaching us.
+    set_root_key_flag(True, OTHER)
+    pipeline.run(_member_event(OTHER), runtime.deps)
+    set_root_key_flag(False, OTHER)
+    set_root_key_flag(False, ACCOUNT_ID)
+
+    sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=4)
+    summary = sweeper.run([ACCOUNT_ID, MEMBER, OTHER])
+    status = {r.account: r.status for r in summary.results}
+    assert status == {ACCOUNT_ID: "clean", MEMBER: "alerted", OTHER: "resolved"}
+
+    (member_finding,) = _findings(sandbox, MEMBER)
+    assert member_finding["Compliance"]["Status"] == "FAILED"
+    assert member_finding["ProductFields"]["root-key-detector/Source"] == "sweep"
+    (other_finding,) = _findings(sandbox, OTHER)
+    assert other_finding["RecordState"] == "ARCHIVED"
+
+    tops = sandbox.slack.top_level(SLACK_CHANNEL)
+    other_alert = next(m for m in tops if OTHER in (m.text or ""))
+    replies = sandbox.slack.replies(SLACK_CHANNEL, other_alert.ts)
+    assert any("Resolved by the daily sweep" in json.dumps(r.blocks) for r in replies)
+    assert any("Daily sweep" in json.dumps(m.blocks) for m in tops)
+    assert any("Root access key sweep" in (m.text or "") for m in tops)  # the digest
+
+    # A second sweep the same day changes nothing and posts nothing.
+    before = len(sandbox.slack.messages(SLACK_CHANNEL))
+    again = sweeper.run([ACCOUNT_ID, MEMBER, OTHER])
+    assert {r.account: r.status for r in again.results} == {
+        ACCOUNT_ID: "clean",
+        MEMBER: "known",
+        OTHER: "clean",
+    }
+    assert len(sandbox.slack.messages(SLACK_CHANNEL)) == before
+
+
+def test_sweep_reports_an_unreadable_account_and_goes_on(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broken = _runtime(sandbox, monkeypatch, AWS_ENDPOINT_URL_STS="http://127.0.0.1:9")
+    summary = Sweeper(broken.deps, broken.accounts).run([ACCOUNT_ID, MEMBER])
+    status = {r.account: r.status for r in summary.results}
+    assert status == {ACCOUNT_ID: "clean", MEMBER: "failed"}
+    failed = next(r for r in summary.results if r.status == "failed")
+    assert "EndpointConnectionError" in failed.detail
+    digest = sandbox.slack.top_level(SLACK_CHANNEL)[-1]
+    assert MEMBER in json.dumps(digest.blocks)
