@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detector import handler
@@ -63,14 +65,62 @@ def main() -> int:
             _print_message(message.text or "", message.blocks or [])
         ok &= len(messages) == 1
 
+        ok &= _lifecycle_story(stack, root)
+
     _title("Result")
     print(
-        "OK: one MEDIUM finding (Compliance FAILED) and one Slack alert; the IAM user's "
-        "event was not routed."
+        "OK: one MEDIUM finding (Compliance FAILED) and one Slack alert; the IAM user's event "
+        "was not routed; the key's deactivation and deletion are replies in the alert's thread "
+        "and resolved the finding."
         if ok
         else "FAILED: see above"
     )
     return 0 if ok else 1
+
+
+def _lifecycle_story(stack: SandboxStack, root: dict[str, Any]) -> bool:
+    """Deactivate then delete the key: two thread replies, the finding resolved."""
+    _title("6. The story goes on: root deactivates, then deletes the key")
+    deactivate = _lifecycle(root, "UpdateAccessKey", 30, "Inactive")
+    delete = _lifecycle(root, "DeleteAccessKey", 60)
+    redelivered = 0
+    with patched_environ(stack.detector_env()):
+        for record, key_present in ((deactivate, True), (delete, False)):
+            stack.aws.set_root_key_present(key_present)
+            stack.put_cloudtrail_event(record)
+            for event in stack.receive_routed():
+                handler.lambda_handler(event, None)
+                # EventBridge delivers at least once: a second delivery changes nothing.
+                again = handler.lambda_handler(event, None)["results"][0]["actions"]
+                redelivered += again == ["already-done"]
+    (alert,) = stack.slack.top_level(SLACK_CHANNEL)
+    replies = stack.slack.replies(SLACK_CHANNEL, alert.ts)
+    for reply in replies:
+        print(f"thread reply: {reply.text}")
+    print(f"top-level alert now reads: {alert.text}")
+    print(f"redelivered events skipped: {redelivered} of 2")
+    (finding,) = stack.aws.findings()
+    print(
+        f"finding: Compliance {finding['Compliance']['Status']}, "
+        f"RecordState {finding['RecordState']} (resolved)"
+    )
+    return len(replies) == 2 and finding["RecordState"] == "ARCHIVED" and redelivered == 2
+
+
+def _lifecycle(
+    create: dict[str, Any], name: str, seconds: int, status: str | None = None
+) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(json.dumps(create))
+    key = create["responseElements"]["accessKey"]["accessKeyId"]
+    when = datetime.strptime(create["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    record.update(
+        eventName=name,
+        eventID=str(uuid.uuid4()),
+        eventTime=(when + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        requestParameters={"accessKeyId": key, **({"status": status} if status else {})},
+        responseElements=None,
+    )
+    return record
 
 
 def _title(text: str) -> None:
