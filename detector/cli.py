@@ -122,12 +122,19 @@ def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
         return EXIT_BAD_INPUT
     configure(settings.log_level)
     runtime = build_runtime(settings)
+    from detector.sweep import Sweeper  # noqa: PLC0415
+
+    def sweep() -> Any:
+        sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=settings.sweep_concurrency)
+        return sweeper.run(runtime.sweep_accounts()).as_dict()
+
     summary = redrive(
         runtime.clients.client("sqs"),
         queue_url,
         runtime.deps,
         max_messages=max_messages,
         on_result=lambda result: _emit(out, result),
+        sweep=sweep,
     )
     _emit(out, {"redrive": summary.as_dict()})
     return EXIT_OK if summary.failed == 0 and summary.unreadable == 0 else EXIT_FAILED

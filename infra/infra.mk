@@ -18,6 +18,10 @@ ALARM_EMAIL ?=
 CREATE_TRAIL ?= false
 RESERVED_CONCURRENCY ?= 5
 LOG_LEVEL ?= INFO
+SCHEDULE_EXPRESSION ?= rate(1 day)
+SWEEP_ACCOUNTS ?=
+SWEEP_CONCURRENCY ?= 32
+FUNCTION_TIMEOUT ?= 300
 DEPLOY_REGION := us-east-1
 
 CFN_LINT_VERSION := 1.58.0
@@ -76,6 +80,8 @@ deploy: ## Deploy infra/detector.yaml to us-east-1 (needs aws CLI, credentials, 
 			"SlackSecretArn=$(SLACK_SECRET_ARN)" \
 			"OrganizationId=$(ORGANIZATION_ID)" "MemberRoleName=$(MEMBER_ROLE_NAME)" \
 			"AlarmEmail=$(ALARM_EMAIL)" "CreateTrail=$(CREATE_TRAIL)" \
-			"ReservedConcurrency=$(RESERVED_CONCURRENCY)" "LogLevel=$(LOG_LEVEL)"; \
+			"ReservedConcurrency=$(RESERVED_CONCURRENCY)" "LogLevel=$(LOG_LEVEL)" \
+			"ScheduleExpression=$(SCHEDULE_EXPRESSION)" "SweepAccounts=$(SWEEP_ACCOUNTS)" \
+			"SweepConcurrency=$(SWEEP_CONCURRENCY)" "FunctionTimeout=$(FUNCTION_TIMEOUT)"; \
 	aws cloudformation describe-stacks --region $(DEPLOY_REGION) --stack-name $(STACK_NAME) \
 		--query 'Stacks[0].Outputs' --output table

@@ -5,12 +5,17 @@ CREATE_COMPLETE alone proves nothing: moto silently skips some resource types (s
 and compared with what the detector needs. What moto cannot create or ignores is checked on the
 template itself in test_template.py.
 
-Two adaptations are made to the template body before moto sees it (both are moto quirks, not
-template problems; test_pattern_contract.py and cfn-lint check the unadapted template):
+Three adaptations are made to the template body before moto sees it (all are moto quirks, not
+template problems; test_template.py, test_pattern_contract.py and cfn-lint check the unadapted
+template):
 - moto's ``AWS::Events::Rule`` json-encodes ``EventPattern`` again, so a pattern given as a JSON
-  string (as CloudFormation takes it) would be double-encoded: moto gets the parsed pattern.
+  string (as CloudFormation takes it) would be double-encoded: moto gets the parsed pattern (the
+  sweep's scheduled rule has none and is left as it is).
 - moto's ``AWS::KMS::Key`` stores ``KeyPolicy`` as given, and DescribeKey then fails on a dict:
   moto gets it through ``Fn::ToJsonString`` (which moto resolves).
+- moto resolves ``Ref`` to a ``Number`` parameter as a number (CloudFormation: a string), and
+  ``Fn::FindInMap`` then misses the mapping's string key (``EventLease``, keyed by
+  ``FunctionTimeout``): moto gets that key through ``Fn::Sub``, which yields the string.
 Reading back, moto returns a role's inline CloudFormation policy as a Python repr, not JSON.
 
 The stacks are created on the session's moto server (tests/conftest.py: moto's state is per
@@ -62,6 +67,7 @@ BASE_ACTIONS = {
     "iam:GetAccountSummary",
     "iam:GetAccessKeyLastUsed",
     "securityhub:BatchImportFindings",
+    "securityhub:GetFindings",
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
@@ -71,15 +77,30 @@ BASE_ACTIONS = {
 }
 SLACK_ACTIONS = {"secretsmanager:GetSecretValue"}
 ORG_ACTIONS = {"sts:AssumeRole", "organizations:ListAccounts", "organizations:DescribeAccount"}
+SWEEP_INPUT = {"detector": "sweep"}
+SWEEP_ACCOUNTS = "111122223333,444455556666"
 
 
 def for_moto(template: dict[str, Any]) -> str:
     """The template body moto can create (see the module docstring for both adaptations)."""
     for rule in templates.resources_of_type(template, "AWS::Events::Rule").values():
-        rule["Properties"]["EventPattern"] = json.loads(rule["Properties"]["EventPattern"])
+        if "EventPattern" in rule["Properties"]:
+            rule["Properties"]["EventPattern"] = json.loads(rule["Properties"]["EventPattern"])
     for key in templates.resources_of_type(template, "AWS::KMS::Key").values():
         key["Properties"]["KeyPolicy"] = {"Fn::ToJsonString": key["Properties"]["KeyPolicy"]}
-    return json.dumps(template)
+    return json.dumps(_string_map_keys(template))
+
+
+def _string_map_keys(node: Any) -> Any:
+    """``node`` with each ``Fn::FindInMap`` top-level key ``{"Ref": p}`` as ``${p}``."""
+    if isinstance(node, list):
+        return [_string_map_keys(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    found = node.get("Fn::FindInMap")
+    if isinstance(found, list) and isinstance(found[1], dict) and set(found[1]) == {"Ref"}:
+        return {"Fn::FindInMap": [found[0], {"Fn::Sub": f"${{{found[1]['Ref']}}}"}, found[2]]}
+    return {key: _string_map_keys(value) for key, value in node.items()}
 
 
 @dataclass
@@ -147,7 +168,8 @@ def slack_secret_arn(sandbox: MotoSandbox) -> str:
 
 @pytest.fixture(scope="module")
 def org_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
-    """Organization mode, bot mode with an existing secret, a trail, an alarm email."""
+    """Organization mode, bot mode with an existing secret, a trail, an alarm email, a sweep
+    of two listed accounts; the default schedule and timeout."""
     return create_stack(
         sandbox,
         "rkd-org",
@@ -161,6 +183,7 @@ def org_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
             "OrganizationId": ORG_ID,
             "CreateTrail": "true",
             "AlarmEmail": "alarms@example.com",
+            "SweepAccounts": SWEEP_ACCOUNTS,
         },
     )
 
@@ -178,7 +201,8 @@ def single_stack(sandbox: MotoSandbox) -> Stack:
 
 @pytest.fixture(scope="module")
 def webhook_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
-    """One account, webhook mode with an existing secret, no reserved concurrency."""
+    """One account, webhook mode with an existing secret, no reserved concurrency; a cron
+    schedule, the shortest timeout and a smaller sweep concurrency."""
     return create_stack(
         sandbox,
         "rkd-webhook",
@@ -190,6 +214,9 @@ def webhook_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
             "SlackSecretArn": slack_secret_arn,
             "ReservedConcurrency": "0",
             "LogLevel": "DEBUG",
+            "ScheduleExpression": "cron(30 5 * * ? *)",
+            "FunctionTimeout": "60",
+            "SweepConcurrency": "8",
         },
     )
 
@@ -240,6 +267,7 @@ def test_moto_created_every_resource_it_supports(org_stack: Stack) -> None:
         - set(org_stack.physical)
         - {
             "DefaultBusRulePermission",
+            "SweepScheduleRulePermission",
             "CentralBusRulePermission",
             "CentralBus",
         }
@@ -273,6 +301,32 @@ def test_rules_route_the_code_pattern_to_the_lambda_with_retries_and_dlq(
         assert target["DeadLetterConfig"] == {"Arn": dlq_arn}
 
 
+def sweep_schedule(sb: MotoSandbox, stack: Stack) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The stack's scheduled rule (on the default bus) and its one target."""
+    events = sb.client("events")
+    rule = events.describe_rule(Name=stack.physical["SweepScheduleRule"])
+    (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    return rule, target
+
+
+def test_schedule_invokes_the_lambda_with_the_sweep_input_retries_and_dlq(
+    sandbox: MotoSandbox, org_stack: Stack
+) -> None:
+    rule, target = sweep_schedule(sandbox, org_stack)
+    assert rule["State"] == "ENABLED"
+    assert rule["ScheduleExpression"] == "rate(1 day)"
+    assert "EventPattern" not in rule
+    function_arn = sandbox.client("lambda").get_function_configuration(
+        FunctionName=org_stack.outputs["FunctionName"]
+    )["FunctionArn"]
+    assert target["Arn"] == function_arn
+    assert json.loads(target["Input"]) == SWEEP_INPUT
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 24, "MaximumEventAgeInSeconds": 3600}
+    assert target["DeadLetterConfig"] == {
+        "Arn": arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"])
+    }
+
+
 def test_lambda_configuration(
     sandbox: MotoSandbox, org_stack: Stack, slack_secret_arn: str
 ) -> None:
@@ -280,7 +334,7 @@ def test_lambda_configuration(
     config = lam.get_function_configuration(FunctionName=org_stack.outputs["FunctionName"])
     assert config["Handler"] == "detector.handler.lambda_handler"
     assert config["Runtime"] == "python3.13"
-    assert config["Timeout"] == 60
+    assert int(config["Timeout"]) == 300  # FunctionTimeout's default: a whole sweep fits
     assert config["MemorySize"] == 256
     assert config["Role"] == org_stack.outputs["DetectorRoleArn"]
     # (moto ignores Architectures, LoggingConfig: test_template.py checks arm64 and the log group)
@@ -291,16 +345,20 @@ def test_lambda_configuration(
         "SLACK_CHANNEL_ID": "C0SECALERTS",
         "CONFIRM_WAIT_SECONDS": "10",
         "KEY_SETTLE_SECONDS": "300",
-        "EVENT_LEASE_SECONDS": "90",
+        "EVENT_LEASE_SECONDS": "360",
         "LOG_LEVEL": "INFO",
         "LEDGER_TABLE": org_stack.outputs["LedgerTableName"],
         "MEMBER_ROLE_NAME": "root-key-detector-member",
+        "ORGANIZATION_NAMES": "true",
+        "SWEEP_ACCOUNTS": SWEEP_ACCOUNTS,
+        "SWEEP_CONCURRENCY": "32",
+        "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     concurrency = lam.get_function_concurrency(FunctionName=config["FunctionName"])
     assert concurrency["ReservedConcurrentExecutions"] == 5
 
 
-def test_only_the_two_rules_may_invoke_the_lambda(sandbox: MotoSandbox, org_stack: Stack) -> None:
+def test_only_the_three_rules_may_invoke_the_lambda(sandbox: MotoSandbox, org_stack: Stack) -> None:
     policy = json.loads(
         sandbox.client("lambda").get_policy(FunctionName=org_stack.outputs["FunctionName"])[
             "Policy"
@@ -308,6 +366,7 @@ def test_only_the_two_rules_may_invoke_the_lambda(sandbox: MotoSandbox, org_stac
     )
     rule_arns = {
         f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{org_stack.physical['DefaultBusRule']}",
+        f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{org_stack.physical['SweepScheduleRule']}",
         f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{org_stack.name}-central/"
         f"{org_stack.physical['CentralBusRule']}",
     }
@@ -339,6 +398,7 @@ def test_role_has_exactly_the_actions_the_code_calls(
         "iam:GetAccessKeyLastUsed": f"arn:aws:iam::{ACCOUNT_ID}:*",
         "securityhub:BatchImportFindings": f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:"
         f"product/{ACCOUNT_ID}/default",
+        "securityhub:GetFindings": f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:hub/default",
         "dynamodb:PutItem": table_arn,
         "sqs:SendMessage": arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"]),
         "secretsmanager:GetSecretValue": slack_secret_arn,
@@ -436,10 +496,17 @@ def test_single_account_has_no_organization_or_slack_permissions(
         "SLACK_MODE": "disabled",
         "CONFIRM_WAIT_SECONDS": "10",
         "KEY_SETTLE_SECONDS": "300",
-        "EVENT_LEASE_SECONDS": "90",
+        "EVENT_LEASE_SECONDS": "360",
         "LOG_LEVEL": "INFO",
         "LEDGER_TABLE": single_stack.outputs["LedgerTableName"],
+        "ORGANIZATION_NAMES": "false",
+        "SWEEP_CONCURRENCY": "32",
+        "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
+    # one account sweeps too (itself: no SWEEP_ACCOUNTS, no member role)
+    rule, target = sweep_schedule(sandbox, single_stack)
+    assert rule["ScheduleExpression"] == "rate(1 day)"
+    assert json.loads(target["Input"]) == SWEEP_INPUT
 
 
 def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
@@ -453,10 +520,17 @@ def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
         "SLACK_WEBHOOK_SECRET_ID": slack_secret_arn,
         "CONFIRM_WAIT_SECONDS": "10",
         "KEY_SETTLE_SECONDS": "300",
-        "EVENT_LEASE_SECONDS": "90",
+        "EVENT_LEASE_SECONDS": "120",
         "LOG_LEVEL": "DEBUG",
         "LEDGER_TABLE": webhook_stack.outputs["LedgerTableName"],
+        "ORGANIZATION_NAMES": "false",
+        "SWEEP_CONCURRENCY": "8",
+        "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
+    assert int(config["Timeout"]) == 60
+    rule, target = sweep_schedule(sandbox, webhook_stack)
+    assert rule["ScheduleExpression"] == "cron(30 5 * * ? *)"
+    assert json.loads(target["Input"]) == SWEEP_INPUT
     concurrency = lam.get_function_concurrency(FunctionName=config["FunctionName"])
     assert concurrency.get("ReservedConcurrentExecutions") is None
     role_name = webhook_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
@@ -506,7 +580,11 @@ def test_member_stack_forwards_and_trusts_only_the_detector_role(
         "iam:GenerateCredentialReport",
         "iam:GetCredentialReport",
         "securityhub:BatchImportFindings",
+        "securityhub:GetFindings",
     }
     assert statement_for(statements, "securityhub:BatchImportFindings")["Resource"] == (
         f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default"
+    )
+    assert statement_for(statements, "securityhub:GetFindings")["Resource"] == (
+        f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:hub/default"
     )

@@ -1,9 +1,10 @@
 """Contract: the rule pattern in both templates is the code's pattern, and it routes what it should.
 
-One source of truth: ``detector.pattern.EVENT_PATTERN``. Every ``AWS::Events::Rule`` in
-infra/detector.yaml and infra/member.yaml must carry it (as the JSON string CloudFormation takes),
-and moto's EventBridge pattern engine must route every root CreateAccessKey / DeleteAccessKey /
-UpdateAccessKey in tests/events and nothing else.
+One source of truth: ``detector.pattern.EVENT_PATTERN``. Every event-pattern
+``AWS::Events::Rule`` in infra/detector.yaml and infra/member.yaml must carry it (as the JSON
+string CloudFormation takes), and moto's EventBridge pattern engine must route every root
+CreateAccessKey / DeleteAccessKey / UpdateAccessKey in tests/events and nothing else. The one
+scheduled rule (the daily sweep) has no pattern; test_template.py checks it.
 """
 
 from __future__ import annotations
@@ -34,17 +35,20 @@ DETAIL_TYPES = {
 }
 
 
-def _rule_patterns() -> list[tuple[str, Any]]:
-    found = []
+def _rules() -> tuple[list[tuple[str, Any]], list[str]]:
+    """(name, EventPattern) of every pattern rule, and the names of the scheduled rules."""
+    patterns, scheduled = [], []
     for path in (templates.DETECTOR_TEMPLATE, templates.MEMBER_TEMPLATE):
         rules = templates.resources_of_type(templates.load(path), "AWS::Events::Rule")
-        found += [
-            (f"{path.name}:{lid}", r["Properties"]["EventPattern"]) for lid, r in rules.items()
-        ]
-    return found
+        for lid, rule in rules.items():
+            if "EventPattern" in rule["Properties"]:
+                patterns.append((f"{path.name}:{lid}", rule["Properties"]["EventPattern"]))
+            else:
+                scheduled.append(f"{path.name}:{lid}")
+    return patterns, scheduled
 
 
-RULE_PATTERNS = _rule_patterns()
+RULE_PATTERNS, SCHEDULED_RULES = _rules()
 
 
 def _envelope(record: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +111,8 @@ def test_every_rule_found() -> None:
         "detector.yaml:CentralBusRule",
         "member.yaml:ForwardRule",
     ]
+    # the only rule without the pattern is the sweep's schedule
+    assert SCHEDULED_RULES == ["detector.yaml:SweepScheduleRule"]
 
 
 @pytest.mark.parametrize(("rule", "pattern"), RULE_PATTERNS, ids=[n for n, _ in RULE_PATTERNS])

@@ -2,16 +2,21 @@
 
 test_deploy.py reads back every resource moto creates; this file covers the rest from the
 template: the region rule, alarms, queue and bus policies, the async failure destination, the
-trail and its bucket, the Slack secret, arm64, TTL/SSE/PITR, and that ``Resource: "*"`` appears
-only for actions that have no resource-level permissions.
+trail and its bucket, the Slack secret, arm64, TTL/SSE/PITR, the sweep's schedule and settings
+(against detector/config.py and detector/handler.py), the timeout/lease pairs, and that
+``Resource: "*"`` appears only for actions that have no resource-level permissions.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
 import pytest
 
+from detector import handler
+from detector.config import Settings
 from tests.infra import templates
 
 DETECTOR = templates.load(templates.DETECTOR_TEMPLATE)
@@ -55,8 +60,27 @@ def test_lambda_is_arm64_python_313_logging_to_its_group() -> None:
     assert fn["Handler"] == "detector.handler.lambda_handler"
     assert fn["LoggingConfig"]["LogGroup"] == {"Ref": "LogGroup"}
     assert fn["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasReservedConcurrency"
-    # a crashed invocation's claim on an event must expire before Lambda's async retry gives up
-    assert fn["Timeout"] < int(fn["Environment"]["Variables"]["EVENT_LEASE_SECONDS"]) < 120
+
+
+def test_event_lease_is_the_timeout_plus_a_minute_for_every_allowed_timeout() -> None:
+    fn = props("DetectorFunction")
+    assert fn["Timeout"] == {"Ref": "FunctionTimeout"}
+    assert fn["Environment"]["Variables"]["EVENT_LEASE_SECONDS"] == {
+        "Fn::FindInMap": ["EventLease", {"Ref": "FunctionTimeout"}, "Seconds"]
+    }
+    parameter = DETECTOR["Parameters"]["FunctionTimeout"]
+    # long enough for a 1,000-account sweep by default; Lambda allows at most 900 s
+    assert parameter["Default"] == 300
+    assert max(parameter["AllowedValues"]) <= 900
+    leases = DETECTOR["Mappings"]["EventLease"]
+    assert set(leases) == {str(v) for v in parameter["AllowedValues"]}
+    for timeout in parameter["AllowedValues"]:
+        lease = int(leases[str(timeout)]["Seconds"])
+        # an invocation's claim on an event must outlast it, and be gone by the time Lambda's
+        # first async retry arrives (about a minute after a timeout)
+        assert timeout < lease == timeout + 60, timeout
+        # and detector/config.py must accept it
+        assert Settings.from_env(_env(EVENT_LEASE_SECONDS=str(lease))).event_lease_s == lease
 
 
 def test_async_failures_go_to_the_dead_letter_queue() -> None:
@@ -68,7 +92,7 @@ def test_async_failures_go_to_the_dead_letter_queue() -> None:
     }
 
 
-def test_queue_policy_admits_only_the_two_rules_and_tls() -> None:
+def test_queue_policy_admits_only_the_rules_and_tls() -> None:
     policy = props("DeadLetterQueuePolicy")
     assert policy["Queues"] == [{"Ref": "DeadLetterQueue"}]
     allow, deny = policy["PolicyDocument"]["Statement"]
@@ -77,12 +101,135 @@ def test_queue_policy_admits_only_the_two_rules_and_tls() -> None:
     assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
         "Fn::If": [
             "IsOrganization",
-            [getatt("DefaultBusRule", "Arn"), getatt("CentralBusRule", "Arn")],
-            [getatt("DefaultBusRule", "Arn")],
+            [
+                getatt("DefaultBusRule", "Arn"),
+                getatt("SweepScheduleRule", "Arn"),
+                getatt("CentralBusRule", "Arn"),
+            ],
+            [getatt("DefaultBusRule", "Arn"), getatt("SweepScheduleRule", "Arn")],
         ]
     }
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def _env(**overrides: str) -> dict[str, str]:
+    """A minimal valid Lambda environment for detector/config.py, plus ``overrides``."""
+    return {
+        "AWS_REGION": "us-east-1",
+        "SLACK_MODE": "disabled",
+        "LEDGER_TABLE": "root-key-detector-ledger",
+        **overrides,
+    }
+
+
+def test_schedule_invokes_the_lambda_with_the_sweep_input() -> None:
+    rule = props("SweepScheduleRule")
+    assert "Condition" not in RESOURCES["SweepScheduleRule"]  # both modes sweep
+    assert rule["State"] == "ENABLED"
+    assert rule["ScheduleExpression"] == {"Ref": "ScheduleExpression"}
+    assert "EventPattern" not in rule  # a schedule...
+    assert "EventBusName" not in rule  # ...on the default bus
+    (target,) = rule["Targets"]
+    assert target["Arn"] == getatt("DetectorFunction", "Arn")
+    assert json.loads(target["Input"]) == {"detector": "sweep"}
+    # the same retry policy and dead-letter queue as the event rules' targets
+    (event_target,) = props("DefaultBusRule")["Targets"]
+    assert target["RetryPolicy"] == event_target["RetryPolicy"]
+    assert target["DeadLetterConfig"] == event_target["DeadLetterConfig"]
+
+    permission = props("SweepScheduleRulePermission")
+    assert permission == {
+        "FunctionName": {"Ref": "DetectorFunction"},
+        "Action": "lambda:InvokeFunction",
+        "Principal": "events.amazonaws.com",
+        "SourceArn": getatt("SweepScheduleRule", "Arn"),
+    }
+
+
+def test_the_schedule_input_is_what_the_handler_sweeps_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    (target,) = props("SweepScheduleRule")["Targets"]
+    swept: list[object] = []
+    runtime = object()
+
+    def sweep(rt: object) -> dict[str, int]:
+        swept.append(rt)
+        return {"accounts": 0}
+
+    monkeypatch.setattr(handler, "runtime", lambda: runtime)
+    monkeypatch.setattr(handler, "_sweep", sweep)
+    assert handler.lambda_handler(json.loads(target["Input"]), None) == {"accounts": 0}
+    assert swept == [runtime]
+
+
+@pytest.mark.parametrize(
+    ("expression", "valid"),
+    [
+        ("rate(1 day)", True),
+        ("rate(12 hours)", True),
+        ("cron(0 6 * * ? *)", True),
+        ("daily", False),
+        ("rate 1 day", False),
+        ("", False),
+    ],
+)
+def test_schedule_expression_parameter(expression: str, valid: bool) -> None:
+    parameter = DETECTOR["Parameters"]["ScheduleExpression"]
+    assert parameter["Default"] == "rate(1 day)"
+    assert bool(re.fullmatch(parameter["AllowedPattern"], expression)) is valid
+
+
+def test_sweep_environment() -> None:
+    env = props("DetectorFunction")["Environment"]["Variables"]
+    assert env["ORGANIZATION_NAMES"] == {"Fn::If": ["IsOrganization", "true", "false"]}
+    assert env["SWEEP_CONCURRENCY"] == {"Ref": "SweepConcurrency"}
+    assert env["SWEEP_ACCOUNTS"] == {
+        "Fn::If": ["HasSweepAccounts", {"Ref": "SweepAccounts"}, {"Ref": "AWS::NoValue"}]
+    }
+    assert env["DETECTOR_ACCOUNT_ID"] == {"Ref": "AWS::AccountId"}
+    assert DETECTOR["Conditions"]["HasSweepAccounts"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "SweepAccounts"}, ""]}]
+    }
+
+
+def test_sweep_parameters_are_what_config_accepts() -> None:
+    parameters = DETECTOR["Parameters"]
+    concurrency = parameters["SweepConcurrency"]
+    assert concurrency["Default"] == 32
+    for value in (concurrency["MinValue"], concurrency["Default"], concurrency["MaxValue"]):
+        settings = Settings.from_env(_env(SWEEP_CONCURRENCY=str(value)))
+        assert settings.sweep_concurrency == value
+    accounts = parameters["SweepAccounts"]
+    assert accounts["Default"] == ""
+    pattern = accounts["AllowedPattern"]
+    for good in ("", "111122223333", "111122223333,444455556666"):
+        assert re.fullmatch(pattern, good), good
+        ids = tuple(a for a in good.split(",") if a)
+        assert Settings.from_env(_env(SWEEP_ACCOUNTS=good)).sweep_accounts == ids
+    for bad in ("1111", "111122223333, 444455556666", "111122223333,", "all"):
+        assert not re.fullmatch(pattern, bad), bad
+
+
+def test_sweep_accounts_only_with_an_organization() -> None:
+    rule = DETECTOR["Rules"]["SweepAccountsNeedOrganization"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "OrganizationId"}, ""]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "SweepAccounts"}, ""]}
+
+
+def test_sweep_reads_findings_on_the_own_hub_only() -> None:
+    hub = {
+        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default"
+    }
+    for template, logical_id in ((DETECTOR, "DetectorRole"), (MEMBER, "MemberRole")):
+        statements = [
+            s
+            for lid, s in _iam_statements(template)
+            if lid == logical_id and "securityhub:GetFindings" in _actions(s)
+        ]
+        assert [(_actions(s), s["Resource"]) for s in statements] == [
+            (["securityhub:GetFindings"], hub)
+        ], logical_id
 
 
 def test_central_bus_admits_the_organization_only() -> None:
@@ -187,6 +334,11 @@ def _iam_statements(template: dict[str, Any]) -> list[tuple[str, dict[str, Any]]
     return found
 
 
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return list(action) if isinstance(action, list) else [action]
+
+
 @pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
 def test_wildcard_resource_only_where_aws_accepts_nothing_narrower(
     template: dict[str, Any],
@@ -195,9 +347,7 @@ def test_wildcard_resource_only_where_aws_accepts_nothing_narrower(
     assert statements
     for logical_id, statement in statements:
         assert statement["Effect"] == "Allow", logical_id
-        actions = (
-            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        )
+        actions = _actions(statement)
         assert not any("*" in a for a in actions), (logical_id, actions)
         if statement["Resource"] == "*":
             assert set(actions) <= NO_RESOURCE_LEVEL, (logical_id, actions)
