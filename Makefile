@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint format demo chaos clean
+.PHONY: help venv test lint format demo chaos fuzz clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ demo: $(STAMP) ## Run the whole path on the embedded sandbox (moto + Slack emula
 
 chaos: $(STAMP) ## 2,000 events under Slack/AWS faults, 8 workers, DLQ redrive; counts lost/duplicated
 	$(BIN)/python -m sandbox.chaos
+
+fuzz: $(STAMP) ## 100,000 generated and mutated inputs; crashes outside EventParseError, bad findings/messages
+	$(BIN)/python -m bench.fuzz
 
 -include infra/infra.mk
 

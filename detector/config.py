@@ -159,7 +159,7 @@ def _role_name(env: Mapping[str, str]) -> str | None:
 
 def _own_account(env: Mapping[str, str]) -> str | None:
     account = _get(env, "DETECTOR_ACCOUNT_ID")
-    if account is not None and not re.fullmatch(r"\d{12}", account):
+    if account is not None and not re.fullmatch(r"[0-9]{12}", account):
         raise ConfigError("DETECTOR_ACCOUNT_ID", f"{account!r} is not a 12-digit account id")
     return account
 
@@ -168,7 +168,7 @@ def _accounts(env: Mapping[str, str]) -> tuple[str, ...]:
     raw = _get(env, "SWEEP_ACCOUNTS") or ""
     accounts = tuple(a.strip() for a in raw.split(",") if a.strip())
     for account in accounts:
-        if not re.fullmatch(r"\d{12}", account):
+        if not re.fullmatch(r"[0-9]{12}", account):
             raise ConfigError("SWEEP_ACCOUNTS", f"{account!r} is not a 12-digit account id")
     return accounts
 

@@ -34,6 +34,7 @@ class SecurityHubSink:
             FindingImportError: Security Hub refused it (FailedCount > 0) or the call failed
                 after retries; ``code`` is Security Hub's ErrorCode or the AWS error code.
         """
+
         def call() -> None:
             # Inside the policy: for a member account this assumes its role (may fail too).
             client = self._client_for(str(finding["AwsAccountId"]))

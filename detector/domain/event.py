@@ -14,7 +14,7 @@ from typing import Any
 
 from detector.errors import EventParseError
 
-_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # ASCII digits only (\d admits other scripts)
 # EventBridge detail-types that carry a CloudTrail record as `detail`.
 _CLOUDTRAIL_DETAIL_TYPES = frozenset(
     {
@@ -187,7 +187,7 @@ def _parse_envelope(doc: dict[str, Any]) -> RootKeyEvent:
     if not isinstance(detail_type, str) or detail_type not in _CLOUDTRAIL_DETAIL_TYPES:
         raise EventParseError("$.detail-type", f"not a CloudTrail event: {_preview(detail_type)}")
     envelope_account = _opt_str(doc, "account", "$")
-    if envelope_account is not None and not _ACCOUNT_RE.match(envelope_account):
+    if envelope_account is not None and not _ACCOUNT_RE.fullmatch(envelope_account):
         raise EventParseError(
             "$.account", f"not a 12-digit account id: {_preview(envelope_account)}"
         )
@@ -245,7 +245,7 @@ def _parse_record(
     ):
         value = _opt_str(source, key, where)
         if value:
-            if not _ACCOUNT_RE.match(value):
+            if not _ACCOUNT_RE.fullmatch(value):
                 raise EventParseError(
                     f"{where}.{key}", f"not a 12-digit account id: {_preview(value)}"
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -144,8 +145,9 @@ def build_finding(
         "RecordState": "ARCHIVED" if resolved else "ACTIVE",
         "Action": _action(event),
     }
-    if event.form is not InputForm.SWEEP:
-        finding["SourceUrl"] = cloudtrail_event_url(ctx.region, event.event_id)
+    source_url = cloudtrail_event_url(ctx.region, event.event_id)
+    if source_url is not None and event.form is not InputForm.SWEEP:
+        finding["SourceUrl"] = source_url
     return finding
 
 
@@ -252,8 +254,17 @@ def _is_ip(value: str) -> bool:
     return True
 
 
-def cloudtrail_event_url(region: str, event_id: str) -> str:
-    """Console link to the CloudTrail event (Event history keeps 90 days)."""
+_EVENT_ID_RE = re.compile(r"[A-Za-z0-9-]{1,128}")
+
+
+def cloudtrail_event_url(region: str, event_id: str) -> str | None:
+    """Console link to the CloudTrail event (Event history keeps 90 days).
+
+    None when the event id is not shaped like CloudTrail's (a UUID): an attacker-shaped id
+    never becomes part of a URL.
+    """
+    if not _EVENT_ID_RE.fullmatch(event_id):
+        return None
     return (
         f"https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}"
         f"#/events/{quote(event_id, safe='')}"

@@ -185,7 +185,7 @@ def build_message(
     metadata = {
         "event_type": METADATA_EVENT_TYPE,
         "event_payload": {
-            "event_id": clean(event.event_id, 128),
+            "event_id": mrkdwn(event.event_id, 128),
             "verdict": verdict.value,
             "finding_id": finding_id or "",
         },
