@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint format demo chaos fuzz clean
+.PHONY: help venv test lint format demo chaos fuzz bench clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ chaos: $(STAMP) ## 2,000 events under Slack/AWS faults, 8 workers, DLQ redrive; 
 
 fuzz: $(STAMP) ## 100,000 generated and mutated inputs; crashes outside EventParseError, bad findings/messages
 	$(BIN)/python -m bench.fuzz
+
+bench: $(STAMP) ## Alert latency, cold start, memory, zip size, classify throughput (bench/README.md)
+	$(BIN)/python -m bench.perf
 
 -include infra/infra.mk
 

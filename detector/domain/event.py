@@ -7,10 +7,9 @@ import io
 import json
 import re
 import zlib
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from detector.errors import EventParseError
 
@@ -24,6 +23,9 @@ _CLOUDTRAIL_DETAIL_TYPES = frozenset(
         "AWS Console Action via CloudTrail",
     }
 )
+_IAM_SOURCE = "iam.amazonaws.com"
+# The calls whose records carry access-key details; every other record is always "ignored".
+KEY_EVENT_NAMES = frozenset({"CreateAccessKey", "DeleteAccessKey", "UpdateAccessKey"})
 # Decompressed size cap for one input: a CloudTrail log file is at most a few hundred MB.
 MAX_INPUT_BYTES = 1 << 30
 
@@ -37,9 +39,12 @@ class InputForm(StrEnum):
     SWEEP = "sweep"  # not from CloudTrail: the daily sweep found a key IAM reports
 
 
-@dataclass(frozen=True, slots=True)
-class RootKeyEvent:
-    """The parts of one CloudTrail record the detector uses (names follow CloudTrail's)."""
+class RootKeyEvent(NamedTuple):
+    """The parts of one CloudTrail record the detector uses (names follow CloudTrail's).
+
+    Immutable; a NamedTuple rather than a frozen dataclass because a log file makes one per
+    record and a frozen dataclass costs several times more to build.
+    """
 
     event_id: str
     event_time: datetime
@@ -66,7 +71,7 @@ class RootKeyEvent:
     key_created_at: datetime | None
     form: InputForm
     envelope_id: str | None = None  # EventBridge event id
-    index: int = 0  # position in a log file
+    index: int = 0  # type: ignore[assignment]  # position in a log file (shadows tuple.index)
 
     @property
     def is_root(self) -> bool:
@@ -215,6 +220,15 @@ def _parse_record(
 ) -> RootKeyEvent:
     if not isinstance(rec, dict):
         raise EventParseError(path, f"expected a CloudTrail record object, got {_kind(rec)}")
+    name = rec.get("eventName")
+    if (
+        rec.get("eventSource") != _IAM_SOURCE
+        or type(name) is not str
+        or name not in KEY_EVENT_NAMES
+    ):
+        light = _light_record(rec, form, index, envelope_id, envelope_account)
+        if light is not None:
+            return light
     event_source = _req_str(rec, "eventSource", path)
     if not event_source.endswith("amazonaws.com"):
         raise EventParseError(
@@ -228,6 +242,7 @@ def _parse_record(
     if identity is None:
         raise EventParseError(f"{path}.userIdentity", "missing: every CloudTrail record has one")
     ipath = f"{path}.userIdentity"
+    account = _account(rec, identity, path, ipath) or envelope_account
     session = _opt_obj(identity, "sessionContext", ipath) or {}
     spath = f"{ipath}.sessionContext"
     attributes = _opt_obj(session, "attributes", spath) or {}
@@ -237,21 +252,6 @@ def _parse_record(
     response = _opt_obj(rec, "responseElements", path) or {}
     response_key = _opt_obj(response, "accessKey", f"{path}.responseElements") or {}
     kpath = f"{path}.responseElements.accessKey"
-
-    account: str | None = None
-    for source, key, where in (
-        (rec, "recipientAccountId", path),
-        (identity, "accountId", ipath),
-    ):
-        value = _opt_str(source, key, where)
-        if value:
-            if not _ACCOUNT_RE.fullmatch(value):
-                raise EventParseError(
-                    f"{where}.{key}", f"not a 12-digit account id: {_preview(value)}"
-                )
-            account = value
-            break
-    account = account or envelope_account
 
     # Descriptive only, and IAM writes it in a locale format that has changed over the years:
     # a value we cannot read is dropped, never a reason to lose the event.
@@ -288,6 +288,95 @@ def _parse_record(
         envelope_id=envelope_id,
         index=index,
     )
+
+
+def _light_record(
+    rec: dict[str, Any],
+    form: InputForm,
+    index: int,
+    envelope_id: str | None,
+    envelope_account: str | None,
+) -> RootKeyEvent | None:
+    """The cheap path for a record that is not an access-key call (a log file's bulk).
+
+    Such a record is always "ignored": only what identifies it is kept. Returns None whenever
+    anything is unusual, so the full parser (which names the bad path) takes over.
+    """
+    get = rec.get
+    event_source = get("eventSource")
+    event_name = get("eventName")
+    event_id = get("eventID")
+    stamp = get("eventTime")
+    identity = get("userIdentity")
+    if not (
+        type(event_source) is str
+        and event_source.endswith("amazonaws.com")
+        and type(event_name) is str
+        and event_name
+        and type(event_id) is str
+        and event_id
+        and type(stamp) is str
+        and len(stamp) == 20
+        and stamp[19] == "Z"
+        and type(identity) is dict
+    ):
+        return None
+    account = get("recipientAccountId") or identity.get("accountId") or envelope_account
+    principal_type = identity.get("type")
+    if (account is not None and not (type(account) is str and _ACCOUNT_RE.fullmatch(account))) or (
+        principal_type is not None and type(principal_type) is not str
+    ):
+        return None
+    session = identity.get("sessionContext")
+    assumed_root = type(session) is dict and session.get("assumedRoot") == "true"
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    # Positional, in field order: this runs once per record of a log file.
+    return RootKeyEvent(
+        event_id,
+        when,
+        event_name,
+        event_source,
+        None,
+        None,
+        account,
+        None,
+        None,
+        principal_type,
+        None,
+        None,
+        None,
+        None,
+        None,
+        assumed_root,
+        False,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        form,
+        envelope_id,
+        index,
+    )
+
+
+def _account(rec: dict[str, Any], identity: dict[str, Any], path: str, ipath: str) -> str | None:
+    for source, key, where in (
+        (rec, "recipientAccountId", path),
+        (identity, "accountId", ipath),
+    ):
+        value = _opt_str(source, key, where)
+        if value:
+            if not _ACCOUNT_RE.fullmatch(value):
+                raise EventParseError(
+                    f"{where}.{key}", f"not a 12-digit account id: {_preview(value)}"
+                )
+            return value
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +420,12 @@ def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
 
 
 def _parse_time(value: Any, path: str) -> datetime:
+    if type(value) is str and len(value) == 20 and value[19] == "Z":
+        # CloudTrail's own shape, "2026-11-20T14:03:11Z": already UTC.
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the general path below names the problem
     if not isinstance(value, str):
         what = "missing" if value is None else f"expected an ISO-8601 timestamp, got {_kind(value)}"
         raise EventParseError(path, what)

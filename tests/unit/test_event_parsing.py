@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from detector.domain import event as event_module
 from detector.domain.event import InputForm, RootKeyEvent, load_document, parse_event, parse_input
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
@@ -485,3 +486,22 @@ def test_recorded_log_files_parse_the_same_when_gzipped(name: str) -> None:
     except EventParseError as exc:
         pytest.fail(f"{name} does not parse: {exc}")
     assert parse_input(load_document(gzip.compress(data))) == plain
+
+
+def test_cheap_path_keeps_what_identifies_an_ignored_record() -> None:
+    """A log file's non-key records take a cheap path; it must agree with the full parser."""
+    rec = record(
+        eventName="ListAccessKeys",
+        **{"userIdentity.sessionContext": {"assumedRoot": "true", "attributes": {}}},
+    )
+    (light,) = parse_input({"Records": [rec]})
+    full = event_module._parse_record(
+        {**rec, "eventName": "CreateAccessKey"}, "$", event_module.InputForm.LOG_FILE
+    )
+    assert light.event_name == "ListAccessKeys"
+    assert classify(light) is Verdict.IGNORED
+    for name in ("event_id", "event_time", "event_source", "account_id", "principal_type"):
+        assert getattr(light, name) == getattr(full, name), name
+    assert light.assumed_root is True
+    assert light.form is event_module.InputForm.LOG_FILE
+    assert light.access_key_id is None  # not an access-key call: no key details kept
