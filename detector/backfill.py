@@ -22,7 +22,7 @@ import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -63,7 +63,7 @@ _EVENT_ID_KEY = b'"eventID":'
 
 _ACCOUNT_DIR = re.compile(r"^\d{12}$")
 _ORG_DIR = re.compile(r"^o-[a-z0-9]{10,32}$")
-# Same-second events of one key: the order its story can happen in (as the pipeline sorts).
+# Same-second events of one key: the order its story can happen in.
 _SAME_SECOND_RANK = {
     Verdict.CREATED: 0,
     Verdict.ACTIVATED: 1,
@@ -78,13 +78,22 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
+class Found:
+    """A root key event and where it is in its log file."""
+
+    index: int  # the record's position in the file's Records
+    event: RootKeyEvent
+    verdict: Verdict  # never IGNORED
+
+
+@dataclass(frozen=True, slots=True)
 class Scan:
     """What one CloudTrail log object holds for the backfill."""
 
     raw_bytes: int  # decompressed size
     skipped: bool  # ruled out by the byte-level prefilter, never JSON-parsed
     candidates: int = 0  # records that passed the record-level prefilter
-    events: tuple[tuple[RootKeyEvent, Verdict], ...] = ()  # verdict != IGNORED, file order
+    events: tuple[Found, ...] = ()  # in file order
 
 
 def inflate(data: bytes, limit: int = MAX_INPUT_BYTES) -> Iterator[bytes]:
@@ -223,7 +232,7 @@ def scan_log(data: bytes) -> Scan:
     records = records_with_root(text)
     if records is None:
         records = list(enumerate(_all_records(text)))
-    found: list[tuple[RootKeyEvent, Verdict]] = []
+    found: list[Found] = []
     candidates = 0
     for index, record in records:
         if not record_might_match(record):
@@ -236,7 +245,7 @@ def scan_log(data: bytes) -> Scan:
             raise EventParseError(path, exc.problem) from None
         verdict = classify(event)
         if verdict is not Verdict.IGNORED:
-            found.append((replace(event, index=index), verdict))
+            found.append(Found(index, event, verdict))
     return Scan(raw_bytes=raw_bytes, skipped=False, candidates=candidates, events=tuple(found))
 
 
@@ -264,10 +273,11 @@ def _all_records(text: bytes) -> list[Any]:
     return records
 
 
-def line(source: str, event: RootKeyEvent) -> dict[str, Any]:
-    """The fields of a ``classify`` line (same as ``detector.cli``), ``source`` = ``name#index``."""
+def line(source: str, found: Found) -> dict[str, Any]:
+    """The fields of a ``classify`` line (as ``detector.cli``): ``source`` is ``name#index``."""
+    event = found.event
     return {
-        "source": f"{source}#{event.index}",
+        "source": f"{source}#{found.index}",
         "event_id": event.event_id,
         "event_name": event.event_name,
         "event_time": event.event_time.isoformat().replace("+00:00", "Z"),
@@ -581,11 +591,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         return EXIT_BAD_INPUT
 
     status = EXIT_OK
-    for key, event, verdict in found:
-        base = line(archive.url(key), event)
+    for key, item in found:
+        base = line(archive.url(key), item)
         if deps is None:
-            _emit(out, base | {"verdict": verdict.value})
-        elif not _apply_one(event, deps, base, out):
+            _emit(out, base | {"verdict": item.verdict.value})
+        elif not _apply_one(item.event, deps, base, out):
             status = EXIT_FAILED
     totals.matched = len(found)
     print(_summary(totals, time.monotonic() - started), file=err)
@@ -596,7 +606,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
 
 def _scan_archive(
     archive: S3Archive, days: Sequence[date], workers: int, totals: _Totals, err: TextIO
-) -> list[tuple[str, RootKeyEvent, Verdict]]:
+) -> list[tuple[str, Found]]:
     """Every root key event of the archive's day folders, in chronological order (stable).
 
     Raises:
@@ -631,16 +641,16 @@ def _scan_archive(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
-    found: list[tuple[str, RootKeyEvent, Verdict]] = []
+    found: list[tuple[str, Found]] = []
     for result in sorted(results, key=lambda r: r.key):
         totals.bytes_read += result.size
         if result.scan is None:
             continue
         totals.raw_bytes += result.scan.raw_bytes
         totals.skipped += result.scan.skipped
-        found.extend((result.key, event, verdict) for event, verdict in result.scan.events)
+        found.extend((result.key, item) for item in result.scan.events)
     # Stable: same-time events keep their key/index order, after the lifecycle rank.
-    found.sort(key=lambda f: (f[1].event_time, _SAME_SECOND_RANK.get(f[2], 0)))
+    found.sort(key=lambda f: (f[1].event.event_time, _SAME_SECOND_RANK.get(f[1].verdict, 0)))
     return found
 
 

@@ -58,6 +58,8 @@ class Dependencies:
     partition: str = "aws"
     lease_s: float = 300.0  # how long an invocation owns an event it is processing
     account_name: Callable[[str], str | None] = field(default=lambda _account: None)
+    # Cold start: create what round 2 needs (clients) while round 1 waits on the network.
+    warm_up: Callable[[str], None] = field(default=lambda _account: None)
     _pool: ThreadPoolExecutor | None = None
 
     def pool(self) -> ThreadPoolExecutor:
@@ -209,6 +211,8 @@ class _Run:
         )
         if alerter is not None:
             pool.submit(alerter.prepare)  # cold start: fetch the Slack secret meanwhile
+        if key_event and account:
+            pool.submit(deps.warm_up, account)
         name = pool.submit(deps.account_name, account) if account else None
         self.state = state = begin.result()
         if state.done:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -90,10 +91,17 @@ def build_runtime(
         retry_env=env,
         lease_s=settings.event_lease_s,
         account_name=AccountNames(clients, enabled=settings.organization_names).name,
+        warm_up=lambda account_id: _warm(securityhub_for, account_id),
     )
     return Runtime(
         settings=settings, clients=clients, deadline=deadline, deps=deps, accounts=accounts
     )
+
+
+def _warm(client_for: Any, account_id: str) -> None:
+    """Create a client ahead of need; a failure here resurfaces, handled, where it is used."""
+    with contextlib.suppress(Exception):
+        client_for(account_id)
 
 
 def _alerter(settings: Settings, clients: AwsClients, env: retry.RetryEnv) -> Alerter | None:
