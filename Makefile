@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint format demo chaos fuzz bench clean
+.PHONY: help venv test lint format demo chaos fuzz bench bench-org clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -46,6 +46,10 @@ fuzz: $(STAMP) ## 100,000 generated and mutated inputs; crashes outside EventPar
 
 bench: $(STAMP) ## Alert latency, cold start, memory, zip size, classify throughput (bench/README.md)
 	$(BIN)/python -m bench.perf
+
+bench-org: $(STAMP) ## Sweep of 1,000 accounts and S3 backfill vs zcat, 50 ms on every call
+	$(BIN)/python -m bench.org_sweep
+	$(BIN)/python -m bench.org_backfill
 
 -include infra/infra.mk
 

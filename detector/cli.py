@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from detector import pipeline
+from detector import backfill, pipeline
 from detector.config import Settings
 from detector.domain.event import RootKeyEvent, load_document, parse_input
 from detector.domain.verdict import classify
@@ -41,11 +41,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     )
     p_redrive.add_argument("--queue-url", required=True, help="the DLQ's URL")
     p_redrive.add_argument("--max", type=int, default=10_000, help="stop after N messages")
+    backfill.add_arguments(
+        sub.add_parser("backfill", help="root key events in a CloudTrail log archive in S3")
+    )
     p_sweep = sub.add_parser(
         "sweep", help="reconcile every account's root keys with the open findings (daily job)"
     )
     p_sweep.add_argument("--accounts", help="comma-separated account ids (default: all)")
     args = parser.parse_args(argv)
+    if args.command == "backfill":
+        return backfill.run(args, out)
     if args.command == "sweep":
         return sweep_accounts(args.accounts, out)
     if args.command == "classify":

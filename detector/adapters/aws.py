@@ -45,6 +45,11 @@ class AwsClients:
         self._lock = threading.Lock()
 
     @property
+    def lock(self) -> threading.Lock:
+        """Held while the shared session creates a client."""
+        return self._lock
+
+    @property
     def region(self) -> str | None:
         """The region clients are made for."""
         return self._region
@@ -97,8 +102,9 @@ class AccountClients:
         self._own = own_account_id
         self._partition = partition
         self._clock = clock
-        self._sessions: dict[str, tuple[float, dict[tuple[str, str | None], Any], Any]] = {}
+        self._sessions: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
         self._lock = threading.Lock()
+        self._account_locks: dict[str, threading.Lock] = {}
 
     def learn_own_account(self, account_id: str) -> None:
         """Record this account's id when known for free (e.g. from the Lambda's ARN)."""
@@ -120,34 +126,37 @@ class AccountClients:
         """
         if not self._role or account_id == self.own_account_id():
             return self._clients.client(service)
+        # One lock per account: a sweep assumes roles in many accounts at once.
         with self._lock:
+            lock = self._account_locks.setdefault(account_id, threading.Lock())
+        with lock:
             entry = self._sessions.get(account_id)
             if entry is None or entry[0] - self.REFRESH_BEFORE_S < self._clock():
                 entry = self._assume(account_id)
                 self._sessions[account_id] = entry
-            _expires, cache, session = entry
-            key = (service, self._clients.region)
-            client = cache.get(key)
+            _expires, cache, creds = entry
+            client = cache.get(service)
             if client is None:
-                client = session.client(
-                    service, region_name=self._clients.region, config=botocore_config()
-                )
-                cache[key] = client
+                # The shared session keeps its loaded API models: a client for another
+                # account's credentials costs ~10 ms, not the ~250 ms of a new session.
+                with self._clients.lock:  # a boto3 session is not safe to share unlocked
+                    client = self._clients.session.client(
+                        service,  # type: ignore[call-overload]
+                        region_name=self._clients.region,
+                        config=botocore_config(),
+                        aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"],
+                        aws_session_token=creds["SessionToken"],
+                    )
+                cache[service] = client
             return client
 
-    def _assume(self, account_id: str) -> tuple[float, dict[tuple[str, str | None], Any], Any]:
+    def _assume(self, account_id: str) -> tuple[float, dict[str, Any], dict[str, Any]]:
         arn = f"arn:{self._partition}:iam::{account_id}:role/{self._role}"
-        creds = self._clients.client("sts").assume_role(
+        creds: dict[str, Any] = self._clients.client("sts").assume_role(
             RoleArn=arn, RoleSessionName=self.SESSION_NAME, DurationSeconds=3600
         )["Credentials"]
-        session = boto3.session.Session(
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-            region_name=self._clients.region,
-        )
-        expires = creds["Expiration"].timestamp()
-        return expires, {}, session
+        return creds["Expiration"].timestamp(), {}, creds
 
 
 class AccountNames:
