@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import botocore.exceptions
 
 from detector import retry
-from detector.domain.event import MAX_INPUT_BYTES, RootKeyEvent, parse_input
+from detector.domain.event import MAX_INPUT_BYTES, RootKeyEvent, parse_input, summary_fields
 from detector.domain.verdict import IAM_SOURCE, Verdict, classify
 from detector.errors import DetectorError, EventParseError
 
@@ -279,17 +279,7 @@ def _all_records(text: bytes) -> list[Any]:
 
 def line(source: str, found: Found) -> dict[str, Any]:
     """The fields of a ``classify`` line (as ``detector.cli``): ``source`` is ``name#index``."""
-    event = found.event
-    return {
-        "source": f"{source}#{found.index}",
-        "event_id": event.event_id,
-        "event_name": event.event_name,
-        "event_time": event.event_time.isoformat().replace("+00:00", "Z"),
-        "account": event.account_id,
-        "access_key_id": event.access_key_id,
-        "principal_type": event.principal_type,
-        "assumed_root": event.assumed_root,
-    }
+    return summary_fields(found.event, f"{source}#{found.index}")
 
 
 def days_between(since: date, until: date) -> list[date]:

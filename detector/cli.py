@@ -7,14 +7,17 @@ import json
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from detector import backfill, pipeline
 from detector.config import Settings
-from detector.domain.event import RootKeyEvent, load_document, parse_input
+from detector.domain.event import RootKeyEvent, load_document, parse_input, summary_fields
 from detector.domain.verdict import classify
 from detector.errors import DetectorError
 from detector.log import configure
+
+if TYPE_CHECKING:
+    from detector.wiring import Runtime
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -89,16 +92,11 @@ def classify_files(files: Sequence[str], out: TextIO) -> int:
 
 def replay_files(files: Sequence[str], out: TextIO) -> int:
     """``replay``: the full pipeline on recorded events against the configured services."""
-    # Imported here: `classify` must not pay for boto3 and slack_sdk.
-    from detector.wiring import build_runtime  # noqa: PLC0415
 
-    try:
-        settings = Settings.from_env()
-    except DetectorError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    runtime = _runtime()
+    if runtime is None:
         return EXIT_BAD_INPUT
-    configure(settings.log_level)
-    deps = build_runtime(settings).deps
+    deps = runtime.deps
     status = EXIT_OK
     seen = 0
     for name, events in _documents(files, out):
@@ -118,15 +116,11 @@ def replay_files(files: Sequence[str], out: TextIO) -> int:
 def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
     """``redrive``: exits 0 when the queue drained, 1 when messages are left."""
     from detector.redrive import redrive  # noqa: PLC0415 - only this command needs boto3
-    from detector.wiring import build_runtime  # noqa: PLC0415
 
-    try:
-        settings = Settings.from_env()
-    except DetectorError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    runtime = _runtime()
+    if runtime is None:
         return EXIT_BAD_INPUT
-    configure(settings.log_level)
-    runtime = build_runtime(settings)
+    settings = runtime.settings
     from detector.sweep import Sweeper  # noqa: PLC0415
 
     def sweep() -> Any:
@@ -148,15 +142,11 @@ def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
 def sweep_accounts(accounts: str | None, out: TextIO) -> int:
     """``sweep``: one JSON line per account and a summary; exits 1 if an account failed."""
     from detector.sweep import Sweeper  # noqa: PLC0415 - only this command needs boto3
-    from detector.wiring import build_runtime  # noqa: PLC0415
 
-    try:
-        settings = Settings.from_env()
-    except DetectorError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
+    runtime = _runtime()
+    if runtime is None:
         return EXIT_BAD_INPUT
-    configure(settings.log_level)
-    runtime = build_runtime(settings)
+    settings = runtime.settings
     ids = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
     sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=settings.sweep_concurrency)
     summary = sweeper.run(ids or runtime.sweep_accounts())
@@ -166,17 +156,21 @@ def sweep_accounts(accounts: str | None, out: TextIO) -> int:
     return EXIT_FAILED if summary.counts.get("failed") else EXIT_OK
 
 
+def _runtime() -> Runtime | None:
+    """The configured runtime, or None after printing which variable is wrong."""
+    from detector.wiring import build_runtime  # noqa: PLC0415 - classify needs none of it
+
+    try:
+        settings = Settings.from_env()
+    except DetectorError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return None
+    configure(settings.log_level)
+    return build_runtime(settings)
+
+
 def _line(name: str, event: RootKeyEvent) -> dict[str, Any]:
-    return {
-        "source": f"{name}#{event.index}",
-        "event_id": event.event_id,
-        "event_name": event.event_name,
-        "event_time": event.event_time.isoformat().replace("+00:00", "Z"),
-        "account": event.account_id,
-        "access_key_id": event.access_key_id,
-        "principal_type": event.principal_type,
-        "assumed_root": event.assumed_root,
-    }
+    return summary_fields(event, f"{name}#{event.index}")
 
 
 def _emit(out: TextIO, doc: dict[str, Any]) -> None:

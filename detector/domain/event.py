@@ -112,6 +112,20 @@ def sweep_event(account_id: str, now: datetime) -> RootKeyEvent:
     )
 
 
+def summary_fields(event: RootKeyEvent, source: str) -> dict[str, Any]:
+    """What identifies an event in a ``classify`` line (``source`` says where it was read)."""
+    return {
+        "source": source,
+        "event_id": event.event_id,
+        "event_name": event.event_name,
+        "event_time": event.event_time.isoformat().replace("+00:00", "Z"),
+        "account": event.account_id,
+        "access_key_id": event.access_key_id,
+        "principal_type": event.principal_type,
+        "assumed_root": event.assumed_root,
+    }
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading raw bytes
 
