@@ -97,10 +97,6 @@ class Ledger(Protocol):
         """Claim an event; raises a transient error while another invocation holds it."""
         ...
 
-    def mark_event(self, event_id: str, **fields: str | bool) -> None:
-        """Record finished steps of an event."""
-        ...
-
     def finish_event(self, event_id: str, **fields: str | bool) -> None:
         """Mark an event done, with what it posted."""
         ...
@@ -121,10 +117,6 @@ class Ledger(Protocol):
 
     def note_stale_import(self, fid: str) -> FindingState:
         """Count an import that may have overwritten a newer state."""
-        ...
-
-    def finding_state(self, fid: str) -> FindingState | None:
-        """The key's ordering state."""
         ...
 
     def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertClaim:

@@ -254,11 +254,6 @@ class DynamoLedger:
         )
         return _finding_state(resp["Attributes"], newest=False)
 
-    def finding_state(self, fid: str) -> FindingState | None:
-        """The key's newest recorded state (consistent read)."""
-        item = self._get(f"FINDING#{fid}", "STATE")
-        return None if item is None else _finding_state(item, newest=False)
-
     # -- the key's top-level alert -------------------------------------------------------
 
     def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertClaim:
