@@ -666,17 +666,13 @@ def _listing_problem(archive: S3Archive, exc: botocore.exceptions.ClientError) -
 def _pipeline_dependencies() -> Dependencies | None:
     """The pipeline's adapters from the environment, or None after printing why not."""
     # Imported here: without --apply the backfill needs no Slack, Security Hub or ledger.
-    from detector.config import Settings  # noqa: PLC0415
-    from detector.log import configure  # noqa: PLC0415
-    from detector.wiring import build_runtime  # noqa: PLC0415
+    from detector.wiring import runtime_from_env  # noqa: PLC0415
 
     try:
-        settings = Settings.from_env()
+        return runtime_from_env().deps
     except DetectorError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return None
-    configure(settings.log_level)
-    return build_runtime(settings).deps
 
 
 def _apply_one(item: Found, deps: Dependencies, base: dict[str, Any], out: TextIO) -> bool:

@@ -10,11 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from detector import backfill, pipeline
-from detector.config import Settings
 from detector.domain.event import RootKeyEvent, load_document, parse_input, summary_fields
 from detector.domain.verdict import classify
 from detector.errors import DetectorError
-from detector.log import configure
 
 if TYPE_CHECKING:
     from detector.wiring import Runtime
@@ -158,15 +156,13 @@ def sweep_accounts(accounts: str | None, out: TextIO) -> int:
 
 def _runtime() -> Runtime | None:
     """The configured runtime, or None after printing which variable is wrong."""
-    from detector.wiring import build_runtime  # noqa: PLC0415 - classify needs none of it
+    from detector.wiring import runtime_from_env  # noqa: PLC0415 - classify needs none of it
 
     try:
-        settings = Settings.from_env()
+        return runtime_from_env()
     except DetectorError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return None
-    configure(settings.log_level)
-    return build_runtime(settings)
 
 
 def _line(name: str, event: RootKeyEvent) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
+from detector.log import configure
 from detector.pipeline import Dependencies
 from detector.ports import Alerter
 
@@ -57,6 +58,17 @@ class Runtime:
         if self.settings.member_role_name:
             return organization_accounts(self.clients)
         return [self.accounts.own_account_id()]
+
+
+def runtime_from_env() -> Runtime:
+    """Settings from the environment, JSON logging configured, adapters wired.
+
+    Raises:
+        ConfigError: a variable is missing or invalid (it is named).
+    """
+    settings = Settings.from_env()
+    configure(settings.log_level)
+    return build_runtime(settings)
 
 
 def build_runtime(
