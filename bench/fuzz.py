@@ -53,6 +53,7 @@ from detector.domain.message import Links, build_message, headline
 from detector.domain.text import mask_key
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
+from tests.factories import set_path
 from tests.unit.contracts import asff_problems, live_markup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,18 +309,6 @@ def slots(doc: Any) -> list[tuple[Any, Any]]:
                 if isinstance(value, dict | list):
                     stack.append(value)
     return out
-
-
-def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    target = doc
-    for name in parents:
-        nxt = target.get(name)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            target[name] = nxt
-        target = nxt
-    target[leaf] = value
 
 
 def swap_type(rng: Random, value: Any) -> Any:

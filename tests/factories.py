@@ -34,20 +34,25 @@ class _Drop:
 DROP: Final = _Drop()
 
 
+def set_path(doc: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in ``doc``, creating objects on the way; DROP removes the leaf."""
+    *parents, leaf = dotted.split(".")
+    target = doc
+    for name in parents:
+        nxt = target.get(name)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            target[name] = nxt
+        target = nxt
+    if value is DROP:
+        target.pop(leaf, None)
+    else:
+        target[leaf] = value
+
+
 def _apply(doc: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     for dotted, value in overrides.items():
-        *parents, leaf = dotted.split(".")
-        target = doc
-        for name in parents:
-            nxt = target.get(name)
-            if not isinstance(nxt, dict):
-                nxt = {}
-                target[name] = nxt
-            target = nxt
-        if value is DROP:
-            target.pop(leaf, None)
-        else:
-            target[leaf] = value
+        set_path(doc, dotted, value)
     return doc
 
 

@@ -144,9 +144,7 @@ class DynamoLedger:
 
     def mark_event(self, event_id: str, **fields: str | bool) -> None:
         """Record a finished step (finding_done, update_done, msg_channel/msg_ts)."""
-        names = {f"#f{i}": k for i, k in enumerate(fields)}
-        values = {f":v{i}": _attr(v) for i, v in enumerate(fields.values())}
-        sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        sets, names, values = _set_fields(fields)
         self._call(
             "update_item",
             Key=_key(f"EVENT#{event_id}", "EVENT"),
@@ -166,20 +164,14 @@ class DynamoLedger:
         token = self._tokens.pop(event_id, None)
         if token is None:
             return
-        names = {"#st": "status", "#own": "owner"} | {f"#s{i}": k for i, k in enumerate(steps)}
-        values = {
-            ":failed": _s("FAILED"),
-            ":running": _s("RUNNING"),
-            ":me": _s(token),
-        } | {f":s{i}": _attr(v) for i, v in enumerate(steps.values())}
-        sets = "".join(f", #s{i} = :s{i}" for i in range(len(steps)))
+        sets, names, values = _set_fields({"status": "FAILED", **steps})
         self._conditional(
             "update_item",
             Key=_key(f"EVENT#{event_id}", "EVENT"),
-            UpdateExpression=f"SET #st = :failed{sets}",
+            UpdateExpression=f"SET {sets}",
             ConditionExpression="#own = :me AND #st = :running",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
+            ExpressionAttributeNames={**names, "#st": "status", "#own": "owner"},
+            ExpressionAttributeValues={**values, ":running": _s("RUNNING"), ":me": _s(token)},
         )
 
     # -- findings ------------------------------------------------------------------------
@@ -338,6 +330,16 @@ def _finding_state(item: dict[str, Any], *, newest: bool, finalized: bool = Fals
         newest=newest,
         finalized=finalized,
     )
+
+
+def _set_fields(
+    fields: dict[str, str | bool],
+) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """``SET #f0 = :v0, ...`` with its name and value maps, for any attribute names."""
+    sets = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+    names = {f"#f{i}": k for i, k in enumerate(fields)}
+    values = {f":v{i}": _attr(v) for i, v in enumerate(fields.values())}
+    return sets, names, values
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
