@@ -6,17 +6,24 @@ summary flag (AccountAccessKeysPresent) directly in moto's backend.
 
 from __future__ import annotations
 
+import functools
+import io
 import json
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
 
 from detector.adapters.ledger import create_table
 
@@ -36,22 +43,20 @@ class MotoSandbox:
 
     host: str = "127.0.0.1"
     port: int = 0
-    _server: ThreadedMotoServer | None = None
+    _server: BaseWSGIServer | None = None
 
     def start(self) -> MotoSandbox:
         """Start the server; returns self."""
-        # werkzeug logs every request to stderr; the demo and tests want quiet output.
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)
-        _make_dynamodb_writes_atomic()
-        self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
-        self._server.start()
-        self.host, self.port = self._server.get_host_and_port()
+        prepare_moto()
+        self._server = serve_aws(moto_app(), self.host, self.port)
+        self.port = self._server.server_port
         return self
 
     def stop(self) -> None:
         """Stop the server."""
         if self._server is not None:
-            self._server.stop()
+            self._server.shutdown()
+            self._server.server_close()
             self._server = None
 
     def __enter__(self) -> MotoSandbox:
@@ -117,6 +122,104 @@ class MotoSandbox:
                 return out
 
 
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def prepare_moto() -> None:
+    """Quiet werkzeug, and give moto the guarantees and speed the sandbox relies on (once)."""
+    # werkzeug logs every request to stderr; the demo and tests want quiet output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    _make_dynamodb_writes_atomic()
+    _speed_up_moto_dispatch()
+
+
+def moto_app() -> WsgiApp:
+    """moto's WSGI application (all services).
+
+    moto's backends are module state: every app made here serves the same accounts.
+    """
+    return DomainDispatcherApplication(create_backend_app)  # type: ignore[return-value]
+
+
+def read_body(environ: dict[str, Any]) -> bytes:
+    """The whole request body (sized or chunked), so a kept-alive connection stays in step."""
+    stream = environ["wsgi.input"]
+    if environ.get("CONTENT_LENGTH"):
+        return bytes(stream.read(int(environ["CONTENT_LENGTH"])))
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        return bytes(stream.read())  # werkzeug de-chunks it and stops at the last chunk
+    return b""
+
+
+class _KeepAliveHandler(MotoRequestHandler):
+    """moto's request handler, keeping connections alive as AWS endpoints do.
+
+    werkzeug's development server closes every connection (after each answer it drains the
+    socket, which on a kept-alive connection would swallow the next request): every moto call
+    then cost a TCP connection and a server thread, which AWS calls do not. This handler runs
+    the application itself: the body is read whole first (:func:`read_body`), the answer is
+    sent with its length, and the connection stays open for the client's next call. Headers
+    and body go out in separate writes: TCP_NODELAY keeps Nagle's algorithm and the client's
+    delayed ACK from adding ~40 ms to every answer.
+    """
+
+    disable_nagle_algorithm = True
+    protocol_version = "HTTP/1.1"
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").strip().lower() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.make_environ()
+        body = read_body(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        answer: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
+            answer[:] = [status, headers]
+            return chunks.append
+
+        try:
+            result = self.server.app(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                getattr(result, "close", lambda: None)()
+        except Exception:
+            logging.getLogger(__name__).exception("sandbox AWS endpoint failed")
+            answer[:] = ["500 Internal Server Error", []]
+            chunks[:] = [b""]
+        status, headers = answer
+        code, _, reason = status.partition(" ")
+        self.send_response(int(code), reason)
+        payload = b"".join(chunks)
+        length = str(len(payload))
+        for key, value in headers:
+            name = key.lower()
+            if name in {"connection", "transfer-encoding", "keep-alive"}:
+                continue
+            if name == "content-length":
+                if self.command == "HEAD":
+                    length = value  # the size of what a GET would send
+                continue
+            self.send_header(key, value)
+        if int(code) not in {204, 304}:
+            self.send_header("Content-Length", length)
+        self.end_headers()
+        if self.command != "HEAD" and payload:
+            self.wfile.write(payload)
+
+    def log_request(self, *args: Any, **kwargs: Any) -> None:
+        return
+
+
+def serve_aws(app: WsgiApp, host: str, port: int = 0) -> BaseWSGIServer:
+    """Serve ``app`` (moto, maybe behind faults) on a threaded keep-alive server."""
+    server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
 def set_root_key_flag(present: bool, account_id: str = ACCOUNT_ID) -> None:
     """Set moto's AccountAccessKeysPresent for root (moto itself cannot hold a root key)."""
     from moto.iam.models import iam_backends  # noqa: PLC0415 - moto internals, sandbox only
@@ -149,6 +252,106 @@ def _make_dynamodb_writes_atomic() -> None:
 
         locked._sandbox_atomic = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, locked)
+
+
+_KEY_ACCOUNTS: dict[str, str] = {}  # access key id -> account, as moto's IAM holds it
+_UNKNOWN_KEYS: set[str] = set()  # keys moto's scan did not find: its default account
+_KEYS_LOCK = threading.Lock()
+_SPED_UP: list[bool] = []
+
+
+def _speed_up_moto_dispatch() -> None:
+    """Take per-request costs out of moto that grow with the sandbox, not with AWS.
+
+    For every request moto lists its own package directory (to match a service name), lists
+    the response class's methods, finds the caller's account by scanning every account's
+    access keys in every partition, and copies the list of accounts at each backend lookup.
+    With the 1,000 member accounts of ``make bench-org`` that work dominated the server's CPU,
+    and every call in ``make bench`` paid ~10 ms the real service does not. None of it changes
+    what moto answers: the lists are made once, and the key-to-account answer comes from an
+    index kept beside moto's own (filled when moto issues a key, emptied when it deletes one or
+    resets), the scan running only for a key the index has never seen.
+    """
+    with _KEYS_LOCK:
+        if _SPED_UP:
+            return
+        _SPED_UP.append(True)
+    from moto import backends  # noqa: PLC0415 - moto internals, sandbox only
+    from moto.core import responses  # noqa: PLC0415
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
+    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
+    _check_accounts_once()
+    _index_access_keys()
+
+
+def _check_accounts_once() -> None:
+    """Each backend lookup copies the list of accounts to test membership: test it once."""
+    from moto.core.base_backend import BackendDict  # noqa: PLC0415 - moto internals
+
+    create_account = BackendDict._create_account_specific_backend
+
+    def known_account(self: Any, account_id: str) -> None:
+        if not (account_id in self and self.__dict__.get("_sandbox_registered")):
+            create_account(self, account_id)
+            self._sandbox_registered = True
+
+    reset = BackendDict.reset
+
+    def reset_all(cls: Any) -> None:
+        reset.__func__(cls)  # type: ignore[attr-defined]
+        with _KEYS_LOCK:  # the keys went with the accounts
+            _KEY_ACCOUNTS.clear()
+            _UNKNOWN_KEYS.clear()
+
+    BackendDict._create_account_specific_backend = known_account  # type: ignore[method-assign]
+    BackendDict.reset = classmethod(reset_all)  # type: ignore[method-assign,assignment]
+
+
+def _index_access_keys() -> None:
+    """Answer "whose key is this?" from an index instead of scanning every account."""
+    from moto.iam import models as iam_models  # noqa: PLC0415 - moto internals
+
+    backend = iam_models.IAMBackend
+    scan = iam_models.get_account_id_from
+
+    def account_of(access_key: str) -> str:
+        with _KEYS_LOCK:
+            account = _KEY_ACCOUNTS.get(access_key)
+            if account is None and access_key in _UNKNOWN_KEYS:
+                return iam_models.DEFAULT_ACCOUNT_ID
+        if account is not None:
+            return account
+        account = scan(access_key)
+        with _KEYS_LOCK:
+            if account == iam_models.DEFAULT_ACCOUNT_ID:
+                _UNKNOWN_KEYS.add(access_key)
+            else:
+                _KEY_ACCOUNTS[access_key] = account
+        return account
+
+    def issuing(original: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            key = original(self, *args, **kwargs)
+            with _KEYS_LOCK:
+                _KEY_ACCOUNTS[key.physical_resource_id] = self.account_id
+                _UNKNOWN_KEYS.discard(key.physical_resource_id)
+            return key
+
+        return wrapper
+
+    delete = backend.delete_access_key_by_name
+
+    def delete_by_name(self: Any, name: str) -> None:
+        delete(self, name)
+        with _KEYS_LOCK:
+            _KEY_ACCOUNTS.pop(name, None)
+
+    backend.create_access_key = issuing(backend.create_access_key)  # type: ignore[method-assign]
+    backend.create_temp_access_key = issuing(backend.create_temp_access_key)  # type: ignore[method-assign]
+    backend.delete_access_key_by_name = delete_by_name  # type: ignore[method-assign]
+    iam_models.get_account_id_from = account_of
 
 
 @contextmanager

@@ -1,27 +1,33 @@
-"""A fault-injecting HTTP proxy in front of moto: AWS throttling and latency, on purpose.
+"""The sandbox's AWS endpoint with faults on purpose: throttling and latency in front of moto.
 
-The detector points ``AWS_ENDPOINT_URL`` here instead of at moto. Each request is either
-answered with a throttling error in the shape of its protocol (query/XML for IAM and STS, JSON
-for DynamoDB, Secrets Manager and SQS, REST-JSON for Security Hub) *before* it reaches moto
-(throttled calls have no effect, as with AWS), or forwarded unchanged after ``latency_s``.
+The detector points ``AWS_ENDPOINT_URL`` here instead of at moto's own server. Each request is
+either answered with a throttling error in the shape of its protocol (query/XML for IAM and STS,
+JSON for DynamoDB, Secrets Manager and SQS, REST-JSON for Security Hub) *before* it reaches moto
+(throttled calls have no effect, as with AWS), or handed to moto unchanged after ``latency_s``.
+
+It is a WSGI layer around moto's own application in the same process, served by the same kind of
+server as moto's: one HTTP hop, as with the real service. (It was an HTTP proxy that opened a
+new connection to moto's server for every call; that second hop cost the server's CPU more
+than moto's own work, which the benchmarks then measured as if AWS were slow.)
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import urlsplit
 
-from sandbox.aws import ACCOUNT_ID, set_root_key_flag
+from werkzeug.serving import BaseWSGIServer
 
-_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "upgrade"}
+from sandbox.aws import ACCOUNT_ID, moto_app, prepare_moto, serve_aws, set_root_key_flag
+
+StartResponse = Callable[..., Any]
 
 
 @dataclass
@@ -34,11 +40,14 @@ class ProxyStats:
 
 
 class AwsFaultProxy:
-    """Start with ``with AwsFaultProxy(upstream) as proxy:``; ``proxy.endpoint_url`` for clients."""
+    """Start with ``with AwsFaultProxy() as proxy:``; ``proxy.endpoint_url`` for clients.
+
+    moto's backends are module state, so this endpoint and a :class:`sandbox.aws.MotoSandbox`
+    server in the same process see the same accounts.
+    """
 
     def __init__(
         self,
-        upstream: str,
         *,
         throttle_rate: float = 0.0,
         latency_s: float = 0.0,
@@ -46,35 +55,35 @@ class AwsFaultProxy:
         host: str = "127.0.0.1",
         control: bool = False,
     ) -> None:
-        parts = urlsplit(upstream)
-        self._up_host = parts.hostname or "127.0.0.1"
-        self._up_port = parts.port or 80
-        self.control = control  # serve /_sandbox/ paths (only beside an in-process moto)
+        self.control = control  # serve /_sandbox/ paths (the test harness's controls)
         self.throttle_rate = throttle_rate
         self.latency_s = latency_s
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not crypto
         self._lock = threading.Lock()
         self.stats = ProxyStats()
-        self._server = ThreadingHTTPServer((host, 0), _make_handler(self))
-        self._server.daemon_threads = True
-        self._thread: threading.Thread | None = None
+        self._host = host
+        self._moto = moto_app()
+        self._server: BaseWSGIServer | None = None
 
     @property
     def endpoint_url(self) -> str:
-        """What AWS_ENDPOINT_URL must be to go through the proxy."""
+        """What AWS_ENDPOINT_URL must be to go through the faults."""
+        assert self._server is not None, "start() first"  # noqa: S101
         host, port = self._server.server_address[:2]
         return f"http://{host!s}:{port}"
 
     def start(self) -> AwsFaultProxy:
         """Serve in a daemon thread."""
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-        self._thread.start()
+        prepare_moto()
+        self._server = serve_aws(self._app, self._host)
         return self
 
     def stop(self) -> None:
         """Stop serving."""
-        self._server.shutdown()
-        self._server.server_close()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     def __enter__(self) -> AwsFaultProxy:
         return self.start()
@@ -86,14 +95,44 @@ class AwsFaultProxy:
         with self._lock:
             return self._random.random() < self.throttle_rate
 
-    def _forward(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Any:
-        conn = http.client.HTTPConnection(self._up_host, self._up_port, timeout=30)
-        try:
-            conn.request(method, path, body=body, headers=headers)
-            resp = conn.getresponse()
-            return resp.status, resp.getheaders(), resp.read()
-        finally:
-            conn.close()
+    def _app(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if self.control and environ.get("PATH_INFO", "").startswith("/_sandbox/"):
+            return self._control(environ, start_response)
+        if self.latency_s:
+            time.sleep(self.latency_s)
+        if not self._throttle_now():
+            with self.stats.lock:
+                self.stats.forwarded += 1
+            return self._moto(environ, start_response)  # type: ignore[no-any-return]
+        with self.stats.lock:
+            self.stats.throttled += 1
+        status, headers, payload = throttle_response(
+            environ.get("CONTENT_TYPE", ""), environ.get("HTTP_X_AMZ_TARGET", "")
+        )
+        return _answer(start_response, status, payload, headers)
+
+    def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        doc = json.loads(environ["wsgi.input"].read() or b"{}")
+        path = environ["PATH_INFO"]
+        if path == "/_sandbox/root-key":
+            set_root_key_flag(bool(doc["present"]), str(doc.get("account", ACCOUNT_ID)))
+        elif path == "/_sandbox/faults":
+            self.throttle_rate = float(doc.get("throttle_rate", self.throttle_rate))
+            self.latency_s = float(doc.get("latency_s", self.latency_s))
+        else:
+            return _answer(start_response, 404, b"")
+        return _answer(start_response, 204, b"")
+
+
+def _answer(
+    start_response: StartResponse,
+    status: int,
+    payload: bytes,
+    headers: dict[str, str] | None = None,
+) -> list[bytes]:
+    out = [*(headers or {}).items(), ("Content-Length", str(len(payload)))]
+    start_response(f"{status} {HTTPStatus(status).phrase}", out)
+    return [payload]
 
 
 def throttle_response(content_type: str, target: str) -> tuple[int, dict[str, str], bytes]:
@@ -115,64 +154,3 @@ def throttle_response(content_type: str, target: str) -> tuple[int, dict[str, st
         "x-amzn-RequestId": request_id,
     }
     return status, headers, body.encode()
-
-
-def _make_handler(proxy: AwsFaultProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes: without TCP_NODELAY, Nagle's algorithm
-        # and the client's delayed ACK add ~40 ms to every answer.
-        disable_nagle_algorithm = True
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return
-
-        def _relay(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            if proxy.control and self.path.startswith("/_sandbox/"):
-                self._control(json.loads(body or b"{}"))
-                return
-            if proxy.latency_s:
-                time.sleep(proxy.latency_s)
-            if proxy._throttle_now():
-                with proxy.stats.lock:
-                    proxy.stats.throttled += 1
-                status, headers, payload = throttle_response(
-                    self.headers.get("Content-Type", ""), self.headers.get("X-Amz-Target", "")
-                )
-            else:
-                fwd = {k: v for k, v in self.headers.items() if k.lower() not in _HOP_BY_HOP}
-                status, raw_headers, payload = proxy._forward(self.command, self.path, fwd, body)
-                headers = {
-                    k: v
-                    for k, v in raw_headers
-                    if k.lower() not in _HOP_BY_HOP and k.lower() != "content-length"
-                }
-                with proxy.stats.lock:
-                    proxy.stats.forwarded += 1
-            self.send_response(status)
-            for key, value in headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _control(self, doc: dict[str, Any]) -> None:
-            if self.path == "/_sandbox/root-key":
-                set_root_key_flag(bool(doc["present"]), str(doc.get("account", ACCOUNT_ID)))
-            elif self.path == "/_sandbox/faults":
-                proxy.throttle_rate = float(doc.get("throttle_rate", proxy.throttle_rate))
-                proxy.latency_s = float(doc.get("latency_s", proxy.latency_s))
-            else:
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(204)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _relay
-
-    return Handler

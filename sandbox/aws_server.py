@@ -92,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     with (
         MotoSandbox() as moto,
         AwsFaultProxy(
-            moto.endpoint_url,
             throttle_rate=args.throttle_rate,
             latency_s=args.latency,
             seed=args.seed,
