@@ -78,7 +78,9 @@ def build_runtime(
     retry_env: retry.RetryEnv | None = None,
 ) -> Runtime:
     """Wire adapters for ``settings``. Creates no network connection until first use."""
-    clients = clients or AwsClients(region=settings.region)
+    clients = clients or AwsClients(
+        region=settings.region, max_pool_connections=max(16, settings.sweep_concurrency)
+    )
     deadline = Deadline()
     env = retry_env or retry.RetryEnv(remaining_s=deadline.remaining_s)
 

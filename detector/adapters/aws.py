@@ -6,6 +6,7 @@ Endpoints follow boto3's standard configuration: ``AWS_ENDPOINT_URL`` (and the p
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from typing import Any
 import boto3
 import botocore.exceptions
 from botocore.config import Config
+from botocore.credentials import Credentials
 
 from detector import __version__
 
@@ -21,14 +23,14 @@ CONNECT_TIMEOUT_S = 3.0
 READ_TIMEOUT_S = 10.0
 
 
-def botocore_config() -> Config:
+def botocore_config(max_pool_connections: int = 16) -> Config:
     """One attempt per call: the named tenacity policies are the only retry layer."""
     return Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
         user_agent_extra=f"root-key-detector/{__version__}",
-        max_pool_connections=16,
+        max_pool_connections=max_pool_connections,
     )
 
 
@@ -38,9 +40,16 @@ class AwsClients:
     Creating a boto3 client costs milliseconds of CPU; a warm Lambda must not pay it twice.
     """
 
-    def __init__(self, session: boto3.session.Session | None = None, region: str | None = None):
+    def __init__(
+        self,
+        session: boto3.session.Session | None = None,
+        region: str | None = None,
+        *,
+        max_pool_connections: int = 16,
+    ):
         self._session = session
         self._region = region
+        self._pool = max_pool_connections
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
@@ -48,6 +57,11 @@ class AwsClients:
     def lock(self) -> threading.Lock:
         """Held while the shared session creates a client."""
         return self._lock
+
+    @property
+    def max_pool_connections(self) -> int:
+        """Connections each client keeps (a sweep runs that many calls at once)."""
+        return self._pool
 
     @property
     def region(self) -> str | None:
@@ -70,10 +84,63 @@ class AwsClients:
                 client = self.session.client(
                     service,  # type: ignore[call-overload]
                     region_name=key[1],
-                    config=botocore_config(),
+                    config=botocore_config(self._pool),
                 )
                 self._clients[key] = client
             return client
+
+
+# The member account whose credentials sign the calls a member client makes in this thread.
+_ACTING_IN: contextvars.ContextVar[tuple[str, Credentials] | None] = contextvars.ContextVar(
+    "root_key_detector_acting_in", default=None
+)
+
+
+class MemberClientUnboundError(RuntimeError):
+    """A member client was called outside :class:`InAccount`: it never signs as the detector."""
+
+
+def _sign_as_member(context: dict[str, Any], **_: Any) -> None:
+    """``before-call`` hook of a member client: sign this request as the bound member account."""
+    bound = _ACTING_IN.get()
+    if bound is None:
+        raise MemberClientUnboundError("member client called without a member account bound")
+    context.setdefault("signing", {})["request_credentials"] = bound[1]
+
+
+class InAccount:
+    """A member client seen from one account: each method call is signed with its credentials.
+
+    Paginators and waiters call the client directly and would run unbound, so they fail
+    (:class:`MemberClientUnboundError`) rather than sign with the detector's own identity.
+    """
+
+    __slots__ = ("_account_id", "_bound", "_client")
+
+    def __init__(self, client: Any, account_id: str, credentials: Credentials) -> None:
+        self._client = client
+        self._account_id = account_id
+        self._bound = (account_id, credentials)
+
+    @property
+    def account_id(self) -> str:
+        """The account this view acts in."""
+        return self._account_id
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name.startswith("_") or not callable(attr) or name in {"get_paginator", "get_waiter"}:
+            return attr
+        bound = self._bound
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            token = _ACTING_IN.set(bound)
+            try:
+                return attr(*args, **kwargs)
+            finally:
+                _ACTING_IN.reset(token)
+
+        return call
 
 
 class AccountClients:
@@ -81,8 +148,13 @@ class AccountClients:
 
     Security Hub imports a finding only from the finding's own account, and a principal can
     only read its own account's IAM summary: for a member account the detector assumes the
-    member role (``arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>``). Sessions are cached per
+    member role (``arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>``). Credentials are cached per
     account until five minutes before they expire.
+
+    Every member account shares one client per service (and so one connection pool): the
+    account's credentials sign each call (:class:`InAccount`). A client per account would cost
+    ~10-25 ms of CPU to create and a new connection each, which on one core is what bounds a
+    sweep of a thousand accounts.
     """
 
     REFRESH_BEFORE_S = 300.0
@@ -102,7 +174,8 @@ class AccountClients:
         self._own = own_account_id
         self._partition = partition
         self._clock = clock
-        self._sessions: dict[str, tuple[float, dict[str, Any], dict[str, Any]]] = {}
+        self._credentials: dict[str, tuple[float, Credentials]] = {}
+        self._member_clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._account_locks: dict[str, threading.Lock] = {}
 
@@ -126,37 +199,45 @@ class AccountClients:
         """
         if not self._role or account_id == self.own_account_id():
             return self._clients.client(service)
+        credentials = self._member_credentials(account_id)
+        return InAccount(self._member_client(service), account_id, credentials)
+
+    def _member_credentials(self, account_id: str) -> Credentials:
         # One lock per account: a sweep assumes roles in many accounts at once.
         with self._lock:
             lock = self._account_locks.setdefault(account_id, threading.Lock())
         with lock:
-            entry = self._sessions.get(account_id)
+            entry = self._credentials.get(account_id)
             if entry is None or entry[0] - self.REFRESH_BEFORE_S < self._clock():
                 entry = self._assume(account_id)
-                self._sessions[account_id] = entry
-            _expires, cache, creds = entry
-            client = cache.get(service)
-            if client is None:
-                # The shared session keeps its loaded API models: a client for another
-                # account's credentials costs ~10 ms, not the ~250 ms of a new session.
-                with self._clients.lock:  # a boto3 session is not safe to share unlocked
-                    client = self._clients.session.client(
-                        service,  # type: ignore[call-overload]
-                        region_name=self._clients.region,
-                        config=botocore_config(),
-                        aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"],
-                        aws_session_token=creds["SessionToken"],
-                    )
-                cache[service] = client
-            return client
+                self._credentials[account_id] = entry
+            return entry[1]
 
-    def _assume(self, account_id: str) -> tuple[float, dict[str, Any], dict[str, Any]]:
+    def _member_client(self, service: str) -> Any:
+        with self._lock:
+            client = self._member_clients.get(service)
+        if client is not None:
+            return client
+        with self._clients.lock:  # a boto3 session is not safe to share unlocked
+            client = self._clients.session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self._clients.region,
+                config=botocore_config(self._clients.max_pool_connections),
+            )
+        client.meta.events.register(
+            f"before-call.{client.meta.service_model.service_id.hyphenize()}", _sign_as_member
+        )
+        with self._lock:
+            return self._member_clients.setdefault(service, client)
+
+    def _assume(self, account_id: str) -> tuple[float, Credentials]:
         arn = f"arn:{self._partition}:iam::{account_id}:role/{self._role}"
         creds: dict[str, Any] = self._clients.client("sts").assume_role(
             RoleArn=arn, RoleSessionName=self.SESSION_NAME, DurationSeconds=3600
         )["Credentials"]
-        return creds["Expiration"].timestamp(), {}, creds
+        return creds["Expiration"].timestamp(), Credentials(
+            creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+        )
 
 
 class AccountNames:

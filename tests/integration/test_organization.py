@@ -9,6 +9,7 @@ import boto3
 import pytest
 
 from detector import pipeline, retry
+from detector.adapters.aws import MemberClientUnboundError
 from detector.config import Settings
 from detector.sweep import Sweeper
 from detector.wiring import Runtime, build_runtime
@@ -146,3 +147,36 @@ def test_sweep_reports_an_unreadable_account_and_goes_on(
     assert "EndpointConnectionError" in failed.detail
     digest = sandbox.slack.top_level(SLACK_CHANNEL)[-1]
     assert MEMBER in json.dumps(digest.blocks)
+
+
+def test_concurrent_calls_through_shared_member_clients_act_in_their_own_accounts(
+    sandbox: SandboxStack, runtime: Runtime
+) -> None:
+    # Every member account shares one client per service; each call is signed as its account.
+    # Interleave many accounts on 8 threads: each finding must land in its own account only.
+    accounts = [f"{456000000000 + i:012d}" for i in range(16)]
+    with_key = set(accounts[::2])
+    for account in accounts:
+        _member_client(sandbox, "securityhub", account).enable_security_hub()
+        set_root_key_flag(account in with_key, account)
+    set_root_key_flag(False, ACCOUNT_ID)
+
+    summary = Sweeper(runtime.deps, runtime.accounts, concurrency=8).run(accounts)
+
+    status = {r.account: r.status for r in summary.results}
+    assert status == {a: "alerted" if a in with_key else "clean" for a in accounts}
+    for account in accounts:
+        findings = _findings(sandbox, account)
+        assert [f["AwsAccountId"] for f in findings] == ([account] if account in with_key else [])
+        assert all(f["ProductArn"].endswith(f"/{account}/default") for f in findings)
+    assert sandbox.aws.findings() == []  # nothing acted as the central account
+
+
+def test_a_member_client_never_signs_as_the_detector(runtime: Runtime) -> None:
+    # A paginator calls the shared client directly, outside any account: it must fail, not
+    # read (or write) the detector's own account with the detector's own credentials.
+    member = runtime.accounts.client("securityhub", MEMBER)
+    with pytest.raises(MemberClientUnboundError):
+        next(iter(member.get_paginator("get_findings").paginate()))
+    assert member.account_id == MEMBER
+    assert member.get_findings(MaxResults=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
