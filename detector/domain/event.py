@@ -176,10 +176,7 @@ def parse_input(doc: Any) -> list[RootKeyEvent]:
         records = doc["Records"]
         if not isinstance(records, list):
             raise EventParseError("$.Records", f"expected a list, got {_kind(records)}")
-        return [
-            _parse_record(rec, f"$.Records[{i}]", InputForm.LOG_FILE, index=i)
-            for i, rec in enumerate(records)
-        ]
+        return _parse_log_records(records)
     if "detail-type" in doc or "detail" in doc:
         return [_parse_envelope(doc)]
     if "eventName" in doc or "eventSource" in doc or "eventVersion" in doc:
@@ -376,6 +373,109 @@ def _light_record(
         envelope_id,
         index,
     )
+
+
+def _parse_log_records(records: list[Any]) -> list[RootKeyEvent]:
+    """A log file's records, each as ``_parse_record`` would return it (the hot loop).
+
+    Most records are not access-key calls: for those this is ``_light_record`` inlined, with
+    the names bound once, each distinct account id checked once and each distinct timestamp
+    parsed once (a log file covers minutes, so both repeat). Anything else, or anything
+    unusual, goes to ``_parse_record``, which decides, and names the path of a bad value.
+    """
+    events: list[RootKeyEvent] = []
+    append = events.append
+    new = tuple.__new__
+    form = InputForm.LOG_FILE
+    key_names = KEY_EVENT_NAMES
+    iam = _IAM_SOURCE
+    accounts: set[str] = set()  # those that fullmatch _ACCOUNT_RE
+    add_account = accounts.add
+    is_account = _ACCOUNT_RE.fullmatch
+    times: dict[str, datetime] = {}  # CloudTrail's "2026-11-20T14:03:11Z" shape only
+    from_iso = datetime.fromisoformat
+    for index, rec in enumerate(records):
+        if type(rec) is dict:
+            get = rec.get
+            source = get("eventSource")
+            name = get("eventName")
+            event_id = get("eventID")
+            stamp = get("eventTime")
+            identity = get("userIdentity")
+            if (
+                type(source) is str
+                and type(name) is str
+                and (source != iam or name not in key_names)
+                and name
+                and source.endswith("amazonaws.com")
+                and type(event_id) is str
+                and event_id
+                and type(stamp) is str
+                and len(stamp) == 20
+                and stamp[19] == "Z"
+                and type(identity) is dict
+            ):
+                iget = identity.get
+                account = get("recipientAccountId") or iget("accountId") or None
+                principal_type = iget("type")
+                when = times.get(stamp)
+                if when is None:
+                    try:
+                        when = times[stamp] = from_iso(stamp)
+                    except ValueError:
+                        when = None
+                if (
+                    when is not None
+                    and (
+                        account is None
+                        or (
+                            type(account) is str
+                            and (
+                                account in accounts
+                                or (is_account(account) and add_account(account) is None)
+                            )
+                        )
+                    )
+                    and (principal_type is None or type(principal_type) is str)
+                ):
+                    session = iget("sessionContext")
+                    # Positional, in field order (see _light_record).
+                    append(
+                        new(
+                            RootKeyEvent,
+                            (
+                                event_id,
+                                when,
+                                name,
+                                source,
+                                None,
+                                None,
+                                account,
+                                None,
+                                None,
+                                principal_type,
+                                None,
+                                None,
+                                None,
+                                None,
+                                None,
+                                type(session) is dict and session.get("assumedRoot") == "true",
+                                False,
+                                None,
+                                None,
+                                None,
+                                None,
+                                None,
+                                None,
+                                form,
+                                None,
+                                index,
+                            ),
+                        )
+                    )
+                    continue
+        append(_parse_record(rec, f"$.Records[{index}]", form, index=index))
+    return events
 
 
 def _account(rec: dict[str, Any], identity: dict[str, Any], path: str, ipath: str) -> str | None:
