@@ -10,9 +10,11 @@ so that a log file repeats them: the loop remembers the ones it has checked.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
@@ -223,3 +225,100 @@ def test_repeated_times_and_accounts_in_noise(fields: list[tuple[Any, Any, Any, 
         records.append(rec)
     fast = _outcome(lambda: parse_input({"Records": records}))
     assert fast == _outcome(lambda: _reference(records))
+
+
+# ---------------------------------------------------------------------------------------------
+# Big inputs are decoded and parsed with automatic garbage collection paused
+
+
+def _big_log_file() -> list[Any]:
+    """Enough noise records for both thresholds, cycling through the pools' values."""
+    records = []
+    for i in range(2 * event_module._BULK_RECORDS):
+        rec = copy.deepcopy(NOISE)
+        rec["eventID"] = f"e-{i}"
+        rec["eventTime"] = GOOD_TIMES[i % len(GOOD_TIMES)]
+        rec["recipientAccountId"] = ACCOUNTS[i % 2]
+        rec["userIdentity"]["type"] = TYPES[i % 4]
+        records.append(rec)
+    return records
+
+
+def test_big_log_file_gives_the_record_parsers_events_and_restores_gc() -> None:
+    records = _big_log_file()
+    data = json.dumps({"Records": records}).encode()
+    assert len(data) >= event_module._BULK_BYTES
+    assert gc.isenabled()
+    fast = _outcome(lambda: parse_input(load_document(data)))
+    assert gc.isenabled()
+    assert fast[0] == "events"
+    assert fast == _outcome(lambda: _reference(records))
+
+
+def test_gc_is_paused_while_a_big_input_is_decoded_and_parsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[tuple[str, bool]] = []
+    loads, parse = json.loads, event_module._parse_log_records
+    monkeypatch.setattr(
+        event_module.json,
+        "loads",
+        lambda data: seen.append(("loads", gc.isenabled())) or loads(data),
+    )
+    monkeypatch.setattr(
+        event_module,
+        "_parse_log_records",
+        lambda records: seen.append(("parse", gc.isenabled())) or parse(records),
+    )
+    big = json.dumps({"Records": _big_log_file()}).encode()
+    small = json.dumps({"Records": [NOISE]}).encode()
+    parse_input(load_document(big))
+    parse_input(load_document(small))
+    assert seen == [("loads", False), ("parse", False), ("loads", True), ("parse", True)]
+    assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b'{"Records": [' + b'{"a": 1},' * (1 << 17) + b"]", "not JSON"),
+        (
+            b" " * (1 << 20) + b'{"Records": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
+            "JSON nested too deeply",
+        ),
+        (
+            json.dumps({"Records": [*_big_log_file(), {"eventName": "CreateAccessKey"}]}).encode(),
+            "missing",
+        ),
+    ],
+    ids=["not-json", "too-deep", "bad-record"],
+)
+def test_gc_is_restored_when_a_big_input_is_rejected(data: bytes, problem: str) -> None:
+    assert len(data) >= event_module._BULK_BYTES
+    with pytest.raises(EventParseError) as info:
+        parse_input(load_document(data))
+    assert info.value.problem.startswith(problem)
+    assert gc.isenabled()
+
+
+def test_gc_left_disabled_by_the_caller_stays_disabled() -> None:
+    data = json.dumps({"Records": _big_log_file()}).encode()
+    gc.disable()
+    try:
+        parse_input(load_document(data))
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_gc_resumes_when_the_last_pauser_leaves() -> None:
+    """Threads parsing at once: the first to pause does not resume under the others."""
+    event_module._pause_gc()
+    event_module._pause_gc()
+    try:
+        assert not gc.isenabled()
+        event_module._resume_gc()
+        assert not gc.isenabled()
+    finally:
+        event_module._resume_gc()
+    assert gc.isenabled()
