@@ -1091,6 +1091,25 @@ def classify_figures(reps: Reps) -> dict[str, float]:
         f"classify {classify_rate:.1f} cpu, {classify_wall:.1f} wall; "
         f"ratio of cpu medians {classify_rate / json_rate:.3f}"
     )
+    # Context: json.loads spends much of its time in the cyclic GC (its output has no cycles);
+    # the detector pauses the GC for big inputs. The same ratio against a GC-free json.loads
+    # says how much work classify adds beyond decoding.
+    gc_free = []
+    for _ in range(max(2, len(pairs))):
+        gc.disable()
+        try:
+            cpu = time.process_time()
+            doc = json.loads(data)
+            gc_free.append(time.process_time() - cpu)
+            del doc
+        finally:
+            gc.enable()
+        gc.collect()
+    classify_cpu = statistics.median(t.cpu for t in classifies)
+    note(
+        f"  json.loads with the GC off: cpu s {_fmt(gc_free, 1, '')}; classify vs it "
+        f"{statistics.median(gc_free) / classify_cpu:.2f} x (context, not the figure)"
+    )
     return {
         "classify_mb_per_s": classify_rate,
         # Median of per-pair ratios: json.loads time / classify time = throughput ratio.

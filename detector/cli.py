@@ -118,12 +118,9 @@ def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
     runtime = _runtime()
     if runtime is None:
         return EXIT_BAD_INPUT
-    settings = runtime.settings
-    from detector.sweep import Sweeper  # noqa: PLC0415
 
     def sweep() -> Any:
-        sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=settings.sweep_concurrency)
-        return sweeper.run(runtime.sweep_accounts()).as_dict()
+        return runtime.sweeper().run(runtime.sweep_accounts()).as_dict()
 
     summary = redrive(
         runtime.clients.client("sqs"),
@@ -139,15 +136,11 @@ def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
 
 def sweep_accounts(accounts: str | None, out: TextIO) -> int:
     """``sweep``: one JSON line per account and a summary; exits 1 if an account failed."""
-    from detector.sweep import Sweeper  # noqa: PLC0415 - only this command needs boto3
-
     runtime = _runtime()
     if runtime is None:
         return EXIT_BAD_INPUT
-    settings = runtime.settings
     ids = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
-    sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=settings.sweep_concurrency)
-    summary = sweeper.run(ids or runtime.sweep_accounts())
+    summary = runtime.sweeper().run(ids or runtime.sweep_accounts())
     for result in summary.results:
         _emit(out, result.as_dict())
     _emit(out, {"sweep": summary.as_dict()})

@@ -44,10 +44,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _sweep(rt: Runtime) -> dict[str, Any]:
-    from detector.sweep import Sweeper  # noqa: PLC0415 - only the schedule needs it
-
-    sweeper = Sweeper(rt.deps, rt.accounts, concurrency=rt.settings.sweep_concurrency)
-    return sweeper.run(rt.sweep_accounts()).as_dict()
+    summary: dict[str, Any] = rt.sweeper().run(rt.sweep_accounts()).as_dict()
+    return summary
 
 
 def _envelope_id(event: Any) -> Any:

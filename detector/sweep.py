@@ -7,6 +7,11 @@ the sweep reads ``AccountAccessKeysPresent`` in every account (through the membe
   - an account it cannot read is reported, never fatal.
 Accounts are swept concurrently (``SWEEP_CONCURRENCY``); one summary is returned, and one
 Slack digest is posted when anything changed.
+
+Open findings come from each account's own Security Hub (``SWEEP_FINDINGS_FROM=member``, one
+call per account), or, when this account is the organization's Security Hub administrator,
+from its own Security Hub in one paginated read (``administrator``: it sees its members'
+findings). If that read fails, the sweep falls back to the members' and says so.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ class SweepSummary:
     """Counts per status, and the accounts that could not be read."""
 
     results: list[AccountResult] = field(default_factory=list)
+    findings_from: str = "member"  # where open findings were read (see the module docstring)
 
     @property
     def counts(self) -> dict[str, int]:
@@ -62,7 +68,12 @@ class SweepSummary:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
         failed = [r.as_dict() for r in self.results if r.status == "failed"]
-        return {"accounts": len(self.results), "counts": self.counts, "failed": failed[:50]}
+        return {
+            "accounts": len(self.results),
+            "counts": self.counts,
+            "findings_from": self.findings_from,
+            "failed": failed[:50],
+        }
 
 
 def organization_accounts(clients: Any) -> list[str]:
@@ -82,19 +93,37 @@ class Sweeper:
         accounts: AccountClients,
         *,
         concurrency: int = 32,
+        findings_from: str = "member",
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._deps = deps
         self._accounts = accounts
         self._concurrency = concurrency
+        self._findings_from = findings_from
         self._now = now
+        # Open findings by account, read once as the Security Hub administrator (or None).
+        self._central: dict[str, list[dict[str, Any]]] | None = None
 
     def run(self, account_ids: Iterable[str]) -> SweepSummary:
         """Sweep every account; post a digest when anything changed."""
         ids = list(dict.fromkeys(account_ids))
+        source = "member"
+        self._central = None
+        if self._findings_from == "administrator":
+            try:
+                self._central = self._administrator_findings()
+                source = "administrator"
+            except Exception as exc:  # noqa: BLE001 - the members can still be asked
+                code = retry.error_code(exc)
+                get_logger().error(
+                    "sweep: reading findings as the Security Hub administrator failed; "
+                    "asking each account instead",
+                    extra={"error": f"{code}: {str(exc)[:200]}"},
+                )
+                source = f"member (administrator read failed: {code})"
         with ThreadPoolExecutor(max_workers=max(1, self._concurrency)) as pool:
             results = list(pool.map(self._one, ids))
-        summary = SweepSummary(results)
+        summary = SweepSummary(results, findings_from=source)
         if summary.changed and self._deps.alerter is not None:
             failed = [(r.account, r.detail) for r in results if r.status == "failed"]
             try:
@@ -117,7 +146,10 @@ class Sweeper:
         iam = self._accounts.client("iam", account)
         summary = retry.build(retry.AWS_CALL, env)(iam.get_account_summary)
         present = int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0)) > 0
-        open_findings = self._open_findings(account)
+        if self._central is not None:
+            open_findings = self._central.get(account, [])
+        else:
+            open_findings = self._open_findings(account)
         if present and open_findings:
             return AccountResult(account, "known", f"{len(open_findings)} open finding(s)")
         if present:
@@ -131,30 +163,15 @@ class Sweeper:
         return AccountResult(account, "resolved", f"{len(open_findings)} finding(s) resolved")
 
     def _open_findings(self, account: str) -> list[dict[str, Any]]:
+        """The account's open findings, from its own Security Hub."""
         client = self._accounts.client("securityhub", account)
-        filters = {
-            "GeneratorId": [{"Value": GENERATOR_ID, "Comparison": "EQUALS"}],
-            "AwsAccountId": [{"Value": account, "Comparison": "EQUALS"}],
-            "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
-        }
-        found: list[dict[str, Any]] = []
-        token: str | None = None
-        while True:
-            kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
-            if token:
-                kwargs["NextToken"] = token
-            resp = retry.build(retry.AWS_CALL, self._deps.retry_env)(client.get_findings, **kwargs)
-            # Filter again: not every Security Hub (e.g. an emulator) applies Filters.
-            found += [
-                f
-                for f in resp["Findings"]
-                if f.get("GeneratorId") == GENERATOR_ID
-                and f.get("AwsAccountId") == account
-                and f.get("RecordState", "ACTIVE") == "ACTIVE"
-            ]
-            token = resp.get("NextToken")
-            if not token:
-                return found
+        return _open_findings(client, self._deps.retry_env, account).get(account, [])
+
+    def _administrator_findings(self) -> dict[str, list[dict[str, Any]]]:
+        """Every member's open findings, from this account's Security Hub (the administrator)."""
+        own = self._accounts.own_account_id()
+        client = self._accounts.client("securityhub", own)
+        return _open_findings(client, self._deps.retry_env, None)
 
     def _resolve(self, account: str, finding: dict[str, Any]) -> None:
         """Archive a finding whose key is gone, once, and say so in its alert's thread."""
@@ -187,3 +204,35 @@ class Sweeper:
         except BaseException:
             deps.ledger.release_event(marker)
             raise
+
+
+def _open_findings(
+    client: Any, env: retry.RetryEnv, account: str | None
+) -> dict[str, list[dict[str, Any]]]:
+    """Open findings of the detector, by account (of one account, or of all it can see)."""
+    filters: dict[str, Any] = {
+        "GeneratorId": [{"Value": GENERATOR_ID, "Comparison": "EQUALS"}],
+        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
+    }
+    if account is not None:
+        filters["AwsAccountId"] = [{"Value": account, "Comparison": "EQUALS"}]
+    found: dict[str, list[dict[str, Any]]] = {}
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
+        if token:
+            kwargs["NextToken"] = token
+        resp = retry.build(retry.AWS_CALL, env)(client.get_findings, **kwargs)
+        # Filter again: not every Security Hub (e.g. an emulator) applies Filters.
+        for f in resp["Findings"]:
+            owner = f.get("AwsAccountId")
+            if (
+                f.get("GeneratorId") == GENERATOR_ID
+                and f.get("RecordState", "ACTIVE") == "ACTIVE"
+                and isinstance(owner, str)
+                and (account is None or owner == account)
+            ):
+                found.setdefault(owner, []).append(f)
+        token = resp.get("NextToken")
+        if not token:
+            return found

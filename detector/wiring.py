@@ -59,6 +59,17 @@ class Runtime:
             return organization_accounts(self.clients)
         return [self.accounts.own_account_id()]
 
+    def sweeper(self) -> Any:
+        """The daily sweep as configured (a :class:`detector.sweep.Sweeper`)."""
+        from detector.sweep import Sweeper  # noqa: PLC0415 - sweep only
+
+        return Sweeper(
+            self.deps,
+            self.accounts,
+            concurrency=self.settings.sweep_concurrency,
+            findings_from=self.settings.sweep_findings_from,
+        )
+
 
 def runtime_from_env() -> Runtime:
     """Settings from the environment, JSON logging configured, adapters wired.

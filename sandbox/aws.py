@@ -6,6 +6,7 @@ summary flag (AccountAccessKeysPresent) directly in moto's backend.
 
 from __future__ import annotations
 
+import copy
 import functools
 import io
 import json
@@ -103,6 +104,10 @@ class MotoSandbox:
     def set_root_key_present(self, present: bool, account_id: str = ACCOUNT_ID) -> None:
         """What IAM's GetAccountSummary reports as AccountAccessKeysPresent for root."""
         set_root_key_flag(present, account_id)
+
+    def set_securityhub_administrator(self, account_id: str | None) -> None:
+        """Make ``account_id`` the Security Hub administrator of every account (None: nobody)."""
+        set_securityhub_administrator(account_id)
 
     # -- inspecting ------------------------------------------------------------------------
 
@@ -226,6 +231,43 @@ def set_root_key_flag(present: bool, account_id: str = ACCOUNT_ID) -> None:
 
     summary = iam_backends[account_id]["aws"].account_summary
     summary._account_access_keys_present = 1 if present else 0
+
+
+_SECURITYHUB_ADMINISTRATOR: list[str] = []
+
+
+def set_securityhub_administrator(account_id: str | None) -> None:
+    """Emulate Security Hub's administrator: it reads every account's findings as its own.
+
+    moto keeps each account's findings apart and has no aggregation; with an administrator
+    set, its GetFindings also returns every other account's findings in the same region, as
+    the administrator of an organization whose accounts are all members sees them.
+    """
+    _patch_securityhub_aggregation()
+    _SECURITYHUB_ADMINISTRATOR[:] = [account_id] if account_id else []
+
+
+def _patch_securityhub_aggregation() -> None:
+    from moto.securityhub import models  # noqa: PLC0415 - moto internals, sandbox only
+
+    backend = models.SecurityHubBackend
+    if getattr(backend.get_findings, "_sandbox_aggregated", False):
+        return
+    own_findings = backend.get_findings
+
+    def get_findings(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.account_id not in _SECURITYHUB_ADMINISTRATOR:
+            return own_findings(self, *args, **kwargs)
+        view = copy.copy(self)  # reads only: the administrator's view of every account
+        view.findings = list(self.findings)
+        for account_id, regions in list(models.securityhub_backends.items()):
+            member = dict.get(regions, self.region_name)
+            if account_id != self.account_id and member is not None:
+                view.findings += member.findings
+        return own_findings(view, *args, **kwargs)
+
+    get_findings._sandbox_aggregated = True  # type: ignore[attr-defined]
+    backend.get_findings = get_findings  # type: ignore[method-assign]
 
 
 _DYNAMODB_LOCK = threading.RLock()

@@ -25,7 +25,14 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer
 
-from sandbox.aws import ACCOUNT_ID, moto_app, prepare_moto, serve_aws, set_root_key_flag
+from sandbox.aws import (
+    ACCOUNT_ID,
+    moto_app,
+    prepare_moto,
+    serve_aws,
+    set_root_key_flag,
+    set_securityhub_administrator,
+)
 
 StartResponse = Callable[..., Any]
 
@@ -116,6 +123,8 @@ class AwsFaultProxy:
         path = environ["PATH_INFO"]
         if path == "/_sandbox/root-key":
             set_root_key_flag(bool(doc["present"]), str(doc.get("account", ACCOUNT_ID)))
+        elif path == "/_sandbox/securityhub-administrator":
+            set_securityhub_administrator(doc.get("account"))
         elif path == "/_sandbox/faults":
             self.throttle_rate = float(doc.get("throttle_rate", self.throttle_rate))
             self.latency_s = float(doc.get("latency_s", self.latency_s))

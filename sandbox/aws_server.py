@@ -74,6 +74,10 @@ class RemoteMoto(MotoSandbox):
         """Set root's key flag in the child's moto."""
         self._control("/_sandbox/root-key", {"present": present, "account": account_id})
 
+    def set_securityhub_administrator(self, account_id: str | None) -> None:
+        """Make ``account_id`` the Security Hub administrator in the child's moto."""
+        self._control("/_sandbox/securityhub-administrator", {"account": account_id})
+
     def set_faults(self, *, throttle_rate: float, latency_s: float | None = None) -> None:
         """Change the proxy's throttling rate (and latency)."""
         body: dict[str, Any] = {"throttle_rate": throttle_rate}

@@ -184,6 +184,7 @@ def org_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
             "CreateTrail": "true",
             "AlarmEmail": "alarms@example.com",
             "SweepAccounts": SWEEP_ACCOUNTS,
+            "SweepFindingsFrom": "administrator",
         },
     )
 
@@ -352,6 +353,7 @@ def test_lambda_configuration(
         "ORGANIZATION_NAMES": "true",
         "SWEEP_ACCOUNTS": SWEEP_ACCOUNTS,
         "SWEEP_CONCURRENCY": "32",
+        "SWEEP_FINDINGS_FROM": "administrator",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     concurrency = lam.get_function_concurrency(FunctionName=config["FunctionName"])
@@ -501,6 +503,7 @@ def test_single_account_has_no_organization_or_slack_permissions(
         "LEDGER_TABLE": single_stack.outputs["LedgerTableName"],
         "ORGANIZATION_NAMES": "false",
         "SWEEP_CONCURRENCY": "32",
+        "SWEEP_FINDINGS_FROM": "member",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     # one account sweeps too (itself: no SWEEP_ACCOUNTS, no member role)
@@ -525,6 +528,7 @@ def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
         "LEDGER_TABLE": webhook_stack.outputs["LedgerTableName"],
         "ORGANIZATION_NAMES": "false",
         "SWEEP_CONCURRENCY": "8",
+        "SWEEP_FINDINGS_FROM": "member",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     assert int(config["Timeout"]) == 60

@@ -17,6 +17,7 @@ import pytest
 
 from detector import handler
 from detector.config import Settings
+from detector.errors import ConfigError
 from tests.infra import templates
 
 DETECTOR = templates.load(templates.DETECTOR_TEMPLATE)
@@ -183,6 +184,7 @@ def test_sweep_environment() -> None:
     env = props("DetectorFunction")["Environment"]["Variables"]
     assert env["ORGANIZATION_NAMES"] == {"Fn::If": ["IsOrganization", "true", "false"]}
     assert env["SWEEP_CONCURRENCY"] == {"Ref": "SweepConcurrency"}
+    assert env["SWEEP_FINDINGS_FROM"] == {"Ref": "SweepFindingsFrom"}
     assert env["SWEEP_ACCOUNTS"] == {
         "Fn::If": ["HasSweepAccounts", {"Ref": "SweepAccounts"}, {"Ref": "AWS::NoValue"}]
     }
@@ -208,6 +210,12 @@ def test_sweep_parameters_are_what_config_accepts() -> None:
         assert Settings.from_env(_env(SWEEP_ACCOUNTS=good)).sweep_accounts == ids
     for bad in ("1111", "111122223333, 444455556666", "111122223333,", "all"):
         assert not re.fullmatch(pattern, bad), bad
+    source = parameters["SweepFindingsFrom"]
+    assert source["Default"] == Settings.from_env(_env()).sweep_findings_from == "member"
+    for value in source["AllowedValues"]:
+        assert Settings.from_env(_env(SWEEP_FINDINGS_FROM=value)).sweep_findings_from == value
+    with pytest.raises(ConfigError, match="SWEEP_FINDINGS_FROM"):
+        Settings.from_env(_env(SWEEP_FINDINGS_FROM="central"))
 
 
 def test_sweep_accounts_only_with_an_organization() -> None:

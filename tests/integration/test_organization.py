@@ -14,6 +14,7 @@ from detector.config import Settings
 from detector.sweep import Sweeper
 from detector.wiring import Runtime, build_runtime
 from sandbox.aws import ACCOUNT_ID, SLACK_CHANNEL, set_root_key_flag
+from sandbox.aws_proxy import AwsFaultProxy
 from sandbox.stack import SandboxStack, sample
 
 MEMBER = "210987654321"
@@ -180,3 +181,71 @@ def test_a_member_client_never_signs_as_the_detector(runtime: Runtime) -> None:
         next(iter(member.get_paginator("get_findings").paginate()))
     assert member.account_id == MEMBER
     assert member.get_findings(MaxResults=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
+
+
+def _admin_scenario(sandbox: SandboxStack, runtime: Runtime) -> None:
+    """MEMBER holds a key nobody alerted on; OTHER's finding is open but its key is gone."""
+    for account in (MEMBER, OTHER):
+        _member_client(sandbox, "securityhub", account).enable_security_hub()
+    set_root_key_flag(True, OTHER)
+    pipeline.run(_member_event(OTHER), runtime.deps)
+    set_root_key_flag(False, OTHER)
+    set_root_key_flag(True, MEMBER)
+    set_root_key_flag(False, ACCOUNT_ID)
+
+
+def test_sweep_as_securityhub_administrator_reads_findings_once_and_acts_in_members(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sandbox.aws.set_securityhub_administrator(ACCOUNT_ID)
+    try:
+        with AwsFaultProxy() as proxy:  # counts the AWS calls the sweep makes
+            runtime = _runtime(
+                sandbox,
+                monkeypatch,
+                AWS_ENDPOINT_URL=proxy.endpoint_url,
+                SWEEP_FINDINGS_FROM="administrator",
+            )
+            _admin_scenario(sandbox, runtime)
+            quiet = [f"{567000000000 + i:012d}" for i in range(6)]  # no key, no finding
+            summary = runtime.sweeper().run([ACCOUNT_ID, MEMBER, OTHER, *quiet])
+            before = proxy.stats.forwarded
+            runtime.sweeper().run(quiet)
+            calls = proxy.stats.forwarded - before
+    finally:
+        sandbox.aws.set_securityhub_administrator(None)
+
+    assert summary.findings_from == "administrator"
+    status = {r.account: r.status for r in summary.results}
+    assert status == {ACCOUNT_ID: "clean", MEMBER: "alerted", OTHER: "resolved"} | dict.fromkeys(
+        quiet, "clean"
+    )
+    (member_finding,) = _findings(sandbox, MEMBER)  # imported in the member account itself
+    assert member_finding["ProductFields"]["root-key-detector/Source"] == "sweep"
+    (other_finding,) = _findings(sandbox, OTHER)
+    assert other_finding["RecordState"] == "ARCHIVED"
+    # Sweeping the quiet accounts again: one Security Hub read for all, then one IAM summary
+    # each (their role sessions are cached): no account's own Security Hub is asked.
+    assert calls == 1 + len(quiet)
+
+
+def test_a_failed_administrator_read_falls_back_to_each_accounts_findings(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = _runtime(
+        sandbox,
+        monkeypatch,
+        SWEEP_FINDINGS_FROM="administrator",
+        AWS_ENDPOINT_URL_SECURITYHUB="http://127.0.0.1:9",  # nothing listens there
+    )
+    runtime.clients.client("securityhub")  # this account's client: unreachable
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SECURITYHUB")  # the members' clients, made later, work
+    _admin_scenario(sandbox, runtime)
+
+    summary = runtime.sweeper().run([ACCOUNT_ID, MEMBER, OTHER])
+
+    assert summary.findings_from.startswith("member (administrator read failed: ")
+    assert "EndpointConnectionError" in summary.as_dict()["findings_from"]
+    status = {r.account: r.status for r in summary.results}
+    # The members are still swept; this account's own Security Hub stays unreachable: reported.
+    assert status == {ACCOUNT_ID: "failed", MEMBER: "alerted", OTHER: "resolved"}
