@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from detector import pipeline
-from detector.config import Settings
-from detector.log import configure, get_logger
-from detector.wiring import Runtime, build_runtime
+from detector.coldstart import long_lived
+
+with long_lived():  # modules live as long as the container
+    from detector import pipeline
+    from detector.config import Settings
+    from detector.log import configure, get_logger
+    from detector.wiring import Runtime, build_runtime
 
 _runtime: Runtime | None = None
 
@@ -24,6 +27,7 @@ def runtime() -> Runtime:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Handle one EventBridge delivery. Raises after retries so the event reaches the DLQ."""
+    cold = _runtime is None
     rt = runtime()
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         arn = str(getattr(context, "invoked_function_arn", "") or "")
@@ -36,7 +40,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if isinstance(event, dict) and event.get("detector") == "sweep":  # the daily schedule
         return _sweep(rt)
     try:
-        outcomes = pipeline.run(event, rt.deps)
+        with long_lived(cold):  # the first event creates the clients the container keeps
+            outcomes = pipeline.run(event, rt.deps)
     except Exception:
         get_logger().exception("event failed", extra={"envelope_id": _envelope_id(event)})
         raise

@@ -2,6 +2,10 @@
 
 Endpoints follow boto3's standard configuration: ``AWS_ENDPOINT_URL`` (and the per-service
 ``AWS_ENDPOINT_URL_<SERVICE>``) point every client at another endpoint, e.g. a local emulator.
+
+Clients come straight from botocore, the engine under ``boto3.client`` (the same client
+classes): importing the ``boto3`` package also imports s3transfer and multiprocessing, ~60 ms of
+CPU per cold start that no alert needs.
 """
 
 from __future__ import annotations
@@ -10,12 +14,15 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import botocore.exceptions
+import botocore.session
 from botocore.config import Config
 from botocore.credentials import Credentials
+
+if TYPE_CHECKING:
+    import boto3
 
 from detector import __version__
 
@@ -48,32 +55,16 @@ class AwsClients:
         max_pool_connections: int = 16,
     ):
         self._session = session
+        self._botocore: botocore.session.Session | None = None
         self._region = region
         self._pool = max_pool_connections
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
 
-    @property
-    def lock(self) -> threading.Lock:
-        """Held while the shared session creates a client."""
-        return self._lock
-
-    @property
-    def max_pool_connections(self) -> int:
-        """Connections each client keeps (a sweep runs that many calls at once)."""
-        return self._pool
-
-    @property
-    def region(self) -> str | None:
-        """The region clients are made for."""
-        return self._region
-
-    @property
-    def session(self) -> boto3.session.Session:
-        """The boto3 session (created on first use)."""
-        if self._session is None:
-            self._session = boto3.session.Session(region_name=self._region)
-        return self._session
+    def _core(self) -> botocore.session.Session:
+        if self._botocore is None:
+            self._botocore = botocore.session.Session()
+        return self._botocore
 
     def client(self, service: str, region: str | None = None) -> Any:
         """A cached client for ``service`` (typed by the caller through boto3-stubs)."""
@@ -81,13 +72,25 @@ class AwsClients:
         with self._lock:
             client = self._clients.get(key)
             if client is None:
-                client = self.session.client(
-                    service,  # type: ignore[call-overload]
-                    region_name=key[1],
-                    config=botocore_config(self._pool),
-                )
+                client = self._create(service, key[1])
                 self._clients[key] = client
             return client
+
+    def new_client(self, service: str) -> Any:
+        """A client of its own (not cached, not shared with :meth:`client`)."""
+        with self._lock:  # a session is not safe to share unlocked
+            return self._create(service, self._region)
+
+    def _create(self, service: str, region: str | None) -> Any:
+        config = botocore_config(self._pool)
+        if self._session is not None:
+            return self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                config=config,
+            )
+        # What boto3's Session.client does, without importing boto3.
+        return self._core().create_client(service, region_name=region, config=config)
 
 
 # The member account whose credentials sign the calls a member client makes in this thread.
@@ -218,12 +221,7 @@ class AccountClients:
             client = self._member_clients.get(service)
         if client is not None:
             return client
-        with self._clients.lock:  # a boto3 session is not safe to share unlocked
-            client = self._clients.session.client(
-                service,  # type: ignore[call-overload]
-                region_name=self._clients.region,
-                config=botocore_config(self._clients.max_pool_connections),
-            )
+        client = self._clients.new_client(service)
         client.meta.events.register(
             f"before-call.{client.meta.service_model.service_id.hyphenize()}", _sign_as_member
         )
