@@ -40,7 +40,7 @@ def one_run(
     findings_from: str = "administrator",
 ) -> float:
     """Sweep ``n`` fresh accounts; returns the wall time in seconds."""
-    accounts = [f"{700000000000 + run * 10_000 + i:012d}" for i in range(n)]
+    accounts = [f"{700000000000 + (run + 1) * 10_000 + i:012d}" for i in range(n)]
     for account in accounts[:3]:
         aws.set_root_key_present(True, account)
     env = {
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     with SandboxStack(aws=aws) as stack:
         stack.slack.set_latency(0.05)
         aws.set_securityhub_administrator(OWN)
+        # Untimed: the sandbox's own first use (moto imports and compiles its IAM, STS and
+        # Security Hub modules in the child) is not the detector's time.
+        one_run(stack, aws, -1, 50, args.concurrency)
         times = [
             one_run(stack, aws, run, args.accounts, args.concurrency) for run in range(args.runs)
         ]

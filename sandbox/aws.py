@@ -332,12 +332,16 @@ def _check_accounts_once() -> None:
     """Each backend lookup copies the list of accounts to test membership: test it once."""
     from moto.core.base_backend import BackendDict  # noqa: PLC0415 - moto internals
 
-    create_account = BackendDict._create_account_specific_backend
+    lookup = BackendDict.__getitem__  # creates the account's backend, then looks it up
 
-    def known_account(self: Any, account_id: str) -> None:
-        if not (account_id in self and self.__dict__.get("_sandbox_registered")):
-            create_account(self, account_id)
-            self._sandbox_registered = True
+    def known_account(self: Any, account_id: str) -> Any:
+        if self.__dict__.get("_sandbox_registered"):
+            found = dict.get(self, account_id)
+            if found is not None:
+                return found
+        backend = lookup(self, account_id)
+        self._sandbox_registered = True
+        return backend
 
     reset = BackendDict.reset
 
@@ -347,7 +351,7 @@ def _check_accounts_once() -> None:
             _KEY_ACCOUNTS.clear()
             _UNKNOWN_KEYS.clear()
 
-    BackendDict._create_account_specific_backend = known_account  # type: ignore[method-assign]
+    BackendDict.__getitem__ = known_account  # type: ignore[method-assign]
     BackendDict.reset = classmethod(reset_all)  # type: ignore[method-assign,assignment]
 
 
