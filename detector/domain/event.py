@@ -398,35 +398,68 @@ def _light_record(
         when = datetime.fromisoformat(stamp)
     except ValueError:
         return None
-    # Positional, in field order: this runs once per record of a log file.
-    return RootKeyEvent(
+    return _light_event(
         event_id,
         when,
         event_name,
         event_source,
-        None,
-        None,
         account,
-        None,
-        None,
         principal_type,
-        None,
-        None,
-        None,
-        None,
-        None,
         assumed_root,
-        False,
-        None,
-        None,
-        None,
-        None,
-        None,
-        None,
         form,
         envelope_id,
         index,
     )
+
+
+def _light_event(  # noqa: PLR0917 - one per record of a log file: no keywords
+    event_id: str,
+    when: datetime,
+    event_name: str,
+    event_source: str,
+    account: str | None,
+    principal_type: str | None,
+    assumed_root: bool,
+    form: InputForm,
+    envelope_id: str | None,
+    index: int,
+) -> RootKeyEvent:
+    """An event that is not an access-key event: only what classify and the summary read."""
+    # Positional, in field order: this runs once per record of a log file.
+    return _new_tuple(
+        RootKeyEvent,
+        (
+            event_id,
+            when,
+            event_name,
+            event_source,
+            None,
+            None,
+            account,
+            None,
+            None,
+            principal_type,
+            None,
+            None,
+            None,
+            None,
+            None,
+            assumed_root,
+            False,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            form,
+            envelope_id,
+            index,
+        ),
+    )
+
+
+_new_tuple = tuple.__new__
 
 
 def _parse_log_records(records: list[Any]) -> list[RootKeyEvent]:
@@ -439,7 +472,6 @@ def _parse_log_records(records: list[Any]) -> list[RootKeyEvent]:
     """
     events: list[RootKeyEvent] = []
     append = events.append
-    new = tuple.__new__
     form = InputForm.LOG_FILE
     key_names = KEY_EVENT_NAMES
     iam = _IAM_SOURCE
@@ -493,38 +525,18 @@ def _parse_log_records(records: list[Any]) -> list[RootKeyEvent]:
                     and (principal_type is None or type(principal_type) is str)
                 ):
                     session = iget("sessionContext")
-                    # Positional, in field order (see _light_record).
                     append(
-                        new(
-                            RootKeyEvent,
-                            (
-                                event_id,
-                                when,
-                                name,
-                                source,
-                                None,
-                                None,
-                                account,
-                                None,
-                                None,
-                                principal_type,
-                                None,
-                                None,
-                                None,
-                                None,
-                                None,
-                                type(session) is dict and session.get("assumedRoot") == "true",
-                                False,
-                                None,
-                                None,
-                                None,
-                                None,
-                                None,
-                                None,
-                                form,
-                                None,
-                                index,
-                            ),
+                        _light_event(
+                            event_id,
+                            when,
+                            name,
+                            source,
+                            account,
+                            principal_type,
+                            type(session) is dict and session.get("assumedRoot") == "true",
+                            form,
+                            None,
+                            index,
                         )
                     )
                     continue
