@@ -409,12 +409,35 @@ class _Run:
         if self.state.message is not None:
             self.outcome.slack_ts = self.state.message.ts
             return self.state.message
+        ref = self._posted_before(message, thread) if self.state.attempts > 1 else None
+        if ref is not None:
+            self.outcome.actions.append("found-posted")  # an attempt died before recording it
+            self.outcome.slack_ts = ref.ts
+            self.steps |= _msg_fields(ref, kind)
+            return ref
         ref = alerter.post(message, thread=thread)
         self.outcome.actions.append("replied" if kind == "reply" else "alerted")
         if ref is not None:
             self.outcome.slack_ts = ref.ts
         self.steps |= _msg_fields(ref, kind)
         return ref
+
+    def _posted_before(self, message: SlackMessage, thread: SlackRef | None) -> SlackRef | None:
+        """An earlier attempt's post of this message, if Slack shows one (a retry only).
+
+        If Slack cannot be asked, the message is posted: a duplicate beats a lost alert.
+        """
+        assert self.deps.alerter is not None  # noqa: S101 - checked by the caller
+        try:
+            return self.deps.alerter.find_posted(
+                message, thread=thread, since=self.event.event_time
+            )
+        except DetectorError as exc:
+            get_logger().warning(
+                "could not look for an earlier post; posting",
+                extra={**_log_fields(self.event, self.verdict), "error": str(exc)},
+            )
+            return None
 
     def _message(self, confirmation: Confirmation | None, fid: str | None) -> SlackMessage:
         region = self.deps.region

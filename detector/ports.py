@@ -89,6 +89,16 @@ class Alerter(Protocol):
         """Replace a posted message's content."""
         ...
 
+    def find_posted(
+        self, message: SlackMessage, *, thread: SlackRef | None, since: datetime
+    ) -> SlackRef | None:
+        """Where an earlier attempt already posted ``message`` (same event), or None.
+
+        Asked only on a retry that has no record of a post: an attempt that died between
+        posting and recording must not post twice.
+        """
+        ...
+
 
 class Ledger(Protocol):
     """Delivery state: which events are done, each key's ordering state and its alert."""

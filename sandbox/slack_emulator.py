@@ -882,8 +882,16 @@ class SlackEmulator:
     def _conversations_history(self, payload: JSONDict) -> JSONDict:
         channel = self._channel_of(payload)
         limit = _parse_limit(payload)
+        try:
+            oldest = float(payload.get("oldest") or 0)  # like Slack: only later messages
+        except (TypeError, ValueError):
+            raise _SlackError("invalid_arguments") from None
         with self._lock:
-            top = [m for m in self._messages if m.channel == channel and m.thread_ts is None]
+            top = [
+                m
+                for m in self._messages
+                if m.channel == channel and m.thread_ts is None and float(m.ts) > oldest
+            ]
             rendered = [self._render(m) for m in reversed(top[-limit:])]
             has_more = len(top) > limit
         return {

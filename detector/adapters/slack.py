@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -12,7 +13,7 @@ from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from detector import retry
-from detector.domain.message import SlackMessage
+from detector.domain.message import METADATA_EVENT_TYPE, SlackMessage
 from detector.errors import AlertDeliveryError, ExternalServiceError
 from detector.ports import SlackRef
 
@@ -90,6 +91,39 @@ class SlackBotAlerter:
             lambda c: c.chat_update(channel=ref.channel, ts=ref.ts, **payload),
         )
 
+    def find_posted(
+        self, message: SlackMessage, *, thread: SlackRef | None, since: datetime
+    ) -> SlackRef | None:
+        """This event's message if an earlier attempt posted it (by its metadata's event id).
+
+        Reads the thread's replies, or the channel's top-level messages since a minute before
+        the event (``channels:history``, or ``groups:history`` for a private channel).
+        """
+        wanted = _event_id(message.metadata)
+        if not wanted:
+            return None
+        if thread is not None:
+            channel = thread.channel
+            resp = self._call(
+                "conversations.replies",
+                lambda c: c.conversations_replies(
+                    channel=channel, ts=thread.ts, include_all_metadata=True, limit=_FIND_LIMIT
+                ),
+            )
+        else:
+            channel = self._channel
+            oldest = f"{since.timestamp() - 60:.6f}"
+            resp = self._call(
+                "conversations.history",
+                lambda c: c.conversations_history(
+                    channel=channel, oldest=oldest, include_all_metadata=True, limit=_FIND_LIMIT
+                ),
+            )
+        for found in resp.get("messages") or []:
+            if isinstance(found, dict) and _event_id(found.get("metadata")) == wanted:
+                return SlackRef(channel=channel, ts=str(found["ts"]))
+        return None
+
     def _call(self, method: str, fn: Callable[[WebClient], Any]) -> Any:
         service = f"slack.{method}"
         for refreshed in (False, True):
@@ -110,6 +144,18 @@ class SlackBotAlerter:
                     service, retry.error_code(exc), str(exc), transient=retry.is_transient(exc)
                 ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+_FIND_LIMIT = 200  # messages read when looking for an earlier attempt's post
+
+
+def _event_id(metadata: Any) -> str | None:
+    """The event id in our message metadata (None for anyone else's message)."""
+    if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT_TYPE:
+        return None
+    payload = metadata.get("event_payload")
+    value = payload.get("event_id") if isinstance(payload, dict) else None
+    return value if isinstance(value, str) and value else None
 
 
 class SlackWebhookAlerter:
@@ -169,6 +215,12 @@ class SlackWebhookAlerter:
     def update(self, ref: SlackRef, message: SlackMessage) -> None:
         """Webhooks cannot edit messages: post the new state instead."""
         self.post(message)
+
+    def find_posted(
+        self, message: SlackMessage, *, thread: SlackRef | None, since: datetime
+    ) -> SlackRef | None:
+        """A webhook cannot read the channel: an earlier attempt's post cannot be found."""
+        return None
 
 
 class _WebhookError(ExternalServiceError):

@@ -7,15 +7,21 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from slack_sdk.web import WebClient
 
 from detector import handler
+from detector.adapters.ledger import DynamoLedger
+from detector.domain.finding import finding_id
+from detector.domain.message import METADATA_EVENT_TYPE
 from detector.pipeline import PipelineError
-from sandbox.aws import SLACK_CHANNEL
+from detector.wiring import runtime_from_env
+from sandbox.aws import SLACK_CHANNEL, SLACK_TOKEN
 from sandbox.stack import SandboxStack, sample
 
 pytestmark = pytest.mark.usefixtures("detector_env")
@@ -181,3 +187,52 @@ def test_partial_success_completes_on_redrive_without_a_second_finding_or_alert(
     assert sqs.receive_message(QueueUrl=dlq).get("Messages", []) == []
     assert len(sandbox.slack.top_level(SLACK_CHANNEL)) == 1
     assert len(sandbox.aws.findings()) == 1
+
+
+def test_a_retry_finds_the_alert_a_dead_attempt_posted_and_does_not_post_again(
+    sandbox: SandboxStack,
+) -> None:
+    sandbox.aws.set_root_key_present(True)
+    create = sample("root_create_access_key")
+    sandbox.put_cloudtrail_event(create)
+    (event,) = sandbox.receive_routed()
+    event_id = create["eventID"]
+    fid = finding_id(create["recipientAccountId"], KEY)
+    # An invocation claimed the event and the key's alert, posted the alert, and died before
+    # recording it, a minute ago: its leases (30 s) have run out.
+    env = runtime_from_env()
+    ledger = DynamoLedger(
+        lambda: env.clients.client("dynamodb"),
+        env.settings.ledger_table,
+        env.deps.retry_env,
+        clock=lambda: time.time() - 60,
+    )
+    ledger.begin_event(event_id, "root-key-created", 30)
+    ledger.claim_alert(fid, event_id, 30)
+    posted = WebClient(token=SLACK_TOKEN, base_url=sandbox.slack.base_url).chat_postMessage(
+        channel=SLACK_CHANNEL,
+        text="Root access key created (posted by the attempt that died)",
+        metadata={
+            "event_type": METADATA_EVENT_TYPE,
+            "event_payload": {"event_id": event_id, "verdict": "root-key-created"},
+        },
+    )
+
+    (result,) = handler.lambda_handler(event, None)["results"]
+
+    assert "found-posted" in result["actions"]
+    assert result["slack_ts"] == posted["ts"]
+    assert [m.ts for m in sandbox.slack.top_level(SLACK_CHANNEL)] == [posted["ts"]]
+    # The found alert is the key's: the deletion replies in its thread.
+    sandbox.aws.set_root_key_present(False)
+    _handle(sandbox, _lifecycle(create, "DeleteAccessKey", 600))
+    assert len(sandbox.slack.replies(SLACK_CHANNEL, posted["ts"])) == 1
+    assert len(sandbox.slack.top_level(SLACK_CHANNEL)) == 1
+
+
+def test_a_first_attempt_posts_without_reading_the_channel(sandbox: SandboxStack) -> None:
+    sandbox.aws.set_root_key_present(True)
+    _handle(sandbox, sample("root_create_access_key"))
+    methods = [r.method for r in sandbox.slack.requests]
+    assert methods.count("chat.postMessage") == 1
+    assert "conversations.history" not in methods
