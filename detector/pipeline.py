@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from detector import retry
 from detector.domain.confirmation import Confirmation
@@ -245,9 +245,7 @@ class _Run:
             except DetectorError as exc:
                 self._fail("finding", exc)
         if self.failures:
-            if self.posted_alert is not None and fid:
-                deps.ledger.set_alert(fid, self.posted_alert)  # others may thread on it
-            raise PipelineError(self.outcome, self.failures)
+            self._give_up(fid, order, ordering, imported)
 
         # Round 3: the ledger records what happened, all at once.
         writes = [pool.submit(deps.ledger.finish_event, event.event_id, **self.steps)]
@@ -258,6 +256,22 @@ class _Run:
         for write in writes:
             write.result()
         return True
+
+    def _give_up(
+        self,
+        fid: str | None,
+        order: str,
+        ordering: FindingState | None,
+        imported: dict[str, Any] | None,
+    ) -> NoReturn:
+        """A step failed: keep what succeeded consistent, then raise for a retry."""
+        if imported is not None and fid and ordering is not None:
+            # The import happened: settle it now. A newer event may have finished while ours
+            # was in flight; unsettled, this older state could stay in Security Hub.
+            self._step("finding", lambda: self._settle(fid, order, ordering.version, imported))
+        if self.posted_alert is not None and fid:
+            self.deps.ledger.set_alert(fid, self.posted_alert)  # others may thread on it
+        raise PipelineError(self.outcome, self.failures)
 
     def _step(self, name: str, fn: Callable[[], object]) -> None:
         try:
@@ -278,8 +292,8 @@ class _Run:
         assert self.state is not None  # noqa: S101 - set before round 2
         if self.state.finding_done:
             return None
-        self.steps["finding_done"] = True
         if not ordering.newest:
+            self.steps["finding_done"] = True
             self.outcome.actions.append("finding-superseded")  # a later event set the state
             return None
         deps = self.deps
@@ -300,11 +314,14 @@ class _Run:
         Events of one key can be imported concurrently and land in any order. Finalizing
         succeeds only if this event is still the newest and nobody imported meanwhile;
         otherwise the newest state is imported again (each stale import forces one round).
+        The finding step counts as done only once settled: an attempt that fails before that
+        leaves it to its retry, which imports and settles again.
         """
         deps = self.deps
         for _ in range(_MAX_RECONCILE):
             result = deps.ledger.finalize_finding(fid, order, self.event.event_id, seen, finding)
             if result.finalized:
+                self.steps["finding_done"] = True
                 return
             if not result.newest:
                 # A newer event exists and ours may have landed after its import. Count it:
@@ -314,6 +331,7 @@ class _Run:
                 current = deps.ledger.note_stale_import(fid)
                 if current.finding is not None and current.finding_event == current.event_id:
                     deps.findings.import_finding(current.finding)
+                self.steps["finding_done"] = True
                 return
             seen = result.version  # an older event imported meanwhile: import ours again
             deps.findings.import_finding(finding)
