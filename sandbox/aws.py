@@ -379,7 +379,10 @@ def _fast_xml_answers() -> None:
     from moto.core import serialize  # noqa: PLC0415
 
     original = xmltodict.unparse
-    check_name = functools.cache(xmltodict._validate_name)  # raises for a bad name
+    validate = getattr(xmltodict, "_validate_name", None)  # raises for a bad name
+    if validate is None:  # another xmltodict than the one this was written against
+        return
+    check_name = functools.cache(validate)
 
     def text(value: Any) -> str:
         if isinstance(value, str):
