@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 from xml.sax.saxutils import escape, quoteattr
 
 import boto3
@@ -40,8 +40,31 @@ LEDGER_TABLE = "root-key-detector-ledger"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 
+class ServedEndpoint:
+    """Stopping, and ``with`` use, of an endpoint that :func:`serve_aws` serves."""
+
+    _server: BaseWSGIServer | None
+
+    def start(self) -> Self:
+        """Start serving; returns self."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 @dataclass
-class MotoSandbox:
+class MotoSandbox(ServedEndpoint):
     """A moto server on 127.0.0.1 (a free port) plus helpers to seed and inspect it."""
 
     host: str = "127.0.0.1"
@@ -54,19 +77,6 @@ class MotoSandbox:
         self._server = serve_aws(moto_app(), self.host, self.port)
         self.port = self._server.server_port
         return self
-
-    def stop(self) -> None:
-        """Stop the server."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> MotoSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def endpoint_url(self) -> str:

@@ -27,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer
 
 from sandbox.aws import (
     ACCOUNT_ID,
+    ServedEndpoint,
     moto_app,
     prepare_moto,
     serve_aws,
@@ -46,7 +47,7 @@ class ProxyStats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-class AwsFaultProxy:
+class AwsFaultProxy(ServedEndpoint):
     """Start with ``with AwsFaultProxy() as proxy:``; ``proxy.endpoint_url`` for clients.
 
     moto's backends are module state, so this endpoint and a :class:`sandbox.aws.MotoSandbox`
@@ -84,19 +85,6 @@ class AwsFaultProxy:
         prepare_moto()
         self._server = serve_aws(self._app, self._host)
         return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> AwsFaultProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _throttle_now(self) -> bool:
         with self._lock:
