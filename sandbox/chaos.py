@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import queue
 import random
 import sys
@@ -36,7 +35,7 @@ from detector.redrive import redrive
 from detector.wiring import build_runtime
 from sandbox.aws import ACCOUNT_ID, patched_environ
 from sandbox.aws_server import RemoteMoto
-from sandbox.stack import SLACK_CHANNEL, SandboxStack
+from sandbox.stack import SLACK_CHANNEL, SandboxStack, lambda_failure_record
 
 LIFECYCLE = ("UpdateAccessKey:Inactive", "UpdateAccessKey:Active", "DeleteAccessKey")
 
@@ -214,14 +213,7 @@ def run_workers(
                         continue
                     sqs.send_message(
                         QueueUrl=dlq,
-                        MessageBody=json.dumps(
-                            {
-                                "version": "1.0",
-                                "requestContext": {"condition": "RetriesExhausted"},
-                                "requestPayload": event,
-                                "responseContext": {"functionError": type(exc).__name__},
-                            }
-                        ),
+                        MessageBody=lambda_failure_record(event, type(exc).__name__),
                     )
                     with tally.lock:
                         tally.dead += 1

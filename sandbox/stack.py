@@ -38,6 +38,18 @@ def sample(name: str, *, now: datetime | None = None) -> dict[str, Any]:
     return record
 
 
+def lambda_failure_record(event: dict[str, Any], error: str | None = None) -> str:
+    """What Lambda's on-failure destination writes to the dead-letter queue for ``event``."""
+    return json.dumps(
+        {
+            "version": "1.0",
+            "requestContext": {"condition": "RetriesExhausted"},
+            "requestPayload": event,
+            "responseContext": {"functionError": error} if error else {},
+        }
+    )
+
+
 @dataclass
 class SandboxStack:
     """Start with ``with SandboxStack() as stack:``; everything listens on 127.0.0.1."""

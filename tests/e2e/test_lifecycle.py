@@ -22,7 +22,7 @@ from detector.domain.message import METADATA_EVENT_TYPE
 from detector.pipeline import PipelineError
 from detector.wiring import runtime_from_env
 from sandbox.aws import SLACK_CHANNEL, SLACK_TOKEN
-from sandbox.stack import SandboxStack, sample
+from sandbox.stack import SandboxStack, lambda_failure_record, sample
 
 pytestmark = pytest.mark.usefixtures("detector_env")
 KEY = "AKIAZSANDBOXDEMO7Q2X"  # the key sample("root_create_access_key") creates
@@ -159,17 +159,7 @@ def test_partial_success_completes_on_redrive_without_a_second_finding_or_alert(
     # The event lands in the DLQ (as Lambda's on-failure destination writes it) ...
     sqs = sandbox.aws.client("sqs")
     dlq = sqs.create_queue(QueueName="root-key-detector-dlq")["QueueUrl"]
-    sqs.send_message(
-        QueueUrl=dlq,
-        MessageBody=json.dumps(
-            {
-                "version": "1.0",
-                "requestContext": {"condition": "RetriesExhausted"},
-                "requestPayload": event,
-                "responseContext": {},
-            }
-        ),
-    )
+    sqs.send_message(QueueUrl=dlq, MessageBody=lambda_failure_record(event))
     # ... and once the channel is fixed, the operator redrives it.
     env = {**os.environ, "SLACK_CHANNEL_ID": SLACK_CHANNEL}
     proc = subprocess.run(  # noqa: S603 - our own CLI
