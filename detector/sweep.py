@@ -101,17 +101,16 @@ class Sweeper:
         self._concurrency = concurrency
         self._findings_from = findings_from
         self._now = now
-        # Open findings by account, read once as the Security Hub administrator (or None).
-        self._central: dict[str, list[dict[str, Any]]] | None = None
 
     def run(self, account_ids: Iterable[str]) -> SweepSummary:
         """Sweep every account; post a digest when anything changed."""
         ids = list(dict.fromkeys(account_ids))
         source = "member"
-        self._central = None
+        # Open findings by account, read once as the Security Hub administrator (or None).
+        central: dict[str, list[dict[str, Any]]] | None = None
         if self._findings_from == "administrator":
             try:
-                self._central = self._administrator_findings()
+                central = self._administrator_findings()
                 source = "administrator"
             except Exception as exc:  # noqa: BLE001 - the members can still be asked
                 code = retry.error_code(exc)
@@ -122,7 +121,7 @@ class Sweeper:
                 )
                 source = f"member (administrator read failed: {code})"
         with ThreadPoolExecutor(max_workers=max(1, self._concurrency)) as pool:
-            results = list(pool.map(self._one, ids))
+            results = list(pool.map(lambda account: self._one(account, central), ids))
         summary = SweepSummary(results, findings_from=source)
         if summary.changed and self._deps.alerter is not None:
             failed = [(r.account, r.detail) for r in results if r.status == "failed"]
@@ -133,21 +132,23 @@ class Sweeper:
         get_logger().info("sweep done", extra=summary.as_dict())
         return summary
 
-    def _one(self, account: str) -> AccountResult:
+    def _one(self, account: str, central: dict[str, list[dict[str, Any]]] | None) -> AccountResult:
         try:
-            return self._sweep(account)
+            return self._sweep(account, central)
         except Exception as exc:  # noqa: BLE001 - one account's failure is reported, not fatal
             code = retry.error_code(exc)
             get_logger().warning("sweep account failed", extra={"account": account, "error": code})
             return AccountResult(account, "failed", f"{code}: {str(exc)[:200]}")
 
-    def _sweep(self, account: str) -> AccountResult:
+    def _sweep(
+        self, account: str, central: dict[str, list[dict[str, Any]]] | None
+    ) -> AccountResult:
         env = self._deps.retry_env
         iam = self._accounts.client("iam", account)
         summary = retry.build(retry.AWS_CALL, env)(iam.get_account_summary)
         present = int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0)) > 0
-        if self._central is not None:
-            open_findings = self._central.get(account, [])
+        if central is not None:
+            open_findings = central.get(account, [])
         else:
             open_findings = self._open_findings(account)
         if present and open_findings:
