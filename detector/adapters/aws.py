@@ -14,15 +14,12 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.exceptions
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import Credentials
-
-if TYPE_CHECKING:
-    import boto3
 
 from detector import __version__
 
@@ -47,14 +44,7 @@ class AwsClients:
     Creating a boto3 client costs milliseconds of CPU; a warm Lambda must not pay it twice.
     """
 
-    def __init__(
-        self,
-        session: boto3.session.Session | None = None,
-        region: str | None = None,
-        *,
-        max_pool_connections: int = 16,
-    ):
-        self._session = session
+    def __init__(self, region: str | None = None, *, max_pool_connections: int = 16):
         self._botocore: botocore.session.Session | None = None
         self._region = region
         self._pool = max_pool_connections
@@ -82,19 +72,14 @@ class AwsClients:
             return self._create(service, self._region)
 
     def _create(self, service: str, region: str | None) -> Any:
-        config = botocore_config(self._pool)
-        if self._session is not None:
-            return self._session.client(
-                service,  # type: ignore[call-overload]
-                region_name=region,
-                config=config,
-            )
         # What boto3's Session.client does, without importing boto3.
-        return self._core().create_client(service, region_name=region, config=config)
+        return self._core().create_client(
+            service, region_name=region, config=botocore_config(self._pool)
+        )
 
 
 # The member account whose credentials sign the calls a member client makes in this thread.
-_ACTING_IN: contextvars.ContextVar[tuple[str, Credentials] | None] = contextvars.ContextVar(
+_ACTING_IN: contextvars.ContextVar[Credentials | None] = contextvars.ContextVar(
     "root_key_detector_acting_in", default=None
 )
 
@@ -105,10 +90,10 @@ class MemberClientUnboundError(RuntimeError):
 
 def _sign_as_member(context: dict[str, Any], **_: Any) -> None:
     """``before-call`` hook of a member client: sign this request as the bound member account."""
-    bound = _ACTING_IN.get()
-    if bound is None:
+    credentials = _ACTING_IN.get()
+    if credentials is None:
         raise MemberClientUnboundError("member client called without a member account bound")
-    context.setdefault("signing", {})["request_credentials"] = bound[1]
+    context.setdefault("signing", {})["request_credentials"] = credentials
 
 
 class InAccount:
@@ -118,12 +103,12 @@ class InAccount:
     (:class:`MemberClientUnboundError`) rather than sign with the detector's own identity.
     """
 
-    __slots__ = ("_account_id", "_bound", "_client")
+    __slots__ = ("_account_id", "_client", "_credentials")
 
     def __init__(self, client: Any, account_id: str, credentials: Credentials) -> None:
         self._client = client
         self._account_id = account_id
-        self._bound = (account_id, credentials)
+        self._credentials = credentials
 
     @property
     def account_id(self) -> str:
@@ -134,10 +119,10 @@ class InAccount:
         attr = getattr(self._client, name)
         if name.startswith("_") or not callable(attr) or name in {"get_paginator", "get_waiter"}:
             return attr
-        bound = self._bound
+        credentials = self._credentials
 
         def call(*args: Any, **kwargs: Any) -> Any:
-            token = _ACTING_IN.set(bound)
+            token = _ACTING_IN.set(credentials)
             try:
                 return attr(*args, **kwargs)
             finally:
