@@ -145,16 +145,18 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
         done = attempt.go()
     except BaseException:
         if attempt.state is not None:
-            _release(deps, event.event_id, attempt.steps)
+            _release(deps, event.event_id, attempt.state.claim, attempt.steps)
         raise
     if done:
         log.info("handled", extra={**_log_fields(event, verdict), **outcome.as_dict()})
     return outcome
 
 
-def _release(deps: Dependencies, event_id: str, steps: dict[str, str | bool]) -> None:
+def _release(
+    deps: Dependencies, event_id: str, claim: str | None, steps: dict[str, str | bool]
+) -> None:
     try:
-        deps.ledger.release_event(event_id, **steps)
+        deps.ledger.release_event(event_id, claim, **steps)
     except DetectorError as exc:  # the lease expires by itself; the original error matters
         get_logger().warning(
             "ledger release failed", extra={"event_id": event_id, "error": str(exc)}
@@ -248,14 +250,38 @@ class _Run:
             self._give_up(fid, order, ordering, imported)
 
         # Round 3: the ledger records what happened, all at once.
-        writes = [pool.submit(deps.ledger.finish_event, event.event_id, **self.steps)]
-        if self.posted_alert is not None and fid:
-            writes.append(pool.submit(deps.ledger.set_alert, fid, self.posted_alert))
-        if imported is not None and fid and ordering is not None:
-            writes.append(pool.submit(self._settle, fid, order, ordering.version, imported))
-        for write in writes:
-            write.result()
+        self._record(fid, order, ordering, imported)
         return True
+
+    def _record(
+        self,
+        fid: str | None,
+        order: str,
+        ordering: FindingState | None,
+        imported: dict[str, Any] | None,
+    ) -> None:
+        """Mark the event done beside recording the alert and settling the finding.
+
+        If one of these writes fails, the attempt fails and process() reopens the event, so
+        "done" never stands for a step that did not happen: its retry finishes what is
+        missing (settling the finding, say).
+        """
+        deps, pool = self.deps, self.deps.pool()
+        writes = [
+            ("ledger", pool.submit(deps.ledger.finish_event, self.event.event_id, **self.steps))
+        ]
+        if self.posted_alert is not None and fid:
+            writes.append(("alert", pool.submit(deps.ledger.set_alert, fid, self.posted_alert)))
+        if imported is not None and fid and ordering is not None:
+            settle = pool.submit(self._settle, fid, order, ordering.version, imported)
+            writes.append(("finding", settle))
+        for name, write in writes:
+            try:
+                write.result()
+            except DetectorError as exc:
+                self._fail(name, exc)
+        if self.failures:
+            raise PipelineError(self.outcome, self.failures)
 
     def _give_up(
         self,

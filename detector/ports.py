@@ -28,6 +28,7 @@ class EventState:
     update_done: bool = False
     message: SlackRef | None = None  # the message this event posted
     message_kind: str | None = None  # "alert" (the key's top-level), "reply" or "notice"
+    claim: str | None = None  # this attempt's claim on the event (None when done)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +109,12 @@ class Ledger(Protocol):
         ...
 
     def finish_event(self, event_id: str, **fields: str | bool) -> None:
-        """Mark an event done, with what it posted."""
+        """Mark an event done, with what it posted (the attempt's claim still holds it)."""
         ...
 
-    def release_event(self, event_id: str, **steps: str | bool) -> None:
-        """Give an event back after a failed attempt, recording the steps it finished."""
+    def release_event(self, event_id: str, claim: str | None, **steps: str | bool) -> None:
+        """Give an event back after a failed attempt, recording the steps it finished (also
+        when the attempt already marked it done but another of its last writes failed)."""
         ...
 
     def propose_order(self, fid: str, order: str, event_id: str) -> FindingState:

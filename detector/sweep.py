@@ -203,7 +203,7 @@ class Sweeper:
                     deps.alerter.post(message, thread=alert.ref)
             deps.ledger.finish_event(marker)
         except BaseException:
-            deps.ledger.release_event(marker)
+            deps.ledger.release_event(marker, state.claim)
             raise
 
 

@@ -13,6 +13,7 @@ than moto's own work, which the benchmarks then measured as if AWS were slow.)
 
 from __future__ import annotations
 
+import io
 import json
 import random
 import threading
@@ -30,6 +31,7 @@ from sandbox.aws import (
     ServedEndpoint,
     moto_app,
     prepare_moto,
+    read_body,
     serve_aws,
     set_root_key_flag,
     set_securityhub_administrator,
@@ -62,8 +64,12 @@ class AwsFaultProxy(ServedEndpoint):
         seed: int | None = None,
         host: str = "127.0.0.1",
         control: bool = False,
+        refuse: Callable[[str, bytes], bool] | None = None,
     ) -> None:
         self.control = control  # serve /_sandbox/ paths (the test harness's controls)
+        # Tests: a request for which refuse(X-Amz-Target, body) holds gets a 500 and has no
+        # effect (a service failing one kind of write only).
+        self.refuse = refuse
         self.throttle_rate = throttle_rate
         self.latency_s = latency_s
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not crypto
@@ -95,6 +101,17 @@ class AwsFaultProxy(ServedEndpoint):
             return self._control(environ, start_response)
         if self.latency_s:
             time.sleep(self.latency_s)
+        if self.refuse is not None:
+            body = read_body(environ)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if self.refuse(target, body):
+                status, headers, payload = error_response(
+                    environ.get("CONTENT_TYPE", ""), target, "InternalServerError", 500, "refused"
+                )
+                return _answer(start_response, status, payload, headers)
         if not self._throttle_now():
             with self.stats.lock:
                 self.stats.forwarded += 1
@@ -134,17 +151,29 @@ def _answer(
 
 def throttle_response(content_type: str, target: str) -> tuple[int, dict[str, str], bytes]:
     """A throttling error in the wire shape the caller's protocol expects."""
+    if "x-www-form-urlencoded" in content_type:  # query protocol: IAM, STS
+        return error_response(content_type, target, "Throttling", 400, "Rate exceeded")
+    if not target:  # REST-JSON (no X-Amz-Target) uses 429
+        return error_response(
+            content_type, target, "TooManyRequestsException", 429, "Rate exceeded"
+        )
+    return error_response(content_type, target, "ThrottlingException", 400, "Rate exceeded")
+
+
+def error_response(
+    content_type: str, target: str, code: str, status: int, message: str
+) -> tuple[int, dict[str, str], bytes]:
+    """An error ``code`` with HTTP ``status`` in the wire shape of the caller's protocol."""
     request_id = str(uuid.uuid4())
     if "x-www-form-urlencoded" in content_type:  # query protocol: IAM, STS
+        kind = "Sender" if status < 500 else "Receiver"
         body = (
-            "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
-            f"<Message>Rate exceeded</Message></Error><RequestId>{request_id}</RequestId>"
+            f"<ErrorResponse><Error><Type>{kind}</Type><Code>{code}</Code>"
+            f"<Message>{message}</Message></Error><RequestId>{request_id}</RequestId>"
             "</ErrorResponse>"
         )
-        return 400, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body.encode()
-    code = "TooManyRequestsException" if not target else "ThrottlingException"
-    body = f'{{"__type": "{code}", "message": "Rate exceeded"}}'
-    status = 429 if not target else 400  # REST-JSON (no X-Amz-Target) uses 429
+        return status, {"Content-Type": "text/xml", "x-amzn-RequestId": request_id}, body.encode()
+    body = json.dumps({"__type": code, "message": message})
     headers = {
         "Content-Type": "application/x-amz-json-1.1" if target else "application/json",
         "x-amzn-ErrorType": code,

@@ -56,9 +56,6 @@ class DynamoLedger:
         self._table = table
         self._retry_env = retry_env
         self._clock = clock
-        # One token per claim attempt: a retried write whose first response was lost still
-        # recognises its own claim; concurrent invocations (even in one process) never do.
-        self._tokens: dict[str, str] = {}
 
     # -- plumbing ------------------------------------------------------------------------
 
@@ -101,7 +98,9 @@ class DynamoLedger:
     def begin_event(self, event_id: str, verdict: str, lease_s: float) -> EventState:
         """Claim an event for processing.
 
-        Returns its state (``done`` when an earlier delivery finished it).
+        Returns its state (``done`` when an earlier delivery finished it). Its ``claim`` is a
+        token of this attempt: a retried write whose first response was lost still recognises
+        its own claim; concurrent invocations (even in one process) never do.
 
         Raises:
             LedgerBusy: another invocation is processing it now.
@@ -133,8 +132,7 @@ class DynamoLedger:
             ReturnValues="ALL_NEW",
         )
         if resp is not None:
-            self._tokens[event_id] = token
-            return _event_state(resp["Attributes"])
+            return replace(_event_state(resp["Attributes"]), claim=token)
         item = self._get(f"EVENT#{event_id}", "EVENT")
         if item is not None and _str(item, "status") == "DONE":
             return _event_state(item)
@@ -154,24 +152,34 @@ class DynamoLedger:
         )
 
     def finish_event(self, event_id: str, **fields: str | bool) -> None:
-        """The event is fully handled (with what it posted): later deliveries are skipped."""
-        self.mark_event(event_id, status="DONE", **fields)
-        self._tokens.pop(event_id, None)
+        """The event is fully handled (with what it posted): later deliveries are skipped.
 
-    def release_event(self, event_id: str, **steps: str | bool) -> None:
+        The owner stays, so the attempt can still reopen the event with :meth:`release_event`
+        if a write made alongside this one fails."""
+        self.mark_event(event_id, status="DONE", **fields)
+
+    def release_event(self, event_id: str, claim: str | None, **steps: str | bool) -> None:
         """The attempt failed: record the steps it finished and let the next delivery (retry,
-        redrive) take the event at once."""
-        token = self._tokens.pop(event_id, None)
-        if token is None:
+        redrive) take the event at once.
+
+        Works while the attempt holds the event (``claim`` from :meth:`begin_event`), running
+        or already marked done by it: done does not stand while a write made with it failed.
+        """
+        if claim is None:
             return
         sets, names, values = _set_fields({"status": "FAILED", **steps})
         self._conditional(
             "update_item",
             Key=_key(f"EVENT#{event_id}", "EVENT"),
             UpdateExpression=f"SET {sets}",
-            ConditionExpression="#own = :me AND #st = :running",
+            ConditionExpression="#own = :me AND (#st = :running OR #st = :done)",
             ExpressionAttributeNames={**names, "#st": "status", "#own": "owner"},
-            ExpressionAttributeValues={**values, ":running": _s("RUNNING"), ":me": _s(token)},
+            ExpressionAttributeValues={
+                **values,
+                ":running": _s("RUNNING"),
+                ":done": _s("DONE"),
+                ":me": _s(claim),
+            },
         )
 
     # -- findings ------------------------------------------------------------------------
