@@ -296,11 +296,15 @@ def report_trace(
 # warm_alert_rtt
 
 
-def measure_warm(stack: Any, env: dict[str, str], n: int) -> list[float]:
-    """Handler wall times (s) of ``n`` new root-key-created events after one warm-up event."""
+def measure_warm(
+    stack: Any, env: dict[str, str], n: int, title: str = "moto"
+) -> tuple[list[float], list[str]]:
+    """Handler wall times (s) of ``n`` new root-key-created events after one warm-up event, in
+    a new container (runtime); and the actions of one more, traced event."""
     from detector import handler  # noqa: PLC0415
     from sandbox.aws import patched_environ  # noqa: PLC0415
 
+    handler._runtime = None
     ctx = _LambdaContext()
     samples: list[float] = []
     with patched_environ(env):
@@ -318,11 +322,50 @@ def measure_warm(stack: Any, env: dict[str, str], n: int) -> list[float]:
         event = created_event()
         with tracing(calls):
             t0 = time.perf_counter()
-            _check(handler.lambda_handler(event, ctx), "traced")
+            out = handler.lambda_handler(event, ctx)
             wall = time.perf_counter() - t0
+        _check(out, "traced")
         seen = Counter(r.method for r in stack.slack.requests[before:])
-    report_trace(calls, t0, wall, seen, f"warm, {LATENCY_S * 1000:.0f} ms injected per call")
-    return samples
+    report_trace(
+        calls, t0, wall, seen, f"{title}, warm, {LATENCY_S * 1000:.0f} ms injected per call"
+    )
+    return samples, list(out["results"][0]["actions"])
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure_canned(stack: Any, n: int, moto_actions: list[str]) -> None:
+    """warm_alert_rtt against bench.canned_aws (context): the detector's own floor."""
+    from sandbox.aws import SLACK_TOKEN  # noqa: PLC0415
+
+    cmd = [sys.executable, "-m", "bench.canned_aws", "--latency", str(LATENCY_S)]
+    with subprocess.Popen(
+        [*cmd, "--token", SLACK_TOKEN],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        env = {**stack.detector_env(), "AWS_ENDPOINT_URL": proc.stdout.readline().strip()}
+        server_cpu, own_cpu = _cpu_s(proc.pid), time.process_time()
+        samples, actions = measure_warm(stack, env, n, "canned AWS endpoint (no server work)")
+        server_cpu, own_cpu = _cpu_s(proc.pid) - server_cpu, time.process_time() - own_cpu
+        proc.stdin.close()
+    if actions != moto_actions:
+        note(f"canned endpoint: path differs from moto's ({actions} != {moto_actions}): ignore it")
+        return
+    note(
+        f"context: warm_alert_rtt against a canned AWS endpoint (no server work, same path): "
+        f"{statistics.median(samples) / LATENCY_S:.2f} rtt (wall ms: {_fmt(samples, 1000)}); "
+        f"per event (the warm-up included): endpoint CPU {server_cpu / (n + 2) * 1000:.1f} ms, "
+        f"this process (detector + Slack emulator) {own_cpu / (n + 2) * 1000:.1f} ms"
+    )
 
 
 def _check(out: dict[str, Any], what: str) -> None:
@@ -1049,9 +1092,18 @@ def sandbox_figures(reps: Reps, imports: bool) -> dict[str, float]:
         stack.slack.set_latency(LATENCY_S)
         calibrate(stack, aws.proxy_url)
         warm_env = {**stack.detector_env(), "AWS_ENDPOINT_URL": aws.proxy_url}
-        warm = measure_warm(stack, warm_env, reps.warm_events)
+        assert aws.pid is not None
+        moto_cpu, own_cpu = _cpu_s(aws.pid), time.process_time()
+        warm, actions = measure_warm(stack, warm_env, reps.warm_events)
+        moto_cpu, own_cpu = _cpu_s(aws.pid) - moto_cpu, time.process_time() - own_cpu
         note(f"warm_alert_rtt: {len(warm)} events, wall ms: {_fmt(warm, 1000)}")
+        per_event = 1000 / (len(warm) + 2)
+        note(
+            f"  per event (the warm-up included): moto CPU {moto_cpu * per_event:.1f} ms, "
+            f"this process (detector + Slack emulator) {own_cpu * per_event:.1f} ms"
+        )
         figures["warm_alert_rtt"] = statistics.median(warm) / LATENCY_S
+        measure_canned(stack, reps.warm_events, actions)
 
         # No injected latency from here on; children talk to moto directly.
         aws.set_faults(throttle_rate=0.0, latency_s=0.0)

@@ -55,6 +55,11 @@ class RemoteMoto(MotoSandbox):
         self.proxy_url = endpoints["proxy"]
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before start)."""
+        return None if self._proc is None else self._proc.pid
+
     def stop(self) -> None:
         """Close the child's stdin: it exits."""
         if self._proc is not None:
