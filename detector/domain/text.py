@@ -11,6 +11,7 @@ ZWSP = "\u200b"  # zero-width space: breaks Slack's auto-linking and mention par
 # Characters that reorder or hide text (Trojan Source) or are invisible controls.
 _BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # Sequences Slack would turn into links or mentions even without angle brackets.
+_SPACES = re.compile(r" {2,}")
 _AUTOLINK = re.compile(r"(?i)(://|www\.|@|\.(?=[a-z]{2,}\b))")
 
 
@@ -21,13 +22,15 @@ def clean(text: str, limit: int) -> str:
     """
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    if text.isascii() and text.isprintable():  # the common case: nothing to drop or fold
+        return truncate(_SPACES.sub(" ", text).strip(), limit)
     out: list[str] = []
     for ch in text:
         if ch in "\t\n\r":
             out.append(" ")
         elif ch not in _BIDI and unicodedata.category(ch) not in {"Cc", "Cf", "Cs", "Co", "Cn"}:
             out.append(ch)
-    cleaned = re.sub(r" {2,}", " ", "".join(out)).strip()
+    cleaned = _SPACES.sub(" ", "".join(out)).strip()
     return truncate(cleaned, limit)
 
 

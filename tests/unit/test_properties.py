@@ -333,6 +333,17 @@ def test_clean_is_bounded_and_printable(text: str, limit: int) -> None:
         assert out == text  # ordinary text is left alone
 
 
+@FAST
+@given(
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E))
+    | st.text(alphabet=" a."),  # runs of spaces, at the ends too
+    limits,
+)
+def test_clean_takes_printable_ascii_the_same_way_as_any_text(text: str, limit: int) -> None:
+    # Printable ASCII skips the per-character pass; a dropped control character forces it.
+    assert clean(text, limit) == clean(text + "\x00", limit) == clean("\u202e" + text, limit)
+
+
 KEYS = st.from_regex(r"\A(AKIA|ASIA)[A-Z2-7]{16}\Z")
 
 
