@@ -164,6 +164,7 @@ class AccountClients:
         self._clock = clock
         self._credentials: dict[str, tuple[float, Credentials]] = {}
         self._member_clients: dict[str, Any] = {}
+        self._creating: dict[str, threading.Lock] = {}  # service -> held while creating it
         self._lock = threading.Lock()
         self._account_locks: dict[str, threading.Lock] = {}
 
@@ -204,14 +205,25 @@ class AccountClients:
     def _member_client(self, service: str) -> Any:
         with self._lock:
             client = self._member_clients.get(service)
-        if client is not None:
+            if client is not None:
+                return client
+            creating = self._creating.setdefault(service, threading.Lock())
+        # One thread creates it; the others wait for that one. A sweep's first calls all reach
+        # this point together: each creating its own client (tens of ms of CPU, and the
+        # service model loaded again) cost a second of CPU per sweep, and the losers' clients
+        # were thrown away.
+        with creating:
+            with self._lock:
+                client = self._member_clients.get(service)
+            if client is None:
+                client = self._clients.new_client(service)
+                client.meta.events.register(
+                    f"before-call.{client.meta.service_model.service_id.hyphenize()}",
+                    _sign_as_member,
+                )
+                with self._lock:
+                    self._member_clients[service] = client
             return client
-        client = self._clients.new_client(service)
-        client.meta.events.register(
-            f"before-call.{client.meta.service_model.service_id.hyphenize()}", _sign_as_member
-        )
-        with self._lock:
-            return self._member_clients.setdefault(service, client)
 
     def _assume(self, account_id: str) -> tuple[float, Credentials]:
         arn = f"arn:{self._partition}:iam::{account_id}:role/{self._role}"

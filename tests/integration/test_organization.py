@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import boto3
 import pytest
 
 from detector import pipeline, retry
-from detector.adapters.aws import MemberClientUnboundError
+from detector.adapters.aws import AwsClients, MemberClientUnboundError
 from detector.config import Settings
 from detector.sweep import Sweeper
 from detector.wiring import Runtime, build_runtime
@@ -171,6 +172,35 @@ def test_concurrent_calls_through_shared_member_clients_act_in_their_own_account
         assert [f["AwsAccountId"] for f in findings] == ([account] if account in with_key else [])
         assert all(f["ProductArn"].endswith(f"/{account}/default") for f in findings)
     assert sandbox.aws.findings() == []  # nothing acted as the central account
+
+
+class _CountingClients(AwsClients):
+    """Counts the clients made apart from the cache; making one takes a while, as when cold."""
+
+    def __init__(self, region: str) -> None:
+        super().__init__(region)
+        self.made: list[str] = []
+
+    def new_client(self, service: str) -> Any:
+        self.made.append(service)
+        time.sleep(0.2)  # every other thread of the sweep reaches the client meanwhile
+        return super().new_client(service)
+
+
+def test_a_sweep_creates_each_shared_member_client_once(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in {**sandbox.detector_env(), "MEMBER_ROLE_NAME": ROLE}.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env({**sandbox.detector_env(), "MEMBER_ROLE_NAME": ROLE})
+    clients = _CountingClients(settings.region)
+    runtime = build_runtime(settings, clients=clients, retry_env=retry.RetryEnv())
+    accounts = [f"{478000000000 + i:012d}" for i in range(8)]
+
+    summary = Sweeper(runtime.deps, runtime.accounts, concurrency=8).run(accounts)
+
+    assert summary.counts == {"clean": 8}
+    assert clients.made.count("iam") == 1
 
 
 def test_a_member_client_never_signs_as_the_detector(runtime: Runtime) -> None:
