@@ -14,10 +14,12 @@ import contextvars
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import botocore.exceptions
 import botocore.session
+import botocore.utils
 from botocore.config import Config
 from botocore.credentials import Credentials
 
@@ -53,7 +55,10 @@ class AwsClients:
 
     def _core(self) -> botocore.session.Session:
         if self._botocore is None:
-            self._botocore = botocore.session.Session()
+            session = botocore.session.Session()
+            parsers = session.get_component("response_parser_factory")
+            parsers.set_parser_defaults(timestamp_parser=parse_timestamp)
+            self._botocore = session
         return self._botocore
 
     def client(self, service: str, region: str | None = None) -> Any:
@@ -76,6 +81,24 @@ class AwsClients:
         return self._core().create_client(
             service, region_name=region, config=botocore_config(self._pool)
         )
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, without dateutil for the ISO 8601 times AWS sends.
+
+    dateutil spends ~0.1 ms per timestamp (an AssumeRole answer has one: a sweep parses one per
+    account); ``datetime.fromisoformat`` reads the same instant in well under a microsecond.
+    Anything else (epoch numbers, RFC 822 dates, times without a zone) goes to botocore's own.
+    """
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    default: datetime = botocore.utils.parse_timestamp(value)
+    return default
 
 
 # The member account whose credentials sign the calls a member client makes in this thread.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC
 from typing import Any
 
 import boto3
@@ -279,3 +280,17 @@ def test_a_failed_administrator_read_falls_back_to_each_accounts_findings(
     status = {r.account: r.status for r in summary.results}
     # The members are still swept; this account's own Security Hub stays unreachable: reported.
     assert status == {ACCOUNT_ID: "failed", MEMBER: "alerted", OTHER: "resolved"}
+
+
+def test_the_detectors_clients_read_aws_times_as_boto3_does(runtime: Runtime) -> None:
+    # The member credentials' expiry decides when they are renewed: the detector's clients
+    # (their own timestamp parser) and a plain boto3 client read the same instant.
+    role = f"arn:aws:iam::{MEMBER}:role/{ROLE}"
+    ours = runtime.clients.client("sts").assume_role(RoleArn=role, RoleSessionName="ts")
+    theirs = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=role, RoleSessionName="ts"
+    )
+    expiry = ours["Credentials"]["Expiration"]
+    assert expiry.tzinfo is UTC  # read by datetime.fromisoformat, not dateutil
+    delta = expiry - theirs["Credentials"]["Expiration"]
+    assert abs(delta.total_seconds()) < 60  # two calls, one moment apart
