@@ -23,6 +23,7 @@ SWEEP_ACCOUNTS ?=
 SWEEP_CONCURRENCY ?= 32
 SWEEP_FINDINGS_FROM ?= member
 FUNCTION_TIMEOUT ?= 300
+FUNCTION_MEMORY ?= 1024
 DEPLOY_REGION := us-east-1
 
 CFN_LINT_VERSION := 1.58.0
@@ -84,6 +85,6 @@ deploy: ## Deploy infra/detector.yaml to us-east-1 (needs aws CLI, credentials, 
 			"ReservedConcurrency=$(RESERVED_CONCURRENCY)" "LogLevel=$(LOG_LEVEL)" \
 			"ScheduleExpression=$(SCHEDULE_EXPRESSION)" "SweepAccounts=$(SWEEP_ACCOUNTS)" \
 			"SweepConcurrency=$(SWEEP_CONCURRENCY)" "SweepFindingsFrom=$(SWEEP_FINDINGS_FROM)" \
-			"FunctionTimeout=$(FUNCTION_TIMEOUT)"; \
+			"FunctionTimeout=$(FUNCTION_TIMEOUT)" "FunctionMemory=$(FUNCTION_MEMORY)"; \
 	aws cloudformation describe-stacks --region $(DEPLOY_REGION) --stack-name $(STACK_NAME) \
 		--query 'Stacks[0].Outputs' --output table

@@ -336,7 +336,7 @@ def test_lambda_configuration(
     assert config["Handler"] == "detector.handler.lambda_handler"
     assert config["Runtime"] == "python3.13"
     assert int(config["Timeout"]) == 300  # FunctionTimeout's default: a whole sweep fits
-    assert config["MemorySize"] == 256
+    assert int(config["MemorySize"]) == 1024  # FunctionMemory's default: ~0.6 vCPU
     assert config["Role"] == org_stack.outputs["DetectorRoleArn"]
     # (moto ignores Architectures, LoggingConfig: test_template.py checks arm64 and the log group)
     env = {k: str(v) for k, v in config["Environment"]["Variables"].items()}
