@@ -29,6 +29,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from detector.adapters.ledger import create_table
+from sandbox import moto_fast
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -347,6 +348,7 @@ def _speed_up_moto_dispatch() -> None:
     _index_access_keys()
     _fast_xml_answers()
     _no_debug_files_class()
+    moto_fast.apply()
 
 
 def _check_accounts_once() -> None:
