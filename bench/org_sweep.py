@@ -19,6 +19,7 @@ import statistics
 import sys
 import time
 
+from bench.perf import process_cpu_s
 from detector import retry
 from detector.config import Settings
 from detector.wiring import build_runtime
@@ -55,10 +56,17 @@ def one_run(
     with patched_environ(env):
         runtime = build_runtime(Settings.from_env(env), retry_env=retry.RetryEnv())
         sweeper = runtime.sweeper()
+        assert aws.pid is not None
+        moto_cpu, own_cpu = process_cpu_s(aws.pid), time.process_time()
         started = time.perf_counter()
         summary = sweeper.run(accounts)
         elapsed = time.perf_counter() - started
-    print(f"run {run} ({summary.findings_from}): {elapsed:.2f} s, {summary.counts}", flush=True)
+        moto_cpu, own_cpu = process_cpu_s(aws.pid) - moto_cpu, time.process_time() - own_cpu
+    print(
+        f"run {run} ({summary.findings_from}): {elapsed:.2f} s, {summary.counts}; CPU s: "
+        f"detector (+ Slack emulator) {own_cpu:.1f}, moto {moto_cpu:.1f}",
+        flush=True,
+    )
     if summary.counts.get("alerted") != 3 or summary.counts.get("failed"):
         failed = [r.detail for r in summary.results if r.status == "failed"][:3]
         raise SystemExit(f"unexpected sweep result: {summary.counts} {failed}")

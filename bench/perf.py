@@ -332,7 +332,7 @@ def measure_warm(
     return samples, list(out["results"][0]["actions"])
 
 
-def _cpu_s(pid: int) -> float:
+def process_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a live process."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -353,9 +353,9 @@ def measure_canned(stack: Any, n: int, moto_actions: list[str]) -> None:
         assert proc.stdout is not None
         assert proc.stdin is not None
         env = {**stack.detector_env(), "AWS_ENDPOINT_URL": proc.stdout.readline().strip()}
-        server_cpu, own_cpu = _cpu_s(proc.pid), time.process_time()
+        server_cpu, own_cpu = process_cpu_s(proc.pid), time.process_time()
         samples, actions = measure_warm(stack, env, n, "canned AWS endpoint (no server work)")
-        server_cpu, own_cpu = _cpu_s(proc.pid) - server_cpu, time.process_time() - own_cpu
+        server_cpu, own_cpu = process_cpu_s(proc.pid) - server_cpu, time.process_time() - own_cpu
         proc.stdin.close()
     if sorted(actions) != sorted(moto_actions):  # round 2's two steps finish in either order
         note(f"canned endpoint: path differs from moto's ({actions} != {moto_actions}): ignore it")
@@ -1093,9 +1093,9 @@ def sandbox_figures(reps: Reps, imports: bool) -> dict[str, float]:
         calibrate(stack, aws.proxy_url)
         warm_env = {**stack.detector_env(), "AWS_ENDPOINT_URL": aws.proxy_url}
         assert aws.pid is not None
-        moto_cpu, own_cpu = _cpu_s(aws.pid), time.process_time()
+        moto_cpu, own_cpu = process_cpu_s(aws.pid), time.process_time()
         warm, actions = measure_warm(stack, warm_env, reps.warm_events)
-        moto_cpu, own_cpu = _cpu_s(aws.pid) - moto_cpu, time.process_time() - own_cpu
+        moto_cpu, own_cpu = process_cpu_s(aws.pid) - moto_cpu, time.process_time() - own_cpu
         note(f"warm_alert_rtt: {len(warm)} events, wall ms: {_fmt(warm, 1000)}")
         per_event = 1000 / (len(warm) + 2)
         note(
