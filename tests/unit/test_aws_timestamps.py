@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import botocore.utils
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from detector.adapters.aws import parse_timestamp
@@ -44,14 +44,16 @@ LOOSE = st.from_regex(
 
 @SETTINGS
 @given(LOOSE | st.text(max_size=40))
+@example("010100-00-30")  # dateutil reads a -30 h zone, which no datetime can use
 def test_any_text_parses_as_botocore_parses_it_or_botocore_refuses_it(text: str) -> None:
     try:
         theirs = botocore.utils.parse_timestamp(text)
+        offset = theirs.utcoffset()
     except (ValueError, OverflowError, TypeError):
         return
     ours = parse_timestamp(text)
     assert ours == theirs
-    assert ours.utcoffset() == theirs.utcoffset()
+    assert ours.utcoffset() == offset
 
 
 @pytest.mark.parametrize(
