@@ -17,7 +17,8 @@ Recognised: POST to ``/`` with no query string, a form-encoded body of known len
 :data:`QUERY_SERVICES` whose Flask app moto has already made (the first call of each service
 goes through moto's app, which makes it), with moto's request recorder off. Everything else,
 and any app with hooks, middleware or signal receivers that the route does not re-state,
-goes to moto's app untouched; so does everything when moto is not 5.2.5.
+goes to moto's app untouched; so does everything when moto is not 5.2.5, or when the
+environment says ``SANDBOX_MOTO_ROUTE=off`` (for side-by-side measurements).
 
 What the handler answers is moto's answer; only its rendering is re-stated. An exception other
 than moto's ``ClientError`` (which the view turns into a 400, as here), or an answer that
@@ -40,6 +41,7 @@ which reads nothing of Flask's, computes the same outcome; everything around it 
 from __future__ import annotations
 
 import io
+import os
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -49,6 +51,8 @@ from sandbox import moto_fast
 
 # Services answered by one query-protocol handler at "/" (their only moto URL rule).
 QUERY_SERVICES = frozenset({"iam", "sts"})
+
+ROUTE_SWITCH = "SANDBOX_MOTO_ROUTE"  # "off" in the environment: the route steps aside
 
 # Set by the test suite: each fast-routed request is also answered by moto's Flask path.
 VERIFY_FAST_ROUTE: list[bool] = []
@@ -126,7 +130,8 @@ class FastQueryRoute:
     def __init__(self, moto: Any) -> None:
         self.moto = moto  # moto's DomainDispatcherApplication
         self.stats = RouteStats()
-        self._enabled = moto_fast.moto_is_expected()
+        # SANDBOX_MOTO_ROUTE=off: every request takes moto's own way (side-by-side benchmarks).
+        self._enabled = moto_fast.moto_is_expected() and os.environ.get(ROUTE_SWITCH) != "off"
         self._backends: dict[str, Any] = {}  # host (as moto infers it) -> backend name
         self._routes: dict[str, _Route | None] = {}  # backend name -> its route (None: none)
         self._lock = threading.Lock()

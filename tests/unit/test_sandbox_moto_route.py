@@ -172,8 +172,14 @@ def test_other_requests_go_to_moto_app(route: moto_route.FastQueryRoute) -> None
     assert route.stats.moto == 2
 
 
-def test_steps_aside_for_another_moto(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(moto_fast, "MOTO_VERSION", "0.0.0")
+@pytest.mark.parametrize("switch", ["version", "environment"])
+def test_steps_aside_for_another_moto_or_when_off(
+    switch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if switch == "version":
+        monkeypatch.setattr(moto_fast, "MOTO_VERSION", "0.0.0")
+    else:
+        monkeypatch.setenv(moto_route.ROUTE_SWITCH, "off")
     app = moto_app()
     assert isinstance(app, moto_route.FastQueryRoute)
     environ = _environ("iam", {"Action": "GetAccountSummary", "Version": "2010-05-08"})
