@@ -808,7 +808,9 @@ def check_finding(
 ) -> None:
     """Build the ASFF finding; a crash while checking it is reported as the check's."""
     t0 = time.process_time()
-    finding = build_finding(event, verdict, confirmation, FindingContext(region=REGION, now=now))
+    finding = build_finding(
+        event, verdict, confirmation, FindingContext.first_observation(event, verdict, REGION)
+    )
     out.findings += 1
     t1 = time.process_time()
     try:

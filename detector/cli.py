@@ -120,7 +120,7 @@ def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
         return EXIT_BAD_INPUT
 
     def sweep() -> Any:
-        return runtime.sweeper().run(runtime.sweep_accounts()).as_dict()
+        return runtime.sweep().as_dict()
 
     summary = redrive(
         runtime.clients.client("sqs"),
@@ -139,8 +139,13 @@ def sweep_accounts(accounts: str | None, out: TextIO) -> int:
     runtime = _runtime()
     if runtime is None:
         return EXIT_BAD_INPUT
+    from detector.sweep import SweepError  # noqa: PLC0415 - only this command sweeps
+
     ids = [a.strip() for a in accounts.split(",") if a.strip()] if accounts else None
-    summary = runtime.sweeper().run(ids or runtime.sweep_accounts())
+    try:
+        summary = runtime.sweep(ids)
+    except SweepError as exc:
+        summary = exc.summary
     for result in summary.results:
         _emit(out, result.as_dict())
     _emit(out, {"sweep": summary.as_dict()})

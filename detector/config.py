@@ -45,8 +45,6 @@ class Settings:
     | ORGANIZATION_NAMES | "true" to look account names up in AWS Organizations |
     | SWEEP_ACCOUNTS | comma-separated accounts to sweep (unset: the organization's) |
     | SWEEP_CONCURRENCY | accounts swept at once (default 32) |
-    | SWEEP_FINDINGS_FROM | "member" (default): each account's Security Hub; "administrator": |
-    |   | this account's, as the organization's Security Hub administrator (one read) |
     | DETECTOR_ACCOUNT_ID | this account's id (default: from the Lambda ARN, else STS) |
     """
 
@@ -66,7 +64,6 @@ class Settings:
     organization_names: bool = False
     sweep_accounts: tuple[str, ...] = ()
     sweep_concurrency: int = 32
-    sweep_findings_from: str = "member"
     own_account_id: str | None = None
 
     @classmethod
@@ -116,7 +113,6 @@ class Settings:
             organization_names=(_get(env, "ORGANIZATION_NAMES") or "false").lower() == "true",
             sweep_accounts=_accounts(env),
             sweep_concurrency=int(_seconds(env, "SWEEP_CONCURRENCY", 32, 1, 256)),
-            sweep_findings_from=_findings_from(env),
             own_account_id=_own_account(env),
             slack_mode=mode,
             slack_token_secret_id=token_id,
@@ -131,17 +127,6 @@ class Settings:
 
 
 SWEEP_FINDINGS_SOURCES = ("member", "administrator")
-
-
-def _findings_from(env: Mapping[str, str]) -> str:
-    value = (_get(env, "SWEEP_FINDINGS_FROM") or "member").lower()
-    if value not in SWEEP_FINDINGS_SOURCES:
-        raise ConfigError(
-            "SWEEP_FINDINGS_FROM",
-            f"{value!r} is not member (each account's Security Hub) or administrator "
-            "(this account's, as the Security Hub administrator)",
-        )
-    return value
 
 
 def _check_slack(

@@ -42,6 +42,10 @@ class ExternalServiceError(DetectorError):
         self.transient = transient
 
 
+class LedgerBusy(ExternalServiceError):
+    """Another invocation holds the event or the key's alert right now (retry later)."""
+
+
 class FindingImportError(ExternalServiceError):
     """Security Hub answered BatchImportFindings with FailedCount > 0."""
 

@@ -10,7 +10,7 @@ with long_lived():  # modules live as long as the container
     from detector import pipeline
     from detector.config import Settings
     from detector.log import configure, get_logger
-    from detector.wiring import Runtime, build_runtime
+    from detector.wiring import Runtime, build_runtime, invocation_lease_s
 
 _runtime: Runtime | None = None
 
@@ -35,8 +35,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             rt.accounts.learn_own_account(arn.split(":")[4])  # no STS call needed
         remaining = context.get_remaining_time_in_millis() / 1000.0
         rt.deadline.start(remaining)
-        # An invocation must never outlive its claim on an event.
-        rt.deps.lease_s = max(rt.settings.event_lease_s, remaining + 30.0)
+        rt.deps.lease_s = invocation_lease_s(remaining)
     if isinstance(event, dict) and event.get("detector") == "sweep":  # the daily schedule
         return _sweep(rt)
     try:
@@ -49,7 +48,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def _sweep(rt: Runtime) -> dict[str, Any]:
-    summary: dict[str, Any] = rt.sweeper().run(rt.sweep_accounts()).as_dict()
+    summary: dict[str, Any] = rt.sweep().as_dict()
     return summary
 
 

@@ -1,8 +1,8 @@
 """classify -> confirm -> record -> alert, for every record of one input, exactly once.
 
-Sees only the ports: tests and the CLI run it against the sandbox, the Lambda against AWS.
-The ledger makes redelivered and retried events safe: each event is handled once, each key has
-one top-level Slack alert, and every later event of that key is one reply in its thread.
+Sees only the ports. The ledger's records say what earlier attempts finished; the planner
+(:mod:`detector.domain.delivery`) turns them into the steps this attempt takes; this module
+runs them, in parallel where they are independent.
 """
 
 from __future__ import annotations
@@ -11,37 +11,42 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any
 
 from detector import retry
+from detector.config import SlackMode
 from detector.domain.confirmation import Confirmation
+from detector.domain.delivery import (
+    Action,
+    AlertSlot,
+    Facts,
+    KeyRecord,
+    MessageKind,
+    Plan,
+    Progress,
+    SlackRef,
+    SlotState,
+    Status,
+    bind_target,
+    plan,
+)
 from detector.domain.event import InputForm, RootKeyEvent, parse_input
 from detector.domain.finding import (
     FindingContext,
     build_finding,
     cloudtrail_event_url,
-    finding_id,
+    event_finding_id,
+    observed_at,
     securityhub_finding_url,
 )
 from detector.domain.message import Links, SlackMessage, build_message, headline
-from detector.domain.text import mask_key
+from detector.domain.text import clean, mask_key
 from detector.domain.verdict import Verdict, classify
 from detector.errors import DetectorError, ExternalServiceError
 from detector.log import get_logger
-from detector.ports import (
-    AlertClaim,
-    Alerter,
-    EventState,
-    FindingSink,
-    FindingState,
-    KeyConfirmer,
-    Ledger,
-    SlackRef,
-)
+from detector.ports import Alerter, FindingSink, KeyConfirmer, Ledger
 
-# Same-second events of one key sort in the order a key's story can happen.
-_ORDER_RANK = {Verdict.CREATED: 0, Verdict.ACTIVATED: 1, Verdict.DEACTIVATED: 1, Verdict.DELETED: 2}
-_MAX_RECONCILE = 10  # each stale import forces at most one more round
+_MAX_REDRAWS = 5  # each newer state recorded meanwhile costs one more redraw
 
 
 @dataclass
@@ -68,6 +73,13 @@ class Dependencies:
             self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="detector")
         return self._pool
 
+    @property
+    def slack_mode(self) -> SlackMode:
+        """What the configured alerter can do."""
+        if self.alerter is None:
+            return SlackMode.DISABLED
+        return SlackMode.BOT if self.alerter.supports_threads else SlackMode.WEBHOOK
+
 
 @dataclass
 class Outcome:
@@ -77,10 +89,11 @@ class Outcome:
     verdict: Verdict
     account: str | None
     access_key: str  # masked
+    status: Status = Status.HANDLED
     confirmation: str | None = None
     finding_id: str | None = None
     slack_ts: str | None = None
-    actions: list[str] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
@@ -89,10 +102,11 @@ class Outcome:
             "verdict": self.verdict.value,
             "account": self.account,
             "access_key": self.access_key,
+            "status": self.status.value,
             "confirmation": self.confirmation,
             "finding_id": self.finding_id,
             "slack_ts": self.slack_ts,
-            "actions": self.actions,
+            "actions": [a.value for a in self.actions],
         }
 
 
@@ -123,9 +137,9 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
 def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
     """Classify one event and carry out what its verdict requires, once.
 
-    The work runs in three rounds of parallel calls, each waiting only for what it depends
-    on: (1) claim the event in the ledger, ask IAM, claim the key's newest state and its
-    alert; (2) import the finding and post to Slack; (3) record the outcome in the ledger.
+    Three rounds of parallel calls, each waiting only for what it depends on: (1) claim the
+    event, ask IAM, open the key's record (claiming its top-level alert); (2) import the
+    finding and post to Slack; (3) record what happened in the ledger.
     """
     verdict = classify(event)
     outcome = Outcome(
@@ -136,335 +150,261 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
     )
     log = get_logger()
     if verdict is Verdict.IGNORED:
+        outcome.status = Status.IGNORED
         log.debug("ignored", extra=_log_fields(event, verdict))
         return outcome
     log.info("classified", extra=_log_fields(event, verdict))
-
-    attempt = _Run(event, verdict, deps, outcome)
+    attempt = _Attempt(event, verdict, deps, outcome)
     try:
-        done = attempt.go()
+        attempt.run()
     except BaseException:
-        if attempt.state is not None:
-            _release(deps, event.event_id, attempt.state.claim, attempt.steps)
+        attempt.give_back()
         raise
-    if done:
+    if outcome.status is Status.DUPLICATE:
+        log.info("duplicate delivery skipped", extra=_log_fields(event, verdict))
+    else:
         log.info("handled", extra={**_log_fields(event, verdict), **outcome.as_dict()})
     return outcome
 
 
-def _release(
-    deps: Dependencies, event_id: str, claim: str | None, steps: dict[str, str | bool]
-) -> None:
-    try:
-        deps.ledger.release_event(event_id, claim, **steps)
-    except DetectorError as exc:  # the lease expires by itself; the original error matters
-        get_logger().warning(
-            "ledger release failed", extra={"event_id": event_id, "error": str(exc)}
-        )
-
-
 @dataclass
-class _Run:
-    """One attempt at one event: each step is skipped when an earlier attempt finished it."""
+class _Attempt:
+    """One attempt at one event: runs the planner's steps and records its progress."""
 
     event: RootKeyEvent
     verdict: Verdict
     deps: Dependencies
     outcome: Outcome
-    state: EventState | None = None
+    token: str | None = None  # this attempt's claim on the event
+    progress: Progress = field(default_factory=Progress)  # earlier attempts' and this one's
     failures: list[Exception] = field(default_factory=list)
-    # Steps finished in this attempt: written with the release if a later step fails, or
-    # with the final "done" (a finding re-import is idempotent and needs no write of its own).
-    steps: dict[str, str | bool] = field(default_factory=dict)
-    posted_alert: SlackRef | None = None  # the key's top-level alert, posted by this attempt
     account_name: str | None = None
 
-    def go(self) -> bool:
-        """Run the attempt; False when an earlier delivery already finished the event."""
-        event, verdict, deps = self.event, self.verdict, self.deps
-        pool = deps.pool()
-        account = event.account_id
-        key_event = verdict.key_expected_present is not None and account is not None
-        alerter = deps.alerter
-        threaded = key_event and alerter is not None and alerter.supports_threads
-        fid = finding_id(account, event.access_key_id) if key_event and account else None
-        order = f"{event.event_time.isoformat()}|{_ORDER_RANK.get(verdict, 0)}|{event.event_id}"
+    @property
+    def observed(self) -> datetime:
+        return observed_at(self.event, self.verdict)
 
-        # Round 1: everything that depends only on the event.
-        begin = pool.submit(deps.ledger.begin_event, event.event_id, verdict.value, deps.lease_s)
+    @property
+    def key_id(self) -> str | None:
+        """The event's key id as findings carry it (None when missing or blank)."""
+        raw = self.event.access_key_id
+        return (clean(raw, 128) or None) if raw else None
+
+    def run(self) -> None:
+        opened = self._round_one()
+        if opened is None:
+            return
+        key, confirmation = opened
+        fid = key.fid if key else None
+        self.outcome.finding_id = fid
+        message = self._message(confirmation, fid)
+        steps = self._plan(key)
+        finding = self._finding(key, confirmation)
+        self._round_two(steps, key, finding, message)
+        self._round_three(steps, key, finding, message)
+
+    def give_back(self) -> None:
+        """The attempt failed: record what it finished, and free the event for its retry."""
+        if self.token is None:
+            return
+        try:
+            self.deps.ledger.release_event(self.event.event_id, self.token, self.progress)
+        except DetectorError as exc:  # the lease expires by itself; the original error matters
+            self._log_error("ledger release failed", exc, level="warning")
+
+    # -- round 1: the facts ---------------------------------------------------------------
+
+    def _round_one(self) -> tuple[KeyRecord | None, Confirmation | None] | None:
+        event, deps, pool = self.event, self.deps, self.deps.pool()
+        account = event.account_id
+        key_event = self.verdict.key_expected_present is not None and account is not None
+        begin = pool.submit(
+            deps.ledger.begin_event, event.event_id, self.verdict.value, deps.lease_s
+        )
         confirm = (
             pool.submit(
                 deps.confirmer.confirm,
                 str(account),
-                event.access_key_id,
-                expect_present=bool(verdict.key_expected_present),
+                expect_present=bool(self.verdict.key_expected_present),
                 event_time=event.event_time,
             )
             if key_event
             else None
         )
-        proposal = (
-            pool.submit(deps.ledger.propose_order, fid, order, event.event_id) if fid else None
+        fid = event_finding_id(event) if key_event else None
+        opened = pool.submit(self._open, fid) if fid else None
+        siblings = (
+            pool.submit(deps.ledger.account_keys, str(account)) if fid and self.key_id else None
         )
-        claim = (
-            pool.submit(deps.ledger.claim_alert, fid, event.event_id, deps.lease_s)
-            if threaded and fid
-            else None
-        )
-        if alerter is not None:
-            pool.submit(alerter.prepare)  # cold start: fetch the Slack secret meanwhile
-        if key_event and account:
-            pool.submit(deps.warm_up, account)
+        if deps.alerter is not None:
+            pool.submit(deps.alerter.prepare)  # cold start: fetch the Slack secret meanwhile
+        if key_event:
+            pool.submit(deps.warm_up, str(account))
         name = pool.submit(deps.account_name, account) if account else None
-        self.state = state = begin.result()
-        if state.done:
-            self.state = None
-            self.outcome.actions.append("already-done")
-            get_logger().info("duplicate delivery skipped", extra=_log_fields(event, verdict))
-            return False
-
+        claim = begin.result()
+        own = opened.result() if opened else None
+        if claim.done:
+            self.outcome.status = Status.DUPLICATE
+            if own is not None:
+                self._drop_claim(own)  # opened in passing: never hold a done event's claim
+            return None
+        self.token, self.progress = claim.token, claim.progress
         confirmation = confirm.result() if confirm else None
         if confirmation is not None:
             self.outcome.confirmation = confirmation.state.value
-            self.outcome.actions.append(f"confirmed:{confirmation.state.value}")
-        self.outcome.finding_id = fid
         self.account_name = name.result() if name else None
-        message = self._message(confirmation, fid)
+        key = self._follow(own, siblings) if own is not None else None
+        return key, confirmation
 
-        # Round 2: the finding and the Slack message, side by side.
-        ordering = proposal.result() if proposal is not None else None
-        record = (
-            pool.submit(self._import, ordering, confirmation)
-            if fid and confirmation is not None and ordering is not None
-            else None
+    def _open(self, fid: str) -> KeyRecord:
+        deps = self.deps
+        return deps.ledger.open_key(
+            fid,
+            account=str(self.event.account_id),
+            key_id=self.key_id,
+            event_id=self.event.event_id,
+            seen=self.observed,
+            lease_s=deps.lease_s,
+            claim=deps.slack_mode is SlackMode.BOT,
         )
-        newest = ordering.newest if ordering is not None else False
-        self._step("alert", lambda: self._alert(fid, message, claim, newest=newest))
-        imported: dict[str, Any] | None = None
-        if record is not None:
-            try:
-                imported = record.result()
-            except DetectorError as exc:
-                self._fail("finding", exc)
-        if self.failures:
-            self._give_up(fid, order, ordering, imported)
 
-        # Round 3: the ledger records what happened, all at once.
-        self._record(fid, order, ordering, imported)
-        return True
+    def _follow(self, own: KeyRecord, siblings: Future[list[KeyRecord]] | None) -> KeyRecord:
+        """The record that holds this key's story: its own, or a sweep's it continues."""
+        if own.alias:
+            return self._open(own.alias)
+        target = bind_target(
+            self.verdict, self.observed, own, siblings.result() if siblings else []
+        )
+        if target is None or self.key_id is None:
+            return own
+        if not self.deps.ledger.bind(target.fid, self.key_id, own.fid):
+            return own  # another key took that record first
+        self.outcome.actions.append(Action.BOUND)
+        return self._open(target.fid)
 
-    def _record(
-        self,
-        fid: str | None,
-        order: str,
-        ordering: FindingState | None,
-        imported: dict[str, Any] | None,
-    ) -> None:
-        """Mark the event done beside recording the alert and settling the finding.
+    def _drop_claim(self, key: KeyRecord) -> None:
+        if key.slot is not None and key.slot.state is SlotState.MINE:
+            self.deps.ledger.release_alert(key.fid, self.event.event_id)
 
-        If one of these writes fails, the attempt fails and process() reopens the event, so
-        "done" never stands for a step that did not happen: its retry finishes what is
-        missing (settling the finding, say).
+    def _plan(self, key: KeyRecord | None) -> Plan:
+        facts = Facts(
+            verdict=self.verdict,
+            mode=self.deps.slack_mode,
+            keyed=key is not None,
+            progress=self.progress,
+            slot=key.slot if key else None,
+            event_id=self.event.event_id,
+        )
+        steps = plan(facts)
+        if steps.wait_for_alert and key is not None:
+            steps = plan(replace(facts, slot=self._wait_for_alert(key.fid)))
+        if steps.wait_for_alert:
+            raise ExternalServiceError(
+                "ledger", "AlertInProgress", "the key's alert is not posted yet", transient=True
+            )
+        return steps
+
+    def _wait_for_alert(self, fid: str) -> AlertSlot:
+        """Another event is posting the key's alert right now: wait briefly for it.
+
+        If that attempt fails and frees its claim, this event claims and posts instead; if it
+        finished but never recorded the alert, the alert is repaired from its record.
         """
-        deps, pool = self.deps, self.deps.pool()
-        writes = [
-            ("ledger", pool.submit(deps.ledger.finish_event, self.event.event_id, **self.steps))
-        ]
-        if self.posted_alert is not None and fid:
-            writes.append(("alert", pool.submit(deps.ledger.set_alert, fid, self.posted_alert)))
-        if imported is not None and fid and ordering is not None:
-            settle = pool.submit(self._settle, fid, order, ordering.version, imported)
-            writes.append(("finding", settle))
-        for name, write in writes:
-            try:
-                write.result()
-            except DetectorError as exc:
-                self._fail(name, exc)
-        if self.failures:
-            raise PipelineError(self.outcome, self.failures)
+        ledger, event_id = self.deps.ledger, self.event.event_id
+        slot: AlertSlot = retry.build_for_result(
+            retry.LEDGER_WAIT,
+            self.deps.retry_env,
+            retry_on=lambda s: s.state is SlotState.POSTING,
+        )(lambda: ledger.claim_alert(fid, event_id, self.deps.lease_s))
+        if slot.state is SlotState.POSTING and slot.owner:
+            done, ref = ledger.event_message(slot.owner)
+            if done and ref is not None:
+                ledger.set_alert(fid, slot.owner, ref)
+                return AlertSlot(SlotState.POSTED, slot.owner, ref)
+        return slot
 
-    def _give_up(
-        self,
-        fid: str | None,
-        order: str,
-        ordering: FindingState | None,
-        imported: dict[str, Any] | None,
-    ) -> NoReturn:
-        """A step failed: keep what succeeded consistent, then raise for a retry."""
-        if imported is not None and fid and ordering is not None:
-            # The import happened: settle it now. A newer event may have finished while ours
-            # was in flight; unsettled, this older state could stay in Security Hub.
-            self._step("finding", lambda: self._settle(fid, order, ordering.version, imported))
-        if self.posted_alert is not None and fid:
-            self.deps.ledger.set_alert(fid, self.posted_alert)  # others may thread on it
-        raise PipelineError(self.outcome, self.failures)
-
-    def _step(self, name: str, fn: Callable[[], object]) -> None:
-        try:
-            fn()
-        except DetectorError as exc:
-            self._fail(name, exc)
-
-    def _fail(self, name: str, exc: Exception) -> None:
-        self.failures.append(exc)
-        get_logger().error(
-            f"{name} failed", extra={**_log_fields(self.event, self.verdict), "error": str(exc)}
-        )
-
-    # -- the finding ----------------------------------------------------------------------
-
-    def _import(self, ordering: FindingState, confirmation: Confirmation) -> dict[str, Any] | None:
-        """Import the finding if this event is the key's newest; returns what was imported."""
-        assert self.state is not None  # noqa: S101 - set before round 2
-        if self.state.finding_done:
-            return None
-        if not ordering.newest:
-            self.steps["finding_done"] = True
-            self.outcome.actions.append("finding-superseded")  # a later event set the state
+    def _finding(
+        self, key: KeyRecord | None, confirmation: Confirmation | None
+    ) -> dict[str, Any] | None:
+        if key is None or confirmation is None:
             return None
         deps = self.deps
         ctx = FindingContext(
             region=deps.region,
-            now=deps.now(),
+            finding_id=key.fid,
+            observed=self.observed,
+            first_seen=key.first_seen,
             partition=deps.partition,
             account_name=self.account_name,
         )
-        finding = build_finding(self.event, self.verdict, confirmation, ctx)
-        deps.findings.import_finding(finding)
-        self.outcome.actions.append("finding-imported")
-        return finding
+        return build_finding(self.event, self.verdict, confirmation, ctx)
 
-    def _settle(self, fid: str, order: str, seen: int, finding: dict[str, Any]) -> None:
-        """Make the newest state of the key the one Security Hub keeps.
+    # -- round 2: the finding and the Slack message, side by side --------------------------
 
-        Events of one key can be imported concurrently and land in any order. Finalizing
-        succeeds only if this event is still the newest and nobody imported meanwhile;
-        otherwise the newest state is imported again (each stale import forces one round).
-        The finding step counts as done only once settled: an attempt that fails before that
-        leaves it to its retry, which imports and settles again.
-        """
-        deps = self.deps
-        for _ in range(_MAX_RECONCILE):
-            result = deps.ledger.finalize_finding(fid, order, self.event.event_id, seen, finding)
-            if result.finalized:
-                self.steps["finding_done"] = True
-                return
-            if not result.newest:
-                # A newer event exists and ours may have landed after its import. Count it:
-                # if the newest has not finalized yet, its finalize fails and re-imports its
-                # own state. If it has, re-import that state here; every stale importer
-                # re-imports the same newest state, so whichever lands last is right.
-                current = deps.ledger.note_stale_import(fid)
-                if current.finding is not None and current.finding_event == current.event_id:
-                    deps.findings.import_finding(current.finding)
-                self.steps["finding_done"] = True
-                return
-            seen = result.version  # an older event imported meanwhile: import ours again
-            deps.findings.import_finding(finding)
-        get_logger().warning("finding reconcile gave up", extra={"finding_id": fid})
-
-    # -- Slack ----------------------------------------------------------------------------
-
-    def _alert(
+    def _round_two(
         self,
-        fid: str | None,
+        steps: Plan,
+        key: KeyRecord | None,
+        finding: dict[str, Any] | None,
         message: SlackMessage,
-        claim_future: Future[AlertClaim] | None,
-        *,
-        newest: bool,
     ) -> None:
-        assert self.state is not None  # noqa: S101 - set in round 1
-        deps, event, state = self.deps, self.event, self.state
-        alerter = deps.alerter
-        if alerter is None:
-            self.outcome.actions.append("slack-disabled")
-            return
-        if fid is None or claim_future is None:
-            self._post_once(message, None)  # notices, webhooks: every event its own message
-            return
-        claim = claim_future.result()
-        posted = state.message
-        if posted is not None and state.message_kind == "alert":
-            deps.ledger.set_alert(fid, posted)  # posted before, perhaps never recorded
-            self.outcome.slack_ts = posted.ts
-            return
-        if claim.ref is not None and claim.owner == event.event_id:
-            self.outcome.slack_ts = claim.ref.ts  # this event's own alert, from a lost attempt
-            self.steps |= _msg_fields(claim.ref, "alert")
-            return
-        if posted is None and not claim.mine and claim.ref is None:
-            claim = self._wait_for_alert(fid, claim)
-        if claim.mine and posted is None:
+        imported = (
+            self.deps.pool().submit(self.deps.findings.import_finding, finding)
+            if steps.import_finding and finding is not None
+            else None
+        )
+        self._step("alert", lambda: self._slack(steps, key, message))
+        if imported is not None:
             try:
-                self.posted_alert = self._post_once(message, None, kind="alert")
-            except BaseException:
-                deps.ledger.release_alert(fid, event.event_id)  # nothing was posted
-                raise
-            return  # recorded in round 3
-        parent = claim.ref
-        if parent is None:
-            raise ExternalServiceError(
-                "ledger", "AlertInProgress", f"the alert of {fid} is not posted yet", transient=True
-            )
-        update = None
-        if newest and self.verdict.is_lifecycle and not state.update_done:
-            # The top-level alert shows the key's current state (e.g. resolved after delete);
-            # it keeps its own metadata, which names the event that posted it.
-            update = deps.pool().submit(alerter.update, parent, replace(message, metadata=None))
-        self._post_once(message, parent, kind="reply")
-        if update is not None:
-            update.result()
-            self.steps["update_done"] = True
-            self.outcome.actions.append("alert-updated")
+                imported.result()
+            except DetectorError as exc:
+                self._fail("finding", exc)
+            else:
+                self.progress = replace(self.progress, finding_done=True)
+                self.outcome.actions.append(Action.FINDING_IMPORTED)
 
-    def _wait_for_alert(self, fid: str, first: AlertClaim) -> AlertClaim:
-        """Another event is posting the key's alert right now: wait briefly for its ts.
-
-        If that attempt fails and frees its claim, this event claims and posts instead; if
-        it finished but never recorded the alert, the alert is repaired from its record.
-        """
-        ledger, event = self.deps.ledger, self.event
-
-        def check() -> AlertClaim:
-            return ledger.claim_alert(fid, event.event_id, self.deps.lease_s)
-
-        claim: AlertClaim = retry.build_for_result(
-            retry.LEDGER_WAIT,
-            self.deps.retry_env,
-            retry_on=lambda c: not c.mine and c.ref is None,
-        )(check)
-        owner = claim.owner or first.owner
-        if not claim.mine and claim.ref is None and owner:
-            done, ref = ledger.event_message(owner)
-            if done and ref is not None:
-                ledger.set_alert(fid, ref)
-                return AlertClaim(mine=False, ref=ref, owner=owner)
-        return claim
-
-    def _post_once(
-        self, message: SlackMessage, thread: SlackRef | None, *, kind: str = "notice"
-    ) -> SlackRef | None:
-        """Post this event's message unless an earlier attempt already did."""
-        assert self.state is not None  # noqa: S101
+    def _slack(self, steps: Plan, key: KeyRecord | None, message: SlackMessage) -> None:
         alerter = self.deps.alerter
         if alerter is None:
-            self.outcome.actions.append("slack-disabled")
-            return None
-        if self.state.message is not None:
-            self.outcome.slack_ts = self.state.message.ts
-            return self.state.message
-        ref = self._posted_before(message, thread) if self.state.attempts > 1 else None
+            self.outcome.actions.append(Action.SLACK_DISABLED)
+            return
+        if steps.adopt is not None:
+            self._sent(steps.adopt, MessageKind.ALERT)
+            self.outcome.actions.append(Action.ALERT_ADOPTED)
+            return
+        if steps.post is None:
+            self.outcome.slack_ts = self.progress.message.ts if self.progress.message else None
+            return
+        ref = self._posted_before(message, steps.thread) if steps.look_first else None
         if ref is not None:
-            self.outcome.actions.append("found-posted")  # an attempt died before recording it
-            self.outcome.slack_ts = ref.ts
-            self.steps |= _msg_fields(ref, kind)
-            return ref
-        ref = alerter.post(message, thread=thread)
-        self.outcome.actions.append("replied" if kind == "reply" else "alerted")
+            self.outcome.actions.append(Action.FOUND_POSTED)
+        else:
+            try:
+                ref = alerter.post(message, thread=steps.thread)
+            except BaseException:
+                if steps.record_alert and key is not None:
+                    self._release_alert(key.fid)  # nothing was posted: the next one may
+                raise
+            self.outcome.actions.append(self._posted_action(steps.post))
+        self._sent(ref, steps.post)
+
+    def _posted_action(self, kind: MessageKind) -> Action:
+        if kind is MessageKind.REPLY:
+            return Action.REPLIED
+        if kind is MessageKind.NOTICE and self.verdict.key_expected_present is None:
+            return Action.NOTICE_POSTED
+        return Action.ALERTED
+
+    def _sent(self, ref: SlackRef | None, kind: MessageKind) -> None:
+        self.progress = replace(self.progress, message=ref, message_kind=kind, message_sent=True)
         if ref is not None:
             self.outcome.slack_ts = ref.ts
-        self.steps |= _msg_fields(ref, kind)
-        return ref
+
+    def _release_alert(self, fid: str) -> None:
+        try:
+            self.deps.ledger.release_alert(fid, self.event.event_id)
+        except DetectorError as exc:  # the claim's lease frees it later
+            self._log_error("alert claim release failed", exc, level="warning")
 
     def _posted_before(self, message: SlackMessage, thread: SlackRef | None) -> SlackRef | None:
         """An earlier attempt's post of this message, if Slack shows one (a retry only).
@@ -477,11 +417,106 @@ class _Run:
                 message, thread=thread, since=self.event.event_time
             )
         except DetectorError as exc:
-            get_logger().warning(
-                "could not look for an earlier post; posting",
-                extra={**_log_fields(self.event, self.verdict), "error": str(exc)},
-            )
+            self._log_error("could not look for an earlier post; posting", exc, level="warning")
             return None
+
+    # -- round 3: the ledger records what happened ------------------------------------------
+
+    def _round_three(
+        self,
+        steps: Plan,
+        key: KeyRecord | None,
+        finding: dict[str, Any] | None,
+        message: SlackMessage,
+    ) -> None:
+        """Record the key's state and alert beside marking the event done.
+
+        If one of these writes fails, the attempt fails and the event reopens (see
+        :meth:`give_back`), so "done" never stands for a step that did not happen. A redraw of
+        the key's top-level alert waits for the state it shows to be recorded.
+        """
+        deps, pool = self.deps, self.deps.pool()
+        writes: list[tuple[str, Future[Any]]] = []
+        alert = steps.adopt or (self.progress.message if steps.record_alert else None)
+        if key is not None and alert is not None:
+            writes.append(
+                ("alert", pool.submit(deps.ledger.set_alert, key.fid, self.event.event_id, alert))
+            )
+        state: Future[bool] | None = None
+        if key is not None and finding is not None and self.progress.finding_done:
+            shows = self.progress.message_sent and (steps.record_alert or steps.redraw)
+            state = pool.submit(
+                deps.ledger.record_state,
+                key.fid,
+                observed=self.observed,
+                open_=finding["RecordState"] == "ACTIVE",
+                finding=finding,
+                shown=replace(message, metadata=None).payload() if shows else None,
+            )
+            writes.append(("state", state))
+        finish = not self.failures and not steps.redraw
+        if finish:
+            writes.append(("ledger", pool.submit(self._finish)))
+        for name, write in writes:
+            try:
+                write.result()
+            except DetectorError as exc:
+                self._fail(name, exc)
+        if not self.failures and steps.redraw and key is not None:
+            if state is not None and state.result():
+                self._step("update", lambda: self._redraw(key.fid))
+            if not self.failures:
+                self._step("ledger", self._finish)
+        if self.failures:
+            raise PipelineError(self.outcome, self.failures)
+
+    def _finish(self) -> None:
+        assert self.token is not None  # noqa: S101 - set in round 1
+        self.deps.ledger.finish_event(self.event.event_id, self.token, self.progress)
+
+    def _redraw(self, fid: str) -> None:
+        """Show the key's newest state on its top-level alert.
+
+        Redrawn from the ledger's record, then checked again: if a newer state was recorded
+        meanwhile, it is drawn too. Whichever redraw lands last was checked after it landed,
+        so the alert ends showing the newest state whatever order events finish in.
+        """
+        alerter = self.deps.alerter
+        assert alerter is not None  # noqa: S101 - only in bot mode
+        record = self.deps.ledger.read_key(fid)
+        for _ in range(_MAX_REDRAWS):
+            if (
+                record is None
+                or record.shown is None
+                or record.slot is None
+                or record.slot.ref is None
+            ):
+                return
+            alerter.update(record.slot.ref, SlackMessage.from_payload(record.shown))
+            again = self.deps.ledger.read_key(fid)
+            if again is None or again.observed == record.observed:
+                self.progress = replace(self.progress, update_done=True)
+                self.outcome.actions.append(Action.ALERT_UPDATED)
+                return
+            record = again
+        get_logger().warning("alert redraw gave up", extra={"finding_id": fid})
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _step(self, name: str, fn: Callable[[], object]) -> None:
+        try:
+            fn()
+        except DetectorError as exc:
+            self._fail(name, exc)
+
+    def _fail(self, name: str, exc: Exception) -> None:
+        self.failures.append(exc)
+        self._log_error(f"{name} failed", exc)
+
+    def _log_error(self, what: str, exc: Exception, *, level: str = "error") -> None:
+        getattr(get_logger(), level)(
+            what, extra={**_log_fields(self.event, self.verdict), "error": str(exc)}
+        )
 
     def _message(self, confirmation: Confirmation | None, fid: str | None) -> SlackMessage:
         region = self.deps.region
@@ -501,14 +536,6 @@ class _Run:
             finding_id=fid,
             account_name=self.account_name,
         )
-
-
-def _msg_fields(ref: SlackRef | None, kind: str) -> dict[str, str | bool]:
-    return {
-        "msg_channel": ref.channel if ref else "",
-        "msg_ts": ref.ts if ref else "",
-        "msg_kind": kind,
-    }
 
 
 def _log_fields(event: RootKeyEvent, verdict: Verdict) -> dict[str, Any]:

@@ -2,55 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from detector.domain.confirmation import Confirmation
+from detector.domain.delivery import AlertSlot, KeyRecord, Progress, SlackRef
 from detector.domain.message import SlackMessage
 
 
 @dataclass(frozen=True, slots=True)
-class SlackRef:
-    """Where a posted message lives: enough to reply in its thread or update it."""
-
-    channel: str
-    ts: str
-
-
-@dataclass(frozen=True, slots=True)
-class EventState:
-    """What the ledger knows of one event: done, or which steps an earlier attempt finished."""
+class EventClaim:
+    """The outcome of claiming an event: done already, or this attempt's with earlier progress."""
 
     done: bool
-    attempts: int = 1
-    finding_done: bool = False
-    update_done: bool = False
-    message: SlackRef | None = None  # the message this event posted
-    message_kind: str | None = None  # "alert" (the key's top-level), "reply" or "notice"
-    claim: str | None = None  # this attempt's claim on the event (None when done)
-
-
-@dataclass(frozen=True, slots=True)
-class FindingState:
-    """A key's ordering state as the ledger holds it."""
-
-    order: str  # order key of the key's newest event
-    version: int  # how many imports finished (a change means someone imported meanwhile)
-    event_id: str  # the newest event
-    finding: dict[str, Any] | None  # the finding last finalized
-    finding_event: str | None = None  # the event that finalized it
-    newest: bool = False  # the asking event is the newest
-    finalized: bool = False  # the asking event's finding is recorded as the key's state
-
-
-@dataclass(frozen=True, slots=True)
-class AlertClaim:
-    """The outcome of claiming a key's top-level alert."""
-
-    mine: bool  # this event must post it
-    ref: SlackRef | None  # where it is, once posted
-    owner: str | None = None  # the event that claimed it
+    progress: Progress = field(default_factory=Progress)
+    token: str | None = None  # this attempt's claim (None when done)
 
 
 class KeyConfirmer(Protocol):
@@ -59,7 +26,6 @@ class KeyConfirmer(Protocol):
     def confirm(
         self,
         account_id: str,
-        access_key_id: str | None,
         *,
         expect_present: bool,
         event_time: datetime,
@@ -67,7 +33,11 @@ class KeyConfirmer(Protocol):
 
 
 class FindingSink(Protocol):
-    """Imports one ASFF finding; raises FindingImportError if Security Hub refuses it."""
+    """Imports one ASFF finding; raises FindingImportError if Security Hub refuses it.
+
+    Security Hub keeps, per finding Id, the import with the newest ``UpdatedAt`` and ignores
+    older (and equal) ones: an import that is ignored is not an error.
+    """
 
     def import_finding(self, finding: dict[str, Any]) -> None: ...
 
@@ -102,47 +72,80 @@ class Alerter(Protocol):
 
 
 class Ledger(Protocol):
-    """Delivery state: which events are done, each key's ordering state and its alert."""
+    """Delivery state in the security account: events' progress and keys' records."""
 
-    def begin_event(self, event_id: str, verdict: str, lease_s: float) -> EventState:
+    def begin_event(self, event_id: str, verdict: str, lease_s: float) -> EventClaim:
         """Claim an event; raises a transient error while another invocation holds it."""
         ...
 
-    def finish_event(self, event_id: str, **fields: str | bool) -> None:
-        """Mark an event done, with what it posted (the attempt's claim still holds it)."""
+    def finish_event(self, event_id: str, token: str, progress: Progress) -> None:
+        """Mark an event done with what it did (the claim still holds it, see release)."""
         ...
 
-    def release_event(self, event_id: str, claim: str | None, **steps: str | bool) -> None:
-        """Give an event back after a failed attempt, recording the steps it finished (also
-        when the attempt already marked it done but another of its last writes failed)."""
-        ...
-
-    def propose_order(self, fid: str, order: str, event_id: str) -> FindingState:
-        """Claim "newest event of this key" unless a later event has."""
-        ...
-
-    def finalize_finding(
-        self, fid: str, order: str, event_id: str, imports_seen: int, finding: dict[str, Any]
-    ) -> FindingState:
-        """Record an imported finding as the key's state if nothing changed meanwhile."""
-        ...
-
-    def note_stale_import(self, fid: str) -> FindingState:
-        """Count an import that may have overwritten a newer state."""
-        ...
-
-    def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertClaim:
-        """Claim the key's top-level alert."""
-        ...
-
-    def set_alert(self, fid: str, ref: SlackRef | None) -> None:
-        """Record the posted top-level alert."""
+    def release_event(self, event_id: str, token: str, progress: Progress) -> None:
+        """Give an event back after a failed attempt, with the steps it finished (also when
+        the attempt already marked it done but another of its last writes failed)."""
         ...
 
     def event_message(self, event_id: str) -> tuple[bool, SlackRef | None]:
-        """Whether an event is done and what it posted."""
+        """Whether an event is done, and the message it posted (to repair an alert claim)."""
+        ...
+
+    def open_key(
+        self,
+        fid: str,
+        *,
+        account: str,
+        key_id: str | None,
+        event_id: str,
+        seen: datetime,
+        lease_s: float,
+        claim: bool,
+    ) -> KeyRecord:
+        """Create or read the key's record; with ``claim``, also claim its top-level alert."""
+        ...
+
+    def read_key(self, fid: str) -> KeyRecord | None:
+        """The key's record as it is now (a consistent read)."""
+        ...
+
+    def account_keys(self, account: str) -> list[KeyRecord]:
+        """Every key record of one account."""
+        ...
+
+    def all_keys(self) -> list[KeyRecord]:
+        """Every key record (the sweep reads them once)."""
+        ...
+
+    def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertSlot:
+        """Claim the key's top-level alert if it is free, or its claim has expired."""
         ...
 
     def release_alert(self, fid: str, event_id: str) -> None:
         """Free an alert claim after a failed post."""
+        ...
+
+    def set_alert(self, fid: str, event_id: str, ref: SlackRef | None) -> None:
+        """Record the posted top-level alert (``ref`` None for a webhook)."""
+        ...
+
+    def record_state(
+        self,
+        fid: str,
+        *,
+        observed: datetime,
+        open_: bool,
+        finding: dict[str, Any] | None,
+        shown: dict[str, Any] | None,
+    ) -> bool:
+        """Record a state of the key unless a newer one is recorded; True when recorded.
+
+        ``finding`` and ``shown`` (the message the top-level alert shows) replace the
+        recorded ones only when given.
+        """
+        ...
+
+    def bind(self, unknown_fid: str, key_id: str, own_fid: str) -> bool:
+        """Tie a sweep's unknown-key record to ``key_id`` (unless bound to another key), and
+        point the key's own record at it; False when another key took it first."""
         ...

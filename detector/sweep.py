@@ -1,35 +1,32 @@
-"""The daily sweep: what IAM says now in every account, reconciled with open findings.
+"""The daily sweep: what IAM says now in every account, against the ledger's key records.
 
 EventBridge's delivery of CloudTrail events is best effort and keys may predate the detector:
 the sweep reads ``AccountAccessKeysPresent`` in every account (through the member role) and
-  - a present key with no open finding gets a finding and an alert (source "sweep");
-  - an open finding whose key is gone is resolved, with a reply in the alert's thread;
-  - an account it cannot read is reported, never fatal.
-Accounts are swept concurrently (``SWEEP_CONCURRENCY``); one summary is returned, and one
-Slack digest is posted when anything changed.
-
-Open findings come from each account's own Security Hub (``SWEEP_FINDINGS_FROM=member``, one
-call per account), or, when this account is the organization's Security Hub administrator,
-from its own Security Hub in one paginated read (``administrator``: it sees its members'
-findings). If that read fails, the sweep falls back to the members' and says so.
+decides from the ledger (:mod:`detector.domain.reconcile`): a new key gets a finding and an
+alert, a known one has its finding re-imported before Security Hub's 90 days run out, and a
+gone one has its finding resolved with a reply in its alert's thread. An account it cannot read
+is reported; an action that fails makes the whole sweep fail once every account is swept.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detector import pipeline, retry
 from detector.adapters.aws import AccountClients
+from detector.domain.delivery import KeyRecord, MessageKind, SlotState, Status
 from detector.domain.event import sweep_event
-from detector.domain.finding import GENERATOR_ID, PRODUCT_FIELD_PREFIX
+from detector.domain.finding import iso, refreshed, resolved
 from detector.domain.message import resolution_message, sweep_digest
+from detector.domain.reconcile import AccountStatus, decide
 from detector.errors import DetectorError
 from detector.log import get_logger
+
+GONE = "IAM reports that the root user holds no access key"
 
 
 @dataclass
@@ -37,51 +34,57 @@ class AccountResult:
     """What the sweep found and did in one account."""
 
     account: str
-    status: str  # clean, known, alerted, resolved, failed
+    status: AccountStatus
     detail: str = ""
+    action_failed: bool = False  # an alert, refresh or resolution failed (not a read)
 
     def as_dict(self) -> dict[str, str]:
         """JSON-ready view."""
-        return {"account": self.account, "status": self.status, "detail": self.detail}
+        return {"account": self.account, "status": self.status.value, "detail": self.detail}
 
 
 @dataclass
 class SweepSummary:
-    """Counts per status, and the accounts that could not be read."""
+    """Counts per status, the accounts that failed, and the ones not swept by state."""
 
     results: list[AccountResult] = field(default_factory=list)
-    findings_from: str = "member"  # where open findings were read (see the module docstring)
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def counts(self) -> dict[str, int]:
         """How many accounts ended in each status."""
         out: dict[str, int] = {}
         for r in self.results:
-            out[r.status] = out.get(r.status, 0) + 1
+            out[r.status.value] = out.get(r.status.value, 0) + 1
         return dict(sorted(out.items()))
 
     @property
     def changed(self) -> bool:
         """Whether anything was alerted, resolved or failed."""
-        return any(r.status in {"alerted", "resolved", "failed"} for r in self.results)
+        changing = {AccountStatus.ALERTED, AccountStatus.RESOLVED, AccountStatus.FAILED}
+        return any(r.status in changing for r in self.results)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
-        failed = [r.as_dict() for r in self.results if r.status == "failed"]
-        return {
+        failed = [r.as_dict() for r in self.results if r.status is AccountStatus.FAILED]
+        out: dict[str, Any] = {
             "accounts": len(self.results),
             "counts": self.counts,
-            "findings_from": self.findings_from,
             "failed": failed[:50],
         }
+        if self.skipped:
+            out["skipped"] = self.skipped
+        return out
 
 
-def organization_accounts(clients: Any) -> list[str]:
-    """Every ACTIVE account of the organization (needs organizations:ListAccounts)."""
-    accounts: list[str] = []
-    for page in clients.client("organizations").get_paginator("list_accounts").paginate():
-        accounts += [a["Id"] for a in page["Accounts"] if a.get("Status") == "ACTIVE"]
-    return accounts
+class SweepError(DetectorError):
+    """Every account was swept, but an alert, refresh or resolution failed: retry the sweep."""
+
+    def __init__(self, summary: SweepSummary) -> None:
+        failed = [r for r in summary.results if r.action_failed]
+        names = ", ".join(f"{r.account} ({r.detail})" for r in failed[:10])
+        super().__init__(f"sweep: {len(failed)} account(s) not fully handled: {names}")
+        self.summary = summary
 
 
 class Sweeper:
@@ -93,147 +96,136 @@ class Sweeper:
         accounts: AccountClients,
         *,
         concurrency: int = 32,
-        findings_from: str = "member",
+        settle_s: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._deps = deps
         self._accounts = accounts
         self._concurrency = concurrency
-        self._findings_from = findings_from
+        self._settle = timedelta(seconds=settle_s)
         self._now = now
 
-    def run(self, account_ids: Iterable[str]) -> SweepSummary:
-        """Sweep every account; post a digest when anything changed."""
+    def run(
+        self,
+        account_ids: Iterable[str],
+        *,
+        notes: dict[str, str] | None = None,
+        skipped: dict[str, int] | None = None,
+    ) -> SweepSummary:
+        """Sweep every account; post a digest when anything changed.
+
+        Raises:
+            SweepError: an action failed in some account (after all were swept and the
+                digest was posted), so the sweep is retried and the failure is seen.
+        """
         ids = list(dict.fromkeys(account_ids))
-        source = "member"
-        # Open findings by account, read once as the Security Hub administrator (or None).
-        central: dict[str, list[dict[str, Any]]] | None = None
-        if self._findings_from == "administrator":
-            try:
-                central = self._administrator_findings()
-                source = "administrator"
-            except Exception as exc:  # noqa: BLE001 - the members can still be asked
-                code = retry.error_code(exc)
-                get_logger().error(
-                    "sweep: reading findings as the Security Hub administrator failed; "
-                    "asking each account instead",
-                    extra={"error": f"{code}: {str(exc)[:200]}"},
-                )
-                source = f"member (administrator read failed: {code})"
+        records: dict[str, list[KeyRecord]] = {}
+        for record in self._deps.ledger.all_keys():
+            records.setdefault(record.account, []).append(record)
         with ThreadPoolExecutor(max_workers=max(1, self._concurrency)) as pool:
-            results = list(pool.map(lambda account: self._one(account, central), ids))
-        summary = SweepSummary(results, findings_from=source)
-        if summary.changed and self._deps.alerter is not None:
-            failed = [(r.account, r.detail) for r in results if r.status == "failed"]
-            try:
-                self._deps.alerter.post(sweep_digest(summary.counts, failed))
-            except DetectorError as exc:
-                get_logger().error("sweep digest failed", extra={"error": str(exc)})
+            results = list(pool.map(lambda a: self._one(a, records.get(a, [])), ids))
+        for result in results:
+            note = (notes or {}).get(result.account)
+            if note:
+                result.detail = f"{note}; {result.detail}" if result.detail else note
+        summary = SweepSummary(results, skipped=dict(skipped or {}))
+        self._digest(summary)
         get_logger().info("sweep done", extra=summary.as_dict())
+        if any(r.action_failed for r in results):
+            raise SweepError(summary)
         return summary
 
-    def _one(self, account: str, central: dict[str, list[dict[str, Any]]] | None) -> AccountResult:
-        try:
-            return self._sweep(account, central)
-        except Exception as exc:  # noqa: BLE001 - one account's failure is reported, not fatal
-            code = retry.error_code(exc)
-            get_logger().warning("sweep account failed", extra={"account": account, "error": code})
-            return AccountResult(account, "failed", f"{code}: {str(exc)[:200]}")
-
-    def _sweep(
-        self, account: str, central: dict[str, list[dict[str, Any]]] | None
-    ) -> AccountResult:
-        env = self._deps.retry_env
-        iam = self._accounts.client("iam", account)
-        summary = retry.build(retry.AWS_CALL, env)(iam.get_account_summary)
-        present = int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0)) > 0
-        if central is not None:
-            open_findings = central.get(account, [])
-        else:
-            open_findings = self._open_findings(account)
-        if present and open_findings:
-            return AccountResult(account, "known", f"{len(open_findings)} open finding(s)")
-        if present:
-            outcome = pipeline.process(sweep_event(account, self._now()), self._deps)
-            done = "already-done" not in outcome.actions
-            return AccountResult(account, "alerted" if done else "known", outcome.finding_id or "")
-        if not open_findings:
-            return AccountResult(account, "clean")
-        for finding in open_findings:
-            self._resolve(account, finding)
-        return AccountResult(account, "resolved", f"{len(open_findings)} finding(s) resolved")
-
-    def _open_findings(self, account: str) -> list[dict[str, Any]]:
-        """The account's open findings, from its own Security Hub."""
-        client = self._accounts.client("securityhub", account)
-        return _open_findings(client, self._deps.retry_env, account).get(account, [])
-
-    def _administrator_findings(self) -> dict[str, list[dict[str, Any]]]:
-        """Every member's open findings, from this account's Security Hub (the administrator)."""
-        own = self._accounts.own_account_id()
-        client = self._accounts.client("securityhub", own)
-        return _open_findings(client, self._deps.retry_env, None)
-
-    def _resolve(self, account: str, finding: dict[str, Any]) -> None:
-        """Archive a finding whose key is gone, once, and say so in its alert's thread."""
-        deps = self._deps
-        fid = str(finding["Id"])
-        marker = f"sweep-resolve-{fid}"
-        state = deps.ledger.begin_event(marker, "sweep-resolved", deps.lease_s)
-        if state.done:
+    def _digest(self, summary: SweepSummary) -> None:
+        if not summary.changed or self._deps.alerter is None:
             return
+        failed = [
+            (r.account, r.detail) for r in summary.results if r.status is AccountStatus.FAILED
+        ]
         try:
-            resolved = copy.deepcopy(finding)
-            resolved["Compliance"] = {**resolved.get("Compliance", {}), "Status": "PASSED"}
-            resolved["RecordState"] = "ARCHIVED"
-            resolved["UpdatedAt"] = (
-                self._now().isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            )
-            fields = dict(resolved.get("ProductFields", {}))
-            fields[f"{PRODUCT_FIELD_PREFIX}/ResolvedBy"] = "sweep"
-            resolved["ProductFields"] = fields
-            deps.findings.import_finding(resolved)
-            alert = deps.ledger.claim_alert(fid, marker, deps.lease_s)
-            if deps.alerter is not None:
-                message = resolution_message(account, None, fid)
-                if alert.mine:
-                    ref = deps.alerter.post(message)  # no alert known: say it at top level
-                    deps.ledger.set_alert(fid, ref)
-                else:
-                    deps.alerter.post(message, thread=alert.ref)
-            deps.ledger.finish_event(marker)
+            self._deps.alerter.post(sweep_digest(summary.counts, failed))
+        except DetectorError as exc:
+            get_logger().error("sweep digest failed", extra={"error": str(exc)})
+
+    def _one(self, account: str, records: list[KeyRecord]) -> AccountResult:
+        try:
+            present = self._present(account)
+        except Exception as exc:  # noqa: BLE001 - one account's failure is reported, not fatal
+            return self._failed(account, exc, action=False)
+        try:
+            return self._act(account, present, records)
+        except Exception as exc:  # noqa: BLE001 - reported, and the sweep fails at the end
+            return self._failed(account, exc, action=True)
+
+    def _failed(self, account: str, exc: Exception, *, action: bool) -> AccountResult:
+        code = retry.error_code(exc)
+        get_logger().warning("sweep account failed", extra={"account": account, "error": code})
+        return AccountResult(account, AccountStatus.FAILED, f"{code}: {str(exc)[:200]}", action)
+
+    def _present(self, account: str) -> bool:
+        iam = self._accounts.client("iam", account)
+        summary = retry.build(retry.AWS_CALL, self._deps.retry_env)(iam.get_account_summary)
+        return int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0)) > 0
+
+    def _act(self, account: str, present: bool, records: list[KeyRecord]) -> AccountResult:
+        now = self._now()
+        decision = decide(present, records, now, settle=self._settle)
+        detail = ""
+        status = decision.status
+        if decision.alert_new:
+            outcome = pipeline.process(sweep_event(account, now), self._deps)
+            if outcome.status is Status.DUPLICATE:
+                status = AccountStatus.KNOWN
+            detail = outcome.finding_id or ""
+        for record in decision.refresh:
+            self._refresh(record, now)
+        for record in decision.resolve:
+            self._resolve(record, now)
+        if decision.resolve:
+            detail = f"{len(decision.resolve)} finding(s) resolved"
+        elif decision.settling:
+            detail = "key not in IAM; its finding is too recent to resolve yet"
+        elif status is AccountStatus.KNOWN:
+            detail = f"{len(records)} key record(s)"
+        return AccountResult(account, status, detail)
+
+    def _refresh(self, record: KeyRecord, now: datetime) -> None:
+        """Re-import a present key's finding, so Security Hub does not delete it at 90 days."""
+        assert record.finding is not None  # noqa: S101 - decide() picks findings only
+        finding = refreshed(record.finding, now)
+        self._deps.findings.import_finding(finding)
+        self._deps.ledger.record_state(
+            record.fid, observed=now, open_=True, finding=finding, shown=None
+        )
+
+    def _resolve(self, record: KeyRecord, now: datetime) -> None:
+        """Resolve a gone key's finding, once, and say so in its alert's thread."""
+        assert record.finding is not None  # noqa: S101 - decide() picks findings only
+        deps = self._deps
+        marker = f"sweep-resolve:{record.fid}:{iso(record.observed or record.first_seen)}"
+        claim = deps.ledger.begin_event(marker, "sweep-resolved", deps.lease_s)
+        if claim.done or claim.token is None:
+            return
+        progress = claim.progress
+        try:
+            if not progress.finding_done:
+                finding = resolved(record.finding, now, GONE)
+                deps.findings.import_finding(finding)
+                deps.ledger.record_state(
+                    record.fid, observed=now, open_=False, finding=finding, shown=None
+                )
+                progress = replace(progress, finding_done=True)
+            if deps.alerter is not None and not progress.message_sent:
+                slot = record.slot
+                thread = slot.ref if slot is not None and slot.state is SlotState.POSTED else None
+                message = resolution_message(
+                    record.account, deps.account_name(record.account), record.fid
+                )
+                # A resolution never takes the key's alert slot: without a thread it is a
+                # message of its own.
+                ref = deps.alerter.post(message, thread=thread)
+                kind = MessageKind.REPLY if thread else MessageKind.NOTICE
+                progress = replace(progress, message=ref, message_kind=kind, message_sent=True)
+            deps.ledger.finish_event(marker, claim.token, progress)
         except BaseException:
-            deps.ledger.release_event(marker, state.claim)
+            deps.ledger.release_event(marker, claim.token, progress)
             raise
-
-
-def _open_findings(
-    client: Any, env: retry.RetryEnv, account: str | None
-) -> dict[str, list[dict[str, Any]]]:
-    """Open findings of the detector, by account (of one account, or of all it can see)."""
-    filters: dict[str, Any] = {
-        "GeneratorId": [{"Value": GENERATOR_ID, "Comparison": "EQUALS"}],
-        "RecordState": [{"Value": "ACTIVE", "Comparison": "EQUALS"}],
-    }
-    if account is not None:
-        filters["AwsAccountId"] = [{"Value": account, "Comparison": "EQUALS"}]
-    found: dict[str, list[dict[str, Any]]] = {}
-    token: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"Filters": filters, "MaxResults": 100}
-        if token:
-            kwargs["NextToken"] = token
-        resp = retry.build(retry.AWS_CALL, env)(client.get_findings, **kwargs)
-        # Filter again: not every Security Hub (e.g. an emulator) applies Filters.
-        for f in resp["Findings"]:
-            owner = f.get("AwsAccountId")
-            if (
-                f.get("GeneratorId") == GENERATOR_ID
-                and f.get("RecordState", "ACTIVE") == "ACTIVE"
-                and isinstance(owner, str)
-                and (account is None or owner == account)
-            ):
-                found.setdefault(owner, []).append(f)
-        token = resp.get("NextToken")
-        if not token:
-            return found

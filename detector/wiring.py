@@ -6,20 +6,37 @@ import contextlib
 import math
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector import retry
 from detector.adapters.aws import AccountClients, AccountNames, AwsClients
 from detector.adapters.iam import IamKeyConfirmer
 from detector.adapters.ledger import DynamoLedger
+from detector.adapters.organizations import OrganizationDirectory
 from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
+from detector.domain.reconcile import Selection, select
 from detector.log import configure
 from detector.pipeline import Dependencies
 from detector.ports import Alerter
+
+if TYPE_CHECKING:
+    from detector.sweep import SweepSummary
+
+
+# Lambda retries a failed asynchronous invocation (a timeout included) after about a minute
+# ("How Lambda handles errors and retries with asynchronous invocation", Lambda developer
+# guide): an attempt's claims must outlive the attempt, and end before that retry arrives.
+LEASE_MARGIN_S = 15.0
+
+
+def invocation_lease_s(remaining_s: float) -> float:
+    """How long an invocation with ``remaining_s`` left holds an event it claims."""
+    return remaining_s + LEASE_MARGIN_S
 
 
 @dataclass
@@ -49,26 +66,33 @@ class Runtime:
     deps: Dependencies
     accounts: AccountClients
 
-    def sweep_accounts(self) -> list[str]:
+    def sweep_selection(self) -> Selection:
         """SWEEP_ACCOUNTS, else the organization's active accounts, else this account."""
-        from detector.sweep import organization_accounts  # noqa: PLC0415 - sweep only
-
         if self.settings.sweep_accounts:
-            return list(self.settings.sweep_accounts)
+            return Selection(self.settings.sweep_accounts)
         if self.settings.member_role_name:
-            return organization_accounts(self.clients)
-        return [self.accounts.own_account_id()]
+            directory = OrganizationDirectory(
+                lambda: self.clients.client("organizations"), self.deps.retry_env
+            )
+            return select(directory.accounts())
+        return Selection((self.accounts.own_account_id(),))
 
-    def sweeper(self) -> Any:
-        """The daily sweep as configured (a :class:`detector.sweep.Sweeper`)."""
+    def sweep(self, accounts: Iterable[str] | None = None) -> SweepSummary:
+        """Run the daily sweep as configured (over ``accounts`` when given).
+
+        Raises:
+            SweepError: an alert, refresh or resolution failed in some account.
+        """
         from detector.sweep import Sweeper  # noqa: PLC0415 - sweep only
 
-        return Sweeper(
+        selection = Selection(tuple(accounts)) if accounts else self.sweep_selection()
+        sweeper = Sweeper(
             self.deps,
             self.accounts,
             concurrency=self.settings.sweep_concurrency,
-            findings_from=self.settings.sweep_findings_from,
+            settle_s=self.settings.key_settle_s,
         )
+        return sweeper.run(selection.accounts, notes=selection.notes, skipped=selection.skipped)
 
 
 def runtime_from_env() -> Runtime:

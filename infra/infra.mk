@@ -21,7 +21,6 @@ LOG_LEVEL ?= INFO
 SCHEDULE_EXPRESSION ?= rate(1 day)
 SWEEP_ACCOUNTS ?=
 SWEEP_CONCURRENCY ?= 32
-SWEEP_FINDINGS_FROM ?= member
 FUNCTION_TIMEOUT ?= 300
 FUNCTION_MEMORY ?= 1024
 DEPLOY_REGION := us-east-1
@@ -84,7 +83,7 @@ deploy: ## Deploy infra/detector.yaml to us-east-1 (needs aws CLI, credentials, 
 			"AlarmEmail=$(ALARM_EMAIL)" "CreateTrail=$(CREATE_TRAIL)" \
 			"ReservedConcurrency=$(RESERVED_CONCURRENCY)" "LogLevel=$(LOG_LEVEL)" \
 			"ScheduleExpression=$(SCHEDULE_EXPRESSION)" "SweepAccounts=$(SWEEP_ACCOUNTS)" \
-			"SweepConcurrency=$(SWEEP_CONCURRENCY)" "SweepFindingsFrom=$(SWEEP_FINDINGS_FROM)" \
+			"SweepConcurrency=$(SWEEP_CONCURRENCY)" \
 			"FunctionTimeout=$(FUNCTION_TIMEOUT)" "FunctionMemory=$(FUNCTION_MEMORY)"; \
 	aws cloudformation describe-stacks --region $(DEPLOY_REGION) --stack-name $(STACK_NAME) \
 		--query 'Stacks[0].Outputs' --output table

@@ -91,8 +91,8 @@ def _lifecycle_story(stack: SandboxStack, root: dict[str, Any]) -> bool:
             for event in stack.receive_routed():
                 handler.lambda_handler(event, None)
                 # EventBridge delivers at least once: a second delivery changes nothing.
-                again = handler.lambda_handler(event, None)["results"][0]["actions"]
-                redelivered += again == ["already-done"]
+                again = handler.lambda_handler(event, None)["results"][0]["status"]
+                redelivered += again == "duplicate"
     (alert,) = stack.slack.top_level(SLACK_CHANNEL)
     replies = stack.slack.replies(SLACK_CHANNEL, alert.ts)
     for reply in replies:

@@ -1,27 +1,25 @@
-"""boto3 clients: explicit botocore Config, one attempt (tenacity retries), cached per container.
+"""botocore clients: explicit Config, one attempt (tenacity retries), cached per container.
 
 Endpoints follow boto3's standard configuration: ``AWS_ENDPOINT_URL`` (and the per-service
 ``AWS_ENDPOINT_URL_<SERVICE>``) point every client at another endpoint, e.g. a local emulator.
 
 Clients come straight from botocore, the engine under ``boto3.client`` (the same client
-classes): importing the ``boto3`` package also imports s3transfer and multiprocessing, ~60 ms of
-CPU per cold start that no alert needs.
+classes): importing the ``boto3`` package also imports s3transfer and multiprocessing, which no
+alert needs.
 """
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 import botocore.exceptions
 import botocore.session
-import botocore.utils
 from botocore.config import Config
-from botocore.credentials import Credentials
 
 from detector import __version__
 
@@ -41,117 +39,57 @@ def botocore_config(max_pool_connections: int = 16) -> Config:
 
 
 class AwsClients:
-    """Lazily creates and caches clients per (service, region) for warm invocations.
+    """Creates clients from one botocore session and caches the Lambda's own ones.
 
-    Creating a boto3 client costs milliseconds of CPU; a warm Lambda must not pay it twice.
+    A client costs milliseconds of CPU to create (a fresh session's first one much more: it
+    loads the service model); a warm Lambda must not pay it twice. botocore's session is not
+    safe to share between threads unlocked, so creating a client holds a lock; the clients
+    themselves are thread-safe.
     """
 
     def __init__(self, region: str | None = None, *, max_pool_connections: int = 16):
-        self._botocore: botocore.session.Session | None = None
+        self._session: botocore.session.Session | None = None
         self._region = region
         self._pool = max_pool_connections
-        self._clients: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
-    def _core(self) -> botocore.session.Session:
-        if self._botocore is None:
-            session = botocore.session.Session()
-            parsers = session.get_component("response_parser_factory")
-            parsers.set_parser_defaults(timestamp_parser=parse_timestamp)
-            self._botocore = session
-        return self._botocore
-
-    def client(self, service: str, region: str | None = None) -> Any:
-        """A cached client for ``service`` (typed by the caller through boto3-stubs)."""
-        key = (service, region or self._region)
+    def client(self, service: str) -> Any:
+        """The Lambda's own cached client for ``service`` (typed by the caller)."""
         with self._lock:
-            client = self._clients.get(key)
+            client = self._clients.get(service)
             if client is None:
-                client = self._create(service, key[1])
-                self._clients[key] = client
+                client = self._create(service, None)
+                self._clients[service] = client
             return client
 
-    def new_client(self, service: str) -> Any:
-        """A client of its own (not cached, not shared with :meth:`client`)."""
-        with self._lock:  # a session is not safe to share unlocked
-            return self._create(service, self._region)
+    def client_with(self, service: str, credentials: Credentials) -> Any:
+        """A new client that signs with ``credentials`` (another account's role session)."""
+        with self._lock:
+            return self._create(service, credentials)
 
-    def _create(self, service: str, region: str | None) -> Any:
+    def _create(self, service: str, credentials: Credentials | None) -> Any:
+        if self._session is None:
+            self._session = botocore.session.Session()
         # What boto3's Session.client does, without importing boto3.
-        return self._core().create_client(
-            service, region_name=region, config=botocore_config(self._pool)
+        return self._session.create_client(
+            service,
+            region_name=self._region,
+            config=botocore_config(self._pool),
+            aws_access_key_id=credentials.access_key if credentials else None,
+            aws_secret_access_key=credentials.secret_key if credentials else None,
+            aws_session_token=credentials.token if credentials else None,
         )
 
 
-def parse_timestamp(value: Any) -> datetime:
-    """botocore's timestamp parser, without dateutil for the ISO 8601 times AWS sends.
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """A member role session's credentials (never logged: no repr of the secret)."""
 
-    dateutil spends ~0.1 ms per timestamp (an AssumeRole answer has one: a sweep parses one per
-    account); ``datetime.fromisoformat`` reads the same instant in well under a microsecond.
-    Anything else (epoch numbers, RFC 822 dates, times without a zone) goes to botocore's own.
-    """
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            parsed = None
-        if parsed is not None and parsed.tzinfo is not None:
-            return parsed
-    default: datetime = botocore.utils.parse_timestamp(value)
-    return default
-
-
-# The member account whose credentials sign the calls a member client makes in this thread.
-_ACTING_IN: contextvars.ContextVar[Credentials | None] = contextvars.ContextVar(
-    "root_key_detector_acting_in", default=None
-)
-
-
-class MemberClientUnboundError(RuntimeError):
-    """A member client was called outside :class:`InAccount`: it never signs as the detector."""
-
-
-def _sign_as_member(context: dict[str, Any], **_: Any) -> None:
-    """``before-call`` hook of a member client: sign this request as the bound member account."""
-    credentials = _ACTING_IN.get()
-    if credentials is None:
-        raise MemberClientUnboundError("member client called without a member account bound")
-    context.setdefault("signing", {})["request_credentials"] = credentials
-
-
-class InAccount:
-    """A member client seen from one account: each method call is signed with its credentials.
-
-    Paginators and waiters call the client directly and would run unbound, so they fail
-    (:class:`MemberClientUnboundError`) rather than sign with the detector's own identity.
-    """
-
-    __slots__ = ("_account_id", "_client", "_credentials")
-
-    def __init__(self, client: Any, account_id: str, credentials: Credentials) -> None:
-        self._client = client
-        self._account_id = account_id
-        self._credentials = credentials
-
-    @property
-    def account_id(self) -> str:
-        """The account this view acts in."""
-        return self._account_id
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if name.startswith("_") or not callable(attr) or name in {"get_paginator", "get_waiter"}:
-            return attr
-        credentials = self._credentials
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            token = _ACTING_IN.set(credentials)
-            try:
-                return attr(*args, **kwargs)
-            finally:
-                _ACTING_IN.reset(token)
-
-        return call
+    access_key: str
+    secret_key: str = field(repr=False)
+    token: str = field(repr=False)
+    expires_at: float = 0.0  # epoch seconds
 
 
 class AccountClients:
@@ -159,13 +97,11 @@ class AccountClients:
 
     Security Hub imports a finding only from the finding's own account, and a principal can
     only read its own account's IAM summary: for a member account the detector assumes the
-    member role (``arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>``). Credentials are cached per
-    account until five minutes before they expire.
-
-    Every member account shares one client per service (and so one connection pool): the
-    account's credentials sign each call (:class:`InAccount`). A client per account would cost
-    ~10-25 ms of CPU to create and a new connection each, which on one core is what bounds a
-    sweep of a thousand accounts.
+    member role (``arn:aws:iam::<account>:role/<MEMBER_ROLE_NAME>``) and makes a client with
+    that session's credentials, from the shared botocore session (its service models already
+    loaded). Credentials and clients are kept per account until five minutes before the
+    credentials expire; at most ``max_accounts`` accounts' clients are kept (a sweep walks
+    every account once a day: keeping them all would hold memory for nothing).
     """
 
     REFRESH_BEFORE_S = 300.0
@@ -179,15 +115,16 @@ class AccountClients:
         own_account_id: str | None = None,
         partition: str = "aws",
         clock: Callable[[], float] = time.time,
+        max_accounts: int = 64,
     ) -> None:
         self._clients = clients
         self._role = member_role_name
         self._own = own_account_id
         self._partition = partition
         self._clock = clock
-        self._credentials: dict[str, tuple[float, Credentials]] = {}
-        self._member_clients: dict[str, Any] = {}
-        self._creating: dict[str, threading.Lock] = {}  # service -> held while creating it
+        self._max = max_accounts
+        self._members: OrderedDict[tuple[str, str], tuple[Credentials, Any]] = OrderedDict()
+        self._sessions: dict[str, Credentials] = {}
         self._lock = threading.Lock()
         self._account_locks: dict[str, threading.Lock] = {}
 
@@ -212,49 +149,44 @@ class AccountClients:
         if not self._role or account_id == self.own_account_id():
             return self._clients.client(service)
         credentials = self._member_credentials(account_id)
-        return InAccount(self._member_client(service), account_id, credentials)
+        key = (service, account_id)
+        with self._lock:
+            cached = self._members.get(key)
+            if cached is not None and cached[0] is credentials:
+                self._members.move_to_end(key)
+                return cached[1]
+        client = self._clients.client_with(service, credentials)
+        with self._lock:
+            self._members[key] = (credentials, client)
+            while len(self._members) > self._max:
+                self._members.popitem(last=False)
+        return client
 
     def _member_credentials(self, account_id: str) -> Credentials:
         # One lock per account: a sweep assumes roles in many accounts at once.
         with self._lock:
             lock = self._account_locks.setdefault(account_id, threading.Lock())
         with lock:
-            entry = self._credentials.get(account_id)
-            if entry is None or entry[0] - self.REFRESH_BEFORE_S < self._clock():
-                entry = self._assume(account_id)
-                self._credentials[account_id] = entry
-            return entry[1]
-
-    def _member_client(self, service: str) -> Any:
-        with self._lock:
-            client = self._member_clients.get(service)
-            if client is not None:
-                return client
-            creating = self._creating.setdefault(service, threading.Lock())
-        # One thread creates it; the others wait for that one. A sweep's first calls all reach
-        # this point together: each creating its own client (tens of ms of CPU, and the
-        # service model loaded again) cost a second of CPU per sweep, and the losers' clients
-        # were thrown away.
-        with creating:
-            with self._lock:
-                client = self._member_clients.get(service)
-            if client is None:
-                client = self._clients.new_client(service)
-                client.meta.events.register(
-                    f"before-call.{client.meta.service_model.service_id.hyphenize()}",
-                    _sign_as_member,
-                )
+            credentials = self._sessions.get(account_id)
+            if (
+                credentials is None
+                or credentials.expires_at - self.REFRESH_BEFORE_S < self._clock()
+            ):
+                credentials = self._assume(account_id)
                 with self._lock:
-                    self._member_clients[service] = client
-            return client
+                    self._sessions[account_id] = credentials
+            return credentials
 
-    def _assume(self, account_id: str) -> tuple[float, Credentials]:
+    def _assume(self, account_id: str) -> Credentials:
         arn = f"arn:{self._partition}:iam::{account_id}:role/{self._role}"
         creds: dict[str, Any] = self._clients.client("sts").assume_role(
             RoleArn=arn, RoleSessionName=self.SESSION_NAME, DurationSeconds=3600
         )["Credentials"]
-        return creds["Expiration"].timestamp(), Credentials(
-            creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]
+        return Credentials(
+            creds["AccessKeyId"],
+            creds["SecretAccessKey"],
+            creds["SessionToken"],
+            creds["Expiration"].timestamp(),
         )
 
 

@@ -1,13 +1,10 @@
-"""IAM confirmation: does the root user hold the key now? (GetAccountSummary + last-used)."""
+"""IAM confirmation: does the root user hold a key now? (GetAccountSummary)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-import botocore.exceptions
+from typing import TYPE_CHECKING
 
 from detector import retry
 from detector.domain.confirmation import Confirmation, KeyState
@@ -23,10 +20,10 @@ class IamKeyConfirmer:
     """Confirms a root key event against IAM; any failure becomes UNCONFIRMED, never silence.
 
     IAM is the truth and the event a hint. ``AccountAccessKeysPresent`` says whether root holds
-    any key (inactive ones count); ``GetAccessKeyLastUsed`` ties the event's key id to a live
-    key where it answers. IAM is eventually consistent: a key seconds old may not show yet, so
-    a fresh event is polled for up to ``wait_s``; an event older than ``settle_s`` whose key
-    is not there means the key was already deleted.
+    any key (inactive ones count); a principal other than root cannot list root's keys.
+    IAM is eventually consistent: a key seconds old may not show yet, so a fresh event is
+    polled for up to ``wait_s``; an event older than ``settle_s`` whose key is not there
+    means the key was already deleted.
     """
 
     def __init__(
@@ -43,17 +40,10 @@ class IamKeyConfirmer:
         self._wait_s = wait_s
         self._settle_s = settle_s
         self._now = now
-        self._executor: ThreadPoolExecutor | None = None
-
-    def _pool(self) -> ThreadPoolExecutor:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="iam")
-        return self._executor
 
     def confirm(
         self,
         account_id: str,
-        access_key_id: str | None,
         *,
         expect_present: bool,
         event_time: datetime,
@@ -61,7 +51,7 @@ class IamKeyConfirmer:
         """Return PRESENT, ABSENT or UNCONFIRMED (with the reason) for root's key."""
         try:
             client = self._client_for(account_id)
-            return self._confirm(client, access_key_id, expect_present, event_time)
+            return self._confirm(client, expect_present, event_time)
         except Exception as exc:  # noqa: BLE001 - any failure must still produce an alert
             code = retry.error_code(exc)
             get_logger().warning(
@@ -75,7 +65,6 @@ class IamKeyConfirmer:
     def _confirm(
         self,
         client: IAMClient,
-        access_key_id: str | None,
         expect_present: bool,
         event_time: datetime,
     ) -> Confirmation:
@@ -87,8 +76,6 @@ class IamKeyConfirmer:
             return self._keys_present(client)
 
         age_s = (self._now() - event_time).total_seconds()
-        # The key's last use is asked alongside the first summary: one round trip for both.
-        last_used = self._pool().submit(self._last_used, client, access_key_id)
         if expect_present and age_s >= self._settle_s:
             # Long after the event: what IAM says now is settled, no need to wait for it.
             present = count()
@@ -96,35 +83,27 @@ class IamKeyConfirmer:
             # The first check is immediate; later ones wait for IAM to catch up.
             until = (lambda n: n > 0) if expect_present else (lambda n: n == 0)
             present = self._poll(count, until=until)
-        used_at, service = last_used.result() if present else (None, None)
-        common: dict[str, Any] = {
-            "root_keys_present": present,
-            "key_last_used_at": used_at,
-            "key_last_used_service": service,
-            "attempts": attempts,
-        }
+
+        def result(state: KeyState, reason: str) -> Confirmation:
+            return Confirmation(state, reason, root_keys_present=present, attempts=attempts)
+
         if present > 0:
             if expect_present:
-                return Confirmation(
-                    KeyState.PRESENT, "IAM reports the root user holds an access key", **common
-                )
-            return Confirmation(
-                KeyState.UNCONFIRMED,
-                "IAM still reports a root access key (this one or another)",
-                **common,
+                return result(KeyState.PRESENT, "IAM reports the root user holds an access key")
+            return result(
+                KeyState.UNCONFIRMED, "IAM still reports a root access key (this one or another)"
             )
         if expect_present and age_s < self._settle_s:
-            return Confirmation(
+            return result(
                 KeyState.UNCONFIRMED,
                 f"IAM does not show the key yet after {attempts} checks (eventual consistency)",
-                **common,
             )
         reason = (
             "IAM reports no root access key: it was deleted after the event"
             if expect_present
             else "IAM reports no root access key"
         )
-        return Confirmation(KeyState.ABSENT, reason, **common)
+        return result(KeyState.ABSENT, reason)
 
     def _keys_present(self, client: IAMClient) -> int:
         summary = retry.build(retry.AWS_CALL, self._retry_env)(client.get_account_summary)
@@ -140,27 +119,6 @@ class IamKeyConfirmer:
         )
         result: int = policy(check)
         return result
-
-    def _last_used(
-        self, client: IAMClient, access_key_id: str | None
-    ) -> tuple[datetime | None, str | None]:
-        """When the key last worked; (None, None) where IAM does not answer for root's key."""
-        if not access_key_id or len(access_key_id) < 16:
-            return None, None
-        try:
-            resp = retry.build(retry.AWS_CALL, self._retry_env)(
-                client.get_access_key_last_used, AccessKeyId=access_key_id
-            )
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            # Informational only: the account summary already answered the question.
-            get_logger().info(
-                "GetAccessKeyLastUsed did not answer", extra={"error_code": retry.error_code(exc)}
-            )
-            return None, None
-        info = resp.get("AccessKeyLastUsed", {})
-        used = info.get("LastUsedDate")
-        service = info.get("ServiceName")
-        return used, (None if service in (None, "N/A") else service)
 
 
 def _short(exc: BaseException) -> str:

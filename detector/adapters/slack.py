@@ -13,9 +13,9 @@ from slack_sdk.web import WebClient
 from slack_sdk.webhook import WebhookClient
 
 from detector import retry
+from detector.domain.delivery import SlackRef
 from detector.domain.message import METADATA_EVENT_TYPE, SlackMessage
 from detector.errors import AlertDeliveryError, ExternalServiceError
-from detector.ports import SlackRef
 
 _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 
@@ -22,6 +21,4 @@ class Confirmation:
     state: KeyState
     reason: str
     root_keys_present: int | None = None  # GetAccountSummary.AccountAccessKeysPresent
-    key_last_used_at: datetime | None = None
-    key_last_used_service: str | None = None
     attempts: int = 1

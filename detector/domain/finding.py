@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -31,14 +32,54 @@ MAX_RESOURCE_ID = 512
 UNKNOWN_KEY = "unknown-key"
 
 
+# Same-second events of one key, in the order a key's story can happen: CloudTrail times are
+# whole seconds, so these milliseconds order a key's create, update and delete of one second.
+_STEP_MS = {Verdict.CREATED: 0, Verdict.ACTIVATED: 1, Verdict.DEACTIVATED: 1, Verdict.DELETED: 2}
+
+
+def observed_at(event: RootKeyEvent, verdict: Verdict) -> datetime:
+    """When the state an event reports was true: the finding's ``UpdatedAt``.
+
+    Security Hub keeps the import with the newest ``UpdatedAt`` and ignores older ones, so this
+    time alone orders a key's events, whatever order they arrive in.
+    """
+    if event.form is InputForm.SWEEP:
+        return event.event_time
+    when = event.event_time.replace(microsecond=event.event_time.microsecond // 1000 * 1000)
+    return when + timedelta(milliseconds=_STEP_MS.get(verdict, 0))
+
+
 @dataclass(frozen=True, slots=True)
 class FindingContext:
-    """Where the finding goes and when it is written."""
+    """Where the finding goes, which one it is, and the times it carries."""
 
     region: str  # the Security Hub region importing the finding
-    now: datetime
+    finding_id: str
+    observed: datetime  # when the reported state was true: UpdatedAt and LastObservedAt
+    first_seen: datetime  # the key's first observation: CreatedAt and FirstObservedAt
     partition: str = "aws"
     account_name: str | None = None
+
+    @classmethod
+    def first_observation(
+        cls,
+        event: RootKeyEvent,
+        verdict: Verdict,
+        region: str,
+        *,
+        partition: str = "aws",
+        account_name: str | None = None,
+    ) -> FindingContext:
+        """The context of a key's first event (its own finding, first seen now).
+
+        Raises:
+            ValueError: the event has no account id.
+        """
+        fid = event_finding_id(event)
+        if fid is None:
+            raise ValueError("an ASFF finding needs the event's account id")
+        when = observed_at(event, verdict)
+        return cls(region, fid, when, when, partition=partition, account_name=account_name)
 
 
 def product_arn(partition: str, region: str, account_id: str) -> str:
@@ -46,21 +87,34 @@ def product_arn(partition: str, region: str, account_id: str) -> str:
     return f"arn:{partition}:securityhub:{region}:{account_id}:product/{account_id}/default"
 
 
-def finding_id(account_id: str, access_key_id: str | None) -> str:
+def finding_id(account_id: str, access_key_id: str | None, *, discovery: str = "") -> str:
     """Deterministic Id per (account, key): a repeated event updates the same finding.
 
     The key id is hashed so the Id can appear in Slack and links, where keys are masked; the
-    full key id is in the finding's AwsIamAccessKey resource.
+    full key id is in the finding's AwsIamAccessKey resource. A key whose id is unknown (the
+    sweep's finds) is told apart by its ``discovery`` (the sweep's event id): a key found after
+    an earlier one was resolved gets a finding, and an alert, of its own.
     """
     key = (clean(access_key_id, 128) if access_key_id else "") or UNKNOWN_KEY
+    if key == UNKNOWN_KEY and discovery:
+        key = f"{UNKNOWN_KEY}:{discovery}"
     # surrogatepass: JSON can carry a lone surrogate; the Id must still be computable.
     digest = hashlib.sha256(f"{account_id}:{key}".encode("utf-8", "surrogatepass")).hexdigest()
     digest = digest[:24]
     return f"{PRODUCT_FIELD_PREFIX}/{account_id}/root-access-key/{digest}"
 
 
-def _iso(ts: datetime) -> str:
-    return ts.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def event_finding_id(event: RootKeyEvent) -> str | None:
+    """The finding an event's key has (None without an account)."""
+    if event.account_id is None:
+        return None
+    discovery = event.event_id if event.form is InputForm.SWEEP else ""
+    return finding_id(event.account_id, event.access_key_id, discovery=discovery)
+
+
+def iso(ts: datetime) -> str:
+    """ASFF's timestamp form: UTC, milliseconds, ``Z`` (fixed width, so it sorts as text)."""
+    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def build_finding(
@@ -86,11 +140,12 @@ def build_finding(
     # A key id that cleans to nothing (blank, control characters) is as good as unknown.
     key_id = clean(event.access_key_id, 128) if event.access_key_id else None
     key_id = key_id or None
-    resolved = confirmation.state is KeyState.ABSENT or (
+    is_resolved = confirmation.state is KeyState.ABSENT or (
         verdict is Verdict.DELETED and confirmation.state is not KeyState.PRESENT
     )
-    status = _key_status(verdict, resolved)
-    when = _iso(event.event_time)
+    status = _key_status(verdict, is_resolved)
+    first = iso(min(ctx.first_seen, ctx.observed))
+    observed = iso(ctx.observed)
 
     key_details: dict[str, Any] = {
         "PrincipalType": "Root",
@@ -103,20 +158,21 @@ def build_finding(
     if key_id:
         key_details["AccessKeyId"] = key_id
     if event.key_created_at is not None:
-        key_details["CreatedAt"] = _iso(event.key_created_at)
+        key_details["CreatedAt"] = iso(event.key_created_at)
 
     finding: dict[str, Any] = {
         "SchemaVersion": SCHEMA_VERSION,
-        "Id": finding_id(account, key_id),
+        "Id": ctx.finding_id,
         "ProductArn": product_arn(ctx.partition, ctx.region, account),
         "GeneratorId": GENERATOR_ID,
         "AwsAccountId": account,
         "Types": [control.finding_type],
-        "FirstObservedAt": when,
-        "LastObservedAt": when,
-        "CreatedAt": when,
-        "UpdatedAt": _iso(max(ctx.now, event.event_time)),
-        "Severity": {"Label": control.severity_label, "Original": control.severity_original},
+        "FirstObservedAt": first,
+        "LastObservedAt": observed,
+        "CreatedAt": first,
+        "UpdatedAt": observed,
+        "Severity": _severity(control),
+        "FindingProviderFields": {"Severity": _severity(control), "Types": [control.finding_type]},
         "Title": clean(f"{control.title} ({control.framework})", MAX_TITLE),
         "Description": _description(event, verdict, confirmation, control, ctx),
         "Remediation": {
@@ -139,16 +195,51 @@ def build_finding(
             },
         ],
         "Compliance": {
-            "Status": "PASSED" if resolved else "FAILED",
+            "Status": "PASSED" if is_resolved else "FAILED",
             "RelatedRequirements": list(control.requirements),
         },
-        "RecordState": "ARCHIVED" if resolved else "ACTIVE",
+        "RecordState": "ARCHIVED" if is_resolved else "ACTIVE",
         "Action": _action(event),
     }
     source_url = cloudtrail_event_url(ctx.region, event.event_id)
     if source_url is not None and event.form is not InputForm.SWEEP:
         finding["SourceUrl"] = source_url
     return finding
+
+
+def refreshed(finding: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The detector's own finding, observed again at ``now`` (the key is still there).
+
+    Security Hub deletes a finding 90 days after its last update: the sweep re-imports the
+    findings of keys that still exist, unchanged but for the times of this observation.
+    """
+    out = copy.deepcopy(finding)
+    out["UpdatedAt"] = out["LastObservedAt"] = iso(now)
+    return out
+
+
+def resolved(finding: dict[str, Any], now: datetime, reason: str) -> dict[str, Any]:
+    """The detector's own finding, resolved at ``now``: the key is gone (PASSED, ARCHIVED)."""
+    out = refreshed(finding, now)
+    out["Compliance"] = {**out.get("Compliance", {}), "Status": "PASSED"}
+    out["RecordState"] = "ARCHIVED"
+    for resource in out.get("Resources", []):
+        details = resource.get("Details", {}).get("AwsIamAccessKey")
+        if isinstance(details, dict):
+            details.pop("Status", None)
+    fields = dict(out.get("ProductFields", {}))
+    fields[f"{PRODUCT_FIELD_PREFIX}/Confirmation"] = "ABSENT"
+    fields[f"{PRODUCT_FIELD_PREFIX}/ConfirmationReason"] = clean(reason, MAX_PRODUCT_FIELD_VALUE)
+    fields[f"{PRODUCT_FIELD_PREFIX}/ResolvedBy"] = "sweep"
+    out["ProductFields"] = dict(list(fields.items())[:MAX_PRODUCT_FIELDS])
+    out["Description"] = clean(
+        f"Resolved at {iso(now)}: {reason}. " + str(out.get("Description", "")), MAX_DESCRIPTION
+    )
+    return out
+
+
+def _severity(control: Control) -> dict[str, str]:
+    return {"Label": control.severity_label, "Original": control.severity_original}
 
 
 def _key_status(verdict: Verdict, resolved: bool) -> str:
@@ -174,11 +265,11 @@ def _description(
         Verdict.ACTIVATED: "re-activated an access key",
     }.get(verdict, event.event_name)
     who = "The root user (AssumeRoot session)" if event.assumed_root else "The root user"
-    happened = f"{who} of account {account} {action} at {_iso(event.event_time)}. "
+    happened = f"{who} of account {account} {action} at {iso(event.event_time)}. "
     if event.form is InputForm.SWEEP:
         happened = (
             f"The daily sweep found that the root user of account {account} holds an access "
-            f"key ({_iso(event.event_time)}); no CloudTrail event of its creation was seen. "
+            f"key ({iso(event.event_time)}); no CloudTrail event of its creation was seen. "
         )
     text = (
         happened + f"IAM confirmation: {confirmation.state.value} ({confirmation.reason}). "
@@ -193,7 +284,7 @@ def _product_fields(
     raw: dict[str, str | None] = {
         "EventId": event.event_id,
         "EventName": event.event_name,
-        "EventTime": _iso(event.event_time),
+        "EventTime": iso(event.event_time),
         "Verdict": verdict.value,
         "Confirmation": confirmation.state.value,
         "ConfirmationReason": confirmation.reason,
@@ -223,8 +314,8 @@ def _action(event: RootKeyEvent) -> dict[str, Any]:
     call: dict[str, Any] = {
         "Api": clean(event.event_name, 128),
         "ServiceName": clean(event.event_source, 128),
-        "FirstSeen": _iso(event.event_time),
-        "LastSeen": _iso(event.event_time),
+        "FirstSeen": iso(event.event_time),
+        "LastSeen": iso(event.event_time),
     }
     ip = _ipv4(event.source_ip)
     if ip is not None:

@@ -74,6 +74,17 @@ class SlackMessage:
     # Slack message metadata: lets a reader (or a reconciliation) tie a message to its event.
     metadata: dict[str, Any] | None = None
 
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> SlackMessage:
+        """The message a :meth:`payload` describes (the ledger keeps what an alert shows)."""
+        blocks = [b for b in Block.parse_all(payload.get("blocks") or []) if b is not None]
+        metadata = payload.get("metadata")
+        return cls(
+            text=str(payload.get("text", "")),
+            blocks=blocks,
+            metadata=metadata if isinstance(metadata, dict) else None,
+        )
+
     def payload(self) -> dict[str, Any]:
         """JSON-ready text and blocks; raises SlackObjectFormationError past Slack limits."""
         out: dict[str, Any] = {"text": self.text, "blocks": [b.to_dict() for b in self.blocks]}

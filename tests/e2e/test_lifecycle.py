@@ -101,7 +101,8 @@ def test_redelivered_event_alerts_once(sandbox: SandboxStack) -> None:
     first = handler.lambda_handler(event, None)["results"][0]
     again = handler.lambda_handler(event, None)["results"][0]
     assert "alerted" in first["actions"]
-    assert again["actions"] == ["already-done"]
+    assert again["status"] == "duplicate"
+    assert again["actions"] == []
     assert len(sandbox.slack.top_level(SLACK_CHANNEL)) == 1
     assert len(sandbox.aws.findings()) == 1
 
@@ -116,7 +117,7 @@ def test_concurrent_invocations_of_one_event_alert_once(sandbox: SandboxStack) -
     def invoke() -> None:
         try:
             result = handler.lambda_handler(event, None)["results"][0]
-            outcomes.append(",".join(result["actions"]))
+            outcomes.append(",".join([result["status"], *result["actions"]]))
         except PipelineError as exc:
             outcomes.append(f"pipeline:{exc}")
         except Exception as exc:  # noqa: BLE001 - the busy invocation raises for a retry
@@ -130,7 +131,7 @@ def test_concurrent_invocations_of_one_event_alert_once(sandbox: SandboxStack) -
     assert len(sandbox.slack.top_level(SLACK_CHANNEL)) == 1, outcomes
     # One did the work; the other was told the event is busy (retry) or already done.
     assert len([o for o in outcomes if "alerted" in o]) == 1, outcomes
-    assert len([o for o in outcomes if o in {"LedgerBusy", "already-done"}]) == 1, outcomes
+    assert len([o for o in outcomes if o in {"LedgerBusy", "duplicate"}]) == 1, outcomes
 
 
 def test_notice_for_a_user_key_is_posted_once_without_a_finding(sandbox: SandboxStack) -> None:

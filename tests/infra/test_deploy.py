@@ -184,7 +184,6 @@ def org_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
             "CreateTrail": "true",
             "AlarmEmail": "alarms@example.com",
             "SweepAccounts": SWEEP_ACCOUNTS,
-            "SweepFindingsFrom": "administrator",
         },
     )
 
@@ -346,14 +345,12 @@ def test_lambda_configuration(
         "SLACK_CHANNEL_ID": "C0SECALERTS",
         "CONFIRM_WAIT_SECONDS": "10",
         "KEY_SETTLE_SECONDS": "300",
-        "EVENT_LEASE_SECONDS": "360",
         "LOG_LEVEL": "INFO",
         "LEDGER_TABLE": org_stack.outputs["LedgerTableName"],
         "MEMBER_ROLE_NAME": "root-key-detector-member",
         "ORGANIZATION_NAMES": "true",
         "SWEEP_ACCOUNTS": SWEEP_ACCOUNTS,
         "SWEEP_CONCURRENCY": "32",
-        "SWEEP_FINDINGS_FROM": "administrator",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     concurrency = lam.get_function_concurrency(FunctionName=config["FunctionName"])
@@ -498,12 +495,10 @@ def test_single_account_has_no_organization_or_slack_permissions(
         "SLACK_MODE": "disabled",
         "CONFIRM_WAIT_SECONDS": "10",
         "KEY_SETTLE_SECONDS": "300",
-        "EVENT_LEASE_SECONDS": "360",
         "LOG_LEVEL": "INFO",
         "LEDGER_TABLE": single_stack.outputs["LedgerTableName"],
         "ORGANIZATION_NAMES": "false",
         "SWEEP_CONCURRENCY": "32",
-        "SWEEP_FINDINGS_FROM": "member",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     # one account sweeps too (itself: no SWEEP_ACCOUNTS, no member role)
@@ -523,12 +518,10 @@ def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
         "SLACK_WEBHOOK_SECRET_ID": slack_secret_arn,
         "CONFIRM_WAIT_SECONDS": "10",
         "KEY_SETTLE_SECONDS": "300",
-        "EVENT_LEASE_SECONDS": "120",
         "LOG_LEVEL": "DEBUG",
         "LEDGER_TABLE": webhook_stack.outputs["LedgerTableName"],
         "ORGANIZATION_NAMES": "false",
         "SWEEP_CONCURRENCY": "8",
-        "SWEEP_FINDINGS_FROM": "member",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     assert int(config["Timeout"]) == 60

@@ -17,7 +17,7 @@ import pytest
 
 from detector import handler
 from detector.config import Settings
-from detector.errors import ConfigError
+from detector.wiring import invocation_lease_s
 from tests.infra import templates
 
 DETECTOR = templates.load(templates.DETECTOR_TEMPLATE)
@@ -63,25 +63,20 @@ def test_lambda_is_arm64_python_313_logging_to_its_group() -> None:
     assert fn["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasReservedConcurrency"
 
 
-def test_event_lease_is_the_timeout_plus_a_minute_for_every_allowed_timeout() -> None:
+def test_an_invocations_claims_end_before_lambdas_first_retry_for_every_timeout() -> None:
+    """Lambda retries a timed-out asynchronous invocation about a minute after it timed out: the
+    claims the invocation made (its remaining time plus a margin) must be gone by then, and
+    outlast the invocation itself. The template sets no EVENT_LEASE_SECONDS: in Lambda the
+    lease follows the invocation's remaining time."""
     fn = props("DetectorFunction")
     assert fn["Timeout"] == {"Ref": "FunctionTimeout"}
-    assert fn["Environment"]["Variables"]["EVENT_LEASE_SECONDS"] == {
-        "Fn::FindInMap": ["EventLease", {"Ref": "FunctionTimeout"}, "Seconds"]
-    }
+    assert "EVENT_LEASE_SECONDS" not in fn["Environment"]["Variables"]
     parameter = DETECTOR["Parameters"]["FunctionTimeout"]
     # long enough for a 1,000-account sweep by default; Lambda allows at most 900 s
     assert parameter["Default"] == 300
     assert max(parameter["AllowedValues"]) <= 900
-    leases = DETECTOR["Mappings"]["EventLease"]
-    assert set(leases) == {str(v) for v in parameter["AllowedValues"]}
     for timeout in parameter["AllowedValues"]:
-        lease = int(leases[str(timeout)]["Seconds"])
-        # an invocation's claim on an event must outlast it, and be gone by the time Lambda's
-        # first async retry arrives (about a minute after a timeout)
-        assert timeout < lease == timeout + 60, timeout
-        # and detector/config.py must accept it
-        assert Settings.from_env(_env(EVENT_LEASE_SECONDS=str(lease))).event_lease_s == lease
+        assert timeout < invocation_lease_s(timeout) < timeout + 60, timeout
 
 
 def test_async_failures_go_to_the_dead_letter_queue() -> None:
@@ -184,7 +179,7 @@ def test_sweep_environment() -> None:
     env = props("DetectorFunction")["Environment"]["Variables"]
     assert env["ORGANIZATION_NAMES"] == {"Fn::If": ["IsOrganization", "true", "false"]}
     assert env["SWEEP_CONCURRENCY"] == {"Ref": "SweepConcurrency"}
-    assert env["SWEEP_FINDINGS_FROM"] == {"Ref": "SweepFindingsFrom"}
+    assert "SWEEP_FINDINGS_FROM" not in env  # the sweep reads the ledger, not Security Hub
     assert env["SWEEP_ACCOUNTS"] == {
         "Fn::If": ["HasSweepAccounts", {"Ref": "SweepAccounts"}, {"Ref": "AWS::NoValue"}]
     }
@@ -210,12 +205,6 @@ def test_sweep_parameters_are_what_config_accepts() -> None:
         assert Settings.from_env(_env(SWEEP_ACCOUNTS=good)).sweep_accounts == ids
     for bad in ("1111", "111122223333, 444455556666", "111122223333,", "all"):
         assert not re.fullmatch(pattern, bad), bad
-    source = parameters["SweepFindingsFrom"]
-    assert source["Default"] == Settings.from_env(_env()).sweep_findings_from == "member"
-    for value in source["AllowedValues"]:
-        assert Settings.from_env(_env(SWEEP_FINDINGS_FROM=value)).sweep_findings_from == value
-    with pytest.raises(ConfigError, match="SWEEP_FINDINGS_FROM"):
-        Settings.from_env(_env(SWEEP_FINDINGS_FROM="central"))
 
 
 def test_sweep_accounts_only_with_an_organization() -> None:

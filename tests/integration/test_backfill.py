@@ -312,7 +312,7 @@ def test_apply_runs_the_pipeline_once_per_event(s3: Any, sandbox: SandboxStack) 
     code, again = _run("--since", "2026-11-19", "--until", "2026-11-20", "--apply")
     assert code == 0
     assert [line["event_id"] for line in again] == [line["event_id"] for line in first]
-    assert all(line["actions"] == ["already-done"] for line in again)
+    assert all(line["status"] == "duplicate" and not line["actions"] for line in again)
     assert len(sandbox.aws.findings()) == 1
     assert len(sandbox.slack.messages(SLACK_CHANNEL)) == messages
 

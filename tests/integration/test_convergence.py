@@ -1,21 +1,19 @@
-"""An older event's import that lands after a newer event finished is superseded, even when the
-older event's attempt then fails (here: Slack refuses it)."""
+"""The delivery protocol against the sandbox: what one attempt leaves behind when a write fails,
+and how its retry finishes the event. (Chosen interleavings run against in-memory fakes in
+tests/unit/test_delivery_interleavings.py.)"""
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-import uuid
 from typing import Any
 
 import pytest
 
 from detector import pipeline, retry
 from detector.config import Settings
+from detector.domain.delivery import Action, Status
 from detector.errors import DetectorError
 from detector.wiring import Runtime, build_runtime
-from sandbox.aws import LEDGER_TABLE
 from sandbox.aws_proxy import AwsFaultProxy
 from sandbox.stack import SLACK_CHANNEL, SandboxStack, sample
 
@@ -35,72 +33,20 @@ def _envelope(record: dict[str, Any]) -> dict[str, Any]:
     return {"detail-type": "AWS API Call via CloudTrail", "source": "aws.iam", "detail": record}
 
 
-def test_a_late_older_import_in_a_failed_attempt_does_not_win(
+def test_an_unrecorded_state_reopens_the_event_and_its_retry_records_it(
     sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sandbox.aws.set_root_key_present(True)
-    create = sample("root_create_access_key")
-    update = json.loads(json.dumps(create))
-    update |= {
-        "eventName": "UpdateAccessKey",
-        "eventID": str(uuid.uuid4()),
-        "eventTime": create["eventTime"].replace("Z", "").rsplit(":", 1)[0] + ":59Z",
-        "requestParameters": {"accessKeyId": "AKIAZSANDBOXDEMO7Q2X", "status": "Inactive"},
-        "responseElements": None,
-    }
-    with AwsFaultProxy(latency_s=SLOW_S) as slow:
-        # The older event's invocation: slow AWS calls, and a Slack channel that refuses it.
-        older = _runtime(
-            {
-                **sandbox.detector_env(),
-                "AWS_ENDPOINT_URL": slow.endpoint_url,
-                "SLACK_CHANNEL_ID": "C0ARCHIVED1",
-            },
-            monkeypatch,
-            "dynamodb",
-            "iam",
-            "securityhub",
-        )
-        newer = _runtime(sandbox.detector_env(), monkeypatch)
-        failures: list[BaseException] = []
-
-        def handle_older() -> None:
-            try:
-                pipeline.run(_envelope(create), older.deps)
-            except pipeline.PipelineError as exc:
-                failures.append(exc)
-
-        thread = threading.Thread(target=handle_older)
-        thread.start()
-        # The older event has claimed "newest" (round 1); its import is on its way when the
-        # newer event is handled from start to finish.
-        time.sleep(SLOW_S * 1.5)
-        try:
-            (outcome,) = pipeline.run(_envelope(update), newer.deps)
-        except pipeline.PipelineError as exc:  # its reply waits for the key's alert: retried
-            outcome = exc.outcome
-        thread.join(timeout=30)
-
-    assert "finding-imported" in outcome.actions
-    assert len(failures) == 1  # Slack refused the older event: it will be retried
-    (finding,) = sandbox.aws.findings()
-    assert finding["Resources"][0]["Details"]["AwsIamAccessKey"]["Status"] == "Inactive"
-
-
-def test_an_unsettled_finding_reopens_the_event_and_its_retry_settles_it(
-    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Round 3 marks the event done beside settling the finding. When settling fails (here:
-    DynamoDB refuses it through every retry), the event must not stay done: the retry would
-    skip it and the key's state would stay unrecorded, with nothing left to repair it."""
+    """Round 3 marks the event done beside recording the key's state. When recording fails
+    (here: DynamoDB refuses it through every retry), the event must not stay done: the retry
+    would skip it and the ledger would never learn the key's state (the sweep reads it)."""
     sandbox.aws.set_root_key_present(True)
     create = sample("root_create_access_key")
     refusing = threading.Event()
     refusing.set()
 
     def refuse(target: str, body: bytes) -> bool:
-        # The settle write (finalize_finding) is the only one that sets finding_event.
-        return refusing.is_set() and target.endswith(".UpdateItem") and b"finding_event" in body
+        # Recording the key's state is the only write that sets "observed".
+        return refusing.is_set() and target.endswith(".UpdateItem") and b"observed = :t" in body
 
     with AwsFaultProxy(refuse=refuse) as proxy:
         runtime = _runtime(
@@ -111,23 +57,22 @@ def test_an_unsettled_finding_reopens_the_event_and_its_retry_settles_it(
         refusing.clear()
         (retried,) = pipeline.run(_envelope(create), runtime.deps)
 
-    assert "already-done" not in retried.actions  # the retry did the missing step
-    assert "finding-imported" in retried.actions
-    assert "alerted" not in retried.actions  # the alert was posted once, by the first attempt
+    assert retried.status is Status.HANDLED  # the retry did the missing step
+    assert Action.FINDING_IMPORTED not in retried.actions  # imported once, by the first
+    assert Action.ALERTED not in retried.actions  # the alert was posted once, by the first
     (alert,) = sandbox.slack.top_level(SLACK_CHANNEL)
     assert retried.slack_ts == alert.ts
-    state = sandbox.aws.client("dynamodb").get_item(
-        TableName=LEDGER_TABLE,
-        Key={"pk": {"S": f"FINDING#{retried.finding_id}"}, "sk": {"S": "STATE"}},
-        ConsistentRead=True,
-    )["Item"]
-    assert state["finding_event"]["S"] == create["eventID"]  # settled: later events rely on it
+    assert retried.finding_id is not None
+    record = runtime.deps.ledger.read_key(retried.finding_id)
+    assert record is not None
+    assert record.open
+    assert record.finding is not None
     (finding,) = sandbox.aws.findings()
-    assert finding["Id"] == retried.finding_id
+    assert finding["Id"] == retried.finding_id == record.finding["Id"]
     # The first attempt said what failed and what it had done.
     assert isinstance(first.value, pipeline.PipelineError)
     assert "InternalServerError" in str(first.value)
-    assert "finding-imported" in first.value.outcome.actions
+    assert Action.FINDING_IMPORTED in first.value.outcome.actions
     # A third delivery finds the event done.
     (again,) = pipeline.run(_envelope(create), runtime.deps)
-    assert again.actions == ["already-done"]
+    assert again.status is Status.DUPLICATE

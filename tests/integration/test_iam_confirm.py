@@ -34,9 +34,7 @@ def _confirmer(aws: MotoSandbox, env: retry.RetryEnv, **kw: Any) -> IamKeyConfir
 
 def test_new_key_present(aws: MotoSandbox, retry_env: retry.RetryEnv, sleeps: Sleeps) -> None:
     aws.set_root_key_present(True)
-    result = _confirmer(aws, retry_env).confirm(
-        ACCOUNT_ID, KEY, expect_present=True, event_time=ago(5)
-    )
+    result = _confirmer(aws, retry_env).confirm(ACCOUNT_ID, expect_present=True, event_time=ago(5))
     assert result.state is KeyState.PRESENT
     assert result.root_keys_present == 1
     assert sleeps == []  # answered at once: no polling
@@ -47,7 +45,7 @@ def test_old_event_whose_key_is_gone_is_absent(
 ) -> None:
     aws.set_root_key_present(False)
     result = _confirmer(aws, retry_env, settle_s=300).confirm(
-        ACCOUNT_ID, KEY, expect_present=True, event_time=ago(3600)
+        ACCOUNT_ID, expect_present=True, event_time=ago(3600)
     )
     assert result.state is KeyState.ABSENT
     assert "deleted" in result.reason
@@ -59,7 +57,7 @@ def test_fresh_key_not_visible_is_unconfirmed_after_bounded_polling(
 ) -> None:
     aws.set_root_key_present(False)
     result = _confirmer(aws, retry_env, wait_s=4.0).confirm(
-        ACCOUNT_ID, KEY, expect_present=True, event_time=ago(2)
+        ACCOUNT_ID, expect_present=True, event_time=ago(2)
     )
     assert result.state is KeyState.UNCONFIRMED
     assert "eventual consistency" in result.reason
@@ -77,7 +75,7 @@ def test_key_that_appears_while_polling_is_present(aws: MotoSandbox) -> None:
             aws.set_root_key_present(True)
 
     result = _confirmer(aws, retry.RetryEnv(sleep=sleep), wait_s=10).confirm(
-        ACCOUNT_ID, KEY, expect_present=True, event_time=ago(1)
+        ACCOUNT_ID, expect_present=True, event_time=ago(1)
     )
     assert result.state is KeyState.PRESENT
     assert result.attempts == 3
@@ -85,9 +83,7 @@ def test_key_that_appears_while_polling_is_present(aws: MotoSandbox) -> None:
 
 def test_deleted_key_is_absent(aws: MotoSandbox, retry_env: retry.RetryEnv) -> None:
     aws.set_root_key_present(False)
-    result = _confirmer(aws, retry_env).confirm(
-        ACCOUNT_ID, KEY, expect_present=False, event_time=ago(5)
-    )
+    result = _confirmer(aws, retry_env).confirm(ACCOUNT_ID, expect_present=False, event_time=ago(5))
     assert result.state is KeyState.ABSENT
 
 
@@ -95,6 +91,6 @@ def test_unreachable_iam_is_unconfirmed_with_the_reason(retry_env: retry.RetryEn
     # Nothing listens on port 9 of the loopback: connection refused, retried, then reported.
     client = _iam("http://127.0.0.1:9")
     confirmer = IamKeyConfirmer(lambda _account: client, retry_env)
-    result = confirmer.confirm(ACCOUNT_ID, KEY, expect_present=True, event_time=ago(5))
+    result = confirmer.confirm(ACCOUNT_ID, expect_present=True, event_time=ago(5))
     assert result.state is KeyState.UNCONFIRMED
     assert "EndpointConnectionError" in result.reason

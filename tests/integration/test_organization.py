@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
-import time
-from datetime import UTC
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 
 from detector import pipeline, retry
-from detector.adapters.aws import AwsClients, MemberClientUnboundError
+from detector.adapters.aws import AwsClients
 from detector.config import Settings
 from detector.sweep import Sweeper
 from detector.wiring import Runtime, build_runtime
 from sandbox.aws import ACCOUNT_ID, SLACK_CHANNEL, set_root_key_flag
-from sandbox.aws_proxy import AwsFaultProxy
 from sandbox.stack import SandboxStack, sample
 
 MEMBER = "210987654321"
@@ -61,8 +60,15 @@ def runtime(sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     return _runtime(sandbox, monkeypatch)
 
 
-def _member_event(account: str) -> dict[str, Any]:
+def _later(**delta: float) -> Callable[[], datetime]:
+    return lambda: datetime.now(UTC) + timedelta(**delta)
+
+
+def _member_event(account: str, *, seconds_ago: float | None = None) -> dict[str, Any]:
     record = json.loads(json.dumps(sample("root_create_access_key")))
+    if seconds_ago is not None:
+        when = datetime.now(UTC) - timedelta(seconds=seconds_ago)
+        record["eventTime"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     record["recipientAccountId"] = account
     record["userIdentity"]["accountId"] = account
     record["userIdentity"]["principalId"] = account
@@ -110,7 +116,8 @@ def test_sweep_alerts_unknown_keys_resolves_gone_ones_and_reports_failures(
     set_root_key_flag(False, OTHER)
     set_root_key_flag(False, ACCOUNT_ID)
 
-    sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=4)
+    # The sweep runs ten minutes later: OTHER's finding is older than KEY_SETTLE_SECONDS.
+    sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=4, now=_later(minutes=10))
     summary = sweeper.run([ACCOUNT_ID, MEMBER, OTHER])
     status = {r.account: r.status for r in summary.results}
     assert status == {ACCOUNT_ID: "clean", MEMBER: "alerted", OTHER: "resolved"}
@@ -137,6 +144,27 @@ def test_sweep_alerts_unknown_keys_resolves_gone_ones_and_reports_failures(
         OTHER: "clean",
     }
     assert len(sandbox.slack.messages(SLACK_CHANNEL)) == before
+
+
+def test_sweep_never_resolves_a_finding_updated_less_than_the_settle_time_ago(
+    sandbox: SandboxStack, runtime: Runtime
+) -> None:
+    """IAM is eventually consistent: a key created seconds ago may not show in the account
+    summary yet. A sweep that reads "no key" then must not archive the brand-new finding."""
+    _member_client(sandbox, "securityhub", OTHER).enable_security_hub()
+    set_root_key_flag(True, OTHER)
+    pipeline.run(_member_event(OTHER, seconds_ago=20), runtime.deps)
+    set_root_key_flag(False, OTHER)  # IAM does not show it (yet, or any more)
+
+    soon = Sweeper(runtime.deps, runtime.accounts, settle_s=300).run([OTHER])
+    assert {r.account: r.status for r in soon.results} == {OTHER: "known"}
+    (finding,) = _findings(sandbox, OTHER)
+    assert finding["RecordState"] == "ACTIVE"
+
+    later = Sweeper(runtime.deps, runtime.accounts, settle_s=300, now=_later(minutes=6))
+    assert {r.account: r.status for r in later.run([OTHER]).results} == {OTHER: "resolved"}
+    (finding,) = _findings(sandbox, OTHER)
+    assert finding["RecordState"] == "ARCHIVED"
 
 
 def test_sweep_reports_an_unreadable_account_and_goes_on(
@@ -176,19 +204,18 @@ def test_concurrent_calls_through_shared_member_clients_act_in_their_own_account
 
 
 class _CountingClients(AwsClients):
-    """Counts the clients made apart from the cache; making one takes a while, as when cold."""
+    """Counts the member clients made (each signs as one account's role session)."""
 
     def __init__(self, region: str) -> None:
         super().__init__(region)
         self.made: list[str] = []
 
-    def new_client(self, service: str) -> Any:
+    def client_with(self, service: str, credentials: Any) -> Any:
         self.made.append(service)
-        time.sleep(0.2)  # every other thread of the sweep reaches the client meanwhile
-        return super().new_client(service)
+        return super().client_with(service, credentials)
 
 
-def test_a_sweep_creates_each_shared_member_client_once(
+def test_member_clients_are_made_once_per_account_and_kept_while_warm(
     sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for key, value in {**sandbox.detector_env(), "MEMBER_ROLE_NAME": ROLE}.items():
@@ -199,98 +226,7 @@ def test_a_sweep_creates_each_shared_member_client_once(
     accounts = [f"{478000000000 + i:012d}" for i in range(8)]
 
     summary = Sweeper(runtime.deps, runtime.accounts, concurrency=8).run(accounts)
+    again = Sweeper(runtime.deps, runtime.accounts, concurrency=8).run(accounts)
 
-    assert summary.counts == {"clean": 8}
-    assert clients.made.count("iam") == 1
-
-
-def test_a_member_client_never_signs_as_the_detector(runtime: Runtime) -> None:
-    # A paginator calls the shared client directly, outside any account: it must fail, not
-    # read (or write) the detector's own account with the detector's own credentials.
-    member = runtime.accounts.client("securityhub", MEMBER)
-    with pytest.raises(MemberClientUnboundError):
-        next(iter(member.get_paginator("get_findings").paginate()))
-    assert member.account_id == MEMBER
-    assert member.get_findings(MaxResults=1)["ResponseMetadata"]["HTTPStatusCode"] == 200
-
-
-def _admin_scenario(sandbox: SandboxStack, runtime: Runtime) -> None:
-    """MEMBER holds a key nobody alerted on; OTHER's finding is open but its key is gone."""
-    for account in (MEMBER, OTHER):
-        _member_client(sandbox, "securityhub", account).enable_security_hub()
-    set_root_key_flag(True, OTHER)
-    pipeline.run(_member_event(OTHER), runtime.deps)
-    set_root_key_flag(False, OTHER)
-    set_root_key_flag(True, MEMBER)
-    set_root_key_flag(False, ACCOUNT_ID)
-
-
-def test_sweep_as_securityhub_administrator_reads_findings_once_and_acts_in_members(
-    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    sandbox.aws.set_securityhub_administrator(ACCOUNT_ID)
-    try:
-        with AwsFaultProxy() as proxy:  # counts the AWS calls the sweep makes
-            runtime = _runtime(
-                sandbox,
-                monkeypatch,
-                AWS_ENDPOINT_URL=proxy.endpoint_url,
-                SWEEP_FINDINGS_FROM="administrator",
-            )
-            _admin_scenario(sandbox, runtime)
-            quiet = [f"{567000000000 + i:012d}" for i in range(6)]  # no key, no finding
-            summary = runtime.sweeper().run([ACCOUNT_ID, MEMBER, OTHER, *quiet])
-            before = proxy.stats.forwarded
-            runtime.sweeper().run(quiet)
-            calls = proxy.stats.forwarded - before
-    finally:
-        sandbox.aws.set_securityhub_administrator(None)
-
-    assert summary.findings_from == "administrator"
-    status = {r.account: r.status for r in summary.results}
-    assert status == {ACCOUNT_ID: "clean", MEMBER: "alerted", OTHER: "resolved"} | dict.fromkeys(
-        quiet, "clean"
-    )
-    (member_finding,) = _findings(sandbox, MEMBER)  # imported in the member account itself
-    assert member_finding["ProductFields"]["root-key-detector/Source"] == "sweep"
-    (other_finding,) = _findings(sandbox, OTHER)
-    assert other_finding["RecordState"] == "ARCHIVED"
-    # Sweeping the quiet accounts again: one Security Hub read for all, then one IAM summary
-    # each (their role sessions are cached): no account's own Security Hub is asked.
-    assert calls == 1 + len(quiet)
-
-
-def test_a_failed_administrator_read_falls_back_to_each_accounts_findings(
-    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    runtime = _runtime(
-        sandbox,
-        monkeypatch,
-        SWEEP_FINDINGS_FROM="administrator",
-        AWS_ENDPOINT_URL_SECURITYHUB="http://127.0.0.1:9",  # nothing listens there
-    )
-    runtime.clients.client("securityhub")  # this account's client: unreachable
-    monkeypatch.delenv("AWS_ENDPOINT_URL_SECURITYHUB")  # the members' clients, made later, work
-    _admin_scenario(sandbox, runtime)
-
-    summary = runtime.sweeper().run([ACCOUNT_ID, MEMBER, OTHER])
-
-    assert summary.findings_from.startswith("member (administrator read failed: ")
-    assert "EndpointConnectionError" in summary.as_dict()["findings_from"]
-    status = {r.account: r.status for r in summary.results}
-    # The members are still swept; this account's own Security Hub stays unreachable: reported.
-    assert status == {ACCOUNT_ID: "failed", MEMBER: "alerted", OTHER: "resolved"}
-
-
-def test_the_detectors_clients_read_aws_times_as_boto3_does(runtime: Runtime) -> None:
-    # The member credentials' expiry decides when they are renewed: the detector's clients
-    # (their own timestamp parser) and a plain boto3 client read the same instant.
-    role = f"arn:aws:iam::{MEMBER}:role/{ROLE}"
-    ours = runtime.clients.client("sts").assume_role(RoleArn=role, RoleSessionName="ts")
-    theirs = boto3.client("sts", region_name="us-east-1").assume_role(
-        RoleArn=role, RoleSessionName="ts"
-    )
-    expiry = ours["Credentials"]["Expiration"]
-    assert expiry.tzinfo is UTC  # read by datetime.fromisoformat, not dateutil
-    delta = expiry - theirs["Credentials"]["Expiration"]
-    assert abs(delta.total_seconds()) < 60  # two calls, one moment apart
+    assert summary.counts == again.counts == {"clean": 8}
+    assert clients.made.count("iam") == 8  # one per account, reused by the second sweep

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -28,13 +29,10 @@ def _sink(aws: MotoSandbox, env: retry.RetryEnv) -> SecurityHubSink:
 
 def _finding(state: KeyState, verdict: Verdict | None = None, **ctx: Any) -> dict[str, Any]:
     event = parse_event(sample("root_create_access_key"))
-    now = datetime.now(UTC) + timedelta(seconds=ctx.pop("later_s", 0))
-    return build_finding(
-        event,
-        verdict or classify(event),
-        Confirmation(state, "test"),
-        FindingContext(region="us-east-1", now=now),
-    )
+    verdict = verdict or classify(event)
+    first = FindingContext.first_observation(event, verdict, "us-east-1")
+    later = replace(first, observed=first.observed + timedelta(seconds=ctx.pop("later_s", 0)))
+    return build_finding(event, verdict, Confirmation(state, "test"), later)
 
 
 def test_import_then_reimport_updates_the_same_finding(

@@ -27,7 +27,6 @@ from tests.unit.contracts import asff_problems
 
 REGION = "us-east-1"
 NOW = datetime(2026, 11, 20, 14, 3, 30, tzinfo=UTC)
-CTX = FindingContext(region=REGION, now=NOW)
 FFIEC_TYPE = "Software and Configuration Checks/Industry and Regulatory Standards/FFIEC"
 ROOT_KEY_VERDICTS = (Verdict.CREATED, Verdict.DELETED, Verdict.DEACTIVATED, Verdict.ACTIVATED)
 REASONS = {
@@ -35,6 +34,11 @@ REASONS = {
     KeyState.ABSENT: "GetAccountSummary shows AccountAccessKeysPresent=0",
     KeyState.UNCONFIRMED: "IAM did not answer within 10 s (AccessDenied)",
 }
+
+
+def ctx(event: RootKeyEvent, verdict: Verdict) -> FindingContext:
+    """The context of a key's first event, as the pipeline builds it."""
+    return FindingContext.first_observation(event, verdict, REGION)
 
 
 def event_for(verdict: Verdict, key_id: str = KEY_ID, **overrides: Any) -> RootKeyEvent:
@@ -55,7 +59,7 @@ def finding_for(
     verdict: Verdict, state: KeyState = KeyState.PRESENT, key_id: str = KEY_ID, **overrides: Any
 ) -> dict[str, Any]:
     event = event_for(verdict, key_id, **overrides)
-    return build_finding(event, verdict, Confirmation(state, REASONS[state]), CTX)
+    return build_finding(event, verdict, Confirmation(state, REASONS[state]), ctx(event, verdict))
 
 
 def key_resource(finding: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +82,11 @@ def test_constant_parts_of_every_finding(verdict: Verdict, state: KeyState) -> N
     assert finding["SchemaVersion"] == "2018-10-08"
     assert finding["Severity"] == {"Label": "MEDIUM", "Original": "Medium"}
     assert FFIEC_TYPE in finding["Types"]
+    # A provider sets severity and types through FindingProviderFields (BatchImportFindings).
+    assert finding["FindingProviderFields"] == {
+        "Severity": {"Label": "MEDIUM", "Original": "Medium"},
+        "Types": [FFIEC_TYPE],
+    }
     assert finding["Compliance"]["RelatedRequirements"] == list(ROOT_ACCESS_KEYS.requirements)
     assert finding["Compliance"]["RelatedRequirements"] == [
         "FFIEC D3.PC.Am.B.1",
@@ -89,7 +98,12 @@ def test_constant_parts_of_every_finding(verdict: Verdict, state: KeyState) -> N
         f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"
     )
     assert finding["GeneratorId"]
-    assert finding["FirstObservedAt"] == "2026-11-20T14:03:11.000Z"
+    # A key's first event: created, first and last observed when the event reports, its
+    # same-second step order in the milliseconds (create .000, update .001, delete .002).
+    step = {Verdict.CREATED: 0, Verdict.ACTIVATED: 1, Verdict.DEACTIVATED: 1, Verdict.DELETED: 2}
+    when = f"2026-11-20T14:03:11.00{step[verdict]}Z"
+    for name in ("CreatedAt", "UpdatedAt", "FirstObservedAt", "LastObservedAt"):
+        assert finding[name] == when, name
     assert finding["Remediation"]["Recommendation"]["Url"].startswith("https://")
     assert finding["Remediation"]["Recommendation"]["Text"]
     assert state.value in finding["Description"]
@@ -249,7 +263,9 @@ def test_key_id_with_a_lone_surrogate_still_gets_a_finding() -> None:
     assert event.access_key_id == "AKIA\ud800IOSFODNN7EXAMPLE"
 
     fid = finding_id(ACCOUNT, event.access_key_id)
-    finding = build_finding(event, Verdict.CREATED, Confirmation(KeyState.PRESENT, "x"), CTX)
+    finding = build_finding(
+        event, Verdict.CREATED, Confirmation(KeyState.PRESENT, "x"), ctx(event, Verdict.CREATED)
+    )
 
     assert finding["Id"] == fid
     assert asff_problems(finding) == []
@@ -258,14 +274,16 @@ def test_key_id_with_a_lone_surrogate_still_gets_a_finding() -> None:
 def test_no_finding_without_an_account() -> None:
     (event,) = parse_input(record(recipientAccountId=None, **{"userIdentity.accountId": None}))
     with pytest.raises(ValueError, match="account"):
-        build_finding(event, Verdict.CREATED, Confirmation(KeyState.PRESENT, "x"), CTX)
+        build_finding(
+            event, Verdict.CREATED, Confirmation(KeyState.PRESENT, "x"), ctx(event, Verdict.CREATED)
+        )
 
 
 @pytest.mark.parametrize("verdict", [Verdict.USER_KEY, Verdict.CREATE_FAILED, Verdict.IGNORED])
 def test_no_root_key_finding_for_notice_verdicts(verdict: Verdict) -> None:
     (event,) = parse_input(record())
     with pytest.raises(ValueError, match="verdict"):
-        build_finding(event, verdict, Confirmation(KeyState.PRESENT, "x"), CTX)
+        build_finding(event, verdict, Confirmation(KeyState.PRESENT, "x"), ctx(event, verdict))
 
 
 @pytest.mark.parametrize(

@@ -451,7 +451,7 @@ def test_finding_from_hostile_fields_passes_security_hub_validation(
     event, verdict = drawn
     if verdict.key_expected_present is None:
         return  # no root-key finding for notices
-    ctx = FindingContext(region="us-east-1", now=NOW, account_name=account_name)
+    ctx = FindingContext.first_observation(event, verdict, "us-east-1", account_name=account_name)
     finding = build_finding(event, verdict, Confirmation(state, "reason"), ctx)
 
     assert asff_problems(finding) == []

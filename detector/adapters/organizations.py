@@ -1,0 +1,41 @@
+"""AWS Organizations: the organization's accounts, each with its state."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from detector import retry
+from detector.domain.reconcile import OrgAccount
+
+if TYPE_CHECKING:
+    from mypy_boto3_organizations import OrganizationsClient
+
+
+class OrganizationDirectory:
+    """Lists accounts with ``ListAccounts`` (the management account or a delegated
+    administrator may call it), every page under the AWS call retry policy."""
+
+    def __init__(
+        self, client: Callable[[], OrganizationsClient], retry_env: retry.RetryEnv
+    ) -> None:
+        self._client = client
+        self._retry_env = retry_env
+
+    def accounts(self) -> list[OrgAccount]:
+        """Every account of the organization."""
+        out: list[OrgAccount] = []
+        token: str | None = None
+        while True:
+            kwargs: dict[str, Any] = {"NextToken": token} if token else {}
+            page = retry.build(retry.AWS_CALL, self._retry_env)(
+                self._client().list_accounts, **kwargs
+            )
+            for account in page.get("Accounts", []):
+                # botocore's model documents Status as retired on 2026-09-09 for State; an
+                # answer from before then still carries Status only.
+                state = account.get("State") or account.get("Status")
+                out.append(OrgAccount(str(account["Id"]), str(state) if state else None))
+            token = page.get("NextToken")
+            if not token:
+                return out

@@ -1,0 +1,388 @@
+"""In-memory fakes of the pipeline's ports, for planners and races (no network, no sleeps).
+
+Each fake holds the rule of the service it stands for: the ledger's conditional writes (a
+contract test runs the same cases against the DynamoDB ledger in the sandbox), Security Hub's
+"the newest UpdatedAt wins", Slack's messages and threads. Gates let a test hold one call
+until another event has run, so an interleaving is chosen, not hoped for.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import threading
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from detector.domain.confirmation import Confirmation, KeyState
+from detector.domain.delivery import AlertSlot, KeyRecord, Progress, SlackRef, SlotState
+from detector.domain.message import SlackMessage
+from detector.errors import AlertDeliveryError, LedgerBusy
+from detector.ports import EventClaim
+
+
+class Gate:
+    """Holds a call until opened; ``reached`` is set when a call arrives at it."""
+
+    def __init__(self) -> None:
+        self.reached = threading.Event()
+        self._open = threading.Event()
+
+    def wait(self) -> None:
+        self.reached.set()
+        if not self._open.wait(timeout=30):
+            raise TimeoutError("gate never opened")
+
+    def open(self) -> None:
+        self._open.set()
+
+
+class Clock:
+    """A settable clock (epoch seconds) for leases."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class _Event:
+    status: str
+    owner: str
+    lease_until: float
+    attempts: int
+    progress: Progress = field(default_factory=Progress)
+
+
+@dataclass
+class _Key:
+    account: str
+    key_id: str | None
+    first_seen: datetime
+    alert_owner: str | None = None
+    alert_lease: float | None = None
+    alert_ref: SlackRef | None = None
+    alert_posted: bool = False
+    observed: datetime | None = None
+    open: bool = False
+    finding: dict[str, Any] | None = None
+    shown: dict[str, Any] | None = None
+    alias: str | None = None
+    bound_to: str | None = None
+
+
+class InMemoryLedger:
+    """The ledger's contract (see :class:`detector.adapters.ledger.DynamoLedger`) in memory."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
+        self.events: dict[str, _Event] = {}
+        self.keys: dict[str, _Key] = {}
+        self.gates: dict[str, Gate] = {}  # method name -> gate held before it runs
+        self._lock = threading.RLock()
+
+    def _gate(self, name: str) -> None:
+        gate = self.gates.pop(name, None)
+        if gate is not None:
+            gate.wait()
+
+    # -- events ----------------------------------------------------------------------------
+
+    def begin_event(self, event_id: str, verdict: str, lease_s: float) -> EventClaim:
+        self._gate("begin_event")
+        now = self.clock()
+        with self._lock:
+            item = self.events.get(event_id)
+            if item is not None and item.status == "DONE":
+                return EventClaim(done=True, progress=item.progress)
+            if item is not None and item.status == "RUNNING" and item.lease_until >= now:
+                raise LedgerBusy("ledger", "EventInProgress", event_id, transient=True)
+            token = uuid.uuid4().hex
+            attempts = (item.attempts if item else 0) + 1
+            progress = replace(item.progress if item else Progress(), attempts=attempts)
+            self.events[event_id] = _Event("RUNNING", token, now + max(1, int(lease_s)), attempts)
+            self.events[event_id].progress = progress
+            return EventClaim(done=False, progress=progress, token=token)
+
+    def _write_progress(self, event_id: str, token: str, progress: Progress, status: str) -> None:
+        with self._lock:
+            item = self.events.get(event_id)
+            if item is None or item.owner != token or item.status not in {"RUNNING", "DONE"}:
+                return
+            item.status = status
+            item.progress = replace(progress, attempts=item.attempts)
+
+    def finish_event(self, event_id: str, token: str, progress: Progress) -> None:
+        self._gate("finish_event")
+        self._write_progress(event_id, token, progress, "DONE")
+
+    def release_event(self, event_id: str, token: str, progress: Progress) -> None:
+        self._write_progress(event_id, token, progress, "FAILED")
+
+    def event_message(self, event_id: str) -> tuple[bool, SlackRef | None]:
+        with self._lock:
+            item = self.events.get(event_id)
+            if item is None:
+                return False, None
+            return item.status == "DONE", item.progress.message
+
+    # -- keys ------------------------------------------------------------------------------
+
+    def _claimable(self, key: _Key, event_id: str, now: float) -> bool:
+        if key.alert_owner is None:
+            return True
+        return not key.alert_posted and (
+            (key.alert_lease or 0) < now or key.alert_owner == event_id
+        )
+
+    def open_key(
+        self,
+        fid: str,
+        *,
+        account: str,
+        key_id: str | None,
+        event_id: str,
+        seen: datetime,
+        lease_s: float,
+        claim: bool,
+    ) -> KeyRecord:
+        self._gate("open_key")
+        now = self.clock()
+        with self._lock:
+            key = self.keys.get(fid)
+            fresh = key is None
+            candidate = copy.deepcopy(key) if key else _Key(account, key_id, seen)
+            candidate.account = account
+            if candidate.key_id is None and key_id:
+                candidate.key_id = key_id
+            if claim and not fresh and not self._claimable(candidate, event_id, now):
+                assert key is not None
+                return self._record(fid, key, None)
+            if claim:
+                candidate.alert_owner, candidate.alert_lease = event_id, now + max(1, int(lease_s))
+            self.keys[fid] = candidate
+            return self._record(fid, candidate, event_id if claim else None)
+
+    def read_key(self, fid: str) -> KeyRecord | None:
+        with self._lock:
+            key = self.keys.get(fid)
+            return None if key is None else self._record(fid, key, None)
+
+    def account_keys(self, account: str) -> list[KeyRecord]:
+        with self._lock:
+            return [self._record(f, k, None) for f, k in self.keys.items() if k.account == account]
+
+    def all_keys(self) -> list[KeyRecord]:
+        with self._lock:
+            return [self._record(f, k, None) for f, k in self.keys.items()]
+
+    def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertSlot:
+        now = self.clock()
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None:
+                return AlertSlot(SlotState.POSTING)
+            if self._claimable(key, event_id, now):
+                key.alert_owner, key.alert_lease = event_id, now + max(1, int(lease_s))
+                slot = self._record(fid, key, event_id).slot
+            else:
+                slot = self._record(fid, key, None).slot
+            return slot or AlertSlot(SlotState.POSTING)
+
+    def release_alert(self, fid: str, event_id: str) -> None:
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is not None and key.alert_owner == event_id and not key.alert_posted:
+                key.alert_owner = key.alert_lease = None
+
+    def set_alert(self, fid: str, event_id: str, ref: SlackRef | None) -> None:
+        self._gate("set_alert")
+        with self._lock:
+            key = self.keys[fid]
+            key.alert_owner, key.alert_ref, key.alert_posted = event_id, ref, True
+            key.alert_lease = None
+
+    def record_state(
+        self,
+        fid: str,
+        *,
+        observed: datetime,
+        open_: bool,
+        finding: dict[str, Any] | None,
+        shown: dict[str, Any] | None,
+    ) -> bool:
+        self._gate("record_state")
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None or (key.observed is not None and key.observed > observed):
+                return False
+            key.observed, key.open = observed, open_
+            if finding is not None:
+                key.finding = copy.deepcopy(finding)
+            if shown is not None:
+                key.shown = copy.deepcopy(shown)
+            return True
+
+    def bind(self, unknown_fid: str, key_id: str, own_fid: str) -> bool:
+        with self._lock:
+            unknown = self.keys.get(unknown_fid)
+            if unknown is None or unknown.bound_to not in {None, key_id}:
+                return False
+            unknown.bound_to = key_id
+            own = self.keys[own_fid]
+            own.alias = unknown_fid
+            own.alert_owner = own.alert_lease = None
+            return True
+
+    def _record(self, fid: str, key: _Key, claimed_by: str | None) -> KeyRecord:
+        slot: AlertSlot | None = None
+        if key.alert_posted:
+            slot = AlertSlot(SlotState.POSTED, key.alert_owner, key.alert_ref)
+        elif claimed_by is not None:
+            slot = AlertSlot(SlotState.MINE, claimed_by)
+        elif key.alert_owner is not None:
+            slot = AlertSlot(SlotState.POSTING, key.alert_owner)
+        return KeyRecord(
+            fid=fid,
+            account=key.account,
+            key_id=key.key_id,
+            first_seen=key.first_seen,
+            slot=slot,
+            observed=key.observed,
+            open=key.open,
+            finding=copy.deepcopy(key.finding),
+            shown=copy.deepcopy(key.shown),
+            alias=key.alias,
+            bound_to=key.bound_to,
+        )
+
+
+class FakeSecurityHub:
+    """Security Hub's rule for BatchImportFindings: per Id, the newest ``UpdatedAt`` wins and
+    an import that is not newer is ignored (not an error)."""
+
+    def __init__(self) -> None:
+        self.findings: dict[str, dict[str, Any]] = {}
+        self.imports: list[dict[str, Any]] = []
+        self.gates: list[Gate] = []  # the next imports wait at these, in order
+        self.fail_next = 0
+        self._lock = threading.Lock()
+
+    def import_finding(self, finding: dict[str, Any]) -> None:
+        with self._lock:
+            gate = self.gates.pop(0) if self.gates else None
+            failing = self.fail_next > 0
+            self.fail_next -= failing
+        if gate is not None:
+            gate.wait()
+        if failing:
+            from detector.errors import FindingImportError  # noqa: PLC0415
+
+            raise FindingImportError("securityhub", "InternalException", "down", transient=True)
+        with self._lock:
+            self.imports.append(copy.deepcopy(finding))
+            stored = self.findings.get(finding["Id"])
+            if stored is not None and stored["UpdatedAt"] >= finding["UpdatedAt"]:
+                return
+            self.findings[finding["Id"]] = copy.deepcopy(finding)
+
+
+@dataclass
+class Posted:
+    """One message the fake Slack holds."""
+
+    ref: SlackRef
+    message: SlackMessage
+    thread: SlackRef | None
+    edits: list[SlackMessage] = field(default_factory=list)
+
+    @property
+    def shows(self) -> SlackMessage:
+        return self.edits[-1] if self.edits else self.message
+
+
+class FakeSlack:
+    """A Slack channel for the bot alerter port: posts, thread replies and edits."""
+
+    supports_threads = True
+
+    def __init__(self, channel: str = "C0FAKE") -> None:
+        self.channel = channel
+        self.messages: list[Posted] = []
+        self.post_gates: list[Gate] = []  # posts wait here before Slack has them
+        self.posted_gates: list[Gate] = []  # ...or after (Slack has it, the caller waits)
+        self.update_gates: list[Gate] = []
+        self.fail_posts = 0
+        self._ts = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def prepare(self) -> None:
+        return
+
+    def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> SlackRef:
+        with self._lock:
+            gate = self.post_gates.pop(0) if self.post_gates else None
+            failing = self.fail_posts > 0
+            self.fail_posts -= failing
+        if gate is not None:
+            gate.wait()
+        if failing:
+            raise AlertDeliveryError("slack.chat.postMessage", "HTTP 500", "down", transient=True)
+        with self._lock:
+            ref = SlackRef(self.channel, f"{next(self._ts)}.000100")
+            self.messages.append(Posted(ref, message, thread))
+            after = self.posted_gates.pop(0) if self.posted_gates else None
+        if after is not None:
+            after.wait()
+        return ref
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> None:
+        with self._lock:
+            gate = self.update_gates.pop(0) if self.update_gates else None
+        if gate is not None:
+            gate.wait()
+        with self._lock:
+            posted = next(m for m in self.messages if m.ref == ref)
+            posted.edits.append(message)
+
+    def find_posted(
+        self, message: SlackMessage, *, thread: SlackRef | None, since: datetime
+    ) -> SlackRef | None:
+        wanted = (message.metadata or {}).get("event_payload", {}).get("event_id")
+        with self._lock:
+            for posted in self.messages:
+                meta = (posted.message.metadata or {}).get("event_payload", {})
+                if posted.thread == thread and wanted and meta.get("event_id") == wanted:
+                    return posted.ref
+        return None
+
+    def top_level(self) -> list[Posted]:
+        return [m for m in self.messages if m.thread is None]
+
+    def replies(self, parent: Posted) -> list[Posted]:
+        return [m for m in self.messages if m.thread == parent.ref]
+
+
+class FakeConfirmer:
+    """IAM's answer, as the test sets it (a present key by default)."""
+
+    def __init__(self) -> None:
+        self.present: dict[str, bool] = {}
+        self.gates: list[Gate] = []
+
+    def confirm(
+        self, account_id: str, *, expect_present: bool, event_time: datetime
+    ) -> Confirmation:
+        gate = self.gates.pop(0) if self.gates else None
+        if gate is not None:
+            gate.wait()
+        present = self.present.get(account_id, True)
+        if present:
+            state = KeyState.PRESENT if expect_present else KeyState.UNCONFIRMED
+        else:
+            state = KeyState.UNCONFIRMED if expect_present else KeyState.ABSENT
+        return Confirmation(state, "fake IAM", root_keys_present=int(present))

@@ -1,0 +1,321 @@
+"""The delivery protocol under chosen interleavings, against in-memory fakes of the ports.
+
+Each race is forced with gates (a call waits until the test opens it), never with sleeps, so a
+test that passes once passes every time. The sandbox tests (tests/integration, tests/e2e) run
+the same pipeline against moto and the Slack emulator.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from detector import pipeline, retry
+from detector.domain.delivery import Action, Status
+from detector.domain.event import parse_event, sweep_event
+from detector.errors import ExternalServiceError, LedgerBusy
+from detector.sweep import Sweeper
+from detector.wiring import invocation_lease_s
+from tests.factories import ACCOUNT, EVENT_TIME, KEY_ID, delete_record, record, update_record
+from tests.fakes import (
+    Clock,
+    FakeConfirmer,
+    FakeSecurityHub,
+    FakeSlack,
+    Gate,
+    InMemoryLedger,
+)
+
+T0 = datetime.fromisoformat(EVENT_TIME)
+
+
+class World:
+    """The ports' fakes and the pipeline's dependencies over them."""
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.ledger = InMemoryLedger(self.clock)
+        self.hub = FakeSecurityHub()
+        self.slack = FakeSlack()
+        self.iam = FakeConfirmer()
+        self.deps = pipeline.Dependencies(
+            region="us-east-1",
+            confirmer=self.iam,
+            findings=self.hub,
+            alerter=self.slack,
+            ledger=self.ledger,
+            # Waits advance the ledger's clock instead of sleeping.
+            retry_env=retry.RetryEnv(sleep=self._sleep),
+            lease_s=60,
+        )
+
+    def _sleep(self, seconds: float) -> None:
+        self.clock.now += seconds
+
+    def run(self, doc: dict[str, Any]) -> pipeline.Outcome:
+        return pipeline.process(parse_event(doc), self.deps)
+
+    def finding(self) -> dict[str, Any]:
+        (only,) = self.hub.findings.values()
+        return only
+
+    def in_thread(self, doc: dict[str, Any]) -> Callable[[], pipeline.Outcome]:
+        """Start processing ``doc`` in a thread; the returned call joins it."""
+        out: list[Any] = []
+
+        def work() -> None:
+            try:
+                out.append(self.run(doc))
+            except Exception as exc:  # noqa: BLE001 - handed to the joining test
+                out.append(exc)
+
+        thread = threading.Thread(target=work)
+        thread.start()
+
+        def join() -> pipeline.Outcome:
+            thread.join(timeout=30)
+            if isinstance(out[0], Exception):
+                raise out[0]
+            result: pipeline.Outcome = out[0]
+            return result
+
+        return join
+
+
+def create(seconds: int = 0) -> dict[str, Any]:
+    return record(eventTime=_at(seconds), eventID=f"create-{seconds}")
+
+
+def delete(seconds: int = 1) -> dict[str, Any]:
+    return delete_record(eventTime=_at(seconds), eventID=f"delete-{seconds}")
+
+
+def deactivate(seconds: int) -> dict[str, Any]:
+    return update_record("Inactive", eventTime=_at(seconds), eventID=f"deactivate-{seconds}")
+
+
+def _at(seconds: int) -> str:
+    return (T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status(finding: dict[str, Any]) -> tuple[str, str]:
+    return finding["Compliance"]["Status"], finding["RecordState"]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_create_then_delete_is_one_alert_one_reply_and_a_resolved_finding(world: World) -> None:
+    world.run(create())
+    world.iam.present[ACCOUNT] = False
+    outcome = world.run(delete())
+
+    assert _status(world.finding()) == ("PASSED", "ARCHIVED")
+    (alert,) = world.slack.top_level()
+    (reply,) = world.slack.replies(alert)
+    assert reply.message.metadata is not None
+    assert "Root access key deleted" in alert.shows.text  # the alert shows the newest state
+    assert Action.ALERT_UPDATED in outcome.actions
+
+
+@pytest.mark.parametrize("same_second", [False, True])
+def test_delete_handled_before_its_create_ends_resolved(world: World, same_second: bool) -> None:
+    """Arrival order is not event order: the older create, handled last, must not reopen the
+    finding (Security Hub keeps the newest UpdatedAt) nor redraw the alert."""
+    world.iam.present[ACCOUNT] = False
+    world.run(delete(0 if same_second else 1))
+    world.run(create(0))
+
+    assert _status(world.finding()) == ("PASSED", "ARCHIVED")
+    (alert,) = world.slack.top_level()
+    assert "Root access key deleted" in alert.shows.text
+    assert [r.message.text.split(" in ")[0] for r in world.slack.replies(alert)] == [
+        "Root access key created"
+    ]
+
+
+def test_a_create_whose_import_lands_after_the_delete_finished_does_not_reopen(
+    world: World,
+) -> None:
+    """Issue 11's case: root creates a key and deletes it seconds later. The create event's
+    import is slow; the delete event runs from start to finish; then the create lands. (With
+    Slack off no alert orders the two events: only Security Hub's rule does.)"""
+    world.deps.alerter = None
+    held = Gate()
+    world.hub.gates.append(held)
+    join = world.in_thread(create(0))
+    held.reached.wait(timeout=30)  # the create is importing
+    world.iam.present[ACCOUNT] = False
+    world.run(delete(1))
+    held.open()
+    join()
+
+    assert _status(world.finding()) == ("PASSED", "ARCHIVED")
+    (stored,) = (k for k in world.ledger.keys.values())
+    assert stored.open is False  # the ledger's copy agrees
+
+
+def test_a_later_event_waits_for_the_keys_alert_and_its_retry_replies(world: World) -> None:
+    """The create holds the key's alert while IAM catches up; the delete arrives meanwhile.
+    It waits briefly, then fails for a retry (Lambda's, a minute later), which replies."""
+    held = Gate()
+    world.iam.gates.append(held)
+    join = world.in_thread(create(0))
+    held.reached.wait(timeout=30)
+    world.iam.present[ACCOUNT] = False
+    with pytest.raises(ExternalServiceError, match="AlertInProgress") as busy:
+        world.run(delete(1))
+    assert busy.value.transient
+    held.open()
+    join()
+    retried = world.run(delete(1))
+
+    assert Action.REPLIED in retried.actions
+    assert _status(world.finding()) == ("PASSED", "ARCHIVED")
+    (alert,) = world.slack.top_level()
+    assert len(world.slack.replies(alert)) == 1
+
+
+def test_redraws_landing_out_of_order_end_showing_the_newest_state(world: World) -> None:
+    world.run(create(0))
+    held = Gate()
+    world.slack.update_gates.append(held)  # the deactivation's redraw is slow to land
+    join = world.in_thread(deactivate(1))
+    held.reached.wait(timeout=30)
+    world.iam.present[ACCOUNT] = False
+    world.run(delete(2))  # recorded and redrawn first
+    held.open()  # the older redraw lands last...
+    join()
+
+    (alert,) = world.slack.top_level()
+    assert "Root access key deleted" in alert.shows.text  # ...and was drawn over again
+
+
+def test_a_redelivered_event_is_a_duplicate(world: World) -> None:
+    first = world.run(create())
+    again = world.run(create())
+    assert Action.ALERTED in first.actions
+    assert again.status is Status.DUPLICATE
+    assert len(world.slack.messages) == 1
+
+
+def test_the_same_event_twice_at_once_is_busy_for_one(world: World) -> None:
+    held = Gate()
+    world.slack.post_gates.append(held)
+    join = world.in_thread(create())
+    held.reached.wait(timeout=30)
+    with pytest.raises(LedgerBusy):
+        world.run(create())
+    held.open()
+    assert Action.ALERTED in join().actions
+    assert len(world.slack.messages) == 1
+
+
+def test_a_failed_post_is_retried_without_importing_twice(world: World) -> None:
+    world.slack.fail_posts = 1
+    with pytest.raises(pipeline.PipelineError) as failed:
+        world.run(create())
+    assert Action.FINDING_IMPORTED in failed.value.outcome.actions
+    retried = world.run(create())
+    assert Action.FINDING_IMPORTED not in retried.actions
+    assert Action.ALERTED in retried.actions
+    assert len(world.hub.imports) == 1
+    assert len(world.slack.top_level()) == 1
+
+
+def test_an_attempt_that_died_after_posting_is_not_posted_twice(world: World) -> None:
+    """Slack took the alert, then the invocation died before recording anything."""
+    dead = Gate()
+    world.slack.posted_gates.append(dead)
+    join = world.in_thread(create())
+    dead.reached.wait(timeout=30)  # Slack has the alert; the invocation dies here
+    world.clock.now += 3600  # its claims expire
+    retried = world.run(create())
+    assert Action.FOUND_POSTED in retried.actions
+    assert len(world.slack.messages) == 1
+    dead.open()
+    join()
+
+
+def test_the_first_retry_after_a_timeout_takes_the_event(world: World) -> None:
+    """An invocation that times out holds the event until its lease ends; Lambda's first
+    retry comes about a minute after the timeout and must be able to take it."""
+    remaining = 300.0
+    world.deps.lease_s = invocation_lease_s(remaining)
+    world.ledger.gates["finish_event"] = killed = Gate()
+    join = world.in_thread(create())
+    killed.reached.wait(timeout=30)  # the invocation never finishes (timed out)
+    world.clock.now += remaining + 60  # Lambda's first retry
+    retried = world.run(create())
+    assert retried.status is Status.HANDLED
+    killed.open()
+    join()
+
+
+def test_a_key_the_sweep_found_keeps_one_finding_and_thread_when_its_events_arrive(
+    world: World,
+) -> None:
+    """The sweep can only say "root holds a key"; the key's later delete names it. One
+    finding and one thread, whichever saw the key first."""
+    found = T0 + timedelta(hours=1)
+    sweep = pipeline.process(sweep_event(ACCOUNT, found), world.deps)
+    world.iam.present[ACCOUNT] = False
+    outcome = world.run(delete(7200))
+
+    assert Action.BOUND in outcome.actions
+    assert outcome.finding_id == sweep.finding_id
+    (finding,) = world.hub.findings.values()
+    assert _status(finding) == ("PASSED", "ARCHIVED")
+    key = next(r for r in finding["Resources"] if r["Type"] == "AwsIamAccessKey")
+    assert key["Id"] == KEY_ID
+    (alert,) = world.slack.top_level()
+    assert len(world.slack.replies(alert)) == 1
+
+
+def test_a_key_created_after_the_sweep_saw_one_is_a_new_key(world: World) -> None:
+    found = T0 - timedelta(hours=1)
+    pipeline.process(sweep_event(ACCOUNT, found), world.deps)
+    outcome = world.run(create(0))
+    assert Action.BOUND not in outcome.actions
+    assert len(world.hub.findings) == 2
+    assert len(world.slack.top_level()) == 2
+
+
+def test_the_sweep_resolves_from_its_own_record_and_replies_in_the_thread(world: World) -> None:
+    world.run(create(0))
+    world.iam.present[ACCOUNT] = False
+    later = datetime.now(UTC)
+    summary = Sweeper(world.deps, _Accounts(world), now=lambda: later).run([ACCOUNT])
+
+    assert summary.counts == {"resolved": 1}
+    finding = world.finding()
+    assert _status(finding) == ("PASSED", "ARCHIVED")
+    assert finding["UpdatedAt"] > finding["CreatedAt"]  # a newer state, so Security Hub takes it
+    assert finding["CreatedAt"] == world.hub.imports[0]["CreatedAt"]  # first observation stays
+    assert not any(k.startswith("aws/") for k in finding["ProductFields"])
+    alert, digest = world.slack.top_level()
+    (reply,) = world.slack.replies(alert)
+    assert "finding resolved" in reply.message.text
+    assert "sweep" in digest.message.text
+
+
+class _Accounts:
+    """The sweep's IAM read, answered by the fake confirmer's setting."""
+
+    def __init__(self, world: World) -> None:
+        self._world = world
+
+    def client(self, service: str, account: str) -> Any:
+        present = self._world.iam.present.get(account, True)
+
+        class _Iam:
+            def get_account_summary(self) -> dict[str, Any]:
+                return {"SummaryMap": {"AccountAccessKeysPresent": int(present)}}
+
+        return _Iam()
