@@ -7,8 +7,13 @@ after Lambda's two async retries goes to an SQS dead-letter queue; the DLQ is th
 with ``detector.redrive`` once the faults stop. Finally everything is counted from the
 sandbox's own records (Security Hub's findings, the Slack emulator's messages).
 
+A second set of keys is created and deleted within a second, the two events delivered in both
+orders and each twice: only Security Hub's rule (the newest ``UpdatedAt`` wins, which the
+sandbox's contract layer holds) keeps their findings resolved.
+
 The last line is ``chaos: events=N keys=K findings=F alerts=A thread_replies=R dlq=D
-redriven=D2 lost=L duplicated=U``; the exit status is non-zero unless lost and duplicated are 0.
+redriven=D2 lost=L duplicated=U stale=S`` (stale: findings whose final state is not the key's
+newest); the exit status is non-zero unless lost, duplicated and stale are 0.
 """
 
 from __future__ import annotations
@@ -46,6 +51,8 @@ class Story:
 
     key: str
     events: list[dict[str, Any]] = field(default_factory=list)
+    reversed: bool = False  # delivered newest first (half the flash keys)
+    twice: bool = False  # every event delivered twice (the flash keys)
 
     @property
     def fid(self) -> str:
@@ -98,6 +105,25 @@ def _envelope(record: dict[str, Any]) -> dict[str, Any]:
         "resources": [],
         "detail": record,
     }
+
+
+def flash_stories(n_keys: int, rng: random.Random) -> list[Story]:
+    """Keys created and deleted within a second; half delivered delete first."""
+    base = (datetime.now(UTC) - timedelta(seconds=30)).replace(microsecond=0)
+    stories = []
+    for i in range(n_keys):
+        key = f"AKIAZFLASH{i:010d}"
+        t = base + timedelta(seconds=i % 20)
+        created = _record(
+            "CreateAccessKey",
+            t,
+            responseElements={"accessKey": {"accessKeyId": key, "status": "Active"}},
+        )
+        gone = t + timedelta(seconds=rng.choice([0, 1]))  # the same second, or the next
+        deleted = _record("DeleteAccessKey", gone, requestParameters={"accessKeyId": key})
+        events = [_envelope(created), _envelope(deleted)]
+        stories.append(Story(key, events, reversed=bool(i % 2), twice=True))
+    return stories
 
 
 def generate(
@@ -154,8 +180,12 @@ def deliveries(
     timeline: list[tuple[float, dict[str, Any]]] = []
     for story in stories:
         start = rng.random()
-        for j, event in enumerate(story.events):
-            timeline.append((start + j * rng.uniform(0.0, 0.02), event))  # may overlap
+        events = story.events[::-1] if story.reversed else story.events
+        for j, event in enumerate(events):
+            at = start + j * rng.uniform(0.0, 0.02)  # may overlap
+            timeline.append((at, event))
+            if story.twice:
+                timeline.append((at + rng.uniform(0.0, 0.05), event))
     timeline += [(rng.random(), event) for event in others]
     for _, event in list(timeline):
         if rng.random() < dup_rate:
@@ -233,7 +263,7 @@ def _story_problems(
     thread_of: dict[Any, Any],
     finding: dict[str, Any] | None,
 ) -> list[str]:
-    """What one key's story is missing: its alert, a message per event, its final state."""
+    """What one key's story is missing: its alert, a message per event, its finding."""
     problems = [] if tops else [f"{story.key}: no top-level alert"]
     for event in story.events:
         eid = event["detail"]["eventID"]
@@ -245,15 +275,22 @@ def _story_problems(
             problems.append(f"{story.key}: reply outside the alert's thread")
     if finding is None:
         return [*problems, f"{story.key}: no finding"]
+    return problems
+
+
+def _stale(story: Story, finding: dict[str, Any] | None) -> str | None:
+    """Why the key's finding does not show its newest state (None when it does)."""
+    if finding is None:
+        return None  # counted as lost
     resolved = finding["RecordState"] == "ARCHIVED"
     status = finding["Resources"][0]["Details"]["AwsIamAccessKey"].get("Status")
     want = story.final
     if (want == "resolved") != resolved or (want == "inactive" and status != "Inactive"):
-        problems.append(
+        return (
             f"{story.key}: finding shows {finding['RecordState']}/{status}, want {want} "
             f"(events: {[e['detail']['eventName'] for e in story.events]})"
         )
-    return problems
+    return None
 
 
 def count(
@@ -277,16 +314,23 @@ def count(
     }
 
     problems: list[str] = []
+    stale: list[str] = []
     duplicated = 0
     for story in stories:
         tops = top_by_fid.get(story.fid, [])
         duplicated += max(0, len(tops) - 1)
-        problems += _story_problems(story, tops, per_event, thread_of, finding_of.get(story.fid))
+        finding = finding_of.get(story.fid)
+        problems += _story_problems(story, tops, per_event, thread_of, finding)
+        why = _stale(story, finding)
+        if why:
+            stale.append(why)
     for event in notices:
         if per_event[event["detail"]["eventID"]] == 0:
             problems.append(f"notice {event['detail']['eventID']}: not posted")
     for problem in problems[:20]:
         print("lost:", problem)
+    for problem in stale[:20]:
+        print("stale:", problem)
     lost = len(problems)
     for eid, n in per_event.items():
         if n > 1:
@@ -299,6 +343,7 @@ def count(
         "thread_replies": sum(1 for m in messages if m.thread_ts is not None),
         "lost": lost,
         "duplicated": duplicated,
+        "stale": len(stale),
     }
 
 
@@ -307,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--keys", type=int, default=320)
+    parser.add_argument("--flash-keys", type=int, default=100, help="created and deleted at once")
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--duplicates", type=float, default=0.10)
     parser.add_argument("--seed", type=int, default=20261128)
@@ -316,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     # Retries under injected faults log a line each: keep them out of the report.
     configure("CRITICAL", stream=io.StringIO())
     stories, notices, noise = generate(args.events, args.keys, rng)
+    stories += flash_stories(args.flash_keys, rng)
     work = deliveries(stories, notices + noise, args.duplicates, rng)
     n_events = sum(len(s.events) for s in stories) + len(notices) + len(noise)
     started = time.monotonic()
@@ -371,9 +418,10 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"chaos: events={n_events} keys={len(stories)} findings={counts['findings']} "
         f"alerts={counts['alerts']} thread_replies={counts['thread_replies']} dlq={tally.dead} "
-        f"redriven={redriven} lost={counts['lost']} duplicated={counts['duplicated']}"
+        f"redriven={redriven} lost={counts['lost']} duplicated={counts['duplicated']} "
+        f"stale={counts['stale']}"
     )
-    return 0 if counts["lost"] == 0 and counts["duplicated"] == 0 else 1
+    return 0 if counts["lost"] == counts["duplicated"] == counts["stale"] == 0 else 1
 
 
 if __name__ == "__main__":
