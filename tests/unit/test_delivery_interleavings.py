@@ -319,3 +319,37 @@ class _Accounts:
                 return {"SummaryMap": {"AccountAccessKeysPresent": int(present)}}
 
         return _Iam()
+
+
+def test_a_known_key_whose_finding_expired_is_filed_again_not_alerted_again(
+    world: World,
+) -> None:
+    """Security Hub deletes a finding 90 days after its last update. The key is still there:
+    the sweep knows it from the ledger, re-imports its finding and posts no "new key" alert."""
+    world.run(create(0))
+    first = world.finding()
+    world.hub.findings.clear()  # 90 days without an update: Security Hub deleted it
+    later = T0 + timedelta(days=95)
+    summary = Sweeper(world.deps, _Accounts(world), now=lambda: later).run([ACCOUNT])
+
+    assert summary.counts == {"known": 1}
+    again = world.finding()
+    assert again["Id"] == first["Id"]
+    assert again["CreatedAt"] == first["CreatedAt"]
+    assert again["UpdatedAt"] == "2027-02-23T14:03:11.000Z"
+    assert _status(again) == ("FAILED", "ACTIVE")
+    assert len(world.slack.messages) == 1  # the original alert only
+
+
+def test_a_known_keys_finding_is_re_imported_only_when_its_last_update_is_old(
+    world: World,
+) -> None:
+    world.run(create(0))
+    imports = len(world.hub.imports)
+    soon = T0 + timedelta(days=10)
+    Sweeper(world.deps, _Accounts(world), now=lambda: soon).run([ACCOUNT])
+    assert len(world.hub.imports) == imports
+    late = T0 + timedelta(days=31)
+    Sweeper(world.deps, _Accounts(world), now=lambda: late).run([ACCOUNT])
+    assert len(world.hub.imports) == imports + 1
+    assert world.finding()["UpdatedAt"].startswith("2026-12-21")
