@@ -353,3 +353,11 @@ def test_a_known_keys_finding_is_re_imported_only_when_its_last_update_is_old(
     Sweeper(world.deps, _Accounts(world), now=lambda: late).run([ACCOUNT])
     assert len(world.hub.imports) == imports + 1
     assert world.finding()["UpdatedAt"].startswith("2026-12-21")
+
+
+def test_later_events_keep_the_keys_first_observation(world: World) -> None:
+    world.run(create(0))
+    world.run(deactivate(60))
+    finding = world.finding()
+    assert finding["CreatedAt"] == finding["FirstObservedAt"] == "2026-11-20T14:03:11.000Z"
+    assert finding["UpdatedAt"] == finding["LastObservedAt"] == "2026-11-20T14:04:11.001Z"
