@@ -116,6 +116,18 @@ class MotoSandbox(ServedEndpoint):
             sm.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=webhook_url)
         create_table(self.client("dynamodb"), LEDGER_TABLE)
 
+    def enable_security_hub(self, *account_ids: str) -> None:
+        """Enable Security Hub in each account, as a deployment must have it (README)."""
+        client = self.client("securityhub")
+        acting = {"account": ACCOUNT_ID}
+        client.meta.events.register(
+            "before-sign.securityhub",
+            lambda request, **_: _act_in_account(acting["account"], request),
+        )
+        for account_id in account_ids:
+            acting["account"] = account_id
+            client.enable_security_hub(EnableDefaultStandards=False)
+
     def set_root_key_present(self, present: bool, account_id: str = ACCOUNT_ID) -> None:
         """What IAM's GetAccountSummary reports as AccountAccessKeysPresent for root."""
         set_root_key_flag(present, account_id)

@@ -415,6 +415,23 @@ def test_an_account_without_security_hub_gets_invalid_access_per_finding(
     assert member.batch_import_findings(Findings=[asff(account=OTHER)])["SuccessCount"] == 1
 
 
+def test_an_account_without_security_hub_cannot_update_findings(
+    sandbox: SandboxStack, hub: Any
+) -> None:
+    member = account_client(sandbox, OTHER)
+    identifiers = [{"Id": "x", "ProductArn": PRODUCT}]
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        member.batch_update_findings(FindingIdentifiers=identifiers, Confidence=1)
+    assert err.value.response["Error"]["Code"] == "InvalidAccessException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    member.enable_security_hub()
+    resp = member.batch_update_findings(FindingIdentifiers=identifiers, Confidence=1)
+    assert resp["UnprocessedFindings"][0]["ErrorCode"] == "FindingNotFound"
+    member.disable_security_hub()
+    with pytest.raises(botocore.exceptions.ClientError):
+        member.batch_update_findings(FindingIdentifiers=identifiers, Confidence=1)
+
+
 # -- workflow status on import -------------------------------------------------------------------
 
 
