@@ -17,6 +17,7 @@ from botocore.config import Config
 
 from sandbox.aws import ACCOUNT_ID, REGION, MotoSandbox
 from sandbox.aws_proxy import AwsFaultProxy
+from sandbox.aws_server import RemoteMoto
 from sandbox.stack import SandboxStack
 from tests.factories import DROP, set_path
 
@@ -744,6 +745,28 @@ def test_the_fault_proxy_serves_the_same_contract_layer(sandbox: SandboxStack, h
         )
         assert imported(via_proxy, asff(Title="stale", at=T0 - timedelta(days=1))) == ok()
         assert only(via_proxy)["Title"] == "through the sandbox"
+
+
+def test_the_child_process_sandbox_serves_the_layer_and_its_controls() -> None:
+    with RemoteMoto() as remote:  # sandbox.aws_server: moto and the fault proxy in a child
+        remote.enable_security_hub(ACCOUNT_ID)
+        via_proxy = boto3.client(
+            "securityhub",
+            region_name=REGION,
+            endpoint_url=remote.proxy_url,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        assert imported(via_proxy, asff(Title="newer")) == ok()
+        assert imported(via_proxy, asff(Title="stale", at=T0 - timedelta(days=1))) == ok()
+        assert [f["Title"] for f in remote.findings()] == ["newer"]
+        remote.set_clock(T0 + timedelta(days=91))
+        assert remote.findings() == []
+        organizations = remote.client("organizations")
+        organizations.create_organization(FeatureSet="ALL")
+        remote.set_account_state(ACCOUNT_ID, "PENDING_CLOSURE")
+        account = organizations.describe_account(AccountId=ACCOUNT_ID)["Account"]
+        assert (account["State"], "Status" in account) == ("PENDING_CLOSURE", False)
 
 
 def test_moto_alone_lets_a_stale_import_win_the_layer_does_not(
