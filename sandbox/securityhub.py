@@ -8,6 +8,8 @@ rules AWS documents. Each rule says where it is written; the documents (read 202
 [IMPORT]    "BatchImportFindings for finding providers" (earlier title: "Using BatchImportFindings
             to create and update findings"), Security Hub CSPM User Guide,
             https://docs.aws.amazon.com/securityhub/latest/userguide/finding-update-batchimportfindings.html
+            (its "Using FindingProviderFields" section as in the awsdocs/aws-security-hub-user-
+            guide repository's last version, 2023; the rest as the page reads now)
 [REQUIRED]  "Required top-level ASFF attributes", Security Hub CSPM User Guide,
             https://docs.aws.amazon.com/securityhub/latest/userguide/asff-required-attributes.html
 [OPTIONAL]  "Optional top-level ASFF attributes", Security Hub CSPM User Guide,
