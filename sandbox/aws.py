@@ -6,7 +6,6 @@ summary flag (AccountAccessKeysPresent) directly in moto's backend.
 
 from __future__ import annotations
 
-import copy
 import functools
 import io
 import json
@@ -17,6 +16,7 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Self
 from xml.sax.saxutils import escape, quoteattr
 
@@ -30,6 +30,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from detector.adapters.ledger import create_table
 from sandbox import moto_fast, moto_route
+from sandbox.contracts import CONTRACTS, ContractLayer
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -71,11 +72,12 @@ class MotoSandbox(ServedEndpoint):
     host: str = "127.0.0.1"
     port: int = 0
     _server: BaseWSGIServer | None = None
+    contracts: bool = True  # AWS's documented contracts in front of moto (sandbox.contracts)
 
     def start(self) -> MotoSandbox:
         """Start the server; returns self."""
         prepare_moto()
-        self._server = serve_aws(moto_app(), self.host, self.port)
+        self._server = serve_aws(sandbox_app(contracts=self.contracts), self.host, self.port)
         self.port = self._server.server_port
         return self
 
@@ -114,6 +116,18 @@ class MotoSandbox(ServedEndpoint):
             sm.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=webhook_url)
         create_table(self.client("dynamodb"), LEDGER_TABLE)
 
+    def enable_security_hub(self, *account_ids: str) -> None:
+        """Enable Security Hub in each account, as a deployment must have it (README)."""
+        client = self.client("securityhub")
+        acting = {"account": ACCOUNT_ID}
+        client.meta.events.register(
+            "before-sign.securityhub",
+            lambda request, **_: _act_in_account(acting["account"], request),
+        )
+        for account_id in account_ids:
+            acting["account"] = account_id
+            client.enable_security_hub(EnableDefaultStandards=False)
+
     def set_root_key_present(self, present: bool, account_id: str = ACCOUNT_ID) -> None:
         """What IAM's GetAccountSummary reports as AccountAccessKeysPresent for root."""
         set_root_key_flag(present, account_id)
@@ -122,13 +136,25 @@ class MotoSandbox(ServedEndpoint):
         """Make ``account_id`` the Security Hub administrator of every account (None: nobody)."""
         set_securityhub_administrator(account_id)
 
+    def set_clock(self, now: datetime | None) -> None:
+        """Stop the sandbox's clock at ``now`` (aware; None: the real time again)."""
+        CONTRACTS.set_clock(now)
+
+    def set_account_state(self, account_id: str, state: str | None) -> None:
+        """Organizations answers ``account_id`` with ``State`` ``state`` (None: no State)."""
+        CONTRACTS.organizations.set(account_id, state)
+
     # -- inspecting ------------------------------------------------------------------------
 
     def findings(self, account_id: str = ACCOUNT_ID) -> list[dict[str, Any]]:
-        """Every finding Security Hub holds for the account (moto ignores filters)."""
+        """Every finding Security Hub holds for the account, read as that account."""
         out: list[dict[str, Any]] = []
         paginator_token: str | None = None
         client = self.client("securityhub")
+        client.meta.events.register(  # moto's header naming the account a call acts in
+            "before-sign.securityhub.GetFindings",
+            functools.partial(_act_in_account, account_id),
+        )
         while True:
             kwargs: dict[str, Any] = {"MaxResults": 100}
             if paginator_token:
@@ -141,6 +167,10 @@ class MotoSandbox(ServedEndpoint):
 
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def _act_in_account(account_id: str, request: Any, **_: Any) -> None:
+    request.headers["x-moto-account-id"] = account_id
 
 
 def prepare_moto() -> None:
@@ -158,6 +188,15 @@ def moto_app() -> WsgiApp:
     STS calls take a shorter way to moto's own handlers (:mod:`sandbox.moto_route`).
     """
     return moto_route.FastQueryRoute(DomainDispatcherApplication(create_backend_app))
+
+
+def sandbox_app(*, contracts: bool = True) -> WsgiApp:
+    """What every sandbox AWS endpoint serves: moto behind the contract layer.
+
+    The contract layer (:mod:`sandbox.contracts`) holds AWS's documented rules where moto is
+    kinder; ``contracts=False`` (moto alone) is for a test that shows the difference.
+    """
+    return ContractLayer(moto_app()) if contracts else moto_app()
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
@@ -254,41 +293,14 @@ def set_root_key_flag(present: bool, account_id: str = ACCOUNT_ID) -> None:
     summary._account_access_keys_present = 1 if present else 0
 
 
-_SECURITYHUB_ADMINISTRATOR: list[str] = []
-
-
 def set_securityhub_administrator(account_id: str | None) -> None:
-    """Emulate Security Hub's administrator: it reads every account's findings as its own.
+    """Make ``account_id`` Security Hub's administrator of every account (None: nobody).
 
-    moto keeps each account's findings apart and has no aggregation; with an administrator
-    set, its GetFindings also returns every other account's findings in the same region, as
-    the administrator of an organization whose accounts are all members sees them.
+    The administrator's GetFindings (and BatchUpdateFindings) reach every account's findings
+    in its region, as the administrator of an organization whose accounts are all members;
+    the contract layer's findings store answers it (sandbox.securityhub).
     """
-    _patch_securityhub_aggregation()
-    _SECURITYHUB_ADMINISTRATOR[:] = [account_id] if account_id else []
-
-
-def _patch_securityhub_aggregation() -> None:
-    from moto.securityhub import models  # noqa: PLC0415 - moto internals, sandbox only
-
-    backend = models.SecurityHubBackend
-    if getattr(backend.get_findings, "_sandbox_aggregated", False):
-        return
-    own_findings = backend.get_findings
-
-    def get_findings(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if self.account_id not in _SECURITYHUB_ADMINISTRATOR:
-            return own_findings(self, *args, **kwargs)
-        view = copy.copy(self)  # reads only: the administrator's view of every account
-        view.findings = list(self.findings)
-        for account_id, regions in list(models.securityhub_backends.items()):
-            member = dict.get(regions, self.region_name)
-            if account_id != self.account_id and member is not None:
-                view.findings += member.findings
-        return own_findings(view, *args, **kwargs)
-
-    get_findings._sandbox_aggregated = True  # type: ignore[attr-defined]
-    backend.get_findings = get_findings  # type: ignore[method-assign]
+    CONTRACTS.securityhub.administrator = account_id or None
 
 
 _DYNAMODB_LOCK = threading.RLock()

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -29,13 +30,14 @@ from werkzeug.serving import BaseWSGIServer
 from sandbox.aws import (
     ACCOUNT_ID,
     ServedEndpoint,
-    moto_app,
     prepare_moto,
     read_body,
+    sandbox_app,
     serve_aws,
     set_root_key_flag,
     set_securityhub_administrator,
 )
+from sandbox.contracts import CONTRACTS
 
 StartResponse = Callable[..., Any]
 
@@ -65,6 +67,7 @@ class AwsFaultProxy(ServedEndpoint):
         host: str = "127.0.0.1",
         control: bool = False,
         refuse: Callable[[str, bytes], bool] | None = None,
+        contracts: bool = True,
     ) -> None:
         self.control = control  # serve /_sandbox/ paths (the test harness's controls)
         # Tests: a request for which refuse(X-Amz-Target, body) holds gets a 500 and has no
@@ -76,7 +79,7 @@ class AwsFaultProxy(ServedEndpoint):
         self._lock = threading.Lock()
         self.stats = ProxyStats()
         self._host = host
-        self._moto = moto_app()
+        self._moto = sandbox_app(contracts=contracts)  # behind the contract layer by default
         self._server: BaseWSGIServer | None = None
 
     @property
@@ -130,6 +133,11 @@ class AwsFaultProxy(ServedEndpoint):
             set_root_key_flag(bool(doc["present"]), str(doc.get("account", ACCOUNT_ID)))
         elif path == "/_sandbox/securityhub-administrator":
             set_securityhub_administrator(doc.get("account"))
+        elif path == "/_sandbox/clock":
+            now = doc.get("now")
+            CONTRACTS.set_clock(None if now is None else datetime.fromisoformat(now))
+        elif path == "/_sandbox/account-state":
+            CONTRACTS.organizations.set(str(doc["account"]), doc.get("state"))
         elif path == "/_sandbox/faults":
             self.throttle_rate = float(doc.get("throttle_rate", self.throttle_rate))
             self.latency_s = float(doc.get("latency_s", self.latency_s))

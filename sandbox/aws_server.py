@@ -1,9 +1,10 @@
 """moto + the fault proxy in a process of their own, so load tests use both CPU cores.
 
 ``python -m sandbox.aws_server [--throttle-rate R] [--latency S] [--seed N]`` prints one JSON
-line ``{"moto": URL, "proxy": URL}`` and serves until its standard input closes. The proxy's
-control paths (``POST /_sandbox/root-key``, ``POST /_sandbox/faults``) do what the in-process
-sandbox does by reaching into moto. :class:`RemoteMoto` is the other side: a MotoSandbox whose
+line ``{"moto": URL, "proxy": URL}`` and serves until its standard input closes. Both serve
+moto behind the contract layer (sandbox.contracts). The proxy's control paths (``POST
+/_sandbox/root-key``, ``/_sandbox/faults``, ``/_sandbox/clock``, ...) do what the in-process
+sandbox does directly. :class:`RemoteMoto` is the other side: a MotoSandbox whose
 server lives in that child process.
 """
 
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sandbox.aws import ACCOUNT_ID, MotoSandbox
@@ -82,6 +84,14 @@ class RemoteMoto(MotoSandbox):
     def set_securityhub_administrator(self, account_id: str | None) -> None:
         """Make ``account_id`` the Security Hub administrator in the child's moto."""
         self._control("/_sandbox/securityhub-administrator", {"account": account_id})
+
+    def set_clock(self, now: datetime | None) -> None:
+        """Stop the child's sandbox clock at ``now`` (None: the real time again)."""
+        self._control("/_sandbox/clock", {"now": None if now is None else now.isoformat()})
+
+    def set_account_state(self, account_id: str, state: str | None) -> None:
+        """Organizations in the child answers ``account_id`` with ``State`` ``state``."""
+        self._control("/_sandbox/account-state", {"account": account_id, "state": state})
 
     def set_faults(self, *, throttle_rate: float, latency_s: float | None = None) -> None:
         """Change the proxy's throttling rate (and latency)."""
