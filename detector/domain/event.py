@@ -234,10 +234,9 @@ def _parse_record(
 ) -> RootKeyEvent:
     if not isinstance(rec, dict):
         raise EventParseError(path, f"expected a CloudTrail record object, got {_kind(rec)}")
-    if not _is_key_call(rec):
-        ignored = _ignored_record(rec, form, index, envelope_id, envelope_account)
-        if ignored is not None:
-            return ignored
+    ignored = _ignored_record(rec, form, index, envelope_id, envelope_account)  # most records
+    if ignored is not None:
+        return ignored
     event_source = _req_str(rec, "eventSource", path)
     if not event_source.endswith("amazonaws.com"):
         raise EventParseError(
@@ -299,14 +298,6 @@ def _parse_record(
     )
 
 
-def _is_key_call(rec: dict[str, Any]) -> bool:
-    """IAM's CreateAccessKey, DeleteAccessKey or UpdateAccessKey: the only calls read in full."""
-    name = rec.get("eventName")
-    return (
-        rec.get("eventSource") == _IAM_SOURCE and isinstance(name, str) and name in KEY_EVENT_NAMES
-    )
-
-
 def _ignored_record(
     rec: dict[str, Any],
     form: InputForm,
@@ -317,18 +308,21 @@ def _ignored_record(
     """A record that is not an access-key call: only what identifies it is read and kept.
 
     Such a record is always "ignored", so a descriptive field it carries in an odd shape must
-    not cost the rest of its log file. Returns None whenever an identifying field is unusual:
-    the full reading then decides, and names the bad path.
+    not cost the rest of its log file. Returns None for an access-key call (IAM's
+    CreateAccessKey, DeleteAccessKey or UpdateAccessKey), and whenever an identifying field is
+    unusual: the full reading then decides, and names the bad path.
     """
     event_source = rec.get("eventSource")
     event_name = rec.get("eventName")
+    if not (isinstance(event_source, str) and isinstance(event_name, str)) or (
+        event_source == _IAM_SOURCE and event_name in KEY_EVENT_NAMES
+    ):
+        return None
     event_id = rec.get("eventID")
     stamp = rec.get("eventTime")
     identity = rec.get("userIdentity")
     if not (
-        isinstance(event_source, str)
-        and event_source.endswith("amazonaws.com")
-        and isinstance(event_name, str)
+        event_source.endswith("amazonaws.com")
         and event_name
         and isinstance(event_id, str)
         and event_id
