@@ -72,7 +72,7 @@ TARGETS: dict[str, tuple[str, float]] = {
     "cold_start_ratio": ("<=", 1.5),
     "peak_rss_mb": ("<=", 100.0),
     "lambda_zip_mb": ("<=", 1.5),
-    "classify_vs_json_loads": (">=", 0.8),
+    "classify_vs_json_loads": (">=", 0.5),  # issue 14: one domain parser, GC left alone
 }
 UNITS = {
     "warm_alert_rtt": "rtt",
@@ -1171,9 +1171,9 @@ def classify_figures(reps: Reps) -> dict[str, float]:
         f"classify {classify_rate:.1f} cpu, {classify_wall:.1f} wall; "
         f"ratio of cpu medians {classify_rate / json_rate:.3f}"
     )
-    # Context: json.loads spends much of its time in the cyclic GC (its output has no cycles);
-    # the detector pauses the GC for big inputs. The same ratio against a GC-free json.loads
-    # says how much work classify adds beyond decoding.
+    # Context: json.loads spends much of its time in the cyclic GC (its output has no cycles),
+    # and so does classify, which decodes the same way and leaves the collector alone. The
+    # ratio against a json.loads with the GC off says what classify costs beyond the decoding.
     gc_free = []
     for _ in range(max(2, len(pairs))):
         gc.disable()

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import gzip
 import io
 import json
 import re
-import threading
 import zlib
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -143,18 +141,12 @@ def load_document(data: bytes) -> Any:
             data = _gunzip(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
-    bulk = len(data) >= _BULK_BYTES
-    if bulk:
-        _pause_gc()
     try:
         return json.loads(data)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
         raise EventParseError("$", f"not JSON: {exc}") from exc
     except RecursionError as exc:
         raise EventParseError("$", "JSON nested too deeply") from exc
-    finally:
-        if bulk:
-            _resume_gc()
 
 
 def _gunzip(data: bytes) -> bytes:
@@ -163,46 +155,6 @@ def _gunzip(data: bytes) -> bytes:
     if len(out) > MAX_INPUT_BYTES:
         raise OSError(f"decompressed input exceeds {MAX_INPUT_BYTES} bytes")
     return out
-
-
-# Automatic garbage collection is paused while a big input is decoded and parsed. JSON values
-# and the events made of them hold no reference cycles, so reference counting frees them all
-# and the collector can find nothing; yet it runs every few hundred new objects and keeps
-# re-walking everything decoded so far: with it, json.loads of a 50 MiB log file takes about
-# 1.8 times as long. The pause is process-wide (the collector has no other switch) and lasts
-# while any thread is inside such a section; what other threads leave meanwhile is collected
-# after. A caller that disabled collection itself finds it still disabled.
-_BULK_BYTES = 1 << 20
-_BULK_RECORDS = 1000
-_gc_lock = threading.Lock()
-_gc_pausers = 0  # threads inside a paused section
-_gc_paused = False  # whether the first of them disabled automatic collection
-
-
-def _pause_gc() -> None:
-    # Allocates nothing (no context manager): an allocation could start the very collection
-    # this avoids, over everything load_document just decoded.
-    global _gc_pausers, _gc_paused  # noqa: PLW0603
-    _gc_lock.acquire()
-    try:
-        if _gc_pausers == 0:
-            _gc_paused = gc.isenabled()
-            gc.disable()
-        _gc_pausers += 1
-    finally:
-        _gc_lock.release()
-
-
-def _resume_gc() -> None:
-    global _gc_pausers, _gc_paused  # noqa: PLW0603
-    _gc_lock.acquire()
-    try:
-        _gc_pausers -= 1
-        if _gc_pausers == 0 and _gc_paused:
-            _gc_paused = False
-            gc.enable()
-    finally:
-        _gc_lock.release()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -224,13 +176,10 @@ def parse_input(doc: Any) -> list[RootKeyEvent]:
         records = doc["Records"]
         if not isinstance(records, list):
             raise EventParseError("$.Records", f"expected a list, got {_kind(records)}")
-        if len(records) < _BULK_RECORDS:
-            return _parse_log_records(records)
-        _pause_gc()
-        try:
-            return _parse_log_records(records)
-        finally:
-            _resume_gc()
+        return [
+            _parse_record(rec, f"$.Records[{index}]", InputForm.LOG_FILE, index=index)
+            for index, rec in enumerate(records)
+        ]
     if "detail-type" in doc or "detail" in doc:
         return [_parse_envelope(doc)]
     if "eventName" in doc or "eventSource" in doc or "eventVersion" in doc:
@@ -285,15 +234,9 @@ def _parse_record(
 ) -> RootKeyEvent:
     if not isinstance(rec, dict):
         raise EventParseError(path, f"expected a CloudTrail record object, got {_kind(rec)}")
-    name = rec.get("eventName")
-    if (
-        rec.get("eventSource") != _IAM_SOURCE
-        or type(name) is not str
-        or name not in KEY_EVENT_NAMES
-    ):
-        light = _light_record(rec, form, index, envelope_id, envelope_account)
-        if light is not None:
-            return light
+    ignored = _ignored_record(rec, form, index, envelope_id, envelope_account)  # most records
+    if ignored is not None:
+        return ignored
     event_source = _req_str(rec, "eventSource", path)
     if not event_source.endswith("amazonaws.com"):
         raise EventParseError(
@@ -355,193 +298,79 @@ def _parse_record(
     )
 
 
-def _light_record(
+def _ignored_record(
     rec: dict[str, Any],
     form: InputForm,
     index: int,
     envelope_id: str | None,
     envelope_account: str | None,
 ) -> RootKeyEvent | None:
-    """The cheap path for a record that is not an access-key call (a log file's bulk).
+    """A record that is not an access-key call: only what identifies it is read and kept.
 
-    Such a record is always "ignored": only what identifies it is kept. Returns None whenever
-    anything is unusual, so the full parser (which names the bad path) takes over.
+    Such a record is always "ignored", so a descriptive field it carries in an odd shape must
+    not cost the rest of its log file. Returns None for an access-key call (IAM's
+    CreateAccessKey, DeleteAccessKey or UpdateAccessKey), and whenever an identifying field is
+    unusual: the full reading then decides, and names the bad path.
     """
-    get = rec.get
-    event_source = get("eventSource")
-    event_name = get("eventName")
-    event_id = get("eventID")
-    stamp = get("eventTime")
-    identity = get("userIdentity")
+    event_source = rec.get("eventSource")
+    event_name = rec.get("eventName")
+    if not (isinstance(event_source, str) and isinstance(event_name, str)) or (
+        event_source == _IAM_SOURCE and event_name in KEY_EVENT_NAMES
+    ):
+        return None
+    event_id = rec.get("eventID")
+    stamp = rec.get("eventTime")
+    identity = rec.get("userIdentity")
     if not (
-        type(event_source) is str
-        and event_source.endswith("amazonaws.com")
-        and type(event_name) is str
+        event_source.endswith("amazonaws.com")
         and event_name
-        and type(event_id) is str
+        and isinstance(event_id, str)
         and event_id
-        and type(stamp) is str
-        and len(stamp) == 20
-        and stamp[19] == "Z"
-        and type(identity) is dict
+        and isinstance(stamp, str)
+        and len(stamp) == 20  # CloudTrail's own shape, "2026-11-20T14:03:11Z"
+        and stamp.endswith("Z")
+        and isinstance(identity, dict)
     ):
         return None
-    account = get("recipientAccountId") or identity.get("accountId") or envelope_account
+    account = rec.get("recipientAccountId") or identity.get("accountId") or envelope_account
+    if account is not None and not (isinstance(account, str) and _ACCOUNT_RE.fullmatch(account)):
+        return None
     principal_type = identity.get("type")
-    if (account is not None and not (type(account) is str and _ACCOUNT_RE.fullmatch(account))) or (
-        principal_type is not None and type(principal_type) is not str
-    ):
+    if principal_type is not None and not isinstance(principal_type, str):
         return None
-    session = identity.get("sessionContext")
-    assumed_root = type(session) is dict and session.get("assumedRoot") == "true"
     try:
-        when = datetime.fromisoformat(stamp)
+        event_time = datetime.fromisoformat(stamp)
     except ValueError:
         return None
-    return _light_event(
-        event_id,
-        when,
-        event_name,
-        event_source,
-        account,
-        principal_type,
-        assumed_root,
-        form,
-        envelope_id,
-        index,
+    session = identity.get("sessionContext")
+    return RootKeyEvent(
+        event_id=event_id,
+        event_time=event_time,
+        event_name=event_name,
+        event_source=event_source,
+        event_version=None,
+        aws_region=None,
+        account_id=account,
+        source_ip=None,
+        user_agent=None,
+        principal_type=principal_type,
+        principal_arn=None,
+        principal_id=None,
+        account_alias=None,
+        caller_access_key_id=None,
+        mfa_authenticated=None,
+        assumed_root=isinstance(session, dict) and session.get("assumedRoot") == "true",
+        console_session=False,
+        error_code=None,
+        error_message=None,
+        target_user_name=None,
+        access_key_id=None,
+        key_status=None,
+        key_created_at=None,
+        form=form,
+        envelope_id=envelope_id,
+        index=index,
     )
-
-
-def _light_event(  # noqa: PLR0917 - one per record of a log file: no keywords
-    event_id: str,
-    when: datetime,
-    event_name: str,
-    event_source: str,
-    account: str | None,
-    principal_type: str | None,
-    assumed_root: bool,
-    form: InputForm,
-    envelope_id: str | None,
-    index: int,
-) -> RootKeyEvent:
-    """An event that is not an access-key event: only what classify and the summary read."""
-    # Positional, in field order: this runs once per record of a log file.
-    return _new_tuple(
-        RootKeyEvent,
-        (
-            event_id,
-            when,
-            event_name,
-            event_source,
-            None,
-            None,
-            account,
-            None,
-            None,
-            principal_type,
-            None,
-            None,
-            None,
-            None,
-            None,
-            assumed_root,
-            False,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            form,
-            envelope_id,
-            index,
-        ),
-    )
-
-
-_new_tuple = tuple.__new__
-
-
-def _parse_log_records(records: list[Any]) -> list[RootKeyEvent]:
-    """A log file's records, each as ``_parse_record`` would return it (the hot loop).
-
-    Most records are not access-key calls: for those this is ``_light_record`` inlined, with
-    the names bound once, each distinct account id checked once and each distinct timestamp
-    parsed once (a log file covers minutes, so both repeat). Anything else, or anything
-    unusual, goes to ``_parse_record``, which decides, and names the path of a bad value.
-    """
-    events: list[RootKeyEvent] = []
-    append = events.append
-    form = InputForm.LOG_FILE
-    key_names = KEY_EVENT_NAMES
-    iam = _IAM_SOURCE
-    accounts: set[str] = set()  # those that fullmatch _ACCOUNT_RE
-    add_account = accounts.add
-    is_account = _ACCOUNT_RE.fullmatch
-    times: dict[str, datetime] = {}  # CloudTrail's "2026-11-20T14:03:11Z" shape only
-    from_iso = datetime.fromisoformat
-    for index, rec in enumerate(records):
-        if type(rec) is dict:
-            get = rec.get
-            source = get("eventSource")
-            name = get("eventName")
-            event_id = get("eventID")
-            stamp = get("eventTime")
-            identity = get("userIdentity")
-            if (
-                type(source) is str
-                and type(name) is str
-                and (source != iam or name not in key_names)
-                and name
-                and source.endswith("amazonaws.com")
-                and type(event_id) is str
-                and event_id
-                and type(stamp) is str
-                and len(stamp) == 20
-                and stamp[19] == "Z"
-                and type(identity) is dict
-            ):
-                iget = identity.get
-                account = get("recipientAccountId") or iget("accountId") or None
-                principal_type = iget("type")
-                when = times.get(stamp)
-                if when is None:
-                    try:
-                        when = times[stamp] = from_iso(stamp)
-                    except ValueError:
-                        when = None
-                if (
-                    when is not None
-                    and (
-                        account is None
-                        or (
-                            type(account) is str
-                            and (
-                                account in accounts
-                                or (is_account(account) and add_account(account) is None)
-                            )
-                        )
-                    )
-                    and (principal_type is None or type(principal_type) is str)
-                ):
-                    session = iget("sessionContext")
-                    append(
-                        _light_event(
-                            event_id,
-                            when,
-                            name,
-                            source,
-                            account,
-                            principal_type,
-                            type(session) is dict and session.get("assumedRoot") == "true",
-                            form,
-                            None,
-                            index,
-                        )
-                    )
-                    continue
-        append(_parse_record(rec, f"$.Records[{index}]", form, index=index))
-    return events
 
 
 def _account(rec: dict[str, Any], identity: dict[str, Any], path: str, ipath: str) -> str | None:

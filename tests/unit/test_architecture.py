@@ -9,7 +9,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "detector"
 DOMAIN = PACKAGE / "domain"
-# Network, SDK clients and the sandbox. slack_sdk.models is allowed: a pure data model.
+# Network, SDK clients, the sandbox, process-wide switches. slack_sdk.models is allowed: a pure
+# data model.
 FORBIDDEN_IN_DOMAIN = (
     "boto3",
     "botocore",
@@ -20,6 +21,10 @@ FORBIDDEN_IN_DOMAIN = (
     "socket",
     "http",
     "sandbox",
+    # Process-wide state and threads: pure code does not switch the garbage collector (which
+    # every thread of the process shares) or coordinate threads.
+    "gc",
+    "threading",
 )
 FORBIDDEN_ANYWHERE = ("sandbox", "moto")
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from detector.domain import event as event_module
 from detector.domain.event import InputForm, RootKeyEvent, load_document, parse_event, parse_input
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
@@ -488,20 +487,38 @@ def test_recorded_log_files_parse_the_same_when_gzipped(name: str) -> None:
     assert parse_input(load_document(gzip.compress(data))) == plain
 
 
-def test_cheap_path_keeps_what_identifies_an_ignored_record() -> None:
-    """A log file's non-key records take a cheap path; it must agree with the full parser."""
+def test_a_record_that_is_not_a_key_call_keeps_only_what_identifies_it() -> None:
+    """Read as an access-key call would be, but no key details: the record is always ignored."""
     rec = record(
         eventName="ListAccessKeys",
         **{"userIdentity.sessionContext": {"assumedRoot": "true", "attributes": {}}},
     )
-    (light,) = parse_input({"Records": [rec]})
-    full = event_module._parse_record(
-        {**rec, "eventName": "CreateAccessKey"}, "$", event_module.InputForm.LOG_FILE
-    )
-    assert light.event_name == "ListAccessKeys"
-    assert classify(light) is Verdict.IGNORED
+    (ignored,) = parse_input({"Records": [rec]})
+    key_call = only({**rec, "eventName": "CreateAccessKey"})
+    assert ignored.event_name == "ListAccessKeys"
+    assert classify(ignored) is Verdict.IGNORED
     for name in ("event_id", "event_time", "event_source", "account_id", "principal_type"):
-        assert getattr(light, name) == getattr(full, name), name
-    assert light.assumed_root is True
-    assert light.form is event_module.InputForm.LOG_FILE
-    assert light.access_key_id is None  # not an access-key call: no key details kept
+        assert getattr(ignored, name) == getattr(key_call, name), name
+    assert ignored.assumed_root is True
+    assert ignored.form is InputForm.LOG_FILE
+    assert ignored.access_key_id is None  # not an access-key call: no key details kept
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        ({"requestParameters": ["userName"]}, "requestParameters"),
+        ({"responseElements.accessKey": "AKIA"}, "responseElements.accessKey"),
+        ({"userAgent": {"ua": "x"}}, "userAgent"),
+        ({"awsRegion": ["us-east-1"]}, "awsRegion"),
+        ({"userIdentity.sessionContext": []}, "userIdentity.sessionContext"),
+        ({"userIdentity.sessionContext.attributes": "x"}, "userIdentity.sessionContext.attributes"),
+    ],
+)
+def test_an_odd_descriptive_field_costs_only_an_access_key_call(
+    overrides: dict[str, Any], path: str
+) -> None:
+    """A log file's other records are never rejected for a field the detector does not read."""
+    other = record(eventSource="ec2.amazonaws.com", eventName="DescribeInstances", **overrides)
+    assert classify(only(log_file(other))) is Verdict.IGNORED
+    assert parse_error(log_file(other, record(**overrides))).path == f"$.Records[1].{path}"

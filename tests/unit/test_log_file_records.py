@@ -1,16 +1,15 @@
-"""A log file's hot loop (``_parse_log_records``) agrees with the record parser on every input.
+"""A CloudTrail log file is its records, each read on its own by the one record parser.
 
-The reference is ``_parse_record`` applied to each record in turn, which is what
-``parse_input`` did for a log file before the loop was inlined: the same events (field for
-field, including the types of the values) or the same EventParseError (path and problem).
-Records draw their timestamps and account ids from small pools of valid and invalid values
-so that a log file repeats them: the loop remembers the ones it has checked.
+The backfill relies on it: it parses only the records that can matter, one at a time, as
+``{"Records": [record]}``, and renumbers an error's path. So a log file must give, in order,
+the events its records give one by one (each with its position as ``index``), or the error of
+its first bad record, under that record's position. Records draw their identifying fields from
+small pools of valid and odd values of every JSON type, which repeat across a file.
 """
 
 from __future__ import annotations
 
 import copy
-import gc
 import json
 from typing import Any
 
@@ -18,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from detector.domain import event as event_module
-from detector.domain.event import InputForm, RootKeyEvent, load_document, parse_input
+from detector.domain.event import RootKeyEvent, load_document, parse_input
+from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 from tests.factories import DROP, delete_record, record, set_path, update_record
 
@@ -171,11 +170,17 @@ def _outcome(call: Any) -> tuple[str, Any]:
     return "events", (events, repr(events), [[type(v) for v in e] for e in events])
 
 
-def _reference(records: list[Any]) -> list[RootKeyEvent]:
-    return [
-        event_module._parse_record(rec, f"$.Records[{i}]", InputForm.LOG_FILE, index=i)
-        for i, rec in enumerate(records)
-    ]
+def _one_at_a_time(records: list[Any]) -> list[RootKeyEvent]:
+    """What the backfill does: each record as a log file of its own, its path renumbered."""
+    events = []
+    for index, rec in enumerate(records):
+        try:
+            (event,) = parse_input({"Records": [rec]})
+        except EventParseError as exc:
+            path = exc.path.replace("$.Records[0]", f"$.Records[{index}]", 1)
+            raise EventParseError(path, exc.problem) from None
+        events.append(event._replace(index=index))
+    return events
 
 
 @SETTINGS
@@ -184,57 +189,41 @@ def _reference(records: list[Any]) -> list[RootKeyEvent]:
 @example([{**NOISE, "eventTime": "2026-13-20T14:03:11Z"}, NOISE])
 @example([NOISE, {**NOISE, "recipientAccountId": "١٢٣٤٥٦٧٨٩٠١٢"}])
 @example([{**NOISE, "userIdentity": {**NOISE["userIdentity"], "type": 1}}])
-def test_log_file_events_are_the_record_parsers(records: list[Any]) -> None:
-    fast = _outcome(lambda: parse_input({"Records": records}))
-    assert fast == _outcome(lambda: _reference(records))
+def test_a_log_file_gives_its_records_events_one_by_one(records: list[Any]) -> None:
+    whole = _outcome(lambda: parse_input({"Records": records}))
+    assert whole == _outcome(lambda: _one_at_a_time(records))
 
 
 @SETTINGS
-@given(st.lists(log_records(), min_size=1, max_size=8))
-def test_log_file_bytes_give_the_record_parsers_events(records: list[Any]) -> None:
-    """The same through load_document, for documents that survive a JSON round trip."""
-    data = json.dumps({"Records": records}).encode()
-    fast = _outcome(lambda: parse_input(load_document(data)))
-    assert fast == _outcome(lambda: _reference(json.loads(data)["Records"]))
-
-
-@SETTINGS
-@given(
-    st.lists(
-        st.tuples(
-            st.sampled_from(GOOD_TIMES) | st.sampled_from(TIMES),
-            st.sampled_from(ACCOUNTS[:3]) | st.sampled_from(ACCOUNTS),
-            st.sampled_from(TYPES[:4]) | st.sampled_from(TYPES),
-            st.sampled_from(SOURCES[1:4]) | st.sampled_from(SOURCES),
-        ),
-        max_size=12,
-    )
-)
-def test_repeated_times_and_accounts_in_noise(fields: list[tuple[Any, Any, Any, Any]]) -> None:
-    """Noise records that differ only in the values the loop remembers or checks first."""
-    records = []
-    for stamp, account, kind, source in fields:
-        rec = copy.deepcopy(NOISE)
-        for dotted, value in (
-            ("eventTime", stamp),
-            ("recipientAccountId", account),
-            ("userIdentity.type", kind),
-            ("eventSource", source),
-        ):
-            set_path(rec, dotted, value if value is DROP else copy.deepcopy(value))
-        records.append(rec)
-    fast = _outcome(lambda: parse_input({"Records": records}))
-    assert fast == _outcome(lambda: _reference(records))
+@given(st.lists(log_records(), max_size=12))
+def test_a_record_that_cannot_be_a_root_key_call_is_ignored(records: list[Any]) -> None:
+    """What lets the backfill skip records unparsed (``backfill.record_might_match``)."""
+    try:
+        events = parse_input({"Records": records})
+    except EventParseError:
+        return
+    for rec, event in zip(records, events, strict=True):
+        identity = rec.get("userIdentity")
+        name = rec.get("eventName")
+        can_be = (
+            rec.get("eventSource") == "iam.amazonaws.com"
+            and isinstance(name, str)
+            and name in {"CreateAccessKey", "DeleteAccessKey", "UpdateAccessKey"}
+            and isinstance(identity, dict)
+            and identity.get("type") == "Root"
+        )
+        if not can_be:
+            assert classify(event) is Verdict.IGNORED
 
 
 # ---------------------------------------------------------------------------------------------
-# Big inputs are decoded and parsed with automatic garbage collection paused
+# Big inputs
 
 
-def _big_log_file() -> list[Any]:
-    """Enough noise records for both thresholds, cycling through the pools' values."""
+def _big_log_file(n: int = 2000) -> list[Any]:
+    """Noise records cycling through the pools' valid values."""
     records = []
-    for i in range(2 * event_module._BULK_RECORDS):
+    for i in range(n):
         rec = copy.deepcopy(NOISE)
         rec["eventID"] = f"e-{i}"
         rec["eventTime"] = GOOD_TIMES[i % len(GOOD_TIMES)]
@@ -244,81 +233,35 @@ def _big_log_file() -> list[Any]:
     return records
 
 
-def test_big_log_file_gives_the_record_parsers_events_and_restores_gc() -> None:
+def test_a_big_log_file_gives_its_records_events_one_by_one() -> None:
     records = _big_log_file()
     data = json.dumps({"Records": records}).encode()
-    assert len(data) >= event_module._BULK_BYTES
-    assert gc.isenabled()
-    fast = _outcome(lambda: parse_input(load_document(data)))
-    assert gc.isenabled()
-    assert fast[0] == "events"
-    assert fast == _outcome(lambda: _reference(records))
-
-
-def test_gc_is_paused_while_a_big_input_is_decoded_and_parsed(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    seen: list[tuple[str, bool]] = []
-    loads, parse = json.loads, event_module._parse_log_records
-    monkeypatch.setattr(
-        event_module.json,
-        "loads",
-        lambda data: seen.append(("loads", gc.isenabled())) or loads(data),
-    )
-    monkeypatch.setattr(
-        event_module,
-        "_parse_log_records",
-        lambda records: seen.append(("parse", gc.isenabled())) or parse(records),
-    )
-    big = json.dumps({"Records": _big_log_file()}).encode()
-    small = json.dumps({"Records": [NOISE]}).encode()
-    parse_input(load_document(big))
-    parse_input(load_document(small))
-    assert seen == [("loads", False), ("parse", False), ("loads", True), ("parse", True)]
-    assert gc.isenabled()
+    assert len(data) >= 1 << 20
+    whole = _outcome(lambda: parse_input(load_document(data)))
+    assert whole[0] == "events"
+    assert whole == _outcome(lambda: _one_at_a_time(records))
 
 
 @pytest.mark.parametrize(
-    ("data", "problem"),
+    ("data", "path", "problem"),
     [
-        (b'{"Records": [' + b'{"a": 1},' * (1 << 17) + b"]", "not JSON"),
+        (b'{"Records": [' + b'{"a": 1},' * (1 << 17) + b"]", "$", "not JSON"),
         (
             b" " * (1 << 20) + b'{"Records": [' + b"[" * 100_000 + b"]" * 100_000 + b"]}",
+            "$",
             "JSON nested too deeply",
         ),
         (
             json.dumps({"Records": [*_big_log_file(), {"eventName": "CreateAccessKey"}]}).encode(),
+            "$.Records[2000].eventSource",
             "missing",
         ),
     ],
     ids=["not-json", "too-deep", "bad-record"],
 )
-def test_gc_is_restored_when_a_big_input_is_rejected(data: bytes, problem: str) -> None:
-    assert len(data) >= event_module._BULK_BYTES
+def test_a_bad_big_input_is_rejected_naming_the_path(data: bytes, path: str, problem: str) -> None:
+    assert len(data) >= 1 << 20
     with pytest.raises(EventParseError) as info:
         parse_input(load_document(data))
+    assert info.value.path == path
     assert info.value.problem.startswith(problem)
-    assert gc.isenabled()
-
-
-def test_gc_left_disabled_by_the_caller_stays_disabled() -> None:
-    data = json.dumps({"Records": _big_log_file()}).encode()
-    gc.disable()
-    try:
-        parse_input(load_document(data))
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
-def test_gc_resumes_when_the_last_pauser_leaves() -> None:
-    """Threads parsing at once: the first to pause does not resume under the others."""
-    event_module._pause_gc()
-    event_module._pause_gc()
-    try:
-        assert not gc.isenabled()
-        event_module._resume_gc()
-        assert not gc.isenabled()
-    finally:
-        event_module._resume_gc()
-    assert gc.isenabled()
