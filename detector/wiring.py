@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from detector import retry
@@ -77,8 +78,11 @@ class Runtime:
             return select(directory.accounts())
         return Selection((self.accounts.own_account_id(),))
 
-    def sweep(self, accounts: Iterable[str] | None = None) -> SweepSummary:
-        """Run the daily sweep as configured (over ``accounts`` when given).
+    def sweep(
+        self, accounts: Iterable[str] | None = None, *, at: datetime | None = None
+    ) -> SweepSummary:
+        """Run the daily sweep as configured (over ``accounts`` when given; ``at`` a time other
+        than now, for tests and replays).
 
         Raises:
             SweepError: an alert, refresh or resolution failed in some account.
@@ -91,6 +95,7 @@ class Runtime:
             self.accounts,
             concurrency=self.settings.sweep_concurrency,
             settle_s=self.settings.key_settle_s,
+            **({"now": lambda: at} if at is not None else {}),
         )
         return sweeper.run(selection.accounts, notes=selection.notes, skipped=selection.skipped)
 

@@ -312,11 +312,14 @@ def _make_dynamodb_writes_atomic() -> None:
     moto's threaded server evaluates a ConditionExpression and applies the write without a
     lock, so two concurrent claims can both succeed; DynamoDB never lets that happen. The
     ledger's exactly-once behaviour is tested against the real guarantee, so the sandbox
-    serialises moto's DynamoDB writes (and consistent reads) behind one lock.
+    serialises moto's DynamoDB writes (and consistent reads) behind one lock. A query or scan
+    walks moto's item dictionaries, which a concurrent write changes under it ("dictionary
+    changed size during iteration", a 500 DynamoDB never answers): they take the lock too.
     """
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415 - moto internals
 
-    for name in ("put_item", "update_item", "delete_item", "get_item", "transact_write_items"):
+    methods = ("put_item", "update_item", "delete_item", "get_item", "transact_write_items")
+    for name in (*methods, "query", "scan"):
         original = getattr(DynamoDBBackend, name)
         if getattr(original, "_sandbox_atomic", False):
             continue
