@@ -25,12 +25,7 @@ MEMBER = templates.load(templates.MEMBER_TEMPLATE)
 RESOURCES = DETECTOR["Resources"]
 # Actions with no resource-level permissions (Service Authorization Reference): only these may
 # use Resource "*". KMS key policies are excluded: there "*" means "this key".
-NO_RESOURCE_LEVEL = {
-    "iam:GetAccountSummary",
-    "iam:GenerateCredentialReport",
-    "iam:GetCredentialReport",
-    "organizations:ListAccounts",
-}
+NO_RESOURCE_LEVEL = {"iam:GetAccountSummary", "organizations:ListAccounts"}
 
 
 def props(logical_id: str, template: dict[str, Any] = DETECTOR) -> dict[str, Any]:
@@ -238,6 +233,24 @@ def test_central_bus_admits_the_organization_only() -> None:
     assert statement["Condition"] == {
         "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
     }
+
+
+def test_only_a_sweep_of_the_whole_organization_may_list_its_accounts() -> None:
+    policy = RESOURCES["ListAccountsPolicy"]
+    assert policy["Condition"] == "SweepsWholeOrganization"
+    assert DETECTOR["Conditions"]["SweepsWholeOrganization"] == {
+        "Fn::And": [
+            {"Condition": "IsOrganization"},
+            {"Fn::Not": [{"Condition": "HasSweepAccounts"}]},
+        ]
+    }
+    actions = {
+        (lid, action)
+        for lid, statement in _iam_statements(DETECTOR)
+        for action in _actions(statement)
+        if action.startswith("organizations:List")
+    }
+    assert actions == {("ListAccountsPolicy", "organizations:ListAccounts")}
 
 
 ALARMS = {
