@@ -211,3 +211,17 @@ def grants(deployment: Deployment) -> list[Grant]:
                 for action in [actions] if isinstance(actions, str) else actions:
                     found.append(Grant(role, lid, action, statement))
     return found
+
+
+def arn_like(pattern: str, arn: str) -> bool:
+    """IAM's ``ArnLike``: each of the six colon-separated parts matched on its own, where
+    ``*`` is any run of characters and ``?`` any one ("IAM JSON policy elements: Condition
+    operators", Amazon Resource Name (ARN) condition operators)."""
+    wanted, actual = pattern.split(":", 5), arn.split(":", 5)
+    if len(wanted) != 6 or len(actual) != 6:
+        return False
+    return all(
+        re.fullmatch(".*".join(".".join(map(re.escape, p.split("?"))) for p in w.split("*")), a)
+        is not None
+        for w, a in zip(wanted, actual, strict=True)
+    )

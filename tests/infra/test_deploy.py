@@ -570,37 +570,109 @@ def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
 # -- the member stack ------------------------------------------------------------------------
 
 
-def test_member_stack_forwards_and_trusts_only_the_detector_role(
-    sandbox: MotoSandbox, org_stack: Stack
-) -> None:
-    member = create_stack(
+@pytest.fixture(scope="module")
+def member_stack(sandbox: MotoSandbox, org_stack: Stack) -> Stack:
+    """member.yaml against the organization stack, with an alarm email."""
+    return create_stack(
         sandbox,
         "rkd-member",
         templates.MEMBER_TEMPLATE,
         {
             "CentralEventBusArn": org_stack.outputs["CentralEventBusArn"],
             "DetectorRoleArn": org_stack.outputs["DetectorRoleArn"],
+            "AlarmEmail": "secops@example.com",
         },
     )
+
+
+def test_moto_created_every_member_resource_it_supports(member_stack: Stack) -> None:
+    template = templates.load(templates.MEMBER_TEMPLATE)
+    supported = {lid for lid, r in template["Resources"].items() if r["Type"] not in MOTO_SKIPS}
+    assert supported - set(member_stack.physical) == set()
+    assert {"ForwardDeadLetterQueue", "AlarmKey", "AlarmTopic"} <= supported
+
+
+def test_member_stack_forwards_with_a_role_only_its_rule_may_use(
+    sandbox: MotoSandbox, org_stack: Stack, member_stack: Stack
+) -> None:
     events = sandbox.client("events")
-    rule = events.describe_rule(Name=member.physical["ForwardRule"])
+    rule = events.describe_rule(Name=member_stack.physical["ForwardRule"])
+    assert rule["Name"] == "root-key-detector-forward"
+    assert rule["Arn"] == member_stack.outputs["ForwardRuleArn"]
     assert json.loads(rule["EventPattern"]) == EVENT_PATTERN
     (target,) = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
     assert target["Arn"] == org_stack.outputs["CentralEventBusArn"]
-    forward_role = target["RoleArn"].rsplit("/", 1)[1]
-    assert forward_role == member.physical["ForwardRole"]
-    actions, statements = role_actions(sandbox, forward_role)
+    assert target["RoleArn"] == member_stack.outputs["ForwardRoleArn"]
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    queue_arn = arn_of_queue(sandbox, member_stack.outputs["ForwardDeadLetterQueueUrl"])
+    assert target["DeadLetterConfig"] == {"Arn": queue_arn}
+
+    iam = sandbox.client("iam")
+    role = iam.get_role(RoleName="root-key-detector-forward")["Role"]
+    assert role["Arn"] == target["RoleArn"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
+        "ArnEquals": {"aws:SourceArn": rule["Arn"]},
+    }
+    actions, statements = role_actions(sandbox, role["RoleName"])
     assert actions == {"events:PutEvents"}
     assert statements[0]["Resource"] == org_stack.outputs["CentralEventBusArn"]
 
+    # The central bus's policy (moto skips it; resolved from the template with the central
+    # stack's parameters) admits this role's ARN as IAM made it, and not the member role.
+    central = templates.Deployment(
+        templates.load(templates.DETECTOR_TEMPLATE),
+        org_stack.params,
+        account=ACCOUNT_ID,
+        stack_name=org_stack.name,
+    )
+    condition = central.properties("CentralBusPolicy")["Statement"]["Condition"]
+    assert condition["StringEquals"] == {"aws:PrincipalOrgID": ORG_ID}
+    pattern = condition["ArnLike"]["aws:PrincipalArn"]
+    assert templates.arn_like(pattern, role["Arn"])
+    assert not templates.arn_like(pattern, member_stack.outputs["MemberRoleArn"])
+
+
+def test_member_dead_letter_queue_is_encrypted_and_keeps_14_days(
+    sandbox: MotoSandbox, member_stack: Stack
+) -> None:
+    attrs = sandbox.client("sqs").get_queue_attributes(
+        QueueUrl=member_stack.outputs["ForwardDeadLetterQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    assert attrs["SqsManagedSseEnabled"] == "true"
+    assert attrs["MessageRetentionPeriod"] == "1209600"
+    # (moto skips the queue policy and the alarms: test_template.py checks them)
+
+
+def test_member_alarm_topic_encrypted_with_a_rotating_key_cloudwatch_may_use(
+    sandbox: MotoSandbox, member_stack: Stack
+) -> None:
+    topic = sandbox.client("sns").get_topic_attributes(
+        TopicArn=member_stack.outputs["AlarmTopicArn"]
+    )
+    key_arn = topic["Attributes"]["KmsMasterKeyId"]
+    kms = sandbox.client("kms")
+    assert kms.get_key_rotation_status(KeyId=key_arn)["KeyRotationEnabled"] is True
+    policy = json.loads(kms.get_key_policy(KeyId=key_arn, PolicyName="default")["Policy"])
+    by_sid = {s["Sid"]: s for s in policy["Statement"]}
+    assert by_sid["CloudWatchAlarmsPublishToEncryptedTopic"]["Principal"] == {
+        "Service": "cloudwatch.amazonaws.com"
+    }
+
+
+def test_member_role_trusts_only_the_detector_role_and_grants_the_templates_actions(
+    sandbox: MotoSandbox, org_stack: Stack, member_stack: Stack
+) -> None:
     iam = sandbox.client("iam")
     role = iam.get_role(RoleName="root-key-detector-member")["Role"]
-    assert role["Arn"] == member.outputs["MemberRoleArn"]
+    assert role["Arn"] == member_stack.outputs["MemberRoleArn"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": org_stack.outputs["DetectorRoleArn"]}
     assert trust["Action"] == "sts:AssumeRole"
     actions, statements = role_actions(sandbox, "root-key-detector-member")
-    assert actions == granted_by_template(member, templates.MEMBER_TEMPLATE, "MemberRole")
+    assert actions == granted_by_template(member_stack, templates.MEMBER_TEMPLATE, "MemberRole")
     assert statement_for(statements, "securityhub:BatchImportFindings")["Resource"] == (
         f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default"
     )
