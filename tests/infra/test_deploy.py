@@ -408,11 +408,10 @@ def test_role_has_the_templates_actions_on_the_narrowest_resources(
         "logs:PutLogEvents": f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:"
         f"{org_stack.outputs['LogGroupName']}:*",
         "iam:GetAccountSummary": "*",
-        "iam:GetAccessKeyLastUsed": f"arn:aws:iam::{ACCOUNT_ID}:*",
         "securityhub:BatchImportFindings": f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:"
         f"product/{ACCOUNT_ID}/default",
-        "securityhub:GetFindings": f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:hub/default",
         "dynamodb:UpdateItem": table_arn,
+        "dynamodb:Query": table_arn,
         "sqs:SendMessage": arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"]),
         "secretsmanager:GetSecretValue": slack_secret_arn,
         "sts:AssumeRole": "arn:aws:iam::*:role/root-key-detector-member",
@@ -675,7 +674,4 @@ def test_member_role_trusts_only_the_detector_role_and_grants_the_templates_acti
     assert actions == granted_by_template(member_stack, templates.MEMBER_TEMPLATE, "MemberRole")
     assert statement_for(statements, "securityhub:BatchImportFindings")["Resource"] == (
         f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default"
-    )
-    assert statement_for(statements, "securityhub:GetFindings")["Resource"] == (
-        f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:hub/default"
     )

@@ -212,18 +212,19 @@ def test_sweep_accounts_only_with_an_organization() -> None:
     assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "SweepAccounts"}, ""]}
 
 
-def test_sweep_reads_findings_on_the_own_hub_only() -> None:
-    hub = {
-        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default"
+def test_findings_are_imported_to_the_own_accounts_default_product_only() -> None:
+    product = {
+        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:"
+        "product/${AWS::AccountId}/default"
     }
     for template, logical_id in ((DETECTOR, "DetectorRole"), (MEMBER, "MemberRole")):
         statements = [
             s
             for lid, s in _iam_statements(template)
-            if lid == logical_id and "securityhub:GetFindings" in _actions(s)
+            if lid == logical_id and any(a.startswith("securityhub:") for a in _actions(s))
         ]
         assert [(_actions(s), s["Resource"]) for s in statements] == [
-            (["securityhub:GetFindings"], hub)
+            (["securityhub:BatchImportFindings"], product)
         ], logical_id
 
 
