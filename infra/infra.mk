@@ -14,6 +14,7 @@ SLACK_TOKEN_SECRET_ARN ?=
 SLACK_SECRET_ARN ?= $(SLACK_TOKEN_SECRET_ARN)
 ORGANIZATION_ID ?=
 MEMBER_ROLE_NAME ?= root-key-detector-member
+FORWARD_ROLE_NAME ?= root-key-detector-forward
 ALARM_EMAIL ?=
 CREATE_TRAIL ?= false
 RESERVED_CONCURRENCY ?= 5
@@ -52,11 +53,13 @@ $(CHECKOV_STAMP):
 lint-infra: $(CFN_LINT_STAMP) $(CHECKOV_STAMP) ## cfn-lint and checkov on the CloudFormation templates
 	$(BIN)/cfn-lint -- $(INFRA_TEMPLATES)
 	@echo "cfn-lint $(CFN_LINT_VERSION): $(INFRA_TEMPLATES): no errors, no warnings"
-	@# checkov drops resources whose Condition is false under the parameter defaults: lint a copy
-	@# of detector.yaml whose defaults switch every optional resource on as well.
+	@# checkov drops resources whose Condition is false under the parameter defaults: lint copies
+	@# of the templates whose defaults switch every optional resource on as well.
 	$(PYTHON) infra/lint_variants.py build/infra-lint
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
-		-f infra/detector.yaml -f infra/member.yaml -f build/infra-lint/detector.all-optional-resources.yaml
+		-f infra/detector.yaml -f infra/member.yaml \
+		-f build/infra-lint/detector.all-optional-resources.yaml \
+		-f build/infra-lint/member.all-optional-resources.yaml
 
 deploy: ## Deploy infra/detector.yaml to us-east-1 (needs aws CLI, credentials, ARTIFACT_BUCKET)
 	@command -v aws >/dev/null 2>&1 || { echo "make deploy: the AWS CLI ('aws') is not installed. Install it (e.g. 'pipx install awscli' or AWS's installer) and configure credentials; it is not part of the project venv." >&2; exit 1; }
@@ -80,6 +83,7 @@ deploy: ## Deploy infra/detector.yaml to us-east-1 (needs aws CLI, credentials, 
 			"SlackMode=$(SLACK_MODE)" "SlackChannelId=$(SLACK_CHANNEL_ID)" \
 			"SlackSecretArn=$(SLACK_SECRET_ARN)" \
 			"OrganizationId=$(ORGANIZATION_ID)" "MemberRoleName=$(MEMBER_ROLE_NAME)" \
+			"ForwardRoleName=$(FORWARD_ROLE_NAME)" \
 			"AlarmEmail=$(ALARM_EMAIL)" "CreateTrail=$(CREATE_TRAIL)" \
 			"ReservedConcurrency=$(RESERVED_CONCURRENCY)" "LogLevel=$(LOG_LEVEL)" \
 			"ScheduleExpression=$(SCHEDULE_EXPRESSION)" "SweepAccounts=$(SWEEP_ACCOUNTS)" \

@@ -1,8 +1,9 @@
-"""Write copies of detector.yaml whose parameter defaults switch every optional resource on.
+"""Write copies of the templates whose parameter defaults switch every optional resource on.
 
 checkov evaluates a template's Conditions with the parameters' default values and silently drops
 resources whose condition is false (the central bus, the trail and its bucket, the alarm email
-subscription). Linting these copies as well means every resource in the template is checked.
+subscription; in member.yaml the alarm topic and its key). Linting these copies as well means
+every resource in the templates is checked.
 
 Usage: python infra/lint_variants.py OUT_DIR   (prints the paths it wrote)
 """
@@ -13,25 +14,29 @@ import re
 import sys
 from pathlib import Path
 
-TEMPLATE = Path(__file__).with_name("detector.yaml")
+INFRA = Path(__file__).parent
 
-# parameter -> the default that turns its optional resources on
+# template -> {parameter -> the default that turns its optional resources on}
 ALL_ON = {
-    "OrganizationId": "o-exampleorg1",
-    "CreateTrail": '"true"',
-    "AlarmEmail": "alarms@example.com",
+    "detector.yaml": {
+        "OrganizationId": "o-exampleorg1",
+        "CreateTrail": '"true"',
+        "AlarmEmail": "alarms@example.com",
+    },
+    "member.yaml": {"AlarmEmail": "alarms@example.com"},
 }
 
 
-def with_defaults(text: str, defaults: dict[str, str]) -> str:
-    """``text`` with each named parameter's ``Default:`` replaced (exactly once, or fail)."""
-    for name, value in defaults.items():
+def with_defaults(text: str, defaults: dict[str, str], template: str = "detector.yaml") -> str:
+    """``text`` (of ``template``) with each named parameter's ``Default:`` replaced (exactly
+    once, or fail)."""
+    for param, value in defaults.items():
         block = re.compile(
-            rf"(^  {re.escape(name)}:\n(?:^    .*\n)*?^    Default: ).*$", flags=re.MULTILINE
+            rf"(^  {re.escape(param)}:\n(?:^    .*\n)*?^    Default: ).*$", flags=re.MULTILINE
         )
         text, count = block.subn(lambda m, v=value: str(m.group(1)) + v, text)
         if count != 1:
-            raise SystemExit(f"{TEMPLATE.name}: parameter {name} with a Default not found once")
+            raise SystemExit(f"{template}: parameter {param} with a Default not found once")
     return text
 
 
@@ -42,9 +47,10 @@ def main(argv: list[str]) -> int:
         return 2
     out = Path(argv[1])
     out.mkdir(parents=True, exist_ok=True)
-    path = out / "detector.all-optional-resources.yaml"
-    path.write_text(with_defaults(TEMPLATE.read_text(), ALL_ON))
-    print(path)
+    for name, defaults in ALL_ON.items():
+        path = out / name.replace(".yaml", ".all-optional-resources.yaml")
+        path.write_text(with_defaults((INFRA / name).read_text(), defaults, name))
+        print(path)
     return 0
 
 

@@ -37,6 +37,7 @@ from sandbox.aws import (
     set_root_key_flag,
     set_securityhub_administrator,
 )
+from sandbox.aws_calls import CallLog
 from sandbox.contracts import CONTRACTS
 
 StartResponse = Callable[..., Any]
@@ -68,11 +69,15 @@ class AwsFaultProxy(ServedEndpoint):
         control: bool = False,
         refuse: Callable[[str, bytes], bool] | None = None,
         contracts: bool = True,
+        record: CallLog | None = None,
     ) -> None:
         self.control = control  # serve /_sandbox/ paths (the test harness's controls)
         # Tests: a request for which refuse(X-Amz-Target, body) holds gets a 500 and has no
         # effect (a service failing one kind of write only).
         self.refuse = refuse
+        # Tests: every signed request that reaches this endpoint (throttled or not) is noted
+        # there: its service, operation and caller (see sandbox.aws_calls).
+        self.record = record
         self.throttle_rate = throttle_rate
         self.latency_s = latency_s
         self._random = random.Random(seed)  # noqa: S311 - fault injection, not crypto
@@ -92,7 +97,8 @@ class AwsFaultProxy(ServedEndpoint):
     def start(self) -> AwsFaultProxy:
         """Serve in a daemon thread."""
         prepare_moto()
-        self._server = serve_aws(self._app, self._host)
+        app = self._app if self.record is None else self.record.wrap(self._app)
+        self._server = serve_aws(app, self._host)
         return self
 
     def _throttle_now(self) -> bool:

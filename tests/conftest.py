@@ -33,6 +33,11 @@ def stack() -> Iterator[SandboxStack]:
 def sandbox(stack: SandboxStack) -> Iterator[SandboxStack]:
     """The running stack, returned to its seeded state after each test."""
     yield stack
+    reset_stack(stack)
+
+
+def reset_stack(stack: SandboxStack) -> None:
+    """Return the session's stack to its seeded state (moto emptied, Slack forgotten)."""
     _reset_moto(stack.aws)
     stack.slack.reset()
     stack.aws.seed(webhook_url=stack.slack.webhook_url)

@@ -4,7 +4,10 @@ test_deploy.py reads back every resource moto creates; this file covers the rest
 template: the region rule, alarms, queue and bus policies, the async failure destination, the
 trail and its bucket, the Slack secret, arm64, TTL/SSE/PITR, the sweep's schedule and settings
 (against detector/config.py and detector/handler.py), the timeout/lease pairs, and that
-``Resource: "*"`` appears only for actions that have no resource-level permissions.
+``Resource: "*"`` appears only for actions that have no resource-level permissions; in
+member.yaml, the forwarding rule's retries and dead-letter queue, its alarms and where they go,
+the forwarding role's trust, and that the central bus's ``aws:PrincipalArn`` pattern admits that
+role's ARN and nothing else. (test_grants.py compares the roles' actions with the code's calls.)
 """
 
 from __future__ import annotations
@@ -25,12 +28,7 @@ MEMBER = templates.load(templates.MEMBER_TEMPLATE)
 RESOURCES = DETECTOR["Resources"]
 # Actions with no resource-level permissions (Service Authorization Reference): only these may
 # use Resource "*". KMS key policies are excluded: there "*" means "this key".
-NO_RESOURCE_LEVEL = {
-    "iam:GetAccountSummary",
-    "iam:GenerateCredentialReport",
-    "iam:GetCredentialReport",
-    "organizations:ListAccounts",
-}
+NO_RESOURCE_LEVEL = {"iam:GetAccountSummary", "organizations:ListAccounts"}
 
 
 def props(logical_id: str, template: dict[str, Any] = DETECTOR) -> dict[str, Any]:
@@ -214,30 +212,212 @@ def test_sweep_accounts_only_with_an_organization() -> None:
     assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "SweepAccounts"}, ""]}
 
 
-def test_sweep_reads_findings_on_the_own_hub_only() -> None:
-    hub = {
-        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default"
+def test_findings_are_imported_to_the_own_accounts_default_product_only() -> None:
+    product = {
+        "Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:"
+        "product/${AWS::AccountId}/default"
     }
     for template, logical_id in ((DETECTOR, "DetectorRole"), (MEMBER, "MemberRole")):
         statements = [
             s
             for lid, s in _iam_statements(template)
-            if lid == logical_id and "securityhub:GetFindings" in _actions(s)
+            if lid == logical_id and any(a.startswith("securityhub:") for a in _actions(s))
         ]
         assert [(_actions(s), s["Resource"]) for s in statements] == [
-            (["securityhub:GetFindings"], hub)
+            (["securityhub:BatchImportFindings"], product)
         ], logical_id
 
 
-def test_central_bus_admits_the_organization_only() -> None:
+def test_central_bus_admits_only_the_organizations_forward_roles() -> None:
     assert RESOURCES["CentralBus"]["Condition"] == "IsOrganization"
     policy = props("CentralBusPolicy")
     statement = policy["Statement"]
     assert statement["Action"] == "events:PutEvents"
     assert statement["Resource"] == getatt("CentralBus", "Arn")
+    assert statement["Principal"] == "*"
     assert statement["Condition"] == {
-        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}}
+        "StringEquals": {"aws:PrincipalOrgID": {"Ref": "OrganizationId"}},
+        "ArnLike": {
+            "aws:PrincipalArn": {"Fn::Sub": "arn:${AWS::Partition}:iam::*:role/${ForwardRoleName}"}
+        },
     }
+
+
+def _bus_pattern(**parameters: str) -> str:
+    deployment = templates.Deployment(
+        DETECTOR,
+        {"CodeBucket": "b", "CodeKey": "k", "OrganizationId": "o-exampleorg1", **parameters},
+    )
+    pattern: str = deployment.properties("CentralBusPolicy")["Statement"]["Condition"]["ArnLike"][
+        "aws:PrincipalArn"
+    ]
+    return pattern
+
+
+def _member(account: str = "210987654321", **parameters: str) -> templates.Deployment:
+    return templates.Deployment(
+        MEMBER,
+        {
+            "CentralEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/central",
+            "DetectorRoleArn": "arn:aws:iam::111122223333:role/detector",
+            **parameters,
+        },
+        account=account,
+    )
+
+
+@pytest.mark.parametrize("name", [None, "org-forwarder"])
+def test_the_bus_pattern_matches_every_members_forward_role_and_nothing_else(
+    name: str | None,
+) -> None:
+    chosen = {} if name is None else {"ForwardRoleName": name}
+    pattern = _bus_pattern(**chosen)
+    for account in ("210987654321", "345678901234"):
+        member = _member(account, **chosen)
+        role_name = member.properties("ForwardRole")["RoleName"]
+        assert role_name == (name or "root-key-detector-forward")
+        # The ARN IAM gives a role without a path: arn:aws:iam::<account>:role/<name>
+        assert templates.arn_like(pattern, f"arn:aws:iam::{account}:role/{role_name}")
+        member_role = member.properties("MemberRole")["RoleName"]
+        assert not templates.arn_like(pattern, f"arn:aws:iam::{account}:role/{member_role}")
+        assert not templates.arn_like(pattern, f"arn:aws:iam::{account}:role/{role_name}-x")
+        assert not templates.arn_like(pattern, f"arn:aws:iam::{account}:user/{role_name}")
+    assert "Path" not in props("ForwardRole", MEMBER)
+    # Both templates default to the same name, as to MemberRoleName.
+    for parameter in ("ForwardRoleName", "MemberRoleName"):
+        defaults = {t["Parameters"][parameter]["Default"] for t in (DETECTOR, MEMBER)}
+        assert len(defaults) == 1, parameter
+
+
+def test_the_forward_role_is_trusted_to_its_own_rule_only() -> None:
+    member = _member()
+    role = member.properties("ForwardRole")
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    assert trust["Action"] == "sts:AssumeRole"
+    rule_name = member.properties("ForwardRule")["Name"]
+    assert trust["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "210987654321"},
+        # A rule on the default bus: arn:aws:events:<region>:<account>:rule/<name>
+        "ArnEquals": {"aws:SourceArn": f"arn:aws:events:us-east-1:210987654321:rule/{rule_name}"},
+    }
+    (policy,) = role["Policies"]
+    (put,) = policy["PolicyDocument"]["Statement"]
+    assert (put["Action"], put["Resource"]) == (
+        "events:PutEvents",
+        "arn:aws:events:us-east-1:111122223333:event-bus/central",
+    )
+
+
+def test_the_forward_rule_retries_then_dead_letters_in_the_member_account() -> None:
+    (target,) = props("ForwardRule", MEMBER)["Targets"]
+    assert target["Arn"] == {"Ref": "CentralEventBusArn"}
+    assert target["RoleArn"] == getatt("ForwardRole", "Arn")
+    assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
+    assert target["DeadLetterConfig"] == {"Arn": getatt("ForwardDeadLetterQueue", "Arn")}
+    queue = props("ForwardDeadLetterQueue", MEMBER)
+    assert queue == {"SqsManagedSseEnabled": True, "MessageRetentionPeriod": 1209600}
+    allow, deny = props("ForwardDeadLetterQueuePolicy", MEMBER)["PolicyDocument"]["Statement"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == getatt("ForwardDeadLetterQueue", "Arn")
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": getatt("ForwardRule", "Arn")}}
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+MEMBER_ALARMS = {
+    "ForwardDeadLetterQueueAlarm": {
+        "Namespace": "AWS/SQS",
+        "MetricName": "ApproximateNumberOfMessagesVisible",
+        "Statistic": "Maximum",
+        "Dimensions": [
+            {"Name": "QueueName", "Value": getatt("ForwardDeadLetterQueue", "QueueName")}
+        ],
+    },
+    "ForwardFailedAlarm": {
+        "Namespace": "AWS/Events",
+        "MetricName": "FailedInvocations",
+        "Statistic": "Sum",
+        "Dimensions": [{"Name": "RuleName", "Value": {"Ref": "ForwardRule"}}],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "actions"),
+    [
+        ({}, None),
+        ({"AlarmEmail": "secops@example.com"}, ["<AlarmTopic>"]),
+        (
+            {"AlarmTopicArn": "arn:aws:sns:us-east-1:210987654321:ops"},
+            ["arn:aws:sns:us-east-1:210987654321:ops"],
+        ),
+    ],
+    ids=["no-destination", "email", "existing-topic"],
+)
+def test_member_alarms_fire_above_zero_to_the_chosen_destination(
+    parameters: dict[str, str], actions: list[str] | None
+) -> None:
+    member = _member(**parameters)
+    for alarm, expected in MEMBER_ALARMS.items():
+        p = props(alarm, MEMBER)
+        assert {key: p[key] for key in expected} == expected, alarm
+        assert (p["ComparisonOperator"], p["Threshold"]) == ("GreaterThanThreshold", 0)
+        assert p["TreatMissingData"] == "notBreaching"
+        assert member.properties(alarm).get("AlarmActions") == actions, alarm
+    assert member.properties("ForwardDeadLetterQueueAlarm").get("OKActions") == actions
+    with_topic = "AlarmEmail" in parameters
+    for logical_id in ("AlarmKey", "AlarmTopic", "AlarmEmailSubscription"):
+        assert member.exists(logical_id) is with_topic, logical_id
+    if with_topic:
+        assert member.properties("AlarmTopic")["KmsMasterKeyId"] == "<AlarmKey.Arn>"
+        assert member.properties("AlarmKey")["EnableKeyRotation"] is True
+        sids = {s["Sid"] for s in member.properties("AlarmKey")["KeyPolicy"]["Statement"]}
+        assert "CloudWatchAlarmsPublishToEncryptedTopic" in sids
+
+
+def test_member_alarms_go_to_one_destination_at_most() -> None:
+    rule = MEMBER["Rules"]["OneAlarmDestination"]
+    assert rule["RuleCondition"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}
+
+
+@pytest.mark.parametrize(
+    ("parameter", "good", "bad"),
+    [
+        ("AlarmEmail", ["", "secops@example.com"], ["secops", "a b@example.com"]),
+        (
+            "AlarmTopicArn",
+            ["", "arn:aws:sns:us-east-1:210987654321:ops-alerts"],
+            ["arn:aws:sns:eu-west-1:210987654321:ops", "arn:aws:sqs:us-east-1:210987654321:q"],
+        ),
+        ("ForwardRoleName", ["root-key-detector-forward"], ["", "a/b", "x" * 65]),
+    ],
+)
+def test_member_parameter_patterns(parameter: str, good: list[str], bad: list[str]) -> None:
+    pattern = MEMBER["Parameters"][parameter]["AllowedPattern"]
+    assert all(re.fullmatch(pattern, value) for value in good)
+    assert not any(re.fullmatch(pattern, value) for value in bad)
+
+
+def test_only_a_sweep_of_the_whole_organization_may_list_its_accounts() -> None:
+    policy = RESOURCES["ListAccountsPolicy"]
+    assert policy["Condition"] == "SweepsWholeOrganization"
+    assert DETECTOR["Conditions"]["SweepsWholeOrganization"] == {
+        "Fn::And": [
+            {"Condition": "IsOrganization"},
+            {"Fn::Not": [{"Condition": "HasSweepAccounts"}]},
+        ]
+    }
+    actions = {
+        (lid, action)
+        for lid, statement in _iam_statements(DETECTOR)
+        for action in _actions(statement)
+        if action.startswith("organizations:List")
+    }
+    assert actions == {("ListAccountsPolicy", "organizations:ListAccounts")}
 
 
 ALARMS = {
@@ -355,10 +535,6 @@ def test_member_role_trusts_only_the_detector_role() -> None:
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": {"Ref": "DetectorRoleArn"}}
     assert trust["Action"] == "sts:AssumeRole"
-    forward = props("ForwardRule", MEMBER)
-    (target,) = forward["Targets"]
-    assert target["Arn"] == {"Ref": "CentralEventBusArn"}
-    assert target["RoleArn"] == getatt("ForwardRole", "Arn")
 
 
 @pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
