@@ -140,3 +140,32 @@ def test_the_sweep_covers_active_accounts_by_state_and_reports_one_without_it(
     assert swept[unknown].status == "alerted"
     assert "no State" in swept[unknown].detail
     assert summary.skipped == {"SUSPENDED": 1}
+
+
+def test_a_key_the_sweep_found_is_one_finding_and_one_thread_with_its_later_delete(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = _runtime(monkeypatch, sandbox.detector_env())
+    sandbox.aws.set_root_key_present(True)
+    found = runtime.sweep()  # the key's creation never reached the detector
+    assert found.counts == {"alerted": 1}
+    sandbox.aws.set_root_key_present(False)
+    later = datetime.now(UTC) + timedelta(seconds=5)
+    (outcome,) = pipeline.run(
+        _envelope(_delete(sample("root_create_access_key", now=later), 0)), runtime.deps
+    )
+
+    assert "bound-to-sweep-finding" in outcome.as_dict()["actions"]
+    (finding,) = sandbox.aws.findings()
+    assert (finding["Compliance"]["Status"], finding["RecordState"]) == ("PASSED", "ARCHIVED")
+    key = next(r for r in finding["Resources"] if r["Type"] == "AwsIamAccessKey")
+    assert key["Id"] == KEY
+    alert = next(
+        m
+        for m in sandbox.slack.top_level(SLACK_CHANNEL)
+        if "sweep" in (m.text or "").lower() or m.edits
+    )
+    replies = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    assert [r.payload["metadata"]["event_payload"]["verdict"] for r in replies] == [
+        "root-key-deleted"
+    ]
