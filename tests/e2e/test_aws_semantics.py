@@ -160,11 +160,12 @@ def test_a_key_the_sweep_found_is_one_finding_and_one_thread_with_its_later_dele
     assert (finding["Compliance"]["Status"], finding["RecordState"]) == ("PASSED", "ARCHIVED")
     key = next(r for r in finding["Resources"] if r["Type"] == "AwsIamAccessKey")
     assert key["Id"] == KEY
-    alert = next(
+    (alert,) = [
         m
         for m in sandbox.slack.top_level(SLACK_CHANNEL)
-        if "sweep" in (m.text or "").lower() or m.edits
-    )
+        if (m.payload.get("metadata") or {}).get("event_payload", {}).get("finding_id")
+        == finding["Id"]
+    ]
     replies = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
     assert [r.payload["metadata"]["event_payload"]["verdict"] for r in replies] == [
         "root-key-deleted"
