@@ -29,6 +29,7 @@ from detector.domain.delivery import (
     Status,
     bind_target,
     plan,
+    refusal,
 )
 from detector.domain.event import InputForm, RootKeyEvent, parse_input
 from detector.domain.finding import (
@@ -152,6 +153,11 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
     if verdict is Verdict.IGNORED:
         outcome.status = Status.IGNORED
         log.debug("ignored", extra=_log_fields(event, verdict))
+        return outcome
+    reason = refusal(event)
+    if reason is not None:
+        outcome.status = Status.REFUSED
+        log.warning("refused", extra={**_log_fields(event, verdict), "reason": reason})
         return outcome
     log.info("classified", extra=_log_fields(event, verdict))
     attempt = _Attempt(event, verdict, deps, outcome)

@@ -19,7 +19,7 @@ from typing import Any
 from detector import pipeline, retry
 from detector.adapters.aws import AccountClients
 from detector.domain.delivery import KeyRecord, MessageKind, SlotState, Status
-from detector.domain.event import sweep_event
+from detector.domain.event import SWEEP_EVENT_PREFIX, sweep_event
 from detector.domain.finding import iso, refreshed, resolved
 from detector.domain.message import resolution_message, sweep_digest
 from detector.domain.reconcile import AccountStatus, decide
@@ -168,7 +168,8 @@ class Sweeper:
 
     def _act(self, account: str, present: bool, records: list[KeyRecord]) -> AccountResult:
         now = self._now()
-        decision = decide(present, records, now, settle=self._settle)
+        unalerted = frozenset(r.fid for r in records if self._alert_missing(r))
+        decision = decide(present, records, now, settle=self._settle, unalerted=unalerted)
         detail = ""
         status = decision.status
         if decision.alert_new:
@@ -176,6 +177,9 @@ class Sweeper:
             if outcome.status is Status.DUPLICATE:
                 status = AccountStatus.KNOWN
             detail = outcome.finding_id or ""
+        for record in decision.realert:  # an earlier sweep's alert that never reached Slack
+            pipeline.process(sweep_event(account, now, event_id=record.origin), self._deps)
+            detail = record.fid
         for record in decision.refresh:
             self._refresh(record, now)
         for record in decision.resolve:
@@ -187,6 +191,13 @@ class Sweeper:
         elif status is AccountStatus.KNOWN:
             detail = f"{len(records)} key record(s)"
         return AccountResult(account, status, detail)
+
+    def _alert_missing(self, record: KeyRecord) -> bool:
+        """A record a sweep opened whose event never finished (its alert, say, failed)."""
+        if not record.open or not (record.origin or "").startswith(SWEEP_EVENT_PREFIX):
+            return False
+        done, _ = self._deps.ledger.event_message(str(record.origin))
+        return not done
 
     def _refresh(self, record: KeyRecord, now: datetime) -> None:
         """Re-import a present key's finding, so Security Hub does not delete it at 90 days."""

@@ -73,6 +73,7 @@ class _Key:
     shown: dict[str, Any] | None = None
     alias: str | None = None
     bound_to: str | None = None
+    origin: str | None = None
 
 
 class InMemoryLedger:
@@ -157,11 +158,12 @@ class InMemoryLedger:
             fresh = key is None
             candidate = copy.deepcopy(key) if key else _Key(account, key_id, seen)
             candidate.account = account
+            candidate.origin = candidate.origin or event_id
             if candidate.key_id is None and key_id:
                 candidate.key_id = key_id
             if claim and not fresh and not self._claimable(candidate, event_id, now):
                 assert key is not None
-                return self._record(fid, key, None)
+                return self._record(fid, key, None)  # a failed condition writes nothing
             if claim:
                 candidate.alert_owner, candidate.alert_lease = event_id, now + max(1, int(lease_s))
             self.keys[fid] = candidate
@@ -258,6 +260,7 @@ class InMemoryLedger:
             shown=copy.deepcopy(key.shown),
             alias=key.alias,
             bound_to=key.bound_to,
+            origin=key.origin,
         )
 
 

@@ -8,7 +8,8 @@ Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``
 - ``EVENT#<eventID>`` / ``EVENT`` (an id over 512 characters is keyed by its SHA-256): status
   (RUNNING, FAILED, DONE), owner + lease_until (the attempt that holds it), attempts, verdict,
   finding_done, update_done, msg_channel, msg_ts, msg_kind, msg_sent (what it posted).
-- ``ROOTKEYS`` / ``<finding Id>``: one key's record. account, key_id, first_seen; its top-level
+- ``ROOTKEYS`` / ``<finding Id>``: one key's record. account, key_id, first_seen, origin (the
+  event that opened it); its top-level
   alert (alert_owner, alert_lease, alert_channel, alert_ts); its newest recorded state
   (observed, open, finding, shown); alias / bound_to (a sweep's unknown-key finding taken over
   by the key's first event). All key records share one partition so the sweep reads them in
@@ -221,11 +222,13 @@ class DynamoLedger:
         sets = [
             "account = :acct",
             "first_seen = if_not_exists(first_seen, :seen)",
+            "origin = if_not_exists(origin, :origin)",
             "expires_at = :exp",
         ]
         values: dict[str, Any] = {
             ":acct": _s(account),
             ":seen": _s(iso(seen)),
+            ":origin": _s(event_id),
             ":exp": _n(now + KEY_TTL_S),
         }
         if key_id:
@@ -431,6 +434,7 @@ def _key_record(fid: str, item: dict[str, Any], claimed_by: str | None) -> KeyRe
         shown=_load(_str(item, "shown")),
         alias=_str(item, "alias"),
         bound_to=_str(item, "bound_to"),
+        origin=_str(item, "origin"),
     )
 
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from detector.config import SlackMode
+from detector.domain.event import SWEEP_EVENT_PREFIX, InputForm, RootKeyEvent
 from detector.domain.verdict import Verdict
 
 
@@ -81,6 +82,7 @@ class KeyRecord:
     shown: dict[str, Any] | None = None  # the message the top-level alert should show
     alias: str | None = None  # this key's story lives under that finding (see :func:`bind`)
     bound_to: str | None = None  # a sweep's unknown-key record: the key it turned out to be
+    origin: str | None = None  # the event that opened the record (a sweep's, for its finds)
 
 
 def bind_target(
@@ -188,8 +190,20 @@ class Status(StrEnum):
     """How one record ended."""
 
     IGNORED = "ignored"
+    REFUSED = "refused"  # not to be trusted (see :func:`refusal`): logged, never acted on
     DUPLICATE = "duplicate"  # an earlier delivery finished it
     HANDLED = "handled"
+
+
+def refusal(event: RootKeyEvent) -> str | None:
+    """Why an event must not be acted on, or None.
+
+    The sweep's own events live in the same ledger: a record claiming one of their ids could
+    take a sweep's alert slot, so no CloudTrail record may carry one.
+    """
+    if event.form is not InputForm.SWEEP and event.event_id.startswith(SWEEP_EVENT_PREFIX):
+        return f"a CloudTrail event id cannot start with {SWEEP_EVENT_PREFIX!r}"
+    return None
 
 
 class Action(StrEnum):

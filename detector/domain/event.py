@@ -79,13 +79,17 @@ class RootKeyEvent(NamedTuple):
         return self.principal_type == "Root"
 
 
-def sweep_event(account_id: str, now: datetime) -> RootKeyEvent:
+SWEEP_EVENT_PREFIX = "sweep-"  # the daily sweep's own events (never a CloudTrail event id)
+
+
+def sweep_event(account_id: str, now: datetime, *, event_id: str | None = None) -> RootKeyEvent:
     """The event the daily sweep raises for an account whose root holds a key nobody alerted.
 
-    Its id is per account and day, so a sweep re-run the same day is a duplicate.
+    Its id is per account and day, so a sweep re-run the same day is a duplicate; ``event_id``
+    names an earlier sweep's event whose alert never reached Slack, to finish that one.
     """
     return RootKeyEvent(
-        event_id=f"sweep-{account_id}-{now:%Y%m%d}",
+        event_id=event_id or f"{SWEEP_EVENT_PREFIX}{account_id}-{now:%Y%m%d}",
         event_time=now,
         event_name="CreateAccessKey",
         event_source="iam.amazonaws.com",

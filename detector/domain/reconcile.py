@@ -32,6 +32,7 @@ class Decision:
     refresh: tuple[KeyRecord, ...] = ()  # re-import: the key is still there
     resolve: tuple[KeyRecord, ...] = ()  # the key is gone
     settling: tuple[KeyRecord, ...] = field(default=())  # gone, but recorded too recently
+    realert: tuple[KeyRecord, ...] = ()  # still there, and its alert never reached Slack
 
 
 def open_records(records: list[KeyRecord]) -> list[KeyRecord]:
@@ -46,20 +47,24 @@ def decide(
     *,
     settle: timedelta,
     refresh_after: timedelta = REFRESH_AFTER,
+    unalerted: frozenset[str] = frozenset(),
 ) -> Decision:
     """The sweep's action in an account whose root holds a key (``present``) or not.
 
     Only the ledger's records count as "filed": a finding in a member's own Security Hub is
     data that account's administrators can write. A record whose state is newer than
     ``settle`` is not resolved yet: IAM is eventually consistent and may not show a key
-    created seconds ago.
+    created seconds ago. ``unalerted`` names the records a sweep opened whose alert never
+    reached Slack: they are alerted again (a key only the sweep found must not stay silent).
     """
     opened = open_records(records)
     if present and not opened:
         return Decision(AccountStatus.ALERTED, alert_new=True)
     if present:
         stale = tuple(r for r in opened if _age(r, now) >= refresh_after)
-        return Decision(AccountStatus.KNOWN, refresh=stale)
+        again = tuple(r for r in opened if r.fid in unalerted)
+        status = AccountStatus.ALERTED if again else AccountStatus.KNOWN
+        return Decision(status, refresh=stale, realert=again)
     if not opened:
         return Decision(AccountStatus.CLEAN)
     resolve = tuple(r for r in opened if _age(r, now) >= settle)

@@ -80,6 +80,16 @@ def test_the_sweeps_decision(
     assert list(decision.settling) == settling
 
 
+def test_a_sweeps_find_whose_alert_never_reached_slack_is_alerted_again() -> None:
+    decision = decide(True, [DAY, OLD], NOW, settle=SETTLE, unalerted=frozenset({DAY.fid}))
+    assert decision.status is AccountStatus.ALERTED
+    assert list(decision.realert) == [DAY]
+    assert list(decision.refresh) == [OLD]
+    gone = decide(False, [DAY], NOW, settle=SETTLE, unalerted=frozenset({DAY.fid}))
+    assert list(gone.realert) == []  # the key is gone: its resolution says so instead
+    assert list(gone.resolve) == [DAY]
+
+
 def test_active_accounts_are_swept_by_state_or_status_and_none_is_dropped_silently() -> None:
     selection = select(
         [
