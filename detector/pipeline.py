@@ -28,6 +28,7 @@ from detector.domain.delivery import (
     SlotState,
     Status,
     bind_target,
+    notice_group,
     plan,
     refusal,
 )
@@ -40,7 +41,7 @@ from detector.domain.finding import (
     observed_at,
     securityhub_finding_url,
 )
-from detector.domain.message import Links, SlackMessage, build_message, headline
+from detector.domain.message import Links, SlackMessage, build_message, headline, with_count
 from detector.domain.text import clean, mask_key
 from detector.domain.verdict import Verdict, classify
 from detector.errors import DetectorError, ExternalServiceError
@@ -196,12 +197,17 @@ class _Attempt:
         raw = self.event.access_key_id
         return (clean(raw, 128) or None) if raw else None
 
+    @property
+    def grouped(self) -> bool:
+        """A notice that joins its account's group for the hour (bot mode only)."""
+        return self.verdict.key_expected_present is None and self.deps.slack_mode is SlackMode.BOT
+
     def run(self) -> None:
         opened = self._round_one()
         if opened is None:
             return
         key, confirmation = opened
-        fid = key.fid if key else None
+        fid = key.fid if key and not self.grouped else None
         self.outcome.finding_id = fid
         message = self._message(confirmation, fid)
         steps = self._plan(key)
@@ -238,6 +244,8 @@ class _Attempt:
             else None
         )
         fid = event_finding_id(event) if key_event else None
+        if self.grouped:
+            fid = notice_group(account, event.event_time)
         opened = pool.submit(self._open, fid) if fid else None
         siblings = (
             pool.submit(deps.ledger.account_keys, str(account)) if fid and self.key_id else None
@@ -266,7 +274,7 @@ class _Attempt:
         deps = self.deps
         return deps.ledger.open_key(
             fid,
-            account=str(self.event.account_id),
+            account=self.event.account_id or "",
             key_id=self.key_id,
             event_id=self.event.event_id,
             seen=self.observed,
@@ -296,7 +304,8 @@ class _Attempt:
         facts = Facts(
             verdict=self.verdict,
             mode=self.deps.slack_mode,
-            keyed=key is not None,
+            keyed=key is not None and not self.grouped,
+            grouped=self.grouped,
             progress=self.progress,
             slot=key.slot if key else None,
             event_id=self.event.event_id,
@@ -439,73 +448,96 @@ class _Attempt:
 
         If one of these writes fails, the attempt fails and the event reopens (see
         :meth:`give_back`), so "done" never stands for a step that did not happen. A redraw of
-        the key's top-level alert waits for the state it shows to be recorded.
+        the top-level message waits for what it shows to be recorded.
         """
-        deps, pool = self.deps, self.deps.pool()
-        writes: list[tuple[str, Future[Any]]] = []
-        alert = steps.adopt or (self.progress.message if steps.record_alert else None)
-        if key is not None and alert is not None:
-            writes.append(
-                ("alert", pool.submit(deps.ledger.set_alert, key.fid, self.event.event_id, alert))
-            )
-        state: Future[bool] | None = None
-        if key is not None and finding is not None and self.progress.finding_done:
-            shows = self.progress.message_sent and (steps.record_alert or steps.redraw)
-            state = pool.submit(
-                deps.ledger.record_state,
-                key.fid,
-                observed=self.observed,
-                open_=finding["RecordState"] == "ACTIVE",
-                finding=finding,
-                shown=replace(message, metadata=None).payload() if shows else None,
-            )
-            writes.append(("state", state))
-        finish = not self.failures and not steps.redraw
-        if finish:
-            writes.append(("ledger", pool.submit(self._finish)))
-        for name, write in writes:
+        writes = self._records(steps, key, finding, message) if key is not None else {}
+        if not self.failures and not steps.redraw:
+            writes["ledger"] = self.deps.pool().submit(self._finish)
+        for name, write in writes.items():
             try:
                 write.result()
             except DetectorError as exc:
                 self._fail(name, exc)
         if not self.failures and steps.redraw and key is not None:
-            if state is not None and state.result():
+            recorded = writes.get("state") or writes.get("group")
+            if recorded is not None and recorded.result():
                 self._step("update", lambda: self._redraw(key.fid))
             if not self.failures:
                 self._step("ledger", self._finish)
         if self.failures:
             raise PipelineError(self.outcome, self.failures)
 
+    def _records(
+        self,
+        steps: Plan,
+        key: KeyRecord,
+        finding: dict[str, Any] | None,
+        message: SlackMessage,
+    ) -> dict[str, Future[Any]]:
+        """The key's (or notice group's) writes of round 3, started in parallel."""
+        ledger, pool, progress = self.deps.ledger, self.deps.pool(), self.progress
+        writes: dict[str, Future[Any]] = {}
+        alert = steps.adopt or (progress.message if steps.record_alert else None)
+        if alert is not None:
+            writes["alert"] = pool.submit(ledger.set_alert, key.fid, self.event.event_id, alert)
+        shows = progress.message_sent and (steps.record_alert or steps.redraw)
+        shown = replace(message, metadata=None).payload() if shows else None
+        if finding is not None and progress.finding_done:
+            writes["state"] = pool.submit(
+                ledger.record_state,
+                key.fid,
+                observed=self.observed,
+                open_=finding["RecordState"] == "ACTIVE",
+                finding=finding,
+                shown=shown,
+            )
+        elif self.grouped and steps.record_alert and shown is not None:
+            # The group's top-level message: what its redraws start from.
+            writes["state"] = pool.submit(
+                ledger.record_state,
+                key.fid,
+                observed=self.observed,
+                open_=False,
+                finding=None,
+                shown=shown,
+            )
+        if self.grouped and steps.redraw and progress.message_sent:
+            writes["group"] = pool.submit(ledger.join_group, key.fid, self.event.event_id)
+        return writes
+
     def _finish(self) -> None:
         assert self.token is not None  # noqa: S101 - set in round 1
         self.deps.ledger.finish_event(self.event.event_id, self.token, self.progress)
 
     def _redraw(self, fid: str) -> None:
-        """Show the key's newest state on its top-level alert.
+        """Show the newest state of a key (or the count of a notice group) on its top-level
+        message.
 
         Redrawn from the ledger's record, then checked again: if a newer state was recorded
         meanwhile, it is drawn too. Whichever redraw lands last was checked after it landed,
-        so the alert ends showing the newest state whatever order events finish in.
+        so the message ends showing the newest state whatever order events finish in.
         """
         alerter = self.deps.alerter
         assert alerter is not None  # noqa: S101 - only in bot mode
         record = self.deps.ledger.read_key(fid)
         for _ in range(_MAX_REDRAWS):
-            if (
-                record is None
-                or record.shown is None
-                or record.slot is None
-                or record.slot.ref is None
-            ):
+            if record is None or record.shown is None or record.slot is None:
                 return
-            alerter.update(record.slot.ref, SlackMessage.from_payload(record.shown))
+            if record.slot.ref is None:
+                return
+            alerter.update(record.slot.ref, self._drawing(record))
             again = self.deps.ledger.read_key(fid)
-            if again is None or again.observed == record.observed:
+            if again is None or (again.observed, again.joined) == (record.observed, record.joined):
                 self.progress = replace(self.progress, update_done=True)
                 self.outcome.actions.append(Action.ALERT_UPDATED)
                 return
             record = again
         get_logger().warning("alert redraw gave up", extra={"finding_id": fid})
+
+    def _drawing(self, record: KeyRecord) -> SlackMessage:
+        assert record.shown is not None  # noqa: S101 - checked by the caller
+        shown = SlackMessage.from_payload(record.shown)
+        return with_count(shown, record.joined) if self.grouped else shown
 
     # -- helpers ---------------------------------------------------------------------------
 

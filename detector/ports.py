@@ -145,6 +145,10 @@ class Ledger(Protocol):
         """
         ...
 
+    def join_group(self, fid: str, event_id: str) -> int:
+        """Count a notice in its group, once per event; returns how many it holds."""
+        ...
+
     def bind(self, unknown_fid: str, key_id: str, own_fid: str) -> bool:
         """Tie a sweep's unknown-key record to ``key_id`` (unless bound to another key), and
         point the key's own record at it; False when another key took it first."""

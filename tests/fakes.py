@@ -17,7 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from detector.domain.confirmation import Confirmation, KeyState
-from detector.domain.delivery import AlertSlot, KeyRecord, Progress, SlackRef, SlotState
+from detector.domain.delivery import (
+    NOTICE_GROUP_PREFIX,
+    AlertSlot,
+    KeyRecord,
+    Progress,
+    SlackRef,
+    SlotState,
+)
 from detector.domain.message import SlackMessage
 from detector.errors import AlertDeliveryError, LedgerBusy
 from detector.ports import EventClaim
@@ -74,6 +81,7 @@ class _Key:
     alias: str | None = None
     bound_to: str | None = None
     origin: str | None = None
+    members: set[str] = field(default_factory=set)
 
 
 class InMemoryLedger:
@@ -174,13 +182,16 @@ class InMemoryLedger:
             key = self.keys.get(fid)
             return None if key is None else self._record(fid, key, None)
 
+    def _root_keys(self) -> list[tuple[str, _Key]]:
+        return [(f, k) for f, k in self.keys.items() if not f.startswith(NOTICE_GROUP_PREFIX)]
+
     def account_keys(self, account: str) -> list[KeyRecord]:
         with self._lock:
-            return [self._record(f, k, None) for f, k in self.keys.items() if k.account == account]
+            return [self._record(f, k, None) for f, k in self._root_keys() if k.account == account]
 
     def all_keys(self) -> list[KeyRecord]:
         with self._lock:
-            return [self._record(f, k, None) for f, k in self.keys.items()]
+            return [self._record(f, k, None) for f, k in self._root_keys()]
 
     def claim_alert(self, fid: str, event_id: str, lease_s: float) -> AlertSlot:
         now = self.clock()
@@ -229,6 +240,12 @@ class InMemoryLedger:
                 key.shown = copy.deepcopy(shown)
             return True
 
+    def join_group(self, fid: str, event_id: str) -> int:
+        with self._lock:
+            key = self.keys[fid]
+            key.members.add(event_id)
+            return len(key.members)
+
     def bind(self, unknown_fid: str, key_id: str, own_fid: str) -> bool:
         with self._lock:
             unknown = self.keys.get(unknown_fid)
@@ -261,6 +278,7 @@ class InMemoryLedger:
             alias=key.alias,
             bound_to=key.bound_to,
             origin=key.origin,
+            joined=len(key.members),
         )
 
 

@@ -14,6 +14,8 @@ Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``
   (observed, open, finding, shown); alias / bound_to (a sweep's unknown-key finding taken over
   by the key's first event). All key records share one partition so the sweep reads them in
   one query; root keys are rare, so the partition stays small.
+- ``NOTICES`` / ``notices/<account>/<hour>``: a notice group, shaped like a key's record: its
+  top-level message (alert_*), what it shows (shown), and members (the events in its thread).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import botocore.exceptions
 
 from detector import retry
 from detector.domain.delivery import (
+    NOTICE_GROUP_PREFIX,
     AlertSlot,
     KeyRecord,
     MessageKind,
@@ -47,6 +50,8 @@ if TYPE_CHECKING:
 EVENT_TTL_S = 30 * 86400  # long enough to absorb every redelivery and DLQ redrive
 KEY_TTL_S = 400 * 86400  # a key's record must outlive the key (renewed by every write)
 KEYS_PK = "ROOTKEYS"
+NOTICES_PK = "NOTICES"
+NOTICE_TTL_S = 7 * 86400  # a notice group lives as long as anyone replies in its hour
 MAX_PLAIN_EVENT_ID = 512  # longer ids are hashed (DynamoDB keys are at most 2,048 bytes)
 SERVICE = "dynamodb.ledger"
 
@@ -356,6 +361,17 @@ class DynamoLedger:
         )
         return resp is not None
 
+    def join_group(self, fid: str, event_id: str) -> int:
+        """Count a notice in its group (once per event, however often it is retried)."""
+        resp = self._call(
+            "update_item",
+            Key=_key_key(fid),
+            UpdateExpression="ADD members :eid",
+            ExpressionAttributeValues={":eid": {"SS": [event_id]}},
+            ReturnValues="ALL_NEW",
+        )
+        return len(resp["Attributes"].get("members", {}).get("SS", []))
+
     def bind(self, unknown_fid: str, key_id: str, own_fid: str) -> bool:
         """Tie a sweep's unknown-key record to ``key_id``, then point the key's own record at
         it (dropping the alert claim the key's event made there in passing)."""
@@ -395,7 +411,9 @@ def _event_key(event_id: str) -> dict[str, Any]:
 
 
 def _key_key(fid: str) -> dict[str, Any]:
-    return {"pk": _s(KEYS_PK), "sk": _s(fid)}
+    # Notice groups live beside the keys but out of the sweep's partition.
+    pk = NOTICES_PK if fid.startswith(NOTICE_GROUP_PREFIX) else KEYS_PK
+    return {"pk": _s(pk), "sk": _s(fid)}
 
 
 def _progress(item: dict[str, Any]) -> Progress:
@@ -435,6 +453,7 @@ def _key_record(fid: str, item: dict[str, Any], claimed_by: str | None) -> KeyRe
         alias=_str(item, "alias"),
         bound_to=_str(item, "bound_to"),
         origin=_str(item, "origin"),
+        joined=len(item.get("members", {}).get("SS", [])),
     )
 
 

@@ -83,6 +83,19 @@ class KeyRecord:
     alias: str | None = None  # this key's story lives under that finding (see :func:`bind`)
     bound_to: str | None = None  # a sweep's unknown-key record: the key it turned out to be
     origin: str | None = None  # the event that opened the record (a sweep's, for its finds)
+    joined: int = 0  # a notice group: how many notices replied in its thread
+
+
+NOTICE_GROUP_PREFIX = "notices/"
+
+
+def notice_group(account: str | None, when: datetime) -> str:
+    """The group a notice joins: one top-level message per account and hour of event time.
+
+    Failed key creations and keys made for IAM users can come in bursts; each is a reply in
+    its group's thread, and the group's message counts them, so a burst is one notification.
+    """
+    return f"{NOTICE_GROUP_PREFIX}{account or 'unknown-account'}/{when:%Y-%m-%dT%H}"
 
 
 def bind_target(
@@ -118,6 +131,7 @@ class Facts:
     verdict: Verdict
     mode: SlackMode
     keyed: bool = False  # the event is about a key with a record (a root key of an account)
+    grouped: bool = False  # a notice whose account and hour share one top-level message
     progress: Progress = field(default_factory=Progress)
     slot: AlertSlot | None = None  # the key's alert slot, as this event's claim left it
     event_id: str = ""
@@ -153,6 +167,8 @@ def plan(facts: Facts) -> Plan:
     finding = keyed and not progress.finding_done
     if facts.mode is SlackMode.DISABLED:
         return Plan(import_finding=finding)
+    if facts.mode is SlackMode.BOT and facts.grouped and not keyed:
+        return _bot_plan(facts, facts.slot or AlertSlot(SlotState.POSTING), finding=False)
     if facts.mode is SlackMode.WEBHOOK or not keyed:
         return Plan(
             import_finding=finding,
@@ -182,7 +198,8 @@ def _bot_plan(facts: Facts, slot: AlertSlot, finding: bool) -> Plan:
         post=None if replied else MessageKind.REPLY,
         thread=slot.ref,
         look_first=retry and not replied,
-        redraw=facts.verdict.is_lifecycle and not progress.update_done,
+        # A lifecycle step shows the key's newest state; a grouped notice, the group's count.
+        redraw=(facts.verdict.is_lifecycle or facts.grouped) and not progress.update_done,
     )
 
 

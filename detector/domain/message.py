@@ -225,6 +225,26 @@ def _when(ts: datetime) -> str:
     return f"<!date^{epoch}^{{date_short_pretty}} {{time_secs}}|{fallback}>"
 
 
+def with_count(message: SlackMessage, more: int) -> SlackMessage:
+    """A notice group's top-level message, with how many more notices its thread holds."""
+    if more <= 0:
+        return message
+    plural = "notice" if more == 1 else "notices"
+    note = ContextBlock(
+        elements=[
+            MarkdownTextObject(
+                text=f":speech_balloon: *{more} more {plural}* for this account this hour: "
+                "see the thread."
+            )
+        ]
+    )
+    return SlackMessage(
+        text=clean(f"{message.text} (+{more} more in the thread)", MAX_FALLBACK),
+        blocks=[*message.blocks, note],
+        metadata=message.metadata,
+    )
+
+
 def resolution_message(account: str, account_name: str | None, finding_id: str) -> SlackMessage:
     """The sweep found the key gone: a reply (or post) saying the finding is resolved."""
     named = f"{account} ({mrkdwn(account_name, 80)})" if account_name else account

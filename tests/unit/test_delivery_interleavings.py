@@ -361,3 +361,38 @@ def test_later_events_keep_the_keys_first_observation(world: World) -> None:
     finding = world.finding()
     assert finding["CreatedAt"] == finding["FirstObservedAt"] == "2026-11-20T14:03:11.000Z"
     assert finding["UpdatedAt"] == finding["LastObservedAt"] == "2026-11-20T14:04:11.001Z"
+
+
+def test_a_burst_of_notices_is_one_top_level_message_with_a_count(world: World) -> None:
+    """25 failed root CreateAccessKey calls in one hour: one notification, 24 replies."""
+    for n in range(25):
+        failed = record(
+            eventTime=_at(n * 60),
+            eventID=f"failed-{n}",
+            errorCode="LimitExceeded",
+            errorMessage="too many keys",
+        )
+        world.run(failed)
+    world.run(record(eventTime=_at(120), eventID="failed-3", errorCode="LimitExceeded"))  # again
+
+    (group,) = world.slack.top_level()
+    assert len(world.slack.replies(group)) == 24
+    assert "+24 more in the thread" in group.shows.text
+    world.run(create(30))  # a root key is never held back in a group
+    assert len(world.slack.top_level()) == 2
+
+
+def test_notices_of_another_hour_or_account_start_their_own_group(world: World) -> None:
+    world.run(record(eventTime=_at(0), eventID="a", errorCode="LimitExceeded"))
+    world.run(record(eventTime=_at(3600), eventID="b", errorCode="LimitExceeded"))
+    other = "210987654321"
+    world.run(
+        record(
+            eventTime=_at(0),
+            eventID="c",
+            errorCode="LimitExceeded",
+            recipientAccountId=other,
+            **{"userIdentity.accountId": other},
+        )
+    )
+    assert len(world.slack.top_level()) == 3

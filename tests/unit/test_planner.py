@@ -191,6 +191,30 @@ def _fields(p: Plan) -> dict[str, object]:
     return {name: getattr(p, name) for name in Plan.__slots__}  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("verdict", "progress", "slot"), list(itertools.product(NOTICE_VERDICTS, PROGRESS, SLOTS))
+)
+def test_a_grouped_notice_shares_its_groups_message_as_a_key_event_shares_its_alert(
+    verdict: Verdict, progress: str, slot: str
+) -> None:
+    """In bot mode a notice joins its account's group for the hour: the key rows apply, with no
+    finding, and a reply redraws the group's count."""
+    (row,) = [r for r in BOT_KEY_ROWS if r.matches(SlackMode.BOT, True, progress, slot)]
+    expected = Plan(**{**_fields(row.expected), "import_finding": False})  # type: ignore[arg-type]
+    if row.redraw == LIFECYCLE:  # a reply in the thread: the group's count changes
+        redraw = not PROGRESS[progress].update_done
+        expected = Plan(**{**_fields(expected), "redraw": redraw})  # type: ignore[arg-type]
+    facts = Facts(
+        verdict=verdict,
+        mode=SlackMode.BOT,
+        grouped=True,
+        progress=PROGRESS[progress],
+        slot=SLOTS[slot],
+        event_id=ME,
+    )
+    assert plan(facts) == expected
+
+
 def test_a_key_event_without_an_account_is_a_message_of_its_own() -> None:
     facts = Facts(verdict=Verdict.CREATED, mode=SlackMode.BOT, keyed=False)
     assert plan(facts) == Plan(post=MessageKind.NOTICE)
