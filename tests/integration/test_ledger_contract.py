@@ -176,3 +176,19 @@ def test_a_sweeps_unknown_key_record_is_bound_to_one_key(ledgers: Ledgers) -> No
     assert records[UNKNOWN].bound_to == "AKIAEXAMPLE"
     assert {r.fid for r in ledger.all_keys()} == {FID, UNKNOWN, other}
     assert ledger.account_keys("999999999999") == []
+
+
+def test_a_notice_group_counts_each_event_once_and_stays_out_of_the_sweeps_keys(
+    ledgers: Ledgers,
+) -> None:
+    ledger = ledgers.ledger
+    group = "notices/123456789012/2026-11-20T14"
+    _open(ledger, "n1", fid=group, key=None)
+    assert ledger.join_group(group, "n2") == 1
+    assert ledger.join_group(group, "n3") == 2
+    assert ledger.join_group(group, "n2") == 2  # a retry of n2 counts once
+    record = ledger.read_key(group)
+    assert record is not None
+    assert record.joined == 2
+    assert ledger.all_keys() == []
+    assert ledger.account_keys("123456789012") == []
