@@ -41,10 +41,18 @@ from detector.domain.finding import (
     observed_at,
     securityhub_finding_url,
 )
-from detector.domain.message import Links, SlackMessage, build_message, headline, with_count
+from detector.domain.message import (
+    ALERT_GONE,
+    Links,
+    SlackMessage,
+    build_message,
+    headline,
+    replacement,
+    with_count,
+)
 from detector.domain.text import clean, mask_key
 from detector.domain.verdict import Verdict, classify
-from detector.errors import DetectorError, ExternalServiceError
+from detector.errors import AlertDeliveryError, DetectorError, ExternalServiceError
 from detector.log import get_logger
 from detector.ports import Alerter, FindingSink, KeyConfirmer, Ledger
 
@@ -186,6 +194,7 @@ class _Attempt:
     progress: Progress = field(default_factory=Progress)  # earlier attempts' and this one's
     failures: list[Exception] = field(default_factory=list)
     account_name: str | None = None
+    replaced: SlackRef | None = None  # this event's post replaced the key's lost alert
 
     @property
     def observed(self) -> datetime:
@@ -391,17 +400,34 @@ class _Attempt:
             self.outcome.slack_ts = self.progress.message.ts if self.progress.message else None
             return
         ref = self._posted_before(message, steps.thread) if steps.look_first else None
+        kind = steps.post
         if ref is not None:
             self.outcome.actions.append(Action.FOUND_POSTED)
         else:
             try:
-                ref = alerter.post(message, thread=steps.thread)
+                ref, kind = self._post(steps, message)
             except BaseException:
                 if steps.record_alert and key is not None:
                     self._release_alert(key.fid)  # nothing was posted: the next one may
                 raise
-            self.outcome.actions.append(self._posted_action(steps.post))
-        self._sent(ref, steps.post)
+        self._sent(ref, kind)
+
+    def _post(self, steps: Plan, message: SlackMessage) -> tuple[SlackRef | None, MessageKind]:
+        """Post this event's message; a reply whose alert was deleted becomes its replacement."""
+        alerter = self.deps.alerter
+        assert alerter is not None  # noqa: S101 - checked by the caller
+        assert steps.post is not None  # noqa: S101
+        try:
+            ref = alerter.post(message, thread=steps.thread)
+        except AlertDeliveryError as exc:
+            if steps.thread is None or exc.code not in ALERT_GONE:
+                raise
+            ref = alerter.post(replacement(message))
+            self.replaced = ref
+            self.outcome.actions.append(Action.ALERT_REPLACED)
+            return ref, MessageKind.ALERT
+        self.outcome.actions.append(self._posted_action(steps.post))
+        return ref, steps.post
 
     def _posted_action(self, kind: MessageKind) -> Action:
         if kind is MessageKind.REPLY:
@@ -477,7 +503,8 @@ class _Attempt:
         """The key's (or notice group's) writes of round 3, started in parallel."""
         ledger, pool, progress = self.deps.ledger, self.deps.pool(), self.progress
         writes: dict[str, Future[Any]] = {}
-        alert = steps.adopt or (progress.message if steps.record_alert else None)
+        alert = steps.adopt or self.replaced
+        alert = alert or (progress.message if steps.record_alert else None)
         if alert is not None:
             writes["alert"] = pool.submit(ledger.set_alert, key.fid, self.event.event_id, alert)
         shows = progress.message_sent and (steps.record_alert or steps.redraw)
@@ -525,7 +552,7 @@ class _Attempt:
                 return
             if record.slot.ref is None:
                 return
-            alerter.update(record.slot.ref, self._drawing(record))
+            self._update(fid, record.slot.ref, self._drawing(record))
             again = self.deps.ledger.read_key(fid)
             if again is None or (again.observed, again.joined) == (record.observed, record.joined):
                 self.progress = replace(self.progress, update_done=True)
@@ -533,6 +560,21 @@ class _Attempt:
                 return
             record = again
         get_logger().warning("alert redraw gave up", extra={"finding_id": fid})
+
+    def _update(self, fid: str, ref: SlackRef, drawing: SlackMessage) -> None:
+        """Redraw the top-level message, or replace it if it was deleted or is frozen: the
+        ledger then points to the replacement, so no later event fails on the lost one."""
+        alerter = self.deps.alerter
+        assert alerter is not None  # noqa: S101 - only in bot mode
+        try:
+            alerter.update(ref, drawing)
+        except AlertDeliveryError as exc:
+            if exc.code not in ALERT_GONE:
+                raise
+            new = alerter.post(replacement(drawing))
+            if new is not None:
+                self.deps.ledger.set_alert(fid, self.event.event_id, new)
+            self.outcome.actions.append(Action.ALERT_REPLACED)
 
     def _drawing(self, record: KeyRecord) -> SlackMessage:
         assert record.shown is not None  # noqa: S101 - checked by the caller

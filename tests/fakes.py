@@ -338,6 +338,8 @@ class FakeSlack:
         self.posted_gates: list[Gate] = []  # ...or after (Slack has it, the caller waits)
         self.update_gates: list[Gate] = []
         self.fail_posts = 0
+        self.deleted: set[SlackRef] = set()  # messages someone deleted in the channel
+        self.frozen: set[SlackRef] = set()  # messages past Slack's edit window
         self._ts = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -353,6 +355,10 @@ class FakeSlack:
             gate.wait()
         if failing:
             raise AlertDeliveryError("slack.chat.postMessage", "HTTP 500", "down", transient=True)
+        if thread is not None and thread in self.deleted:
+            raise AlertDeliveryError(
+                "slack.chat.postMessage", "thread_not_found", "gone", transient=False
+            )
         with self._lock:
             ref = SlackRef(self.channel, f"{next(self._ts)}.000100")
             self.messages.append(Posted(ref, message, thread))
@@ -366,6 +372,14 @@ class FakeSlack:
             gate = self.update_gates.pop(0) if self.update_gates else None
         if gate is not None:
             gate.wait()
+        if ref in self.deleted:
+            raise AlertDeliveryError(
+                "slack.chat.update", "message_not_found", "gone", transient=False
+            )
+        if ref in self.frozen:
+            raise AlertDeliveryError(
+                "slack.chat.update", "edit_window_closed", "frozen", transient=False
+            )
         with self._lock:
             posted = next(m for m in self.messages if m.ref == ref)
             posted.edits.append(message)

@@ -233,5 +233,6 @@ class Action(StrEnum):
     FOUND_POSTED = "found-posted"  # an earlier attempt's post, found in Slack
     ALERT_ADOPTED = "alert-adopted"  # an earlier attempt's alert, from the ledger
     ALERT_UPDATED = "alert-updated"
+    ALERT_REPLACED = "alert-replaced"  # the key's alert was gone: a new top-level message
     BOUND = "bound-to-sweep-finding"
     SLACK_DISABLED = "slack-disabled"

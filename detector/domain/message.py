@@ -245,6 +245,30 @@ def with_count(message: SlackMessage, more: int) -> SlackMessage:
     )
 
 
+# chat.update / chat.postMessage answers meaning the key's top-level alert is gone or frozen: it
+# was deleted (message_not_found, thread_not_found) or Slack no longer lets it be edited.
+ALERT_GONE = frozenset(
+    {"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"}
+)
+
+
+def replacement(message: SlackMessage) -> SlackMessage:
+    """A new top-level message for a key whose alert was deleted or can no longer be edited."""
+    note = ContextBlock(
+        elements=[
+            MarkdownTextObject(
+                text=":warning: This key's earlier alert was deleted or can no longer be edited: "
+                "this message takes its place, and later events reply here."
+            )
+        ]
+    )
+    return SlackMessage(
+        text=clean(f"{message.text} (replaces a deleted alert)", MAX_FALLBACK),
+        blocks=[*message.blocks, note],
+        metadata=message.metadata,
+    )
+
+
 def resolution_message(account: str, account_name: str | None, finding_id: str) -> SlackMessage:
     """The sweep found the key gone: a reply (or post) saying the finding is resolved."""
     named = f"{account} ({mrkdwn(account_name, 80)})" if account_name else account

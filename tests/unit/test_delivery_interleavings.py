@@ -396,3 +396,42 @@ def test_notices_of_another_hour_or_account_start_their_own_group(world: World) 
         )
     )
     assert len(world.slack.top_level()) == 3
+
+
+def test_a_deleted_alert_is_replaced_and_never_poisons_the_keys_later_events(
+    world: World,
+) -> None:
+    """Someone deleted the key's alert in Slack: the next event's reply cannot go in its
+    thread. A new top-level message takes its place, the ledger points to it, and the events
+    after it reply there; nothing fails for ever (no poison message in the dead-letter queue)."""
+    world.run(create(0))
+    (first,) = world.slack.top_level()
+    world.slack.deleted.add(first.ref)
+
+    outcome = world.run(deactivate(60))
+    assert Action.ALERT_REPLACED in outcome.actions
+    second = world.slack.top_level()[-1]
+    assert second.ref != first.ref
+    assert "replaces a deleted alert" in second.message.text
+
+    world.iam.present[ACCOUNT] = False
+    last = world.run(delete(120))
+    assert Action.REPLIED in last.actions
+    assert [r.message.text.split(" in ")[0] for r in world.slack.replies(second)] == [
+        "Root access key deleted"
+    ]
+    assert "Root access key deleted" in second.shows.text
+
+
+def test_an_alert_past_its_edit_window_is_replaced_by_the_redraw(world: World) -> None:
+    world.run(create(0))
+    (first,) = world.slack.top_level()
+    world.slack.frozen.add(first.ref)
+    outcome = world.run(deactivate(60))
+    assert Action.REPLIED in outcome.actions
+    assert Action.ALERT_REPLACED in outcome.actions
+    _, second = world.slack.top_level()
+    assert "deactivated" in second.message.text
+    world.iam.present[ACCOUNT] = False
+    world.run(delete(120))
+    assert len(world.slack.replies(second)) == 1  # the next event follows the ledger
