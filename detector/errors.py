@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class DetectorError(Exception):
     """Base class of every error the detector raises on purpose."""
@@ -56,3 +58,13 @@ class AlertDeliveryError(ExternalServiceError):
 
 class SecretError(DetectorError):
     """The Slack secret could not be read or has an unusable shape (its value is never shown)."""
+
+
+class RecordsFailed(DetectorError):
+    """Some records of a multi-record input failed (each was tried; the input is retried)."""
+
+    def __init__(self, failures: list[DetectorError], outcomes: Sequence[object]) -> None:
+        names = "; ".join(f"{type(e).__name__}: {e}" for e in failures[:5])
+        super().__init__(f"{len(failures)} record(s) failed: {names}")
+        self.failures = failures
+        self.outcomes = outcomes  # the records that were handled

@@ -49,10 +49,17 @@ from detector.domain.message import (
     headline,
     replacement,
     with_count,
+    without_ledger,
 )
 from detector.domain.text import clean, mask_key
 from detector.domain.verdict import Verdict, classify
-from detector.errors import AlertDeliveryError, DetectorError, ExternalServiceError
+from detector.errors import (
+    AlertDeliveryError,
+    DetectorError,
+    ExternalServiceError,
+    LedgerBusy,
+    RecordsFailed,
+)
 from detector.log import get_logger
 from detector.ports import Alerter, FindingSink, KeyConfirmer, Ledger
 
@@ -135,13 +142,27 @@ class PipelineError(DetectorError):
 
 
 def run(doc: Any, deps: Dependencies) -> list[Outcome]:
-    """Process every record of one decoded input, in order.
+    """Process every record of one decoded input, in order; one failing record does not stop
+    the ones after it.
 
     Raises:
         EventParseError: the input is not CloudTrail.
-        PipelineError: a record's finding or alert failed after retries.
+        DetectorError: a record failed after retries (the only record's own error; with
+            several records, :class:`RecordsFailed` once all were tried).
     """
-    return [process(event, deps) for event in parse_input(doc)]
+    events = parse_input(doc)
+    outcomes: list[Outcome] = []
+    failures: list[DetectorError] = []
+    for event in events:
+        try:
+            outcomes.append(process(event, deps))
+        except DetectorError as exc:
+            failures.append(exc)
+    if len(events) == 1 and failures:
+        raise failures[0]
+    if failures:
+        raise RecordsFailed(failures, outcomes)
+    return outcomes
 
 
 def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
@@ -264,7 +285,12 @@ class _Attempt:
         if key_event:
             pool.submit(deps.warm_up, str(account))
         name = pool.submit(deps.account_name, account) if account else None
-        claim = begin.result()
+        try:
+            claim = begin.result()
+        except ExternalServiceError as exc:
+            if not isinstance(exc, LedgerBusy):
+                self._alert_without_ledger(confirm, exc)
+            raise
         own = opened.result() if opened else None
         if claim.done:
             self.outcome.status = Status.DUPLICATE
@@ -278,6 +304,29 @@ class _Attempt:
         self.account_name = name.result() if name else None
         key = self._follow(own, siblings) if own is not None else None
         return key, confirmation
+
+    def _alert_without_ledger(
+        self, confirm: Future[Confirmation] | None, error: ExternalServiceError
+    ) -> None:
+        """The ledger cannot be reached: Slack still hears of a root key, once per attempt.
+
+        The event then fails for its retries and the dead-letter queue. Without the ledger
+        nothing knows whether an earlier attempt posted, so the alert says duplicates are
+        possible.
+        """
+        alerter = self.deps.alerter
+        if alerter is None or not self.verdict.key_expected_present or confirm is None:
+            return
+        message = without_ledger(
+            self._message(confirm.result(), event_finding_id(self.event)), error.code
+        )
+        try:
+            ref = alerter.post(message)
+        except DetectorError as exc:
+            self._log_error("alert without the ledger failed", exc)
+            return
+        self.outcome.slack_ts = ref.ts if ref else None
+        self.outcome.actions.append(Action.ALERTED_WITHOUT_LEDGER)
 
     def _open(self, fid: str) -> KeyRecord:
         deps = self.deps

@@ -26,7 +26,7 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.message import SlackMessage
-from detector.errors import AlertDeliveryError, LedgerBusy
+from detector.errors import AlertDeliveryError, ExternalServiceError, LedgerBusy
 from detector.ports import EventClaim
 
 
@@ -92,9 +92,14 @@ class InMemoryLedger:
         self.events: dict[str, _Event] = {}
         self.keys: dict[str, _Key] = {}
         self.gates: dict[str, Gate] = {}  # method name -> gate held before it runs
+        self.down: str | None = None  # an error code: every call fails (table missing, outage)
         self._lock = threading.RLock()
 
     def _gate(self, name: str) -> None:
+        if self.down is not None:
+            raise ExternalServiceError(
+                f"dynamodb.ledger.{name}", self.down, "down", transient=False
+            )
         gate = self.gates.pop(name, None)
         if gate is not None:
             gate.wait()

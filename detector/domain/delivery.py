@@ -234,5 +234,6 @@ class Action(StrEnum):
     ALERT_ADOPTED = "alert-adopted"  # an earlier attempt's alert, from the ledger
     ALERT_UPDATED = "alert-updated"
     ALERT_REPLACED = "alert-replaced"  # the key's alert was gone: a new top-level message
+    ALERTED_WITHOUT_LEDGER = "alerted-without-ledger"  # the ledger was down: duplicates possible
     BOUND = "bound-to-sweep-finding"
     SLACK_DISABLED = "slack-disabled"

@@ -269,6 +269,24 @@ def replacement(message: SlackMessage) -> SlackMessage:
     )
 
 
+def without_ledger(message: SlackMessage, code: str) -> SlackMessage:
+    """A root key's alert sent while the delivery ledger cannot be reached."""
+    note = ContextBlock(
+        elements=[
+            MarkdownTextObject(
+                text=f":warning: The detector's delivery ledger could not be reached "
+                f"({mrkdwn(code, 64)}): this alert may be repeated, and its finding is filed once "
+                "the ledger answers again."
+            )
+        ]
+    )
+    return SlackMessage(
+        text=clean(f"{message.text} (duplicates possible: ledger unavailable)", MAX_FALLBACK),
+        blocks=[*message.blocks, note],
+        metadata=message.metadata,
+    )
+
+
 def resolution_message(account: str, account_name: str | None, finding_id: str) -> SlackMessage:
     """The sweep found the key gone: a reply (or post) saying the finding is resolved."""
     named = f"{account} ({mrkdwn(account_name, 80)})" if account_name else account

@@ -17,7 +17,7 @@ import pytest
 from detector import pipeline, retry
 from detector.domain.delivery import Action, Status
 from detector.domain.event import parse_event, sweep_event
-from detector.errors import ExternalServiceError, LedgerBusy
+from detector.errors import ExternalServiceError, LedgerBusy, RecordsFailed
 from detector.sweep import Sweeper
 from detector.wiring import invocation_lease_s
 from tests.factories import ACCOUNT, EVENT_TIME, KEY_ID, delete_record, record, update_record
@@ -435,3 +435,30 @@ def test_an_alert_past_its_edit_window_is_replaced_by_the_redraw(world: World) -
     world.iam.present[ACCOUNT] = False
     world.run(delete(120))
     assert len(world.slack.replies(second)) == 1  # the next event follows the ledger
+
+
+def test_one_failing_record_does_not_stop_the_records_after_it(world: World) -> None:
+    world.slack.fail_posts = 1  # the first record's alert fails
+    doc = {
+        "Records": [
+            record(eventID="r1", **{"responseElements.accessKey.accessKeyId": "AKIAFIRST0000001"}),
+            record(eventID="r2", **{"responseElements.accessKey.accessKeyId": "AKIASECOND000002"}),
+            record(eventID="r3", **{"responseElements.accessKey.accessKeyId": "AKIATHIRD0000003"}),
+        ]
+    }
+    with pytest.raises(RecordsFailed) as failed:
+        pipeline.run(doc, world.deps)
+    assert [o.event_id for o in failed.value.outcomes] == ["r2", "r3"]
+    assert len(failed.value.failures) == 1
+    assert len(world.slack.top_level()) == 2
+    retried = pipeline.run(doc, world.deps)  # the retry finishes r1, skips the others
+    assert [o.status for o in retried] == [Status.HANDLED, Status.DUPLICATE, Status.DUPLICATE]
+
+
+def test_slack_hears_of_a_root_key_while_the_ledger_is_down(world: World) -> None:
+    world.ledger.down = "ResourceNotFoundException"
+    with pytest.raises(ExternalServiceError, match="ResourceNotFoundException"):
+        world.run(create())  # the event fails: retries, then the dead-letter queue
+    (alert,) = world.slack.top_level()
+    assert "duplicates possible" in alert.message.text
+    assert world.hub.findings == {}  # the finding waits for the ledger (no unrecorded import)
