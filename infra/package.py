@@ -8,10 +8,11 @@ Every module is shipped with its bytecode, compiled by a CPython 3.13 interprete
 version: bytecode is specific to a minor version), so a cold start reads ``__pycache__`` instead of
 compiling ``detector/``, ``slack_sdk`` and ``tenacity``. The pycs are hash-based and unchecked
 (PEP 552): valid without source timestamps (zip entries carry a fixed one) and never checked
-against the source, which nobody can change in a deployed zip.
+against the source, which nobody can change in a deployed zip. Every 3.13 release shares one magic
+number; an interpreter with another would ignore the pycs and compile the sources, as before.
 
 The zip is reproducible: sorted entries, fixed timestamps and permissions, and bytecode that
-depends only on the sources (see ``compile_bytecode``).
+depends only on the sources and the 3.13 release compiling them (see ``compile_bytecode``).
 
 Usage: python infra/package.py [--out dist/lambda.zip] [--build-dir build/lambda]
                                [--python /path/to/python3.13]
