@@ -1,6 +1,7 @@
 # Infrastructure targets, included by the Makefile (which defines PYTHON, VENV, BIN, STAMP).
 #
-#   make package                          -> dist/lambda.zip (detector/ + slack-sdk + tenacity)
+#   make package [LAMBDA_PYTHON=...]      -> dist/lambda.zip (detector/ + slack-sdk + tenacity,
+#                                            with bytecode compiled by CPython 3.13)
 #   make lint-infra                       -> cfn-lint and checkov on infra/*.yaml
 #   make deploy ARTIFACT_BUCKET=... [SLACK_CHANNEL_ID=... SLACK_SECRET_ARN=... ORGANIZATION_ID=...]
 #
@@ -25,6 +26,10 @@ SWEEP_CONCURRENCY ?= 32
 FUNCTION_TIMEOUT ?= 300
 FUNCTION_MEMORY ?= 1024
 DEPLOY_REGION := us-east-1
+# The CPython 3.13 (the Lambda runtime's version) that compiles the zip's bytecode. Empty: the
+# first that works of python3.13 on PATH and pyenv's versions/3.13*; package.py says what to
+# install if none does. `make test` uses the same one (the package test reads LAMBDA_PYTHON).
+LAMBDA_PYTHON ?=
 
 CFN_LINT_VERSION := 1.58.0
 CHECKOV_VERSION := 3.3.30
@@ -36,8 +41,8 @@ LAMBDA_ZIP := dist/lambda.zip
 
 .PHONY: package lint-infra deploy
 
-package: $(STAMP) ## Build dist/lambda.zip (detector + deps for Python 3.13 arm64; no boto3)
-	$(BIN)/python infra/package.py --out $(LAMBDA_ZIP)
+package: $(STAMP) ## Build dist/lambda.zip (detector + deps + 3.13 bytecode, arm64; no boto3)
+	$(BIN)/python infra/package.py --out $(LAMBDA_ZIP) $(if $(LAMBDA_PYTHON),--python '$(LAMBDA_PYTHON)')
 
 $(CFN_LINT_STAMP): $(STAMP)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check cfn-lint==$(CFN_LINT_VERSION)

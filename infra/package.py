@@ -3,15 +3,27 @@
 The Python Lambda runtime already provides boto3 (and botocore, s3transfer, jmespath, urllib3,
 python-dateutil, six), so those are left out; everything else in pyproject's
 ``[project].dependencies`` is installed as wheels for the Lambda platform (arm64, CPython 3.13).
-The zip is reproducible: sorted entries, fixed timestamps and permissions, no bytecode.
+
+Every module is shipped with its bytecode, compiled by a CPython 3.13 interpreter (the runtime's
+version: bytecode is specific to a minor version), so a cold start reads ``__pycache__`` instead of
+compiling ``detector/``, ``slack_sdk`` and ``tenacity``. The pycs are hash-based and unchecked
+(PEP 552): valid without source timestamps (zip entries carry a fixed one) and never checked
+against the source, which nobody can change in a deployed zip. Every 3.13 release shares one magic
+number; an interpreter with another would ignore the pycs and compile the sources, as before.
+
+The zip is reproducible: sorted entries, fixed timestamps and permissions, and bytecode that
+depends only on the sources and the 3.13 release compiling them (see ``compile_bytecode``).
 
 Usage: python infra/package.py [--out dist/lambda.zip] [--build-dir build/lambda]
+                               [--python /path/to/python3.13]
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import hashlib
+import os
 import re
 import shutil
 import subprocess
@@ -22,6 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDA_PYTHON = "3.13"
+LAMBDA_CACHE_TAG = "cpython-313"  # sys.implementation.cache_tag of the runtime's interpreter
+# Where the Lambda runtime unpacks the zip (LAMBDA_TASK_ROOT): the file names recorded in the
+# bytecode, rather than this machine's build directory.
+TASK_ROOT = "/var/task"
 LAMBDA_PLATFORM = "manylinux2014_aarch64"  # arm64 (Graviton) Lambda
 # Distributions the Lambda Python runtime ships, and the top-level names they install.
 RUNTIME_PROVIDED = {
@@ -101,15 +117,132 @@ def install(requirements: list[str], target: Path) -> None:
                 shutil.rmtree(info)
 
 
+def _probe(command: str) -> tuple[str | None, str]:
+    """(the interpreter's sys.executable, "") if ``command`` runs CPython 3.13, else (None, why)."""
+    try:
+        proc = subprocess.run(  # noqa: S603 - an interpreter we look for, fixed arguments
+            [
+                command,
+                "-I",
+                "-c",
+                "import sys; print(sys.implementation.cache_tag); print(sys.executable)",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return None, str(exc)
+    lines = proc.stdout.splitlines()
+    if proc.returncode != 0 or len(lines) != 2:
+        lines = [line.strip() for line in proc.stderr.splitlines() if line.strip()]
+        # First and last lines: a pyenv shim explains itself first, a traceback last.
+        why = " ... ".join(dict.fromkeys(lines[:1] + lines[-1:]))
+        return None, why or f"exit {proc.returncode}"
+    if lines[0] != LAMBDA_CACHE_TAG:
+        return None, f"it is {lines[0]}, not {LAMBDA_CACHE_TAG}"
+    return lines[1], ""
+
+
+def find_lambda_python(explicit: str | None = None) -> str:
+    """The path of a CPython 3.13 interpreter to compile the bytecode with.
+
+    ``explicit`` (``--python``, or the ``LAMBDA_PYTHON`` environment variable) is used alone when
+    given. Otherwise: ``python3.13`` on PATH, then pyenv's 3.13 versions (a pyenv shim on PATH
+    fails unless 3.13 is among the selected versions; the interpreter behind it works directly).
+
+    Raises:
+        SystemExit: no candidate runs CPython 3.13; the message says what to install.
+    """
+    if explicit:
+        candidates = [explicit]
+    else:
+        candidates = ["python3.13"]
+        roots = [os.environ.get("PYENV_ROOT", ""), str(Path.home() / ".pyenv")]
+        for root in dict.fromkeys(r for r in roots if r):
+            found = glob.glob(os.path.join(root, "versions", "3.13*", "bin", "python3.13"))
+            # Newest patch release first (3.13.10 after 3.13.9).
+            candidates += sorted(found, key=_version_key, reverse=True)
+    tried: list[str] = []
+    for command in candidates:
+        executable, why = _probe(command)
+        if executable:
+            return executable
+        tried.append(f"  {command}: {why}")
+    raise SystemExit(
+        "package.py: no working CPython 3.13 found; the Lambda runtime is Python 3.13 and the "
+        "zip's bytecode must be compiled by the same minor version. Tried:\n"
+        + "\n".join(tried)
+        + "\nInstall CPython 3.13 (e.g. `pyenv install 3.13`, `uv python install 3.13`, or your "
+        "distribution's python3.13 package) or name one: "
+        "`make package LAMBDA_PYTHON=/path/to/python3.13` (package.py --python, or the "
+        "LAMBDA_PYTHON environment variable)."
+    )
+
+
+def _version_key(path: str) -> tuple[int, ...]:
+    version = Path(path).parent.parent.name  # .../versions/<version>/bin/python3.13
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def compile_bytecode(tree: Path, python: str) -> None:
+    """Compile every module in ``tree`` with ``python`` (3.13) into ``__pycache__`` beside it.
+
+    What goes into a pyc, and why it is the same on every build of the same sources:
+
+    - the header: 3.13's magic number, the "hash-based, unchecked" flag and a SipHash of the
+      source (keyed by the magic number), instead of the source's mtime and size;
+    - the marshalled code object. Its file names are ``/var/task/<path>`` (``-d``), not this
+      machine's build directory; on import the runtime replaces them with the module's actual
+      path anyway. Since Python 3.11 marshal writes set and frozenset constants in an order
+      that does not depend on the string hash seed (https://github.com/python/cpython/issues/81777);
+      the seed is fixed to 0 all the same.
+    - marshal flags an object for back-references when its reference count is above one, and
+      compiling one file can leave objects alive that change those counts for the files compiled
+      after it (https://github.com/python/cpython/issues/129724): a pyc can depend on what was
+      compiled before it in the same process. One process compiles the files in compileall's
+      sorted order, with no worker pool (which would hand files out in a varying order), so the
+      same tree gives the same bytes.
+
+    The interpreter runs without site-packages, user site or ``PYTHON*`` settings other than the
+    hash seed, so nothing of this machine's environment reaches the compiler.
+    """
+    subprocess.run(  # noqa: S603 - the interpreter find_lambda_python checked, fixed arguments
+        [
+            python,
+            "-S",  # no site-packages, no user site, no current directory on sys.path
+            "-s",
+            "-P",
+            "-m",
+            "compileall",
+            "-q",  # list errors only
+            "-d",
+            TASK_ROOT,
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-o",
+            "0",  # the runtime does not run with -O: plain .cpython-313.pyc
+            str(tree),
+        ],
+        check=True,
+        env={"PYTHONHASHSEED": "0"},
+    )
+
+
 def copy_package(source: Path, target: Path) -> None:
-    """Copy the ``detector`` package into ``target`` without bytecode."""
+    """Copy the ``detector`` package into ``target`` without this checkout's bytecode."""
     shutil.copytree(
         source, target / source.name, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]")
     )
 
 
 def strip(tree: Path) -> None:
-    """Remove bytecode caches and pip's console-script stubs from ``tree``."""
+    """Remove bytecode caches and pip's console-script stubs from ``tree``.
+
+    pip runs with ``--no-compile`` and detector/ is copied without caches; this makes sure no pyc
+    but those of ``compile_bytecode`` (3.13, hash-based) reaches the zip.
+    """
     for cache in sorted(tree.rglob("__pycache__"), reverse=True):
         shutil.rmtree(cache)
     for pyc in tree.rglob("*.py[co]"):
@@ -137,18 +270,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "dist" / "lambda.zip")
     parser.add_argument("--build-dir", type=Path, default=ROOT / "build" / "lambda")
+    parser.add_argument(
+        "--python",
+        default=os.environ.get("LAMBDA_PYTHON") or None,
+        help="CPython 3.13 to compile the bytecode with (default: $LAMBDA_PYTHON, else python3.13 "
+        "on PATH, else pyenv's 3.13)",
+    )
     args = parser.parse_args(argv)
 
+    python = find_lambda_python(args.python)  # first: fail before the download if there is none
     requirements = lambda_requirements(ROOT / "pyproject.toml")
     install(requirements, args.build_dir)
     copy_package(ROOT / "detector", args.build_dir)
     strip(args.build_dir)
+    compile_bytecode(args.build_dir, python)
     write_zip(args.build_dir, args.out)
 
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     size = args.out.stat().st_size
     print(f"{args.out}: {size} bytes ({size / 1024:.0f} KiB), sha256 {digest}")
     print(f"  bundled: detector/ + {', '.join(requirements) or 'nothing else'}")
+    print(f"  bytecode: unchecked-hash pycs compiled by {python}")
     print("  not bundled (the Lambda runtime provides them): " + ", ".join(RUNTIME_PROVIDED))
     return 0
 
