@@ -15,17 +15,16 @@ from detector import retry
 from detector.adapters.aws import AccountClients, AccountNames, AwsClients
 from detector.adapters.iam import IamKeyConfirmer
 from detector.adapters.ledger import DynamoLedger
-from detector.adapters.organizations import OrganizationDirectory
 from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
-from detector.domain.reconcile import Selection, select
 from detector.log import configure
 from detector.pipeline import Dependencies
 from detector.ports import Alerter
 
 if TYPE_CHECKING:
+    from detector.domain.reconcile import Selection
     from detector.sweep import SweepSummary
 
 
@@ -69,6 +68,10 @@ class Runtime:
 
     def sweep_selection(self) -> Selection:
         """SWEEP_ACCOUNTS, else the organization's active accounts, else this account."""
+        # The sweep's modules stay off an event's cold start.
+        from detector.adapters.organizations import OrganizationDirectory  # noqa: PLC0415
+        from detector.domain.reconcile import Selection, select  # noqa: PLC0415
+
         if self.settings.sweep_accounts:
             return Selection(self.settings.sweep_accounts)
         if self.settings.member_role_name:
@@ -87,6 +90,7 @@ class Runtime:
         Raises:
             SweepError: an alert, refresh or resolution failed in some account.
         """
+        from detector.domain.reconcile import Selection  # noqa: PLC0415 - sweep only
         from detector.sweep import Sweeper  # noqa: PLC0415 - sweep only
 
         selection = Selection(tuple(accounts)) if accounts else self.sweep_selection()
