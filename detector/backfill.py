@@ -19,8 +19,7 @@ import re
 import sys
 import threading
 import time
-import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -28,7 +27,14 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 import botocore.exceptions
 
 from detector import retry
-from detector.domain.event import MAX_INPUT_BYTES, RootKeyEvent, parse_input, summary_fields
+from detector.domain.event import (
+    MAX_INPUT_BYTES,
+    RootKeyEvent,
+    check_parse_cost,
+    inflate,
+    parse_log_record,
+    summary_fields,
+)
 from detector.domain.verdict import IAM_SOURCE, Verdict, classify
 from detector.errors import DetectorError, EventParseError
 
@@ -44,6 +50,11 @@ EXIT_FAILED = 1  # --apply: an event failed in the pipeline after its retries
 EXIT_BAD_INPUT = 2  # unreadable objects, a missing bucket, denied access, bad arguments
 DEFAULT_WORKERS = 8
 MAX_WORKERS = 64
+# Decompressed bytes held at once across the workers: each object is capped at
+# MAX_INPUT_BYTES, so at most this many objects are decompressed and scanned at a time
+# (downloads still run --workers at once).
+MAX_INFLIGHT_BYTES = 256 << 20
+MAX_INFLATING = max(1, MAX_INFLIGHT_BYTES // MAX_INPUT_BYTES)
 
 KEY_EVENT_NAMES = frozenset({"CreateAccessKey", "DeleteAccessKey", "UpdateAccessKey"})
 # A root key event's file holds each of these byte strings: userIdentity.type "Root", an event
@@ -54,8 +65,6 @@ KEY_EVENT_NAMES = frozenset({"CreateAccessKey", "DeleteAccessKey", "UpdateAccess
 _ROOT_WORD = b"Root"
 _KEY_WORD = b'AccessKey"'
 _SOURCE_NEEDLE = f'"{IAM_SOURCE}"'.encode()
-_GZIP_MAGIC = b"\x1f\x8b"
-_STEP = 1 << 16  # compressed bytes inflated at a time
 _EDGE = 4096  # bytes inspected at each end of a file for its JSON-object shape
 # CloudTrail's own layout (see candidate_records).
 _HEAD = re.compile(rb'\s*\{"Records":\[')
@@ -97,48 +106,6 @@ class Scan:
     events: tuple[Found, ...] = ()  # in file order
 
 
-def inflate(data: bytes, limit: int = MAX_INPUT_BYTES) -> Iterator[bytes]:
-    """Gunzip ``data`` (every member) piece by piece; plain data is yielded as it is.
-
-    Pieces of about ``_STEP`` * 10 bytes: searched while they are in the CPU cache, and never
-    one big buffer for a file that is then thrown away (that alone halves the cost).
-
-    Raises:
-        EventParseError: a broken or truncated gzip stream, or more than ``limit`` bytes.
-    """
-    if data[:2] != _GZIP_MAGIC:
-        yield data
-        return
-    view = memoryview(data)
-    pos = total = 0
-    while True:  # one gzip member per round
-        inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
-        while not inflater.eof:
-            if pos >= len(data):
-                raise EventParseError("$", "not a valid gzip stream: truncated")
-            piece = view[pos : pos + _STEP]
-            pos += len(piece)
-            try:
-                out = inflater.decompress(piece)
-            except zlib.error as exc:
-                raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
-            total += len(out)
-            if total > limit:
-                raise EventParseError("$", f"decompressed size exceeds {limit} bytes")
-            if out:
-                yield out
-        pos -= len(inflater.unused_data)
-        if data[pos : pos + 2] != _GZIP_MAGIC:
-            if data[pos:].strip(b"\x00"):  # zero padding after the last member is allowed
-                raise EventParseError("$", "not a valid gzip stream: trailing garbage")
-            return
-
-
-def decompress(data: bytes, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """Gunzip ``data`` whole (see :func:`inflate`)."""
-    return b"".join(inflate(data, limit))
-
-
 def might_match(text: bytes) -> bool:
     """False when no record of this decompressed log file can be a root key event."""
     # Each is one pass when absent; the exact test is record_might_match, record by record.
@@ -150,8 +117,10 @@ def record_might_match(record: Any) -> bool:
     if not isinstance(record, dict):
         return False
     identity = record.get("userIdentity")
+    name = record.get("eventName")
     return (
-        record.get("eventName") in KEY_EVENT_NAMES
+        isinstance(name, str)  # a list or an object cannot be looked up in a set
+        and name in KEY_EVENT_NAMES
         and record.get("eventSource") == IAM_SOURCE
         and isinstance(identity, dict)
         and identity.get("type") == "Root"
@@ -187,9 +156,11 @@ def candidate_records(text: bytes) -> list[tuple[int, Any]] | None:
         start = floor if start < 0 else start + 2
         end = text.find(_BOUNDARY, hit, body_end)
         end = body_end if end < 0 else end + 1
+        piece = text[start:end]
         try:
-            record = json.loads(text[start:end])
-        except (ValueError, RecursionError):
+            check_parse_cost(piece)  # one record: a JSON bomb in it is no CloudTrail event
+            record = json.loads(piece)
+        except (ValueError, RecursionError, EventParseError):
             return None
         pos = floor = end + 1  # past the comma
         if not record_might_match(record):
@@ -210,12 +181,12 @@ def scan_log(data: bytes) -> Scan:
 
     Returns the same events and verdicts as parsing and classifying every record would,
     minus the ignored ones, at the cost of a byte search for almost every file. Records that
-    cannot match are never parsed, so a malformed one goes unnoticed: only what is parsed is
-    checked.
+    cannot match are never parsed: one that is garbled, or not a record at all, costs nothing
+    but itself. A root key event with a garbled field keeps its verdict and names the field
+    (``untrusted``, its path with the record's real index).
 
     Raises:
-        EventParseError: not gzip/JSON, not a CloudTrail log file ``{"Records": [...]}``, or a
-            record that can match is malformed (its path names the record's real index).
+        EventParseError: not gzip/JSON, or not a CloudTrail log file ``{"Records": [...]}``.
     """
     pieces: list[bytes] = []
     root_seen = False
@@ -242,11 +213,9 @@ def scan_log(data: bytes) -> Scan:
         if not record_might_match(record):
             continue
         candidates += 1
-        try:
-            (event,) = parse_input({"Records": [record]})
-        except EventParseError as exc:
-            path = exc.path.replace("$.Records[0]", f"$.Records[{index}]", 1)
-            raise EventParseError(path, exc.problem) from None
+        # A candidate is an object naming IAM, a key call and Root: it is CloudTrail, so it
+        # always yields an event (a garbled field is named in its ``untrusted``).
+        event = parse_log_record(record, index)
         verdict = classify(event)
         if verdict is not Verdict.IGNORED:
             found.append(Found(index, event, verdict))
@@ -265,6 +234,7 @@ def _check_shape(pieces: list[bytes]) -> None:
 
 
 def _all_records(text: bytes) -> list[Any]:
+    check_parse_cost(text)
     try:
         doc = json.loads(text)
     except ValueError as exc:
@@ -330,6 +300,7 @@ class S3Archive:
         self.bucket = bucket
         self.root = _logs_root(prefix)
         self._retry_env = retry_env or retry.RetryEnv()
+        self._inflating = threading.BoundedSemaphore(MAX_INFLATING)
 
     def _call(self, fn: Callable[[], _T]) -> _T:
         result: _T = retry.build(retry.AWS_CALL, self._retry_env)(fn)
@@ -404,7 +375,8 @@ class S3Archive:
         except botocore.exceptions.BotoCoreError as exc:
             return FileResult(obj.key, 0, error=f"cannot read ({type(exc).__name__}): {exc}")
         try:
-            return FileResult(obj.key, len(data), scan=scan_log(data))
+            with self._inflating:  # at most MAX_INFLATING objects decompressed at once
+                return FileResult(obj.key, len(data), scan=scan_log(data))
         except EventParseError as exc:
             return FileResult(obj.key, len(data), error=f"not a CloudTrail log file: {exc}")
 
@@ -706,7 +678,8 @@ def _summary(totals: _Totals, seconds: float) -> str:
 
 
 def _emit(out: TextIO, doc: dict[str, Any]) -> None:
-    out.write(json.dumps(doc, ensure_ascii=False) + "\n")
+    # ensure_ascii: no raw bidi or control character from an event reaches a terminal.
+    out.write(json.dumps(doc, ensure_ascii=True) + "\n")
     out.flush()
 
 

@@ -13,6 +13,11 @@ from detector.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 _CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#[a-z0-9_-]{1,80}$")
+# A secret's name (letters, digits and /_+=.@-, at most 512) or its ARN ("CreateSecret",
+# Secrets Manager API reference).
+_SECRET_ID_RE = re.compile(
+    r"[A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
+)
 
 
 class SlackMode(StrEnum):
@@ -42,7 +47,7 @@ class Settings:
     | LEDGER_TABLE | DynamoDB table of the delivery ledger (required) |
     | EVENT_LEASE_SECONDS | how long one invocation owns an event (default 300) |
     | MEMBER_ROLE_NAME | role assumed in member accounts (unset: single account) |
-    | ORGANIZATION_NAMES | "true" to look account names up in AWS Organizations |
+    | ORGANIZATION_NAMES | true: look account names up in AWS Organizations (default false) |
     | SWEEP_ACCOUNTS | comma-separated accounts to sweep (unset: the organization's) |
     | SWEEP_CONCURRENCY | accounts swept at once (default 32) |
     | DETECTOR_ACCOUNT_ID | this account's id (default: from the Lambda ARN, else STS) |
@@ -110,9 +115,9 @@ class Settings:
             ledger_table=ledger_table,
             event_lease_s=_seconds(env, "EVENT_LEASE_SECONDS", 300.0, 10.0, 3600.0),
             member_role_name=_role_name(env),
-            organization_names=(_get(env, "ORGANIZATION_NAMES") or "false").lower() == "true",
+            organization_names=_flag(env, "ORGANIZATION_NAMES", default=False),
             sweep_accounts=_accounts(env),
-            sweep_concurrency=int(_seconds(env, "SWEEP_CONCURRENCY", 32, 1, 256)),
+            sweep_concurrency=_count(env, "SWEEP_CONCURRENCY", 32, 1, 256),
             own_account_id=_own_account(env),
             slack_mode=mode,
             slack_token_secret_id=token_id,
@@ -132,6 +137,12 @@ SWEEP_FINDINGS_SOURCES = ("member", "administrator")
 def _check_slack(
     mode: SlackMode, token_id: str | None, channel: str | None, webhook_id: str | None
 ) -> None:
+    for name, value in (
+        ("SLACK_TOKEN_SECRET_ID", token_id),
+        ("SLACK_WEBHOOK_SECRET_ID", webhook_id),
+    ):
+        if value is not None and not _SECRET_ID_RE.fullmatch(value):
+            raise ConfigError(name, f"{value!r} is not a Secrets Manager secret name or ARN")
     if mode is SlackMode.BOT:
         if not token_id:
             raise ConfigError("SLACK_TOKEN_SECRET_ID", "required when SLACK_MODE=bot")
@@ -179,6 +190,27 @@ def _accounts(env: Mapping[str, str]) -> tuple[str, ...]:
 def _get(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    if raw.lower() not in {"true", "false"}:
+        raise ConfigError(name, f"{raw!r} is not true or false")
+    return raw.lower() == "true"
+
+
+def _count(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"[0-9]+", raw):
+        raise ConfigError(name, f"{raw!r} is not a whole number")
+    value = int(raw)
+    if not low <= value <= high:
+        raise ConfigError(name, f"{value} is outside {low}..{high}")
+    return value
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:

@@ -29,7 +29,9 @@ class JsonFormatter(logging.Formatter):
             exc = record.exc_info[1]
             doc["error_type"] = type(exc).__name__
             doc["error"] = str(exc)
-        return json.dumps(doc, default=str, ensure_ascii=False)
+        # ensure_ascii: a raw bidi or control character from an event would reorder or hide what
+        # a reader of the log sees (Trojan Source); escaped, it is shown and still searchable.
+        return json.dumps(doc, default=str, ensure_ascii=True)
 
 
 def get_logger() -> logging.Logger:

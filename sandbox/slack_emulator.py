@@ -7,6 +7,15 @@ It serves, on 127.0.0.1 and with nothing but the standard library:
   form-encoded bodies, token from ``Authorization: Bearer`` or a ``token`` field,
   errors reported the way Slack reports them: HTTP 200 with ``{"ok": false}``);
 * one incoming webhook (``POST`` JSON to ``webhook_path`` -> ``200 ok``);
+* Slack's documented limits (see :mod:`sandbox.slack_limits`): per-method rate tiers
+  answered with HTTP 429 and ``Retry-After`` (on by default; :meth:`SlackEmulator.set_rate_limits`),
+  chat.postMessage's one message per second per channel with short bursts, and the
+  non-Marketplace app's conversations.history/replies limits (:meth:`SlackEmulator.set_app`);
+* what a real workspace does to the app: a message deleted (:meth:`~SlackEmulator.delete_message`),
+  posted by someone else (:meth:`~SlackEmulator.set_author`) or past the team's edit window
+  (:meth:`~SlackEmulator.set_edit_window`); a channel archived or without the app; a token
+  revoked or a workspace inactive; and any documented ``ok: false`` answer on demand
+  (:meth:`~SlackEmulator.refuse`);
 * fault injection: queued one-shot faults (:meth:`SlackEmulator.inject`), seeded
   random faults for chaos runs (:meth:`SlackEmulator.set_fault_rates`) and a fixed
   added latency (:meth:`SlackEmulator.set_latency`);
@@ -22,6 +31,7 @@ Run ``python -m sandbox.slack_emulator [--port N]`` to serve in the foreground.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import copy
 import json
@@ -34,15 +44,28 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Self, cast, get_args
 from urllib.parse import parse_qsl, urlsplit
 
+from sandbox.slack_limits import (
+    APP_KINDS,
+    DOCUMENTED_ERRORS,
+    NON_MARKETPLACE_HISTORY_LIMIT,
+    POST_BURST,
+    AppKind,
+    RateLimiter,
+    refusal_body,
+    retry_after_header,
+)
+
 __all__ = [
     "DEFAULT_CHANNELS",
     "DEFAULT_TOKEN",
     "DEFAULT_WEBHOOK_PATH",
+    "DELETED_TEXT",
     "WEBHOOK_CHANNEL",
     "FaultKind",
     "MessageVersion",
@@ -66,6 +89,17 @@ BOT_USER_ID: Final = "U0SANDBOX"
 
 MAX_BLOCKS: Final = 50
 MAX_TEXT_LENGTH: Final = 40_000
+#: What conversations.history/replies show in place of a deleted message that has replies.
+DELETED_TEXT: Final = "This message was deleted."
+# Block Kit limits ("Block Kit reference": section, header, context, actions, button).
+_SECTION_TEXT_MAX: Final = 3000
+_SECTION_FIELDS_MAX: Final = 10
+_FIELD_TEXT_MAX: Final = 2000
+_HEADER_TEXT_MAX: Final = 150
+_CONTEXT_ELEMENTS_MAX: Final = 10
+_ACTIONS_ELEMENTS_MAX: Final = 25
+_BUTTON_TEXT_MAX: Final = 75
+_URL_MAX: Final = 3000
 DEFAULT_HISTORY_LIMIT: Final = 100
 MAX_HISTORY_LIMIT: Final = 1000
 
@@ -114,6 +148,12 @@ class StoredMessage:
     source: str = "chat.postMessage"
     #: Previous versions, oldest first; ``len(edits)`` is the edit count.
     edits: list[MessageVersion] = field(default_factory=list)
+    #: Who posted it (the app's bot user unless a test says otherwise).
+    author: str = BOT_USER_ID
+    #: Deleted (by a person or an admin): chat.update answers message_not_found.
+    deleted: bool = False
+    #: When it was posted, on the emulator's clock (for the team's edit window).
+    posted_at: float = 0.0
 
     @property
     def is_reply(self) -> bool:
@@ -185,10 +225,46 @@ class _Response:
 class _SlackError(Exception):
     """A Slack-style error: ``{"ok": false, "error": error}`` with HTTP ``status``."""
 
-    def __init__(self, error: str, status: int = 200) -> None:
+    def __init__(
+        self,
+        error: str,
+        status: int = 200,
+        *,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.status = status
+        self.detail = detail  # e.g. which Block Kit limit a block broke
+        self.retry_after = retry_after
+
+
+@dataclass
+class _Refusal:
+    error: str
+    methods: frozenset[str] | None
+    remaining: int | None  # None: until cleared
+
+
+def _cursor(ts: str) -> str:
+    return base64.b64encode(f"next_ts:{ts}".encode()).decode()
+
+
+def _micros(ts: str) -> int:
+    """A Slack ts ("1796165218.188747") as whole microseconds: exact, unlike a float."""
+    return int(Decimal(ts) * 1_000_000)
+
+
+def _cursor_us(cursor: str) -> int:
+    try:
+        kind, _, ts = base64.b64decode(cursor.encode(), validate=True).decode().partition(":")
+        value = _micros(ts)
+    except (ValueError, UnicodeDecodeError, ArithmeticError):
+        raise _SlackError("invalid_cursor") from None
+    if kind != "next_ts":
+        raise _SlackError("invalid_cursor")
+    return value
 
 
 def _json_response(
@@ -256,11 +332,55 @@ def _parse_blocks(raw: object) -> list[JSONDict] | None:
     if not isinstance(value, list) or len(value) > MAX_BLOCKS:
         raise _SlackError("invalid_blocks")
     blocks: list[JSONDict] = []
-    for block in value:
+    for index, block in enumerate(value):
         if not isinstance(block, dict) or not isinstance(block.get("type"), str):
             raise _SlackError("invalid_blocks")
+        problem = _block_problem(block)
+        if problem is not None:
+            raise _SlackError("invalid_blocks", detail=f"{problem} [json-pointer:/blocks/{index}]")
         blocks.append(block)
     return blocks
+
+
+def _text_of(obj: object) -> str:
+    if isinstance(obj, dict) and isinstance(obj.get("text"), str):
+        return cast(str, obj["text"])
+    return ""
+
+
+def _block_problem(block: JSONDict) -> str | None:
+    """The Block Kit limit ``block`` breaks (None when within them), as Slack words it."""
+    kind = block["type"]
+    if kind == "section":
+        fields = block.get("fields") or []
+        if not isinstance(fields, list) or len(fields) > _SECTION_FIELDS_MAX:
+            return f"must be less than {_SECTION_FIELDS_MAX + 1} items"
+        return _too_long(
+            [(_text_of(block.get("text")), _SECTION_TEXT_MAX)]
+            + [(_text_of(f), _FIELD_TEXT_MAX) for f in fields]
+        )
+    if kind == "header":
+        return _too_long([(_text_of(block.get("text")), _HEADER_TEXT_MAX)])
+    if kind in {"context", "actions"}:
+        elements = block.get("elements") or []
+        most = _CONTEXT_ELEMENTS_MAX if kind == "context" else _ACTIONS_ELEMENTS_MAX
+        if not isinstance(elements, list) or len(elements) > most:
+            return f"must be less than {most + 1} items"
+        if not all(isinstance(e, dict) for e in elements):
+            return "must be an object"
+        buttons = [e for e in elements if e.get("type") == "button"]
+        return _too_long(
+            [(_text_of(b.get("text")), _BUTTON_TEXT_MAX) for b in buttons]
+            + [(str(b.get("url") or ""), _URL_MAX) for b in buttons]
+        )
+    return None
+
+
+def _too_long(texts: list[tuple[str, int]]) -> str | None:
+    for text, most in texts:
+        if len(text) > most:
+            return f"must be less than {most + 1} characters"
+    return None
 
 
 def _parse_content(payload: JSONDict) -> tuple[str | None, list[JSONDict] | None]:
@@ -387,7 +507,15 @@ class SlackEmulator:
         webhook_path: str = DEFAULT_WEBHOOK_PATH,
         host: str = "127.0.0.1",
         port: int = 0,
+        rate_limits: bool = True,
+        app: AppKind = "in-house",
+        post_burst: int = POST_BURST,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``rate_limits``: Slack's per-method limits, answered with 429 and Retry-After.
+        ``app``: what kind of app the token is ("non-marketplace": conversations.history and
+        .replies at 1 request a minute and ``limit`` at most 15). ``clock``: seconds, for the
+        limits and the edit window (tests pass one they advance, and never sleep)."""
         if not webhook_path.startswith(_SERVICES_PREFIX):
             raise ValueError(f"webhook_path must start with {_SERVICES_PREFIX!r}: {webhook_path!r}")
         self._tokens = frozenset([tokens] if isinstance(tokens, str) else tokens)
@@ -405,6 +533,16 @@ class SlackEmulator:
         self._rates: _FaultRates | None = None
         self._latency = 0.0
         self._last_ts_us = 0
+        self._clock = clock
+        self._defaults = (rate_limits, self._app_kind(app))
+        self._rate_limits, self._app = self._defaults
+        self._limiter = RateLimiter(clock, post_burst)
+        self._refusals: list[_Refusal] = []
+        self._archived: set[str] = set()
+        self._outside: set[str] = set()  # channels the app is not a member of
+        self._revoked: set[str] = set()
+        self._inactive = False
+        self._edit_window: float | None = None
 
         self._server: _EmulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -524,7 +662,8 @@ class SlackEmulator:
             return list(self._log)
 
     def reset(self) -> None:
-        """Forget messages, the request log, queued and random faults and the latency."""
+        """Forget messages, the request log, faults, refusals, the latency and the workspace's
+        state; rate limits and the app kind go back to the constructor's settings."""
         with self._lock:
             self._messages.clear()
             self._by_key.clear()
@@ -533,6 +672,111 @@ class SlackEmulator:
             self._queued.clear()
             self._rates = None
             self._latency = 0.0
+            self._rate_limits, self._app = self._defaults
+            self._limiter.reset()
+            self._refusals.clear()
+            self._archived.clear()
+            self._outside.clear()
+            self._revoked.clear()
+            self._inactive = False
+            self._edit_window = None
+
+    # ------------------------------------------------------------------ workspace settings
+
+    @staticmethod
+    def _app_kind(app: str) -> AppKind:
+        if app not in APP_KINDS:
+            raise ValueError(f"unknown app kind {app!r}; expected one of {sorted(APP_KINDS)}")
+        return cast(AppKind, app)
+
+    def set_rate_limits(self, enabled: bool) -> None:
+        """Switch Slack's rate limits on or off (until :meth:`reset`); the counts restart."""
+        with self._lock:
+            self._rate_limits = enabled
+            self._limiter.reset()
+
+    def set_app(self, app: AppKind) -> None:
+        """What kind of app the token belongs to (until :meth:`reset`).
+
+        "non-marketplace": commercially distributed and not Marketplace-approved, so
+        conversations.history and conversations.replies allow 1 request a minute and
+        ``limit`` at most 15 (Slack changelog, 2025-05-29). "in-house" (the default) and
+        "marketplace" keep Tier 3 and the usual limits. The counts restart.
+        """
+        with self._lock:
+            self._app = self._app_kind(app)
+            self._limiter.reset()  # another app: its own counts
+
+    def set_edit_window(self, seconds: float | None) -> None:
+        """The team's message edit setting: chat.update of a message posted more than
+        ``seconds`` ago answers ``edit_window_closed`` (None: editable any time)."""
+        if seconds is not None and seconds < 0:
+            raise ValueError("the edit window must be >= 0 seconds")
+        with self._lock:
+            self._edit_window = seconds
+
+    def delete_message(self, channel: str, ts: str) -> None:
+        """Delete a message as a person or an admin would (chat.update: message_not_found)."""
+        self._stored(channel, ts).deleted = True
+
+    def set_author(self, channel: str, ts: str, user: str) -> None:
+        """Make a message someone else's: the app's chat.update answers cant_update_message."""
+        self._stored(channel, ts).author = user
+
+    def archive_channel(self, channel: str) -> None:
+        """Archive a channel: posting and updating in it answer ``is_archived``."""
+        with self._lock:
+            self._archived.add(self._known_channel(channel))
+
+    def remove_app(self, channel: str) -> None:
+        """Remove the app from a channel: posting and reading answer ``not_in_channel``."""
+        with self._lock:
+            self._outside.add(self._known_channel(channel))
+
+    def revoke_token(self, token: str) -> None:
+        """Revoke a token (the app was uninstalled): every call answers ``token_revoked``."""
+        with self._lock:
+            self._revoked.add(token)
+
+    def deactivate_workspace(self) -> None:
+        """Every call answers ``account_inactive`` (the workspace or bot user was deleted)."""
+        with self._lock:
+            self._inactive = True
+
+    def refuse(
+        self, error: str, *, methods: str | Iterable[str] | None = None, times: int | None = None
+    ) -> None:
+        """Answer ``error`` to the next ``times`` calls of ``methods`` (None: every call, until
+        :meth:`reset`), the way Slack answers it: HTTP 200 and ``{"ok": false, "error": ...}``
+        (``invalid_blocks`` with its ``errors``), or 429 with Retry-After for ``ratelimited``.
+
+        Raises:
+            ValueError: a method's reference page does not list ``error``.
+        """
+        selected = None
+        if methods is not None:
+            selected = frozenset([methods] if isinstance(methods, str) else methods)
+        for method in selected or DOCUMENTED_ERRORS:
+            if error not in DOCUMENTED_ERRORS.get(method, frozenset()):
+                raise ValueError(f"{method} does not document the error {error!r}")
+        if times is not None and times < 1:
+            raise ValueError("times must be >= 1")
+        with self._lock:
+            self._refusals.append(_Refusal(error, selected, times))
+
+    def _stored(self, channel: str, ts: str) -> StoredMessage:
+        key = self._store_key(channel)
+        with self._lock:
+            found = self._by_key.get((key, ts))
+        if found is None:
+            raise KeyError(f"no message {ts} in {channel}")
+        return found
+
+    def _known_channel(self, channel: str) -> str:
+        resolved = self._resolve_channel(channel)
+        if resolved is None or resolved == WEBHOOK_CHANNEL:
+            raise KeyError(f"unknown channel {channel!r}")
+        return resolved
 
     def _next_ts(self) -> str:
         with self._lock:
@@ -551,16 +795,20 @@ class SlackEmulator:
         """The message shaped the way Slack's API returns it (call with the lock held)."""
         rendered: JSONDict = {
             "type": "message",
-            "user": BOT_USER_ID,
-            "bot_id": BOT_ID,
+            "user": message.author,
             "team": TEAM_ID,
             "ts": message.ts,
             "text": message.text or "",
         }
-        if message.blocks is not None:
+        if message.author == BOT_USER_ID:
+            rendered["bot_id"] = BOT_ID
+        if message.deleted:  # kept for its replies: Slack shows a tombstone
+            rendered.update(subtype="tombstone", text=DELETED_TEXT, user="USLACKBOT")
+            rendered.pop("bot_id", None)
+        elif message.blocks is not None:
             rendered["blocks"] = copy.deepcopy(message.blocks)
         metadata = message.payload.get("metadata")
-        if isinstance(metadata, dict):
+        if isinstance(metadata, dict) and not message.deleted:
             rendered["metadata"] = copy.deepcopy(metadata)
         if message.edits:
             rendered["edited"] = {"user": BOT_USER_ID, "ts": message.edits[-1].edited_ts}
@@ -789,7 +1037,10 @@ class SlackEmulator:
         try:
             result = self._call_api(method, payload, parse_error, authorization)
         except _SlackError as error:
-            return _json_response(error.status, {"ok": False, "error": error.error})
+            headers: tuple[tuple[str, str], ...] = ()
+            if error.retry_after is not None:
+                headers = (("Retry-After", retry_after_header(error.retry_after)),)
+            return _json_response(error.status, refusal_body(error.error, error.detail), headers)
         return _json_response(200, {"ok": True, **result})
 
     def _call_api(
@@ -801,7 +1052,33 @@ class SlackEmulator:
         if parse_error is not None:
             raise _SlackError(parse_error)
         self._authenticate(payload, authorization)
+        self._rate_limit(method, payload)
+        self._refusal(method)
         return handler(payload)
+
+    def _rate_limit(self, method: str, payload: JSONDict) -> None:
+        """Slack's limits, counted per method (chat.postMessage per channel too)."""
+        raw = _optional_str(payload.get("channel"))
+        channel = self._resolve_channel(raw) if raw is not None else None
+        with self._lock:
+            if not self._rate_limits:
+                return
+            wait = self._limiter.check(method, channel, self._app)
+        if wait is not None:
+            raise _SlackError("ratelimited", 429, retry_after=wait)
+
+    def _refusal(self, method: str) -> None:
+        with self._lock:
+            for refusal in self._refusals:
+                if refusal.methods is not None and method not in refusal.methods:
+                    continue
+                if refusal.remaining is not None:
+                    refusal.remaining -= 1
+                    if refusal.remaining <= 0:
+                        self._refusals.remove(refusal)
+                if refusal.error == "ratelimited":
+                    raise _SlackError("ratelimited", 429, retry_after=1)
+                raise _SlackError(refusal.error)
 
     def _authenticate(self, payload: JSONDict, authorization: str | None) -> None:
         token = _bearer_token(authorization) or _optional_str(payload.get("token"))
@@ -809,6 +1086,11 @@ class SlackEmulator:
             raise _SlackError("not_authed")
         if token not in self._tokens:
             raise _SlackError("invalid_auth")
+        with self._lock:
+            if token in self._revoked:
+                raise _SlackError("token_revoked")
+            if self._inactive:
+                raise _SlackError("account_inactive")
 
     def _channel_of(self, payload: JSONDict) -> str:
         raw = _optional_str(payload.get("channel"))
@@ -830,8 +1112,22 @@ class SlackEmulator:
             "is_enterprise_install": False,
         }
 
+    def _writable(self, channel: str) -> None:
+        """chat.postMessage's and chat.update's channel checks (their reference pages)."""
+        with self._lock:
+            if channel in self._archived:
+                raise _SlackError("is_archived")
+            if channel in self._outside:
+                raise _SlackError("not_in_channel")
+
+    def _readable(self, channel: str) -> None:
+        with self._lock:
+            if channel in self._outside:
+                raise _SlackError("not_in_channel")
+
     def _chat_post_message(self, payload: JSONDict) -> JSONDict:
         channel = self._channel_of(payload)
+        self._writable(channel)
         text, blocks = _parse_content(payload)
         thread_ts = _optional_str(payload.get("thread_ts"))
         with self._lock:
@@ -846,20 +1142,33 @@ class SlackEmulator:
                 text=text,
                 blocks=blocks,
                 payload=payload,
+                posted_at=self._clock(),
             )
             self._add_message(message)
             rendered = self._render(message)
         return {"channel": channel, "ts": message.ts, "message": rendered}
 
     def _chat_update(self, payload: JSONDict) -> JSONDict:
-        """Fields present in the update replace the stored ones; absent ones are kept."""
+        """Fields present in the update replace the stored ones; absent ones are kept.
+
+        As chat.update's reference page lists: ``message_not_found`` for no such message (or
+        a deleted one), ``cant_update_message`` for someone else's, ``edit_window_closed``
+        past the team's edit setting, ``is_archived`` in an archived channel.
+        """
         channel = self._channel_of(payload)
         ts = _optional_str(payload.get("ts"))
         text, blocks = _parse_content(payload)
         with self._lock:
+            if channel in self._archived:
+                raise _SlackError("is_archived")
             message = self._by_key.get((channel, ts)) if ts is not None else None
-            if message is None:
+            if message is None or message.deleted:
                 raise _SlackError("message_not_found")
+            if message.author != BOT_USER_ID:
+                raise _SlackError("cant_update_message")
+            window = self._edit_window
+            if window is not None and self._clock() - message.posted_at > window:
+                raise _SlackError("edit_window_closed")
             message.edits.append(
                 MessageVersion(
                     text=message.text,
@@ -879,48 +1188,80 @@ class SlackEmulator:
             rendered = self._render(message)
         return {"channel": channel, "ts": message.ts, "text": rendered["text"], "message": rendered}
 
-    def _conversations_history(self, payload: JSONDict) -> JSONDict:
-        channel = self._channel_of(payload)
+    def _history_limit(self, payload: JSONDict) -> int:
         limit = _parse_limit(payload)
+        with self._lock:
+            if self._app == "non-marketplace":
+                # "The maximum and default for the limit parameter has been reduced to 15".
+                explicit = payload.get("limit") not in (None, "")
+                return min(limit, NON_MARKETPLACE_HISTORY_LIMIT) if explicit else 15
+        return limit
+
+    def _conversations_history(self, payload: JSONDict) -> JSONDict:
+        """Top-level messages, newest first, a page of ``limit`` with a ``next_cursor``.
+
+        A deleted message is left out, or shown as a tombstone while it has replies.
+        """
+        channel = self._channel_of(payload)
+        self._readable(channel)
+        limit = self._history_limit(payload)
         try:
-            oldest = float(payload.get("oldest") or 0)  # like Slack: only later messages
-        except (TypeError, ValueError):
+            oldest = _micros(str(payload.get("oldest") or 0))  # like Slack: only later ones
+            latest = _micros(str(payload["latest"])) if payload.get("latest") else None
+        except (ValueError, ArithmeticError):
             raise _SlackError("invalid_arguments") from None
+        cursor = _optional_str(payload.get("cursor"))
+        until = latest - 1 if latest is not None else None  # "latest" itself is excluded
+        if cursor is not None:
+            at = _cursor_us(cursor)  # the first message of the next page, included
+            until = at if until is None else min(until, at)
         with self._lock:
             top = [
                 m
-                for m in self._messages
-                if m.channel == channel and m.thread_ts is None and float(m.ts) > oldest
+                for m in reversed(self._messages)
+                if m.channel == channel
+                and m.thread_ts is None
+                and oldest < _micros(m.ts)
+                and (until is None or _micros(m.ts) <= until)
+                and (not m.deleted or self._threads.get((channel, m.ts)))
             ]
-            rendered = [self._render(m) for m in reversed(top[-limit:])]
+            page = top[:limit]
+            rendered = [self._render(m) for m in page]
             has_more = len(top) > limit
         return {
             "messages": rendered,
             "has_more": has_more,
             "pin_count": 0,
-            "response_metadata": {"next_cursor": ""},
+            "response_metadata": {"next_cursor": _cursor(top[limit].ts) if has_more else ""},
         }
 
     def _conversations_replies(self, payload: JSONDict) -> JSONDict:
+        """A thread, parent first, a page of ``limit`` with a ``next_cursor``."""
         channel = self._channel_of(payload)
+        self._readable(channel)
         ts = _optional_str(payload.get("ts"))
         if ts is None:
             raise _SlackError("invalid_arguments")
-        limit = _parse_limit(payload)
+        limit = self._history_limit(payload)
+        cursor = _optional_str(payload.get("cursor"))
+        start = _cursor_us(cursor) if cursor is not None else 0  # included
         with self._lock:
             found = self._by_key.get((channel, ts))
             if found is None:
                 raise _SlackError("thread_not_found")
             root_ts = found.thread_ts or found.ts
             root = self._by_key.get((channel, root_ts))
-            thread = ([root] if root is not None else []) + self._threads.get(
-                (channel, root_ts), []
-            )
+            replies = [m for m in self._threads.get((channel, root_ts), []) if not m.deleted]
+            if root is not None and root.deleted and not replies:
+                raise _SlackError("thread_not_found")
+            thread = ([root] if root is not None else []) + replies
+            thread = [m for m in thread if _micros(m.ts) >= start]
             rendered = [self._render(m) for m in thread[:limit]]
+            has_more = len(thread) > limit
         return {
             "messages": rendered,
-            "has_more": len(thread) > limit,
-            "response_metadata": {"next_cursor": ""},
+            "has_more": has_more,
+            "response_metadata": {"next_cursor": _cursor(thread[limit].ts) if has_more else ""},
         }
 
     # ------------------------------------------------------------------ control plane
@@ -965,8 +1306,18 @@ class SlackEmulator:
         return _json_response(200, {"ok": True})
 
     def _apply_fault_spec(self, spec: JSONDict) -> None:
+        """Also: ``{"rate_limits": bool}``, ``{"app": kind}``, ``{"edit_window": s | null}``,
+        ``{"refuse": {"error": ..., "methods": [...], "times": n}}``,
+        ``{"delete": {"channel": ..., "ts": ...}}``."""
+        settings = {"rate_limits", "app", "edit_window", "refuse", "delete"}
         if not {"kind", "rates", "latency"} & spec.keys():
-            raise ValueError("expected 'kind', 'rates' or 'latency'")
+            if not settings & spec.keys():
+                raise ValueError(
+                    f"expected 'kind', 'rates', 'latency' or one of {sorted(settings)}"
+                )
+            self._apply_settings(spec)
+            return
+        self._apply_settings(spec)
         if "latency" in spec:
             self.set_latency(_as_float(spec["latency"], "latency"))
         rates = spec.get("rates")
@@ -999,6 +1350,35 @@ class SlackEmulator:
                 retry_after=_as_float(spec.get("retry_after", 1), "retry_after"),
                 delay=_as_float(spec.get("delay", 0.0), "delay"),
             )
+
+    def _apply_settings(self, spec: JSONDict) -> None:
+        if "rate_limits" in spec:
+            if not isinstance(spec["rate_limits"], bool):
+                raise ValueError("rate_limits must be true or false")
+            self.set_rate_limits(spec["rate_limits"])
+        if "app" in spec:
+            self.set_app(cast(AppKind, str(spec["app"])))
+        if "edit_window" in spec:
+            window = spec["edit_window"]
+            self.set_edit_window(None if window is None else _as_float(window, "edit_window"))
+        refuse = spec.get("refuse")
+        if refuse is not None:
+            if not isinstance(refuse, dict) or not isinstance(refuse.get("error"), str):
+                raise ValueError("refuse must be an object with an 'error'")
+            times = refuse.get("times")
+            self.refuse(
+                refuse["error"],
+                methods=refuse.get("methods"),
+                times=None if times is None else _as_int(times, "times"),
+            )
+        delete = spec.get("delete")
+        if delete is not None:
+            if not isinstance(delete, dict):
+                raise ValueError("delete must be an object with 'channel' and 'ts'")
+            try:
+                self.delete_message(str(delete.get("channel")), str(delete.get("ts")))
+            except KeyError as exc:
+                raise ValueError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- CLI

@@ -7,6 +7,7 @@ import json
 import re
 import urllib.request
 from collections.abc import Iterator
+from typing import Any
 from urllib.error import URLError
 
 import pytest
@@ -14,7 +15,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from sandbox.slack_emulator import DEFAULT_TOKEN, WEBHOOK_CHANNEL, SlackEmulator
+from sandbox.slack_emulator import DEFAULT_TOKEN, DELETED_TEXT, WEBHOOK_CHANNEL, SlackEmulator
+from sandbox.slack_limits import METHOD_LIMITS, POST_BURST, POST_WORKSPACE
 
 pytestmark = pytest.mark.integration
 
@@ -217,3 +219,352 @@ def test_control_plane_injects_faults_and_lists_messages(
     with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - local URL
         listed = json.load(response)
     assert [m["ts"] for m in listed["messages"]] == [ts]
+
+
+# ---------------------------------------------------------------------------------------------
+# Slack's documented limits and answers (sandbox.slack_limits cites the pages)
+
+
+class FakeClock:
+    """The emulator's clock, advanced by the test: no test sleeps for a rate window."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+OTHER = "C0OTHERCHAN"
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def slack(clock: FakeClock) -> Iterator[SlackEmulator]:
+    channels = {
+        CHANNEL: "security-alerts",
+        OTHER: "other",
+        **{f"C0BULK{i:04d}": f"b{i}" for i in range(70)},
+    }
+    with SlackEmulator(clock=clock, channels=channels) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def web(slack: SlackEmulator) -> WebClient:
+    return WebClient(token=DEFAULT_TOKEN, base_url=slack.base_url, retry_handlers=[], timeout=5)
+
+
+def _refused(call: Any) -> SlackApiError:
+    with pytest.raises(SlackApiError) as raised:
+        call()
+    return raised.value
+
+
+def test_post_message_allows_a_short_burst_then_one_per_second_per_channel(
+    slack: SlackEmulator, web: WebClient, clock: FakeClock
+) -> None:
+    for i in range(POST_BURST):
+        web.chat_postMessage(channel=CHANNEL, text=f"burst {i}")
+    limited = _refused(lambda: web.chat_postMessage(channel=CHANNEL, text="one too many"))
+    assert limited.response.status_code == 429
+    assert limited.response["error"] == "ratelimited"
+    assert limited.response.headers["Retry-After"] == "1"
+    web.chat_postMessage(channel=OTHER, text="another channel has its own pace")
+    clock.advance(1)
+    web.chat_postMessage(channel=CHANNEL, text="a second later")
+    assert (
+        _refused(lambda: web.chat_postMessage(channel=CHANNEL, text="x")).response.status_code
+        == 429
+    )
+    assert len(slack.messages(CHANNEL)) == POST_BURST + 1
+
+
+def test_post_message_has_a_workspace_wide_limit(slack: SlackEmulator, web: WebClient) -> None:
+    channels = [f"C0BULK{i:04d}" for i in range(60)]
+    for channel in channels:
+        for _ in range(POST_WORKSPACE.count // len(channels)):
+            web.chat_postMessage(channel=channel, text="bulk")
+    limited = _refused(lambda: web.chat_postMessage(channel="C0BULK0069", text="fresh channel"))
+    assert limited.response.status_code == 429
+    assert int(limited.response.headers["Retry-After"]) == 60
+
+
+@pytest.mark.parametrize(
+    ("method", "call"),
+    [
+        ("chat.update", lambda web, ts: web.chat_update(channel=CHANNEL, ts=ts, text="u")),
+        ("conversations.history", lambda web, ts: web.conversations_history(channel=CHANNEL)),
+        (
+            "conversations.replies",
+            lambda web, ts: web.conversations_replies(channel=CHANNEL, ts=ts),
+        ),
+        ("auth.test", lambda web, ts: web.auth_test()),
+    ],
+)
+def test_tiered_methods_answer_429_with_retry_after_past_their_minute(
+    slack: SlackEmulator, web: WebClient, clock: FakeClock, method: str, call: Any
+) -> None:
+    ts = web.chat_postMessage(channel=CHANNEL, text="alert")["ts"]
+    allowed = METHOD_LIMITS[method].count  # Tier 3: 50 a minute; auth.test: 100
+    for _ in range(allowed):
+        call(web, ts)
+    limited = _refused(lambda: call(web, ts))
+    assert limited.response.status_code == 429
+    assert limited.response["error"] == "ratelimited"
+    assert limited.response.headers["Retry-After"] == "60"
+    clock.advance(60)
+    assert call(web, ts)["ok"] is True
+
+
+def test_a_non_marketplace_app_reads_history_once_a_minute_and_15_at_a_time(
+    slack: SlackEmulator, web: WebClient, clock: FakeClock
+) -> None:
+    slack.set_rate_limits(False)
+    parent = web.chat_postMessage(channel=CHANNEL, text="parent")["ts"]
+    for i in range(20):
+        web.chat_postMessage(channel=CHANNEL, text=f"m{i}")
+        web.chat_postMessage(channel=CHANNEL, text=f"r{i}", thread_ts=parent)
+    slack.set_rate_limits(True)
+
+    in_house = web.conversations_history(channel=CHANNEL, limit=200)
+    assert len(in_house["messages"]) == 21
+    slack.set_app("non-marketplace")
+    page = web.conversations_history(channel=CHANNEL, limit=200)
+    assert len(page["messages"]) == 15  # "the maximum and default ... reduced to 15"
+    assert page["has_more"] is True
+    assert page["response_metadata"]["next_cursor"]
+    limited = _refused(lambda: web.conversations_history(channel=CHANNEL))
+    assert (limited.response.status_code, limited.response.headers["Retry-After"]) == (429, "60")
+    replies = web.conversations_replies(channel=CHANNEL, ts=parent)
+    assert len(replies["messages"]) == 15
+    assert (
+        _refused(lambda: web.conversations_replies(channel=CHANNEL, ts=parent)).response.status_code
+        == 429
+    )
+    clock.advance(60)
+    rest = web.conversations_history(
+        channel=CHANNEL, cursor=page["response_metadata"]["next_cursor"]
+    )
+    assert len(rest["messages"]) == 6
+    assert rest["has_more"] is False
+    shown = [m["ts"] for m in page["messages"] + rest["messages"]]
+    assert shown == sorted(shown, reverse=True)
+    assert len(set(shown)) == 21
+
+
+def test_pages_of_history_and_replies_follow_their_cursors(
+    slack: SlackEmulator, web: WebClient
+) -> None:
+    slack.set_rate_limits(False)
+    posted = [web.chat_postMessage(channel=CHANNEL, text=f"m{i}")["ts"] for i in range(5)]
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = web.conversations_history(channel=CHANNEL, limit=2, cursor=cursor)
+        seen += [m["ts"] for m in page["messages"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert seen == list(reversed(posted))
+    bad = _refused(lambda: web.conversations_history(channel=CHANNEL, cursor="bm90LWEtY3Vyc29y"))
+    assert (bad.response.status_code, bad.response["error"]) == (200, "invalid_cursor")
+
+
+def test_rate_limits_can_be_switched_off_and_reset_restores_them(
+    slack: SlackEmulator, web: WebClient
+) -> None:
+    slack.set_rate_limits(False)
+    for i in range(3 * POST_BURST):
+        web.chat_postMessage(channel=CHANNEL, text=f"{i}")
+    slack.reset()
+    for i in range(POST_BURST):
+        web.chat_postMessage(channel=CHANNEL, text=f"{i}")
+    assert (
+        _refused(lambda: web.chat_postMessage(channel=CHANNEL, text="x")).response.status_code
+        == 429
+    )
+
+
+def test_a_deleted_message_cannot_be_updated_and_leaves_history(
+    slack: SlackEmulator, web: WebClient
+) -> None:
+    alone = web.chat_postMessage(channel=CHANNEL, text="alone")["ts"]
+    parent = web.chat_postMessage(channel=CHANNEL, text="parent")["ts"]
+    web.chat_postMessage(channel=CHANNEL, text="reply", thread_ts=parent)
+    slack.delete_message(CHANNEL, alone)
+    slack.delete_message(CHANNEL, parent)
+
+    for ts in (alone, parent):
+        refused = _refused(lambda ts=ts: web.chat_update(channel=CHANNEL, ts=ts, text="edit"))
+        assert (refused.response.status_code, refused.response["error"]) == (
+            200,
+            "message_not_found",
+        )
+    history = web.conversations_history(channel=CHANNEL)["messages"]
+    assert [(m["ts"], m.get("subtype"), m["text"]) for m in history] == [
+        (parent, "tombstone", DELETED_TEXT)  # kept for its reply; the lone one is gone
+    ]
+    thread = web.conversations_replies(channel=CHANNEL, ts=parent)["messages"]
+    assert [m["text"] for m in thread] == [DELETED_TEXT, "reply"]
+    gone = _refused(lambda: web.conversations_replies(channel=CHANNEL, ts=alone))
+    assert gone.response["error"] == "thread_not_found"
+
+
+def test_the_team_edit_window_closes_chat_update(
+    slack: SlackEmulator, web: WebClient, clock: FakeClock
+) -> None:
+    ts = web.chat_postMessage(channel=CHANNEL, text="alert")["ts"]
+    slack.set_edit_window(60)
+    clock.advance(30)
+    assert web.chat_update(channel=CHANNEL, ts=ts, text="within")["ok"] is True
+    clock.advance(31)
+    closed = _refused(lambda: web.chat_update(channel=CHANNEL, ts=ts, text="too late"))
+    assert (closed.response.status_code, closed.response["error"]) == (200, "edit_window_closed")
+    slack.set_edit_window(None)
+    assert web.chat_update(channel=CHANNEL, ts=ts, text="any time")["ok"] is True
+
+
+def test_someone_elses_message_cannot_be_updated(slack: SlackEmulator, web: WebClient) -> None:
+    ts = web.chat_postMessage(channel=CHANNEL, text="alert")["ts"]
+    slack.set_author(CHANNEL, ts, "U0SOMEONE")
+    refused = _refused(lambda: web.chat_update(channel=CHANNEL, ts=ts, text="edit"))
+    assert (refused.response.status_code, refused.response["error"]) == (200, "cant_update_message")
+    assert slack.message(CHANNEL, ts).text == "alert"  # type: ignore[union-attr]
+
+
+def test_an_archived_channel_or_one_without_the_app_refuses(
+    slack: SlackEmulator, web: WebClient
+) -> None:
+    ts = web.chat_postMessage(channel=CHANNEL, text="alert")["ts"]
+    slack.archive_channel(CHANNEL)
+    assert (
+        _refused(lambda: web.chat_postMessage(channel=CHANNEL, text="x")).response["error"]
+        == "is_archived"
+    )
+    assert (
+        _refused(lambda: web.chat_update(channel=CHANNEL, ts=ts, text="x")).response["error"]
+        == "is_archived"
+    )
+    slack.remove_app(OTHER)
+    assert (
+        _refused(lambda: web.chat_postMessage(channel=OTHER, text="x")).response["error"]
+        == "not_in_channel"
+    )
+    assert (
+        _refused(lambda: web.conversations_history(channel=OTHER)).response["error"]
+        == "not_in_channel"
+    )
+
+
+@pytest.mark.parametrize(
+    ("act", "error"),
+    [
+        (lambda slack: slack.revoke_token(DEFAULT_TOKEN), "token_revoked"),
+        (lambda slack: slack.deactivate_workspace(), "account_inactive"),
+    ],
+)
+def test_a_revoked_token_or_inactive_workspace_refuses_every_call(
+    slack: SlackEmulator, web: WebClient, act: Any, error: str
+) -> None:
+    act(slack)
+    for call in (web.auth_test, lambda: web.chat_postMessage(channel=CHANNEL, text="x")):
+        refused = _refused(call)
+        assert (refused.response.status_code, refused.response["error"]) == (200, error)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "not_in_channel",
+        "is_archived",
+        "channel_not_found",
+        "msg_too_long",
+        "invalid_blocks",
+        "invalid_auth",
+        "token_revoked",
+        "account_inactive",
+        "ratelimited",
+    ],
+)
+def test_a_documented_error_can_be_answered_once_the_way_slack_answers_it(
+    slack: SlackEmulator, web: WebClient, error: str
+) -> None:
+    slack.refuse(error, methods="chat.postMessage", times=1)
+    refused = _refused(lambda: web.chat_postMessage(channel=CHANNEL, text="alert"))
+    body = refused.response.data
+    assert body["ok"] is False
+    assert body["error"] == error
+    if error == "ratelimited":
+        assert refused.response.status_code == 429
+        assert refused.response.headers["Retry-After"] == "1"
+    else:
+        assert refused.response.status_code == 200  # "Using the Slack Web API"
+    if error == "invalid_blocks":
+        assert body["errors"]
+        assert body["response_metadata"]["messages"][0].startswith("[ERROR] ")
+    assert web.chat_postMessage(channel=CHANNEL, text="alert")["ok"] is True  # once only
+    assert len(slack.messages(CHANNEL)) == 1
+
+
+def test_a_refusal_stays_until_reset_and_only_documented_errors_are_taken(
+    slack: SlackEmulator, web: WebClient
+) -> None:
+    slack.refuse("cant_update_message", methods=["chat.update"])
+    ts = web.chat_postMessage(channel=CHANNEL, text="alert")["ts"]
+    for _ in range(3):
+        refused = _refused(lambda: web.chat_update(channel=CHANNEL, ts=ts, text="x"))
+        assert refused.response["error"] == "cant_update_message"
+    with pytest.raises(ValueError, match="does not document"):
+        slack.refuse("edit_window_closed", methods="chat.postMessage")
+    slack.reset()
+    ts = web.chat_postMessage(channel=CHANNEL, text="alert")["ts"]
+    assert web.chat_update(channel=CHANNEL, ts=ts, text="x")["ok"] is True
+
+
+@pytest.mark.parametrize(
+    "blocks",
+    [
+        [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 3001}}],
+        [{"type": "section", "fields": [{"type": "mrkdwn", "text": "f"}] * 11}],
+        [{"type": "header", "text": {"type": "plain_text", "text": "h" * 151}}],
+        [{"type": "context", "elements": [{"type": "mrkdwn", "text": "c"}] * 11}],
+    ],
+    ids=["section-text", "section-fields", "header-text", "context-elements"],
+)
+def test_blocks_past_block_kit_limits_are_invalid_blocks(
+    web: WebClient, blocks: list[dict[str, Any]]
+) -> None:
+    refused = _refused(lambda: web.chat_postMessage(channel=CHANNEL, text="x", blocks=blocks))
+    body = refused.response.data
+    assert (refused.response.status_code, body["error"]) == (200, "invalid_blocks")
+    assert "json-pointer:/blocks/0" in body["errors"][0]
+
+
+def test_control_plane_switches_limits_app_and_refusals(
+    slack: SlackEmulator, web: WebClient
+) -> None:
+    def control(spec: dict[str, Any]) -> None:
+        request = urllib.request.Request(  # noqa: S310 - local URL
+            f"{slack.root_url}/_emulator/faults", data=json.dumps(spec).encode(), method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310
+            assert json.load(response) == {"ok": True}
+
+    control({"rate_limits": False})
+    for i in range(2 * POST_BURST):
+        web.chat_postMessage(channel=CHANNEL, text=f"{i}")
+    control({"refuse": {"error": "is_archived", "methods": ["chat.postMessage"], "times": 1}})
+    assert (
+        _refused(lambda: web.chat_postMessage(channel=CHANNEL, text="x")).response["error"]
+        == "is_archived"
+    )
+    control({"app": "non-marketplace", "rate_limits": True})
+    assert len(web.conversations_history(channel=CHANNEL)["messages"]) == 10

@@ -1,12 +1,20 @@
-"""Untrusted input -> frozen, typed CloudTrail events, or EventParseError naming the JSON path."""
+"""Untrusted input -> frozen, typed CloudTrail events, or EventParseError naming the JSON path.
+
+Public samples of CloudTrail are often sanitised (account ids of 9, 10 or 13 digits,
+``"eventTime": "redacted"``, no ``eventID``, null fields). A CloudTrail record is never lost
+for that: a record that is not a root access-key event is ignored whatever it lacks, and an
+access-key event keeps its verdict with the fields it could not trust named in
+``RootKeyEvent.untrusted``. Only input that is not CloudTrail at all is an EventParseError.
+"""
 
 from __future__ import annotations
 
-import gzip
-import io
+import hashlib
 import json
 import re
 import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -26,8 +34,47 @@ _CLOUDTRAIL_DETAIL_TYPES = frozenset(
 _IAM_SOURCE = "iam.amazonaws.com"
 # The calls whose records carry access-key details; every other record is always "ignored".
 KEY_EVENT_NAMES = frozenset({"CreateAccessKey", "DeleteAccessKey", "UpdateAccessKey"})
-# Decompressed size cap for one input: a CloudTrail log file is at most a few hundred MB.
-MAX_INPUT_BYTES = 1 << 30
+# Decompressed size cap for one input. AWS documents no maximum size of a CloudTrail log file;
+# it documents at most 256 KB per event (event version 1.05 on, "Quotas in AWS CloudTrail") and
+# a file per account and region about every five minutes, and busy trails write files of tens
+# of MB. 64 MiB holds those, and the benchmarks' 50 MiB file, with room.
+MAX_INPUT_BYTES = 64 << 20
+# What parsing one input may allocate, estimated from its bytes before json.loads runs
+# (parse_cost): a CloudTrail log file costs about 4 times its size (measured on the 50 MiB
+# benchmark file: 211 MB), a file of "[]," or "{}," 22 to 25 times. A 64 MiB log file fits.
+MAX_PARSE_BYTES = 384 << 20
+_GZIP_MAGIC = b"\x1f\x8b"
+_INFLATE_IN = 1 << 16  # compressed bytes fed to zlib at a time
+_INFLATE_OUT = 1 << 20  # most bytes zlib may return at a time (a bomb never overshoots more)
+# CloudTrail's event ids are UUIDs; a longer or unprintable one is a garbled record's.
+MAX_EVENT_ID_LENGTH = 256
+# The id an event gets when its record has no usable eventID (see _stand_in_id).
+STAND_IN_ID_PREFIX = "unidentified-"
+# Stands in for an eventTime that cannot be read (the event names "eventTime" as untrusted).
+UNREADABLE_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+# Before AWS existed: such an eventTime is a placeholder, not a time.
+EARLIEST_EVENT_TIME = datetime(2006, 1, 1, tzinfo=UTC)
+_EARLIEST_STAMP = "2006-01-01T00:00:00Z"
+# What root's console actions may carry as requestParameters.userName.
+ROOT_USER_MARKER = "AWS ROOT USER"
+# IAM user names: letters, digits and +=,.@_- ; 1 to 64 characters ("IAM object quotas and
+# names", IAM user guide).
+_USER_NAME_RE = re.compile(r"[A-Za-z0-9+=,.@_-]{1,64}")
+_KEY_ID_RE = re.compile(r"[A-Za-z0-9_]{16,128}")
+# Fields a stand-in event id is derived from (the same record always gets the same id).
+_STAND_IN_KEYS = (
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "recipientAccountId",
+    "userIdentity",
+    "sourceIPAddress",
+    "userAgent",
+    "requestID",
+    "requestParameters",
+    "responseElements",
+    "errorCode",
+)
 
 
 class InputForm(StrEnum):
@@ -72,6 +119,10 @@ class RootKeyEvent(NamedTuple):
     form: InputForm
     envelope_id: str | None = None  # EventBridge event id
     index: int = 0  # type: ignore[assignment]  # position in a log file (shadows tuple.index)
+    # JSON paths whose values could not be trusted (wrong type, not a 12-digit account id,
+    # unreadable time, ...), in reading order. Each was read as absent; a missing eventID and
+    # eventTime have stand-ins (STAND_IN_ID_PREFIX..., UNREADABLE_TIME).
+    untrusted: tuple[str, ...] = ()
 
     @property
     def is_root(self) -> bool:
@@ -116,18 +167,57 @@ def sweep_event(account_id: str, now: datetime, *, event_id: str | None = None) 
     )
 
 
+def untrusted_field(event: RootKeyEvent, name: str) -> str | None:
+    """The JSON path of the record's field ``name`` (e.g. ``"eventTime"``) if it was untrusted."""
+    for path in event.untrusted:
+        if path.rpartition(".")[2] == name:
+            return path
+    return None
+
+
+def finding_fields_sound(event: RootKeyEvent) -> str | None:
+    """None when a finding can be filed for ``event``; else what is wrong, naming the fields.
+
+    A finding needs the account (a 12-digit id), the time and the id of the event: without
+    them it would be filed under the wrong account, time or identity. Pure: the pipeline calls
+    it before it files, and fails loudly (naming this text) instead.
+    """
+    problems: list[str] = []
+    if event.account_id is None or not _ACCOUNT_RE.fullmatch(event.account_id):
+        tried = [p for p in event.untrusted if p.rpartition(".")[2] in _ACCOUNT_FIELDS]
+        problems.append(
+            "no 12-digit account id"
+            + (f" ({', '.join(tried)} not one)" if tried else " in the record")
+        )
+    for name in ("eventTime", "eventID"):
+        path = untrusted_field(event, name)
+        if path is not None:
+            problems.append(f"{path} could not be read")
+    return "; ".join(problems) or None
+
+
+_ACCOUNT_FIELDS = frozenset({"recipientAccountId", "accountId", "account"})
+
+
 def summary_fields(event: RootKeyEvent, source: str) -> dict[str, Any]:
     """What identifies an event in a ``classify`` line (``source`` says where it was read)."""
-    return {
+    fields: dict[str, Any] = {
         "source": source,
         "event_id": event.event_id,
         "event_name": event.event_name,
-        "event_time": event.event_time.isoformat().replace("+00:00", "Z"),
+        "event_time": (
+            None
+            if untrusted_field(event, "eventTime")
+            else event.event_time.isoformat().replace("+00:00", "Z")
+        ),
         "account": event.account_id,
         "access_key_id": event.access_key_id,
         "principal_type": event.principal_type,
         "assumed_root": event.assumed_root,
     }
+    if event.untrusted:
+        fields["untrusted"] = list(event.untrusted)
+    return fields
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,13 +228,15 @@ def load_document(data: bytes) -> Any:
     """Decode one input file: JSON, or gzip-compressed JSON (CloudTrail's S3 log files).
 
     Raises:
-        EventParseError: not gzip-decodable or not JSON.
+        EventParseError: not gzip-decodable or not JSON; larger than MAX_INPUT_BYTES once
+            decompressed, or costlier to parse than MAX_PARSE_BYTES (a decompression or JSON
+            bomb is refused before it takes the memory).
     """
-    if data[:2] == b"\x1f\x8b":
-        try:
-            data = _gunzip(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
+    if data[:2] == _GZIP_MAGIC:
+        data = decompress(data)
+    elif len(data) > MAX_INPUT_BYTES:
+        raise EventParseError("$", f"larger than {MAX_INPUT_BYTES} bytes: not one log file")
+    check_parse_cost(data)
     try:
         return json.loads(data)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
@@ -153,26 +245,97 @@ def load_document(data: bytes) -> Any:
         raise EventParseError("$", "JSON nested too deeply") from exc
 
 
-def _gunzip(data: bytes) -> bytes:
-    with gzip.GzipFile(fileobj=io.BytesIO(data)) as stream:
-        out = stream.read(MAX_INPUT_BYTES + 1)
-    if len(out) > MAX_INPUT_BYTES:
-        raise OSError(f"decompressed input exceeds {MAX_INPUT_BYTES} bytes")
-    return out
+def inflate(data: bytes, limit: int = MAX_INPUT_BYTES) -> Iterator[bytes]:
+    """Gunzip ``data`` (every member) piece by piece; plain data is yielded as it is.
+
+    No piece is larger than about a MiB, and decompression stops as soon as more than
+    ``limit`` bytes came out: a gzip bomb costs ``limit`` bytes, never its full size.
+
+    Raises:
+        EventParseError: a broken or truncated gzip stream, or more than ``limit`` bytes.
+    """
+    if data[:2] != _GZIP_MAGIC:
+        if len(data) > limit:
+            raise EventParseError("$", f"larger than {limit} bytes: not one log file")
+        yield data
+        return
+    view = memoryview(data)
+    pos = total = 0
+    while True:  # one gzip member per round
+        inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
+        while not inflater.eof:
+            piece: bytes | memoryview
+            if inflater.unconsumed_tail:
+                piece = inflater.unconsumed_tail
+            elif pos < len(data):
+                piece = view[pos : pos + _INFLATE_IN]
+                pos += len(piece)
+            else:
+                raise EventParseError("$", "not a valid gzip stream: truncated")
+            try:
+                out = inflater.decompress(piece, _INFLATE_OUT)
+            except zlib.error as exc:
+                raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
+            total += len(out)
+            if total > limit:
+                raise EventParseError(
+                    "$", f"decompressed size exceeds {limit} bytes: not one log file"
+                )
+            if out:
+                yield out
+        pos -= len(inflater.unused_data)
+        if data[pos : pos + 2] != _GZIP_MAGIC:
+            if data[pos:].strip(b"\x00"):  # zero padding after the last member is allowed
+                raise EventParseError("$", "not a valid gzip stream: trailing garbage")
+            return
+
+
+def decompress(data: bytes, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """Gunzip ``data`` whole (see :func:`inflate`)."""
+    return b"".join(inflate(data, limit))
+
+
+def parse_cost(data: bytes) -> int:
+    """About how many bytes json.loads allocates for ``data`` (an upper estimate).
+
+    Counted, not parsed: every ``{`` or ``[`` may open a container (72 bytes or more), every
+    pair of ``"`` a string (about 50), every ``,`` another value (about 40, an int's).
+    """
+    containers = data.count(b"{") + data.count(b"[")
+    return 72 * containers + 25 * data.count(b'"') + 40 * data.count(b",")
+
+
+def check_parse_cost(data: bytes, path: str = "$", limit: int = MAX_PARSE_BYTES) -> None:
+    """Raise EventParseError when parsing ``data`` would cost more than ``limit`` bytes."""
+    cost = parse_cost(data)
+    if cost > limit:
+        raise EventParseError(
+            path,
+            f"parsing would take about {cost >> 20} MiB (more than {limit >> 20} MiB): "
+            "not a CloudTrail log file",
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # Dispatch on the input's shape
 
 
-def parse_input(doc: Any) -> list[RootKeyEvent]:
-    """Turn one decoded input into its CloudTrail events, in input order.
+@dataclass(frozen=True, slots=True)
+class RecordError:
+    """A record of a multi-record input that is not a CloudTrail record (the others still count)."""
 
-    Accepts an EventBridge event whose ``detail`` is a CloudTrail record, a bare CloudTrail
-    record, or a CloudTrail log file ``{"Records": [...]}``.
+    index: int  # its position in the input's records
+    error: EventParseError
+
+
+def parse_records(doc: Any) -> list[RootKeyEvent | RecordError]:
+    """Every record of one decoded input, in input order: its event, or why it is not CloudTrail.
+
+    A record that is not CloudTrail at all (not an object, another service's notification)
+    costs only itself: its place holds a :class:`RecordError` and the records after it are read.
 
     Raises:
-        EventParseError: the input is none of those; ``path`` names the offending value.
+        EventParseError: the input as a whole is not CloudTrail (see :func:`parse_input`).
     """
     if not isinstance(doc, dict):
         raise EventParseError("$", f"expected a JSON object, got {_kind(doc)}")
@@ -180,10 +343,15 @@ def parse_input(doc: Any) -> list[RootKeyEvent]:
         records = doc["Records"]
         if not isinstance(records, list):
             raise EventParseError("$.Records", f"expected a list, got {_kind(records)}")
-        return [
-            _parse_record(rec, f"$.Records[{index}]", InputForm.LOG_FILE, index=index)
-            for index, rec in enumerate(records)
-        ]
+        out: list[RootKeyEvent | RecordError] = []
+        for index, rec in enumerate(records):
+            try:
+                out.append(
+                    _parse_record(rec, f"$.Records[{index}]", InputForm.LOG_FILE, index=index)
+                )
+            except EventParseError as exc:
+                out.append(RecordError(index, exc))
+        return out
     if "detail-type" in doc or "detail" in doc:
         return [_parse_envelope(doc)]
     if "eventName" in doc or "eventSource" in doc or "eventVersion" in doc:
@@ -191,6 +359,36 @@ def parse_input(doc: Any) -> list[RootKeyEvent]:
     raise EventParseError(
         "$", "not a CloudTrail record, an EventBridge CloudTrail event or a CloudTrail log file"
     )
+
+
+def parse_input(doc: Any) -> list[RootKeyEvent]:
+    """Turn one decoded input into its CloudTrail events, in input order.
+
+    Accepts an EventBridge event whose ``detail`` is a CloudTrail record, a bare CloudTrail
+    record, or a CloudTrail log file ``{"Records": [...]}``. A record that is a CloudTrail
+    record always yields an event, whatever fields it lacks or garbles: those are named in
+    its ``untrusted``.
+
+    Raises:
+        EventParseError: the input is none of those, or one of its records is not a CloudTrail
+            record at all; ``path`` names the offending value. (:func:`parse_records` reads the
+            other records of such an input.)
+    """
+    events: list[RootKeyEvent] = []
+    for item in parse_records(doc):
+        if isinstance(item, RecordError):
+            raise item.error
+        events.append(item)
+    return events
+
+
+def parse_log_record(rec: Any, index: int) -> RootKeyEvent:
+    """Record ``index`` of a CloudTrail log file, read as :func:`parse_records` reads it.
+
+    Raises:
+        EventParseError: the record is not a CloudTrail record at all.
+    """
+    return _parse_record(rec, f"$.Records[{index}]", InputForm.LOG_FILE, index=index)
 
 
 def parse_event(doc: Any) -> RootKeyEvent:
@@ -209,17 +407,18 @@ def _parse_envelope(doc: dict[str, Any]) -> RootKeyEvent:
     detail_type = doc.get("detail-type")
     if not isinstance(detail_type, str) or detail_type not in _CLOUDTRAIL_DETAIL_TYPES:
         raise EventParseError("$.detail-type", f"not a CloudTrail event: {_preview(detail_type)}")
-    envelope_account = _opt_str(doc, "account", "$")
-    if envelope_account is not None and not _ACCOUNT_RE.fullmatch(envelope_account):
-        raise EventParseError(
-            "$.account", f"not a 12-digit account id: {_preview(envelope_account)}"
-        )
+    bad: list[str] = []
+    account = _scalar(doc, "account", "$", bad)
+    if account is not None and not _ACCOUNT_RE.fullmatch(account):
+        bad.append("$.account")
+        account = None
     return _parse_record(
         doc.get("detail"),
         "$.detail",
         InputForm.EVENTBRIDGE,
-        envelope_id=_opt_str(doc, "id", "$"),
-        envelope_account=envelope_account,
+        envelope_id=_scalar(doc, "id", "$", bad),
+        envelope_account=account,
+        inherited=tuple(bad),
     )
 
 
@@ -235,70 +434,150 @@ def _parse_record(
     index: int = 0,
     envelope_id: str | None = None,
     envelope_account: str | None = None,
+    inherited: tuple[str, ...] = (),
 ) -> RootKeyEvent:
+    """One record -> its event; raises only for a record that is not CloudTrail at all."""
     if not isinstance(rec, dict):
         raise EventParseError(path, f"expected a CloudTrail record object, got {_kind(rec)}")
-    ignored = _ignored_record(rec, form, index, envelope_id, envelope_account)  # most records
-    if ignored is not None:
-        return ignored
-    event_source = _req_str(rec, "eventSource", path)
-    if not event_source.endswith("amazonaws.com"):
+    if not inherited:
+        ignored = _ignored_record(rec, form, index, envelope_id, envelope_account)  # most records
+        if ignored is not None:
+            return ignored
+    _check_cloudtrail(rec, path)
+    where = _Where(path, form, index, envelope_id, envelope_account, list(inherited))
+    name = rec.get("eventName")
+    if rec.get("eventSource") == _IAM_SOURCE and isinstance(name, str) and name in KEY_EVENT_NAMES:
+        return _key_call(rec, where)
+    return _other_record(rec, where)
+
+
+def _check_cloudtrail(rec: dict[str, Any], path: str) -> None:
+    """Raise unless ``rec`` is a CloudTrail record, however garbled its fields are.
+
+    Another service's record (an S3 notification's ``"eventSource": "aws:s3"``) or an object
+    with none of CloudTrail's identifying keys is not; any record naming an AWS event source,
+    or naming an event or a record version without a foreign source, is.
+    """
+    source = rec.get("eventSource")
+    if isinstance(source, str) and source:
+        if not source.endswith("amazonaws.com"):
+            raise EventParseError(
+                f"{path}.eventSource", f"not a CloudTrail event source: {_preview(source)}"
+            )
+        return
+    if all(rec.get(key) is None for key in ("eventName", "eventVersion", "eventSource")):
         raise EventParseError(
-            f"{path}.eventSource", f"not a CloudTrail event source: {_preview(event_source)}"
+            path, "not a CloudTrail record: no eventSource, eventName or eventVersion"
         )
-    event_name = _req_str(rec, "eventName", path)
-    event_id = _req_str(rec, "eventID", path)
-    event_time = _parse_time(rec.get("eventTime"), f"{path}.eventTime")
 
-    identity = _opt_obj(rec, "userIdentity", path)
-    if identity is None:
-        raise EventParseError(f"{path}.userIdentity", "missing: every CloudTrail record has one")
+
+@dataclass(frozen=True, slots=True)
+class _Where:
+    """Where a record was read, and the JSON paths found untrustworthy so far."""
+
+    path: str
+    form: InputForm
+    index: int
+    envelope_id: str | None
+    envelope_account: str | None
+    bad: list[str]
+
+
+def _key_call(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
+    """An IAM CreateAccessKey, DeleteAccessKey or UpdateAccessKey: every field the detector
+    uses is read. A field in an unexpected shape is named in ``untrusted`` and read as absent
+    (a missing ``eventID`` or ``eventTime`` gets a stand-in; see :func:`finding_fields_sound`);
+    it never costs the event.
+    """
+    path, bad = where.path, where.bad
+    event_name: str = rec["eventName"]
+    identity = _object(rec, "userIdentity", path, bad) or {}
     ipath = f"{path}.userIdentity"
-    account = _account(rec, identity, path, ipath) or envelope_account
-    session = _opt_obj(identity, "sessionContext", ipath) or {}
+    session = _object(identity, "sessionContext", ipath, bad) or {}
     spath = f"{ipath}.sessionContext"
-    attributes = _opt_obj(session, "attributes", spath) or {}
-
-    request = _opt_obj(rec, "requestParameters", path) or {}
+    attributes = _object(session, "attributes", spath, bad) or {}
+    request = _object(rec, "requestParameters", path, bad) or {}
     rpath = f"{path}.requestParameters"
-    response = _opt_obj(rec, "responseElements", path) or {}
-    response_key = _opt_obj(response, "accessKey", f"{path}.responseElements") or {}
+    response = _object(rec, "responseElements", path, bad) or {}
+    response_key = _object(response, "accessKey", f"{path}.responseElements", bad) or {}
     kpath = f"{path}.responseElements.accessKey"
-
-    # Descriptive only, and IAM writes it in a locale format that has changed over the years:
-    # a value we cannot read is dropped, never a reason to lose the event.
-    key_created = response_key.get("createDate")
+    key_status = _scalar(request, "status", rpath, bad) or _scalar(
+        response_key, "status", kpath, bad
+    )
+    if event_name == "UpdateAccessKey" and (key_status or "").lower() not in {"active", "inactive"}:
+        # The call takes only Active or Inactive: anything else is a garbled record.
+        bad.append(f"{rpath}.status")
+        key_status = None
     return RootKeyEvent(
-        event_id=event_id,
-        event_time=event_time,
+        event_id=_event_id(rec, path, bad),
+        event_time=_event_time(rec.get("eventTime"), f"{path}.eventTime", bad),
         event_name=event_name,
-        event_source=event_source,
-        event_version=_opt_str(rec, "eventVersion", path),
-        aws_region=_opt_str(rec, "awsRegion", path),
-        account_id=account,
-        source_ip=_opt_str(rec, "sourceIPAddress", path),
-        user_agent=_opt_str(rec, "userAgent", path),
-        principal_type=_opt_str(identity, "type", ipath),
-        principal_arn=_opt_str(identity, "arn", ipath),
-        principal_id=_opt_str(identity, "principalId", ipath),
-        account_alias=_opt_str(identity, "userName", ipath),
-        caller_access_key_id=_opt_str(identity, "accessKeyId", ipath) or None,
+        event_source=_IAM_SOURCE,
+        event_version=_scalar(rec, "eventVersion", path, bad),
+        aws_region=_scalar(rec, "awsRegion", path, bad),
+        account_id=_account(rec, identity, where),
+        source_ip=_scalar(rec, "sourceIPAddress", path, bad),
+        user_agent=_scalar(rec, "userAgent", path, bad),
+        principal_type=_scalar(identity, "type", ipath, bad),
+        principal_arn=_scalar(identity, "arn", ipath, bad),
+        principal_id=_scalar(identity, "principalId", ipath, bad),
+        account_alias=_scalar(identity, "userName", ipath, bad),
+        caller_access_key_id=_scalar(identity, "accessKeyId", ipath, bad) or None,
         mfa_authenticated=_opt_bool(attributes, "mfaAuthenticated"),
         assumed_root=_opt_bool(session, "assumedRoot") is True,
         console_session=_opt_bool(rec, "sessionCredentialFromConsole") is True,
-        error_code=_opt_str(rec, "errorCode", path) or None,
-        error_message=_opt_str(rec, "errorMessage", path),
-        target_user_name=_opt_str(request, "userName", rpath) or None,
-        access_key_id=(
-            _opt_str(response_key, "accessKeyId", kpath)
-            or _opt_str(request, "accessKeyId", rpath)
-            or None
-        ),
-        key_status=_opt_str(request, "status", rpath) or _opt_str(response_key, "status", kpath),
-        key_created_at=_lenient_time(key_created),
-        form=form,
-        envelope_id=envelope_id,
-        index=index,
+        error_code=_scalar(rec, "errorCode", path, bad) or None,
+        error_message=_scalar(rec, "errorMessage", path, bad),
+        target_user_name=_target_user(request, rpath, bad),
+        access_key_id=(_key_id(response_key, kpath, bad) or _key_id(request, rpath, bad) or None),
+        key_status=key_status,
+        # Descriptive only, and IAM writes it in a locale format that has changed over the
+        # years: a value we cannot read is dropped, never a reason to lose the event.
+        key_created_at=_lenient_time(response_key.get("createDate")),
+        form=where.form,
+        envelope_id=where.envelope_id,
+        index=where.index,
+        untrusted=tuple(dict.fromkeys(bad)),
+    )
+
+
+def _other_record(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
+    """Any other record, read leniently: only what identifies it, and it is always ignored."""
+    path, bad = where.path, where.bad
+    identity = rec.get("userIdentity")
+    if not isinstance(identity, dict):
+        identity = {}
+    session = identity.get("sessionContext")
+    event_source, event_name = rec.get("eventSource"), rec.get("eventName")
+    principal_type = identity.get("type")
+    return RootKeyEvent(
+        event_id=_event_id(rec, path, bad),
+        event_time=_event_time(rec.get("eventTime"), f"{path}.eventTime", bad),
+        event_name=event_name if isinstance(event_name, str) else "",
+        event_source=event_source if isinstance(event_source, str) else "",
+        event_version=None,
+        aws_region=None,
+        account_id=_account(rec, identity, where),
+        source_ip=None,
+        user_agent=None,
+        principal_type=principal_type if isinstance(principal_type, str) else None,
+        principal_arn=None,
+        principal_id=None,
+        account_alias=None,
+        caller_access_key_id=None,
+        mfa_authenticated=None,
+        assumed_root=isinstance(session, dict) and _opt_bool(session, "assumedRoot") is True,
+        console_session=False,
+        error_code=None,
+        error_message=None,
+        target_user_name=None,
+        access_key_id=None,
+        key_status=None,
+        key_created_at=None,
+        form=where.form,
+        envelope_id=where.envelope_id,
+        index=where.index,
+        untrusted=tuple(dict.fromkeys(bad)),
     )
 
 
@@ -309,12 +588,11 @@ def _ignored_record(
     envelope_id: str | None,
     envelope_account: str | None,
 ) -> RootKeyEvent | None:
-    """A record that is not an access-key call: only what identifies it is read and kept.
+    """The fast path of :func:`_other_record`, for a record in CloudTrail's own shape.
 
-    Such a record is always "ignored", so a descriptive field it carries in an odd shape must
-    not cost the rest of its log file. Returns None for an access-key call (IAM's
-    CreateAccessKey, DeleteAccessKey or UpdateAccessKey), and whenever an identifying field is
-    unusual: the full reading then decides, and names the bad path.
+    Returns None for an access-key call (IAM's CreateAccessKey, DeleteAccessKey or
+    UpdateAccessKey), and whenever an identifying field is unusual: the lenient reading then
+    decides what to keep and names what it could not trust.
     """
     event_source = rec.get("eventSource")
     event_name = rec.get("eventName")
@@ -329,10 +607,12 @@ def _ignored_record(
         event_source.endswith("amazonaws.com")
         and event_name
         and isinstance(event_id, str)
-        and event_id
+        and 0 < len(event_id) <= MAX_EVENT_ID_LENGTH
+        and event_id.isprintable()
         and isinstance(stamp, str)
         and len(stamp) == 20  # CloudTrail's own shape, "2026-11-20T14:03:11Z"
         and stamp.endswith("Z")
+        and stamp >= _EARLIEST_STAMP
         and isinstance(identity, dict)
     ):
         return None
@@ -377,48 +657,138 @@ def _ignored_record(
     )
 
 
-def _account(rec: dict[str, Any], identity: dict[str, Any], path: str, ipath: str) -> str | None:
-    for source, key, where in (
-        (rec, "recipientAccountId", path),
-        (identity, "accountId", ipath),
+def _account(rec: dict[str, Any], identity: dict[str, Any], where: _Where) -> str | None:
+    """recipientAccountId, else userIdentity.accountId, else the envelope's account.
+
+    A value that is not a 12-digit id (sanitised samples have 9, 10 or 13 digits) is named in
+    ``untrusted`` and the next source is read.
+    """
+    for source, key, at in (
+        (rec, "recipientAccountId", where.path),
+        (identity, "accountId", f"{where.path}.userIdentity"),
     ):
-        value = _opt_str(source, key, where)
+        value = _scalar(source, key, at, where.bad)
         if value:
-            if not _ACCOUNT_RE.fullmatch(value):
-                raise EventParseError(
-                    f"{where}.{key}", f"not a 12-digit account id: {_preview(value)}"
-                )
-            return value
-    return None
+            if _ACCOUNT_RE.fullmatch(value):
+                return value
+            where.bad.append(f"{at}.{key}")
+    return where.envelope_account
 
 
-# ---------------------------------------------------------------------------------------------
-# Field readers: each names the JSON path it failed on.
+def _event_id(rec: dict[str, Any], path: str, bad: list[str]) -> str:
+    """eventID, or a stand-in derived from the record when it is missing or unusable.
+
+    The stand-in is the same for the same record, so a redelivery is still a duplicate.
+    """
+    value = rec.get("eventID")
+    if isinstance(value, str) and 0 < len(value) <= MAX_EVENT_ID_LENGTH and value.isprintable():
+        return value
+    bad.append(f"{path}.eventID")
+    return _stand_in_id(rec)
 
 
-def _req_str(obj: dict[str, Any], key: str, path: str) -> str:
-    value = obj.get(key)
-    if not isinstance(value, str) or not value:
-        what = "missing" if value is None else f"expected a non-empty string, got {_kind(value)}"
-        raise EventParseError(f"{path}.{key}", what)
+def _stand_in_id(rec: dict[str, Any]) -> str:
+    digest = hashlib.sha256()
+    for key in _STAND_IN_KEYS:
+        digest.update(_bounded_text(rec.get(key)).encode("utf-8", "surrogatepass"))
+        digest.update(b"\x1f")
+    return f"{STAND_IN_ID_PREFIX}{digest.hexdigest()[:32]}"
+
+
+def _bounded_text(value: Any) -> str:
+    """A deterministic rendering of a JSON value, at most a few KB of work."""
+    if isinstance(value, str):
+        return value[:4096]
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return "?"
+    return text[:4096]
+
+
+def _event_time(value: Any, path: str, bad: list[str]) -> datetime:
+    """eventTime in UTC; the Unix epoch stands in for a value that cannot be read."""
+    if type(value) is str and len(value) == 20 and value[19] == "Z":
+        # CloudTrail's own shape, "2026-11-20T14:03:11Z": already UTC.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass  # the general path below decides
+        else:
+            if parsed >= EARLIEST_EVENT_TIME:
+                return parsed
+    found = _read_time(value)
+    if found is None:
+        bad.append(path)
+        return UNREADABLE_TIME
+    return found
+
+
+def _read_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:
+        return None
+    return parsed if parsed >= EARLIEST_EVENT_TIME else None
+
+
+def _target_user(request: dict[str, Any], rpath: str, bad: list[str]) -> str | None:
+    """requestParameters.userName: the IAM user whose key the call is about (None: root's own).
+
+    Root's console actions can carry ``"AWS ROOT USER"``, which is no IAM user name (those
+    cannot hold spaces, "IAM object quotas and names", IAM user guide): it means root, like an
+    absent name. Any other value that cannot be a user name is named in ``untrusted`` and read
+    as absent too: a root key is never taken for a user's.
+    """
+    value = _scalar(request, "userName", rpath, bad)
+    if not value:
+        return None
+    if " ".join(value.split()).upper() == ROOT_USER_MARKER:
+        return None
+    if not _USER_NAME_RE.fullmatch(value):
+        bad.append(f"{rpath}.userName")
+        return None
     return value
 
 
-def _opt_str(obj: dict[str, Any], key: str, path: str) -> str | None:
+def _key_id(obj: dict[str, Any], path: str, bad: list[str]) -> str | None:
+    """An accessKeyId: IAM's are 16 to 128 word characters (IAM API reference, AccessKey)."""
+    value = _scalar(obj, "accessKeyId", path, bad)
+    if value and not _KEY_ID_RE.fullmatch(value):
+        bad.append(f"{path}.accessKeyId")
+        return None
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Field readers: a value in an unexpected shape is named in ``bad`` and read as absent.
+
+
+def _scalar(obj: dict[str, Any], key: str, path: str, bad: list[str]) -> str | None:
     value = obj.get(key)
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool | int | float):
         # Descriptive scalars of an unexpected type are kept as text rather than lost.
         return str(value)
-    raise EventParseError(f"{path}.{key}", f"expected a string, got {_kind(value)}")
+    bad.append(f"{path}.{key}")
+    return None
 
 
-def _opt_obj(obj: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+def _object(obj: dict[str, Any], key: str, path: str, bad: list[str]) -> dict[str, Any] | None:
     value = obj.get(key)
     if value is None or isinstance(value, dict):
         return value
-    raise EventParseError(f"{path}.{key}", f"expected an object or null, got {_kind(value)}")
+    bad.append(f"{path}.{key}")
+    return None
 
 
 def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
@@ -432,37 +802,13 @@ def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
     return None
 
 
-def _parse_time(value: Any, path: str) -> datetime:
-    if type(value) is str and len(value) == 20 and value[19] == "Z":
-        # CloudTrail's own shape, "2026-11-20T14:03:11Z": already UTC.
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            pass  # the general path below names the problem
-    if not isinstance(value, str):
-        what = "missing" if value is None else f"expected an ISO-8601 timestamp, got {_kind(value)}"
-        raise EventParseError(path, what)
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise EventParseError(
-            path, f"expected an ISO-8601 timestamp, got {_preview(value)}"
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise EventParseError(path, f"timestamp out of range: {_preview(value)}") from None
-
-
 # IAM's createDate in responseElements: "Nov 20, 2026 2:03:11 PM", "Nov 20, 2026, 2:03:11 PM"
 # (with U+202F before PM in newer records), or ISO-8601.
 _LOCALE_FORMATS = ("%b %d, %Y %I:%M:%S %p", "%b %d, %Y, %I:%M:%S %p")
 
 
 def _lenient_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or len(value) > 64:
         return None
     text = " ".join(value.replace("\u202f", " ").replace("\u00a0", " ").split())
     parsed: datetime | None = None

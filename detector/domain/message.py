@@ -24,13 +24,14 @@ from slack_sdk.models.blocks import (
 
 from detector.controls import ROOT_ACCESS_KEYS
 from detector.domain.confirmation import Confirmation, KeyState
-from detector.domain.event import InputForm, RootKeyEvent
+from detector.domain.event import InputForm, RootKeyEvent, untrusted_field
 from detector.domain.text import clean, mask_key, mrkdwn, truncate
 from detector.domain.verdict import Verdict
 
 METADATA_EVENT_TYPE = "root_key_detector_event"
 MAX_FALLBACK = 3000  # what a notification shows; Slack's own cap is 40,000
 MAX_FIELD_VALUE = 300  # visible chars of one untrusted value
+MAX_UNTRUSTED_SHOWN = 10  # JSON paths named in the "could not be trusted" line
 
 _ACTIONS: dict[Verdict, str] = {
     Verdict.CREATED: "created an access key",
@@ -106,11 +107,14 @@ def build_message(
     links: Links | None = None,
     account_name: str | None = None,
     finding_id: str | None = None,
+    unfiled: str | None = None,
 ) -> SlackMessage:
     """Build the alert (or notice) for one classified event.
 
     Every value that came from the event is cleaned, truncated and escaped; the key id is
-    masked (the full id is in the finding).
+    masked (the full id is in the finding). The fields the record held in a shape that could
+    not be trusted (``event.untrusted``) are named; ``unfiled`` says why no finding was filed
+    (e.g. :func:`detector.domain.event.finding_fields_sound`'s answer).
     """
     emoji, title = _HEADLINES[verdict]
     account = event.account_id or "unknown account"
@@ -138,7 +142,12 @@ def build_message(
     fields = [
         _field("Account", named),
         _field("Access key", mrkdwn(key, 16)),
-        _field("When", _when(event.event_time)),
+        _field(
+            "When",
+            "_could not be read_"
+            if untrusted_field(event, "eventTime")
+            else _when(event.event_time),
+        ),
         _field("Source IP", _value(event.source_ip, 64)),
         _field("User agent", _value(event.user_agent, MAX_FIELD_VALUE)),
         _field("MFA", _flag(event.mfa_authenticated)),
@@ -163,6 +172,9 @@ def build_message(
         SectionBlock(text=MarkdownTextObject(text=f"{emoji} {summary}")),
         SectionBlock(fields=fields[:10]),
     ]
+    doubts = _doubts(event, unfiled)
+    if doubts:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=doubts)))
     buttons: list[ButtonElement] = []
     if links and links.finding:
         buttons.append(
@@ -202,6 +214,21 @@ def build_message(
         },
     }
     return SlackMessage(text=mrkdwn(text, MAX_FALLBACK), blocks=blocks, metadata=metadata)
+
+
+def _doubts(event: RootKeyEvent, unfiled: str | None) -> str:
+    """What the alert could not trust, and why no finding was filed (empty when all is sound)."""
+    lines: list[str] = []
+    if event.untrusted:
+        shown = ", ".join(event.untrusted[:MAX_UNTRUSTED_SHOWN])
+        more = len(event.untrusted) - MAX_UNTRUSTED_SHOWN
+        lines.append(
+            ":warning: *Fields this record holds in a shape that cannot be trusted* (read as "
+            f"absent): {mrkdwn(shown, 1200)}" + (f" and {more} more" if more > 0 else "")
+        )
+    if unfiled:
+        lines.append(f":warning: *No Security Hub finding was filed:* {mrkdwn(unfiled, 1000)}")
+    return "\n".join(lines)
 
 
 def _field(label: str, value: str) -> MarkdownTextObject:

@@ -52,9 +52,10 @@ def classify(event: RootKeyEvent) -> Verdict:
     if name == "DeleteAccessKey":
         return Verdict.DELETED
     if name == "UpdateAccessKey":
-        status = (event.key_status or "").lower()
-        if status == "inactive":
+        # The parser keeps only Active or Inactive (what the call accepts); a status it could
+        # not read is named in the event's ``untrusted`` and counts as the louder "active": the
+        # key exists either way, and IAM's confirmation says the rest.
+        if (event.key_status or "").lower() == "inactive":
             return Verdict.DEACTIVATED
-        if status == "active":
-            return Verdict.ACTIVATED
+        return Verdict.ACTIVATED
     return Verdict.IGNORED

@@ -75,14 +75,12 @@ def _samples() -> list[tuple[str, str, dict[str, Any]]]:
         if not isinstance(entries, list):  # invalid/*: not CloudTrail at all
             continue
         doc = json.loads((EVENTS / name).read_text())
-        if name.startswith("eventbridge/"):
-            events = [doc]
-        elif "Records" in doc:
-            events = [_envelope(r) for r in doc["Records"]]
-        else:
-            events = [_envelope(doc)]
-        assert len(events) == len(entries), name
-        for index, (event, entry) in enumerate(zip(events, entries, strict=True)):
+        records = doc.get("Records", [doc])
+        assert len(records) == len(entries), name
+        for index, (rec, entry) in enumerate(zip(records, entries, strict=True)):
+            if entry.get("error"):  # a record of a log file that is not CloudTrail
+                continue
+            event = rec if name.startswith("eventbridge/") else _envelope(rec)
             samples.append((f"{name}#{index}", entry["verdict"], event))
     return samples
 

@@ -350,3 +350,27 @@ def test_apply_reports_a_failed_event_and_a_second_run_completes_it(
     assert "alerted" in done["actions"]
     assert len(sandbox.aws.findings()) == 1
     assert len(sandbox.slack.top_level(SLACK_CHANNEL)) == 1
+
+
+def test_bombs_among_the_objects_are_refused_and_the_rest_is_read(
+    archive: Archive, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Eight workers, eight bombs: each is reported unreadable, none is parsed (a gzip past
+    the size cap stops decompressing there; a JSON bomb is costed before json.loads)."""
+    root = json.dumps(record(), separators=(",", ":")).encode()
+    json_bomb = gzip.compress(b'{"Records":[' + root + b"," + b"[]," * 10_000_000 + b"{}]}")
+    gzip_bomb = gzip.compress(b'{"Records":[' + root + b"," + b" " * (65 << 20) + b"{}]}")
+    bombs = [
+        archive.put(MEMBER, D21, [], org=ORG, body=json_bomb if i % 2 else gzip_bomb)
+        for i in range(8)
+    ]
+    for key in bombs:
+        del archive.objects[key]
+
+    code, lines = _run("--since", "2026-11-19", "--until", "2026-11-21", "--workers", "8")
+    assert code == 2
+    assert lines == archive.expected({D19, D20, D21})
+    err = capsys.readouterr().err
+    for key in bombs:
+        assert f"s3://{BUCKET}/{key}: not a CloudTrail log file" in err
+    assert "8 unreadable" in err.strip().splitlines()[-1]

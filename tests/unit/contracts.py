@@ -144,3 +144,25 @@ def text_problems(text: str) -> list[str]:
     if bad:
         problems.append(f"control/bidi characters {bad[:5]!r}")
     return problems
+
+
+# Slack's own parsing of plain mrkdwn text: an emoji code, and a domain (a dot before a letter
+# of any script, also the ideographic and full-width dots) it would auto-link.
+EMOJI_CODE = re.compile(r":[\w+'-]+:")
+DOMAIN_DOT = re.compile(r"[.\u3002\uff0e\uff61](?=[^\W\d])")
+
+
+def autolink_problems(text: str) -> list[str]:
+    """Why Slack would still render an emoji or a link in untrusted ``text`` (empty if none).
+
+    Only for text that is all untrusted (mrkdwn()'s output): the message's own emoji and
+    requirement ids ("D3.PC.Am.B.1") are ours.
+    """
+    problems = []
+    if EMOJI_CODE.search(text):
+        problems.append(f"emoji code in {text[:120]!r}")
+    if DOMAIN_DOT.search(text):
+        problems.append(f"domain dot in {text[:120]!r}")
+    if re.search(r"(?i)www\.", text):
+        problems.append(f"'www.' in {text[:120]!r}")
+    return problems

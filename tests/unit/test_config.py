@@ -168,6 +168,17 @@ def without(env: dict[str, str], name: str) -> dict[str, str]:
         ({**BOT, "EVENT_LEASE_SECONDS": "5"}, "EVENT_LEASE_SECONDS"),
         ({**BOT, "EVENT_LEASE_SECONDS": "3601"}, "EVENT_LEASE_SECONDS"),
         ({**BOT, "EVENT_LEASE_SECONDS": "forever"}, "EVENT_LEASE_SECONDS"),
+        ({**BOT, "ORGANIZATION_NAMES": "yes"}, "ORGANIZATION_NAMES"),
+        ({**BOT, "ORGANIZATION_NAMES": "1"}, "ORGANIZATION_NAMES"),
+        ({**BOT, "SWEEP_CONCURRENCY": "0"}, "SWEEP_CONCURRENCY"),
+        ({**BOT, "SWEEP_CONCURRENCY": "257"}, "SWEEP_CONCURRENCY"),
+        ({**BOT, "SWEEP_CONCURRENCY": "2.5"}, "SWEEP_CONCURRENCY"),
+        ({**BOT, "SWEEP_CONCURRENCY": "many"}, "SWEEP_CONCURRENCY"),
+        ({**BOT, "SWEEP_ACCOUNTS": "123456789012,abc"}, "SWEEP_ACCOUNTS"),
+        ({**BOT, "MEMBER_ROLE_NAME": "role with space"}, "MEMBER_ROLE_NAME"),
+        ({**BOT, "DETECTOR_ACCOUNT_ID": "12345"}, "DETECTOR_ACCOUNT_ID"),
+        ({**BOT, "SLACK_TOKEN_SECRET_ID": "a secret"}, "SLACK_TOKEN_SECRET_ID"),
+        ({**WEBHOOK, "SLACK_WEBHOOK_SECRET_ID": "x" * 513}, "SLACK_WEBHOOK_SECRET_ID"),
     ],
 )
 def test_bad_variable_is_named(env: dict[str, str], variable: str) -> None:
@@ -195,3 +206,20 @@ def test_error_quotes_the_bad_value_for_the_operator() -> None:
     assert "'email'" in str(err)
     assert "bot" in str(err)
     assert "webhook" in str(err)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("true", True), ("TRUE", True), ("false", False)])
+def test_organization_names_reads_true_or_false(raw: str, expected: bool) -> None:
+    assert Settings.from_env({**BOT, "ORGANIZATION_NAMES": raw}).organization_names is expected
+
+
+@pytest.mark.parametrize("raw", ["0", "2.5", "-3", "many"])
+def test_sweep_concurrency_errors_speak_of_accounts_not_seconds(raw: str) -> None:
+    err = error_for({**BOT, "SWEEP_CONCURRENCY": raw})
+    assert "seconds" not in str(err)
+    assert raw in str(err)
+
+
+def test_secret_ids_take_a_name_or_an_arn() -> None:
+    arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:root-key-detector/slack-AbCdEf"
+    assert Settings.from_env({**BOT, "SLACK_TOKEN_SECRET_ID": arn}).slack_token_secret_id == arn

@@ -10,7 +10,21 @@ from typing import Any
 
 import pytest
 
-from detector.domain.event import InputForm, RootKeyEvent, load_document, parse_event, parse_input
+from detector.domain.event import (
+    STAND_IN_ID_PREFIX,
+    UNREADABLE_TIME,
+    InputForm,
+    RecordError,
+    RootKeyEvent,
+    finding_fields_sound,
+    load_document,
+    parse_event,
+    parse_input,
+    parse_records,
+    summary_fields,
+    sweep_event,
+    untrusted_field,
+)
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 from tests.factories import (
@@ -19,6 +33,7 @@ from tests.factories import (
     DROP,
     ENVELOPE_ID,
     EVENT_ID,
+    EVENT_TIME,
     KEY_ID,
     OTHER_ACCOUNT,
     as_bytes,
@@ -323,32 +338,16 @@ def test_create_date_is_read_when_present() -> None:
 @pytest.mark.parametrize(
     ("doc", "path"),
     [
-        (envelope(record(eventTime=DROP)), "$.detail.eventTime"),
-        (envelope(record(eventTime="yesterday")), "$.detail.eventTime"),
-        (envelope(record(eventTime=1763647391)), "$.detail.eventTime"),
-        (envelope(record(eventTime="{{ event_time }}")), "$.detail.eventTime"),
-        (log_file(record(), record(eventName=DROP)), "$.Records[1].eventName"),
-        (log_file(record(), record(), record(eventName="")), "$.Records[2].eventName"),
         (log_file(record(), "not a record"), "$.Records[1]"),
+        (log_file(record(), {}), "$.Records[1]"),
+        (log_file(record(), {"eventTime": EVENT_TIME, "awsRegion": "x"}), "$.Records[1]"),
         (envelope(record(), **{"detail-type": "Scheduled Event"}), "$.detail-type"),
         (envelope(record(), **{"detail-type": DROP}), "$.detail-type"),
         (envelope(record(), detail=None), "$.detail"),
         (envelope(record(), detail=[]), "$.detail"),
-        (envelope(record(), account="12345"), "$.account"),
-        (envelope(record(eventSource=DROP)), "$.detail.eventSource"),
+        (envelope(record(), detail={}), "$.detail"),
         (envelope(record(eventSource="aws:s3")), "$.detail.eventSource"),
-        (envelope(record(eventID=DROP)), "$.detail.eventID"),
-        (envelope(record(userIdentity=DROP)), "$.detail.userIdentity"),
-        (record(userIdentity="Root"), "$.userIdentity"),
-        (record(**{"userIdentity.sessionContext": []}), "$.userIdentity.sessionContext"),
-        (
-            record(**{"userIdentity.sessionContext.attributes": "x"}),
-            "$.userIdentity.sessionContext.attributes",
-        ),
-        (record(requestParameters=["userName"]), "$.requestParameters"),
-        (record(**{"responseElements.accessKey": "AKIA"}), "$.responseElements.accessKey"),
-        (record(recipientAccountId="12345"), "$.recipientAccountId"),
-        (record(userAgent={"ua": "x"}), "$.userAgent"),
+        (log_file(record(), record(eventSource="aws:sqs")), "$.Records[1].eventSource"),
         ({"Records": {"0": record()}}, "$.Records"),
         ({}, "$"),
         ([], "$"),
@@ -358,15 +357,165 @@ def test_create_date_is_read_when_present() -> None:
         ({"Records": None}, "$.Records"),
     ],
 )
-def test_bad_input_names_the_offending_path(doc: Any, path: str) -> None:
+def test_input_that_is_not_cloudtrail_names_the_offending_path(doc: Any, path: str) -> None:
     assert parse_error(doc).path == path
 
 
-def test_bad_user_identity_account_names_user_identity_account_id() -> None:
-    # With no recipientAccountId the account comes from userIdentity.accountId: that is the
-    # value to fix, so that is the path the error must name.
+# ---------------------------------------------------------------------------------------------
+# Sanitised and garbled records: never lost, the untrusted fields named
+
+
+@pytest.mark.parametrize(
+    ("doc", "verdict", "untrusted"),
+    [
+        (envelope(record(eventTime=DROP)), Verdict.CREATED, ["$.detail.eventTime"]),
+        (envelope(record(eventTime="redacted")), Verdict.CREATED, ["$.detail.eventTime"]),
+        (envelope(record(eventTime=1763647391)), Verdict.CREATED, ["$.detail.eventTime"]),
+        (envelope(record(eventTime="{{ event_time }}")), Verdict.CREATED, ["$.detail.eventTime"]),
+        (
+            envelope(record(eventTime="0001-01-01T00:00:00Z")),
+            Verdict.CREATED,
+            ["$.detail.eventTime"],
+        ),
+        (envelope(record(eventID=DROP)), Verdict.CREATED, ["$.detail.eventID"]),
+        (envelope(record(eventID=None)), Verdict.CREATED, ["$.detail.eventID"]),
+        (envelope(record(eventID="")), Verdict.CREATED, ["$.detail.eventID"]),
+        (envelope(record(eventID="e" * 3000)), Verdict.CREATED, ["$.detail.eventID"]),
+        (envelope(record(eventID="a\nb")), Verdict.CREATED, ["$.detail.eventID"]),
+        (envelope(record(), account="12345"), Verdict.CREATED, ["$.account"]),
+        (envelope(record(), account=["x"]), Verdict.CREATED, ["$.account"]),
+        (envelope(record(), id={"x": 1}), Verdict.CREATED, ["$.id"]),
+        (record(recipientAccountId="12345678901"), Verdict.CREATED, ["$.recipientAccountId"]),
+        (record(recipientAccountId="1234567890123"), Verdict.CREATED, ["$.recipientAccountId"]),
+        (
+            record(recipientAccountId="123456789", **{"userIdentity.accountId": "1234567890"}),
+            Verdict.CREATED,
+            ["$.recipientAccountId", "$.userIdentity.accountId"],
+        ),
+        (
+            record(**{"userIdentity.sessionContext": []}),
+            Verdict.CREATED,
+            ["$.userIdentity.sessionContext"],
+        ),
+        (
+            record(**{"userIdentity.sessionContext.attributes": "x"}),
+            Verdict.CREATED,
+            ["$.userIdentity.sessionContext.attributes"],
+        ),
+        (record(requestParameters=["userName"]), Verdict.CREATED, ["$.requestParameters"]),
+        (record(responseElements="AKIA"), Verdict.CREATED, ["$.responseElements"]),
+        (
+            record(**{"responseElements.accessKey": "AKIA"}),
+            Verdict.CREATED,
+            ["$.responseElements.accessKey"],
+        ),
+        (record(userAgent={"ua": "x"}), Verdict.CREATED, ["$.userAgent"]),
+        (record(errorCode=["AccessDenied"]), Verdict.CREATED, ["$.errorCode"]),
+        (
+            delete_record(requestParameters={"accessKeyId": [KEY_ID]}),
+            Verdict.DELETED,
+            ["$.requestParameters.accessKeyId"],
+        ),
+        (
+            record(eventTime="redacted", eventID=DROP, recipientAccountId="redacted"),
+            Verdict.CREATED,
+            ["$.eventID", "$.eventTime", "$.recipientAccountId"],
+        ),
+    ],
+)
+def test_a_root_key_event_with_a_malformed_field_keeps_its_verdict(
+    doc: Any, verdict: Verdict, untrusted: list[str]
+) -> None:
+    event = only(doc)
+    assert classify(event) is verdict
+    assert sorted(event.untrusted) == sorted(untrusted)
+
+
+def test_an_unreadable_event_time_has_a_stand_in_and_is_never_shown_as_a_time() -> None:
+    event = only(record(eventTime="redacted"))
+    assert event.event_time == UNREADABLE_TIME
+    assert untrusted_field(event, "eventTime") == "$.eventTime"
+    assert summary_fields(event, "f")["event_time"] is None
+    assert summary_fields(event, "f")["untrusted"] == ["$.eventTime"]
+    assert finding_fields_sound(event) == "$.eventTime could not be read"
+
+
+def test_a_missing_event_id_has_a_stand_in_that_is_the_same_for_the_same_record() -> None:
+    first = only(record(eventID=DROP))
+    again = only(record(eventID=DROP))
+    other = only(record(eventID=DROP, sourceIPAddress="198.51.100.7"))
+    assert first.event_id.startswith(STAND_IN_ID_PREFIX)
+    assert first.event_id == again.event_id  # a redelivery is still a duplicate
+    assert other.event_id != first.event_id
+    assert finding_fields_sound(first) == "$.eventID could not be read"
+
+
+def test_a_bad_account_field_falls_back_to_the_next_source() -> None:
+    event = only(record(recipientAccountId="12345678901"))
+    assert event.account_id == ACCOUNT  # from userIdentity.accountId
+    assert event.untrusted == ("$.recipientAccountId",)
+    assert finding_fields_sound(event) is None  # the account it has is sound
+
+
+def test_no_sound_account_is_named_by_the_finding_predicate() -> None:
     rec = record(recipientAccountId=DROP, **{"userIdentity.accountId": "not-an-account"})
-    assert parse_error(rec).path == "$.userIdentity.accountId"
+    event = only(rec)
+    assert event.account_id is None
+    assert event.untrusted == ("$.userIdentity.accountId",)
+    assert classify(event) is Verdict.CREATED
+    assert finding_fields_sound(event) == (
+        "no 12-digit account id ($.userIdentity.accountId not one)"
+    )
+    bare = only(record(recipientAccountId=DROP, **{"userIdentity.accountId": DROP}))
+    assert finding_fields_sound(bare) == "no 12-digit account id in the record"
+
+
+def test_a_textbook_event_and_a_sweep_event_are_sound() -> None:
+    assert finding_fields_sound(only(record())) is None
+    assert finding_fields_sound(only(envelope(delete_record()))) is None
+    assert finding_fields_sound(sweep_event(ACCOUNT, CREATED_AT)) is None
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"eventSource": DROP},
+        {"eventSource": 42},
+        {"eventName": DROP},
+        {"eventName": ""},
+        {"userIdentity": DROP},
+        {"userIdentity": "Root"},
+        {"userIdentity.type": ["Root"]},
+        {"eventTime": "redacted", "eventSource": "ec2.amazonaws.com"},
+    ],
+)
+def test_a_record_that_cannot_be_a_root_key_event_is_ignored_whatever_it_garbles(
+    overrides: dict[str, Any],
+) -> None:
+    events = parse_input(
+        log_file(record(eventID="e-0"), record(**overrides), record(eventID="e-2"))
+    )
+    assert [classify(e) for e in events] == [Verdict.CREATED, Verdict.IGNORED, Verdict.CREATED]
+
+
+def test_a_log_file_with_a_record_that_is_not_cloudtrail_still_yields_the_others() -> None:
+    doc = log_file(record(eventID="e-0"), ["not", "a", "record"], {}, delete_record(eventID="e-3"))
+    items = parse_records(doc)
+    assert [type(i).__name__ for i in items] == [
+        "RootKeyEvent",
+        "RecordError",
+        "RecordError",
+        "RootKeyEvent",
+    ]
+    errors = [i for i in items if isinstance(i, RecordError)]
+    assert [(e.index, e.error.path) for e in errors] == [(1, "$.Records[1]"), (2, "$.Records[2]")]
+    events = [i for i in items if isinstance(i, RootKeyEvent)]
+    assert [(e.event_id, e.index, classify(e)) for e in events] == [
+        ("e-0", 0, Verdict.CREATED),
+        ("e-3", 3, Verdict.DELETED),
+    ]
+    with pytest.raises(EventParseError):  # parse_input: the whole input or nothing
+        parse_input(doc)
 
 
 @pytest.mark.parametrize("detail_type", [[], ["AWS API Call via CloudTrail"], {}, {"a": 1}])
@@ -381,9 +530,9 @@ def test_parse_event_rejects_more_than_one_record() -> None:
 
 
 def test_error_message_carries_the_path() -> None:
-    err = parse_error(envelope(record(eventTime="yesterday")))
-    assert "$.detail.eventTime" in str(err)
-    assert "yesterday" in str(err)
+    err = parse_error(envelope(record(eventSource="aws:s3")))
+    assert "$.detail.eventSource" in str(err)
+    assert "aws:s3" in str(err)
 
 
 @pytest.mark.parametrize(
@@ -456,19 +605,27 @@ def test_recorded_event_matches_manifest(name: str) -> None:
             parse_input(load_document(data))
         return
 
-    events = parse_input(load_document(data))
     got = [
-        {
-            "verdict": classify(e).value,
-            "account": e.account_id,
-            "access_key_id": e.access_key_id,
-            "event_id": e.event_id,
-            "assumed_root": e.assumed_root,
+        {"error": True}
+        if isinstance(item, RecordError)
+        else {
+            "verdict": classify(item).value,
+            "account": item.account_id,
+            "access_key_id": item.access_key_id,
+            "event_id": item.event_id,
+            "assumed_root": item.assumed_root,
+            "untrusted": list(item.untrusted),
         }
-        for e in events
+        for item in parse_records(load_document(data))
     ]
-    want = [{k: entry.get(k) for k in got[0]} for entry in expected] if got else expected
+    want = [
+        entry if entry.get("error") else {k: entry.get(k, []) for k in _MANIFEST_FIELDS}
+        for entry in expected
+    ]
     assert got == want
+
+
+_MANIFEST_FIELDS = ("verdict", "account", "access_key_id", "event_id", "assumed_root", "untrusted")
 
 
 @pytest.mark.skipif(not MANIFEST.exists(), reason="tests/events/manifest.json not written yet")
@@ -515,10 +672,10 @@ def test_a_record_that_is_not_a_key_call_keeps_only_what_identifies_it() -> None
         ({"userIdentity.sessionContext.attributes": "x"}, "userIdentity.sessionContext.attributes"),
     ],
 )
-def test_an_odd_descriptive_field_costs_only_an_access_key_call(
-    overrides: dict[str, Any], path: str
-) -> None:
-    """A log file's other records are never rejected for a field the detector does not read."""
+def test_an_odd_descriptive_field_costs_no_record(overrides: dict[str, Any], path: str) -> None:
+    """Another record is ignored whatever it holds; a key call keeps its verdict and names the
+    field it could not read."""
     other = record(eventSource="ec2.amazonaws.com", eventName="DescribeInstances", **overrides)
-    assert classify(only(log_file(other))) is Verdict.IGNORED
-    assert parse_error(log_file(other, record(**overrides))).path == f"$.Records[1].{path}"
+    events = parse_input(log_file(other, record(**overrides)))
+    assert [classify(e) for e in events] == [Verdict.IGNORED, Verdict.CREATED]
+    assert events[1].untrusted == (f"$.Records[1].{path}",)

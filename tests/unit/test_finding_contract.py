@@ -11,7 +11,7 @@ import pytest
 from detector.controls import ROOT_ACCESS_KEYS
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import RootKeyEvent, load_document, parse_input
-from detector.domain.finding import FindingContext, build_finding, finding_id
+from detector.domain.finding import PRODUCT_FIELD_PREFIX, FindingContext, build_finding, finding_id
 from detector.domain.verdict import Verdict, classify
 from tests.factories import (
     ACCOUNT,
@@ -257,10 +257,15 @@ def test_blank_after_cleaning_values_never_make_security_hub_reject(field: str, 
 
 def test_key_id_with_a_lone_surrogate_still_gets_a_finding() -> None:
     # JSON can carry "\\ud800": json.loads turns it into a lone surrogate, which cannot be
-    # UTF-8 encoded. The finding (and its Id) must still be built.
+    # UTF-8 encoded. No IAM key id holds one: the id is untrusted, and the finding (and its
+    # Id) must still be built; an Id from such a key id can be computed too.
     raw = as_bytes(record()).replace(KEY_ID.encode(), b"AKIA\\ud800IOSFODNN7EXAMPLE")
     (event,) = parse_input(load_document(raw))
-    assert event.access_key_id == "AKIA\ud800IOSFODNN7EXAMPLE"
+    assert event.access_key_id is None
+    assert event.untrusted == ("$.responseElements.accessKey.accessKeyId",)
+    assert finding_id(ACCOUNT, "AKIA\ud800IOSFODNN7EXAMPLE").startswith(
+        f"{PRODUCT_FIELD_PREFIX}/{ACCOUNT}/"
+    )
 
     fid = finding_id(ACCOUNT, event.access_key_id)
     finding = build_finding(

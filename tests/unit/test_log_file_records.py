@@ -1,9 +1,9 @@
 """A CloudTrail log file is its records, each read on its own by the one record parser.
 
-The backfill relies on it: it parses only the records that can matter, one at a time, as
-``{"Records": [record]}``, and renumbers an error's path. So a log file must give, in order,
-the events its records give one by one (each with its position as ``index``), or the error of
-its first bad record, under that record's position. Records draw their identifying fields from
+The backfill relies on it: it parses only the records that can matter, one at a time, with
+``parse_log_record``. So a log file must give, in order, the events its records give one by
+one (each with its position as ``index`` and in its paths), and a record that is not CloudTrail
+costs only its own place. Records draw their identifying fields from
 small pools of valid and odd values of every JSON type, which repeat across a file.
 """
 
@@ -17,7 +17,14 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
-from detector.domain.event import RootKeyEvent, load_document, parse_input
+from detector.domain.event import (
+    RecordError,
+    RootKeyEvent,
+    load_document,
+    parse_input,
+    parse_log_record,
+    parse_records,
+)
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 from tests.factories import DROP, delete_record, record, set_path, update_record
@@ -163,24 +170,28 @@ def log_records(draw: st.DrawFn) -> Any:
 
 def _outcome(call: Any) -> tuple[str, Any]:
     try:
-        events = call()
+        items = call()
     except EventParseError as exc:
         return "error", (exc.path, exc.problem)
-    # repr shows each value's type and an event_time's tzinfo, which == would not compare.
-    return "events", (events, repr(events), [[type(v) for v in e] for e in events])
+    view = [
+        ("record-error", i.index, i.error.path, i.error.problem)
+        if isinstance(i, RecordError)
+        # repr shows each value's type and an event_time's tzinfo, which == would not compare.
+        else (i, repr(i), [type(v) for v in i])
+        for i in items
+    ]
+    return "items", view
 
 
-def _one_at_a_time(records: list[Any]) -> list[RootKeyEvent]:
-    """What the backfill does: each record as a log file of its own, its path renumbered."""
-    events = []
+def _one_at_a_time(records: list[Any]) -> list[RootKeyEvent | RecordError]:
+    """What the backfill does: each record on its own, read at its position."""
+    items: list[RootKeyEvent | RecordError] = []
     for index, rec in enumerate(records):
         try:
-            (event,) = parse_input({"Records": [rec]})
+            items.append(parse_log_record(rec, index))
         except EventParseError as exc:
-            path = exc.path.replace("$.Records[0]", f"$.Records[{index}]", 1)
-            raise EventParseError(path, exc.problem) from None
-        events.append(event._replace(index=index))
-    return events
+            items.append(RecordError(index, exc))
+    return items
 
 
 @SETTINGS
@@ -190,7 +201,7 @@ def _one_at_a_time(records: list[Any]) -> list[RootKeyEvent]:
 @example([NOISE, {**NOISE, "recipientAccountId": "١٢٣٤٥٦٧٨٩٠١٢"}])
 @example([{**NOISE, "userIdentity": {**NOISE["userIdentity"], "type": 1}}])
 def test_a_log_file_gives_its_records_events_one_by_one(records: list[Any]) -> None:
-    whole = _outcome(lambda: parse_input({"Records": records}))
+    whole = _outcome(lambda: parse_records({"Records": records}))
     assert whole == _outcome(lambda: _one_at_a_time(records))
 
 
@@ -198,11 +209,10 @@ def test_a_log_file_gives_its_records_events_one_by_one(records: list[Any]) -> N
 @given(st.lists(log_records(), max_size=12))
 def test_a_record_that_cannot_be_a_root_key_call_is_ignored(records: list[Any]) -> None:
     """What lets the backfill skip records unparsed (``backfill.record_might_match``)."""
-    try:
-        events = parse_input({"Records": records})
-    except EventParseError:
-        return
-    for rec, event in zip(records, events, strict=True):
+    for rec, event in zip(records, parse_records({"Records": records}), strict=True):
+        if isinstance(event, RecordError):
+            assert not isinstance(rec, dict) or rec.get("eventSource") != "iam.amazonaws.com"
+            continue
         identity = rec.get("userIdentity")
         name = rec.get("eventName")
         can_be = (
@@ -237,8 +247,8 @@ def test_a_big_log_file_gives_its_records_events_one_by_one() -> None:
     records = _big_log_file()
     data = json.dumps({"Records": records}).encode()
     assert len(data) >= 1 << 20
-    whole = _outcome(lambda: parse_input(load_document(data)))
-    assert whole[0] == "events"
+    whole = _outcome(lambda: parse_records(load_document(data)))
+    assert whole[0] == "items"
     assert whole == _outcome(lambda: _one_at_a_time(records))
 
 
@@ -251,13 +261,8 @@ def test_a_big_log_file_gives_its_records_events_one_by_one() -> None:
             "$",
             "JSON nested too deeply",
         ),
-        (
-            json.dumps({"Records": [*_big_log_file(), {"eventName": "CreateAccessKey"}]}).encode(),
-            "$.Records[2000].eventSource",
-            "missing",
-        ),
     ],
-    ids=["not-json", "too-deep", "bad-record"],
+    ids=["not-json", "too-deep"],
 )
 def test_a_bad_big_input_is_rejected_naming_the_path(data: bytes, path: str, problem: str) -> None:
     assert len(data) >= 1 << 20
@@ -265,3 +270,15 @@ def test_a_bad_big_input_is_rejected_naming_the_path(data: bytes, path: str, pro
         parse_input(load_document(data))
     assert info.value.path == path
     assert info.value.problem.startswith(problem)
+
+
+def test_a_big_log_file_with_one_garbled_record_still_yields_the_others() -> None:
+    records = [*_big_log_file(), "garbled", {"eventName": "CreateAccessKey"}, record()]
+    items = parse_records(load_document(json.dumps({"Records": records}).encode()))
+    errors = [i for i in items if isinstance(i, RecordError)]
+    assert [(e.index, e.error.path) for e in errors] == [(2000, "$.Records[2000]")]
+    events = [i for i in items if isinstance(i, RootKeyEvent)]
+    assert len(events) == 2002
+    assert classify(events[-2]) is Verdict.IGNORED  # no eventSource: cannot be a root key event
+    assert classify(events[-1]) is Verdict.CREATED
+    assert events[-1].index == 2002

@@ -231,7 +231,12 @@ def test_buttons_link_to_the_finding_and_the_event() -> None:
 def test_attacker_text_is_escaped(field: str) -> None:
     verdict = Verdict.CREATE_FAILED if field.startswith("error") else Verdict.CREATED
     if field == "requestParameters.userName":
-        verdict = Verdict.USER_KEY
+        # An IAM user name holds only letters, digits and +=,.@_- (anything else is untrusted):
+        # its worst is a mention or a link.
+        payload = message_for(Verdict.USER_KEY, **{field: "@channel.www.evil.com,@here"}).payload()
+        assert live_markup(payload) == []
+        assert "@channel" not in dumped(payload)
+        return
     payload = message_for(verdict, **{field: HOSTILE}).payload()
 
     assert live_markup(payload) == []
@@ -289,3 +294,49 @@ def test_the_live_markup_check_exempts_only_our_buttons_and_date() -> None:
         "blocks": [{"type": "section", "fields": [{"type": "mrkdwn", "text": when + " <!here>"}]}],
     }
     assert live_markup(two_dates)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sanitised input: the alert names what it could not trust
+
+
+def test_the_alert_names_the_fields_it_could_not_trust() -> None:
+    overrides = {"eventTime": "redacted", "recipientAccountId": "1234567890", "eventID": None}
+    event = event_for(Verdict.CREATED, **overrides)
+    payload = build_message(
+        event, Verdict.CREATED, confirmation_for(Verdict.CREATED), unfiled="no account"
+    ).payload()
+    text = dumped(payload).replace("\u200b", "")
+
+    for path in ("$.eventTime", "$.recipientAccountId", "$.eventID"):
+        assert path in text
+    assert "*When*\\n_could not be read_" in text  # no 1970 date shown as the event's time
+    assert "<!date^0^" not in text
+    assert "No Security Hub finding was filed:* no account" in text
+    assert live_markup(payload) == []
+
+
+def test_a_sound_record_has_no_doubts_line() -> None:
+    text = dumped(message_for(Verdict.CREATED).payload())
+    assert "cannot be trusted" not in text
+    assert "No Security Hub finding" not in text
+
+
+def test_many_untrusted_fields_stay_within_block_kit_limits() -> None:
+    overrides = {k: ["x"] for k in ("userAgent", "sourceIPAddress", "awsRegion", "eventVersion")}
+    overrides |= {f"userIdentity.{k}": ["x"] for k in ("arn", "principalId", "userName", "type")}
+    overrides["userIdentity.type"] = "Root"
+    overrides |= {"eventTime": "x", "eventID": ["x"], "recipientAccountId": "1", "errorMessage": {}}
+    event = event_for(Verdict.CREATED, **overrides)
+    assert len(event.untrusted) > 10
+    payload = build_message(event, Verdict.CREATED, None, unfiled="x" * 5000).payload()
+    assert f" and {len(event.untrusted) - 10} more" in dumped(payload)
+    for block in blocks_of(payload, "section"):
+        assert len(block.get("text", {}).get("text", "")) <= 3000
+
+
+def test_aws_root_user_as_target_is_roots_own_key_in_the_alert() -> None:
+    event = event_for(Verdict.CREATED, requestParameters={"userName": "AWS ROOT USER"})
+    text = dumped(build_message(event, Verdict.CREATED, None).payload())
+    assert "created an access key." in text
+    assert "IAM user" not in text

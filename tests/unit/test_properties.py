@@ -27,7 +27,13 @@ from detector.domain.text import ELLIPSIS, ZWSP, clean, mask_key, mrkdwn
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 from tests.factories import delete_record, envelope, log_file, record, update_record
-from tests.unit.contracts import BIDI, asff_problems, live_markup, text_problems
+from tests.unit.contracts import (
+    BIDI,
+    asff_problems,
+    autolink_problems,
+    live_markup,
+    text_problems,
+)
 
 # Modest budgets: the whole file runs in seconds on 2 cores. The "explain" phase is left out:
 # it re-runs failures many times and adds little to a shrunk example.
@@ -196,6 +202,16 @@ SLACK_TOKENS = [
     "é",
     "名",
     "😀",
+    ":skull:",
+    ":admin-approved:",
+    ":+1:",
+    "evil.com1",
+    "evil.com_x",
+    "пример.рф",
+    "exämple.com",
+    "xn--e1afmkfd.xn--p1ai",
+    "evil\u3002com",
+    "evil\uff0ecom",
 ]
 hostile_text = st.one_of(
     st.text(),
@@ -205,6 +221,16 @@ hostile_text = st.one_of(
     ),
 )
 limits = st.integers(min_value=1, max_value=400)
+IAM_NAMES = st.one_of(
+    st.from_regex(r"\A[A-Za-z0-9+=,.@_-]{1,64}\Z"),
+    st.lists(
+        st.sampled_from(["@here", "@channel", "www.", "evil.com", "_", "=", ",", ".", "a"]),
+        min_size=1,
+        max_size=12,
+    )
+    .map("".join)
+    .filter(lambda name: len(name) <= 64),
+)
 
 
 def _unescape(text: str) -> str:
@@ -296,8 +322,21 @@ def test_mrkdwn_output_is_inert(text: str, limit: int) -> None:
     out = mrkdwn(text, limit)
 
     assert text_problems(out) == []
+    assert autolink_problems(out) == []
     assert "\n" not in out
     assert _forbidden_chars(out, allow_zwsp=True) == []
+
+
+@FAST
+@given(
+    st.lists(
+        st.sampled_from(["evil", "com", "рф", "ä", "1", "_", "x", ":", ".", "\u3002", "-", "+"]),
+        max_size=30,
+    ).map("".join),
+    limits,
+)
+def test_mrkdwn_leaves_no_emoji_code_or_domain(text: str, limit: int) -> None:
+    assert autolink_problems(mrkdwn(text, limit)) == []
 
 
 @FAST
@@ -401,7 +440,8 @@ def hostile_events(draw: st.DrawFn) -> tuple[RootKeyEvent, Verdict]:
     doc["userIdentity"]["userName"] = draw(attacker)
     doc["userIdentity"]["accessKeyId"] = draw(attacker)
     if verdict is Verdict.USER_KEY:
-        doc["requestParameters"]["userName"] = draw(hostile_text.filter(bool))
+        # IAM user names take only letters, digits and +=,.@_- : the most hostile of those.
+        doc["requestParameters"]["userName"] = draw(IAM_NAMES)
     if verdict is Verdict.CREATE_FAILED:
         doc["errorMessage"] = draw(attacker)
         doc["errorCode"] = draw(hostile_text.filter(bool))

@@ -238,7 +238,41 @@ def test_root_managing_a_users_key_is_ignored(doc: dict[str, Any]) -> None:
     assert verdict_of(doc) is Verdict.IGNORED
 
 
-@pytest.mark.parametrize("status", ["Expired", "", None, DROP, "Enabled"])
-def test_update_access_key_with_an_odd_status_is_ignored(status: Any) -> None:
-    doc = update_record(**{"requestParameters.status": status})
-    assert verdict_of(doc) is Verdict.IGNORED
+@pytest.mark.parametrize("status", ["Expired", "", None, DROP, "Enabled", ["Inactive"]])
+def test_update_access_key_with_an_unreadable_status_still_alerts(status: Any) -> None:
+    """UpdateAccessKey takes only Active or Inactive: another status is a garbled record, whose
+    key still exists either way. It is alerted as re-activated and the field is named."""
+    (event,) = parse_input(update_record(**{"requestParameters.status": status}))
+    assert classify(event) is Verdict.ACTIVATED
+    assert event.key_status is None
+    assert event.untrusted == ("$.requestParameters.status",)
+
+
+@pytest.mark.parametrize(
+    "user_name", ["AWS ROOT USER", "aws root user", " AWS  ROOT USER ", "", None, DROP]
+)
+def test_aws_root_user_as_user_name_is_roots_own_key(user_name: Any) -> None:
+    """Root's console actions can carry userName "AWS ROOT USER" (no IAM user name holds a
+    space): for the key calls it means root, exactly like an absent userName."""
+    for doc, verdict in (
+        (record(**{"requestParameters.userName": user_name}), Verdict.CREATED),
+        (delete_record(**{"requestParameters.userName": user_name}), Verdict.DELETED),
+        (
+            update_record("Inactive", **{"requestParameters.userName": user_name}),
+            Verdict.DEACTIVATED,
+        ),
+    ):
+        (event,) = parse_input(doc)
+        assert classify(event) is verdict
+        assert event.target_user_name is None
+        assert event.untrusted == ()
+
+
+@pytest.mark.parametrize(
+    "user_name", ["bob smith", "x" * 65, "ci\nuser", "<redacted>", ["ci"], {"a": 1}]
+)
+def test_a_user_name_iam_cannot_hold_is_untrusted_and_never_a_users_key(user_name: Any) -> None:
+    (event,) = parse_input(record(**{"requestParameters.userName": user_name}))
+    assert classify(event) is Verdict.CREATED
+    assert event.target_user_name is None
+    assert event.untrusted == ("$.requestParameters.userName",)
