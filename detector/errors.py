@@ -68,3 +68,15 @@ class RecordsFailed(DetectorError):
         super().__init__(f"{len(failures)} record(s) failed: {names}")
         self.failures = failures
         self.outcomes = outcomes  # the records that were handled
+
+
+class UnfileableEvent(DetectorError):
+    """A root key event whose finding cannot be filed: a field it needs is not sound.
+
+    Slack was told (the alert names the field); the event fails, for the dead-letter queue and
+    its alarm, where an operator checks the record.
+    """
+
+    def __init__(self, event_id: str, reason: str) -> None:
+        super().__init__(f"event {event_id}: no finding filed: {reason}")
+        self.reason = reason

@@ -32,7 +32,14 @@ from detector.domain.delivery import (
     plan,
     refusal,
 )
-from detector.domain.event import InputForm, RootKeyEvent, parse_input
+from detector.domain.event import (
+    InputForm,
+    RecordError,
+    RootKeyEvent,
+    finding_fields_sound,
+    parse_records,
+    untrusted_field,
+)
 from detector.domain.finding import (
     FindingContext,
     build_finding,
@@ -59,6 +66,7 @@ from detector.errors import (
     ExternalServiceError,
     LedgerBusy,
     RecordsFailed,
+    UnfileableEvent,
 )
 from detector.log import get_logger
 from detector.ports import Alerter, FindingSink, KeyConfirmer, Ledger
@@ -150,15 +158,19 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
         DetectorError: a record failed after retries (the only record's own error; with
             several records, :class:`RecordsFailed` once all were tried).
     """
-    events = parse_input(doc)
+    items = parse_records(doc)
     outcomes: list[Outcome] = []
     failures: list[DetectorError] = []
-    for event in events:
+    for item in items:
+        if isinstance(item, RecordError):  # not CloudTrail: it costs only itself
+            get_logger().error("record is not CloudTrail", extra={"error": str(item.error)})
+            failures.append(item.error)
+            continue
         try:
-            outcomes.append(process(event, deps))
+            outcomes.append(process(item, deps))
         except DetectorError as exc:
             failures.append(exc)
-    if len(events) == 1 and failures:
+    if len(items) == 1 and failures:
         raise failures[0]
     if failures:
         raise RecordsFailed(failures, outcomes)
@@ -218,6 +230,13 @@ class _Attempt:
     replaced: SlackRef | None = None  # this event's post replaced the key's lost alert
 
     @property
+    def unfiled(self) -> str | None:
+        """Why a root key event's finding cannot be filed (a field it needs is not sound)."""
+        if self.verdict.key_expected_present is None:
+            return None
+        return finding_fields_sound(self.event)
+
+    @property
     def observed(self) -> datetime:
         return observed_at(self.event, self.verdict)
 
@@ -259,7 +278,11 @@ class _Attempt:
     def _round_one(self) -> tuple[KeyRecord | None, Confirmation | None] | None:
         event, deps, pool = self.event, self.deps, self.deps.pool()
         account = event.account_id
-        key_event = self.verdict.key_expected_present is not None and account is not None
+        key_event = (
+            self.verdict.key_expected_present is not None
+            and account is not None
+            and self.unfiled is None
+        )
         begin = pool.submit(
             deps.ledger.begin_event, event.event_id, self.verdict.value, deps.lease_s
         )
@@ -526,6 +549,9 @@ class _Attempt:
         the top-level message waits for what it shows to be recorded.
         """
         writes = self._records(steps, key, finding, message) if key is not None else {}
+        if self.unfiled is not None:
+            # Slack heard of it; the event stays open and fails, for the dead-letter queue.
+            self._fail("finding", UnfileableEvent(self.event.event_id, self.unfiled))
         if not self.failures and not steps.redraw:
             writes["ledger"] = self.deps.pool().submit(self._finish)
         for name, write in writes.items():
@@ -653,7 +679,7 @@ class _Attempt:
             finding=securityhub_finding_url(region, fid) if fid else None,
             cloudtrail_event=(
                 None
-                if self.event.form is InputForm.SWEEP
+                if self.event.form is InputForm.SWEEP or untrusted_field(self.event, "eventID")
                 else cloudtrail_event_url(region, self.event.event_id)
             ),
         )
@@ -664,6 +690,7 @@ class _Attempt:
             links=links,
             finding_id=fid,
             account_name=self.account_name,
+            unfiled=self.unfiled,
         )
 
 

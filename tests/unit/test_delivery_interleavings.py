@@ -7,6 +7,7 @@ the same pipeline against moto and the Slack emulator.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,13 @@ import pytest
 from detector import pipeline, retry
 from detector.domain.delivery import Action, Status
 from detector.domain.event import parse_event, sweep_event
-from detector.errors import ExternalServiceError, LedgerBusy, RecordsFailed
+from detector.errors import (
+    EventParseError,
+    ExternalServiceError,
+    LedgerBusy,
+    RecordsFailed,
+    UnfileableEvent,
+)
 from detector.sweep import Sweeper
 from detector.wiring import invocation_lease_s
 from tests.factories import ACCOUNT, EVENT_TIME, KEY_ID, delete_record, record, update_record
@@ -462,3 +469,29 @@ def test_slack_hears_of_a_root_key_while_the_ledger_is_down(world: World) -> Non
     (alert,) = world.slack.top_level()
     assert "duplicates possible" in alert.message.text
     assert world.hub.findings == {}  # the finding waits for the ledger (no unrecorded import)
+
+
+def test_a_root_key_event_whose_time_cannot_be_read_is_alerted_and_fails_loudly(
+    world: World,
+) -> None:
+    """A sanitised record ("eventTime": "redacted"): Slack hears of the key, names the field,
+    and says no finding was filed; the event fails for the dead-letter queue (and its alarm),
+    every retry without posting again."""
+    redacted = record(eventTime="redacted", eventID="redacted-time")
+    for _ in range(3):  # the invocation and Lambda's two retries
+        with pytest.raises(pipeline.PipelineError, match="eventTime") as failed:
+            world.run(redacted)
+        assert [type(e) for e in failed.value.failures] == [UnfileableEvent]
+    (alert,) = world.slack.messages
+    assert "No Security Hub finding was filed" in json.dumps(alert.message.payload())
+    assert world.hub.findings == {}
+
+
+def test_a_record_that_is_not_cloudtrail_costs_only_itself(world: World) -> None:
+    doc = {"Records": [record(eventID="good-1"), "not a record", create(5)]}
+    with pytest.raises(RecordsFailed) as failed:
+        pipeline.run(doc, world.deps)
+    assert [o.event_id for o in failed.value.outcomes] == ["good-1", "create-5"]
+    (error,) = failed.value.failures
+    assert isinstance(error, EventParseError)
+    assert error.path == "$.Records[1]"
