@@ -88,6 +88,10 @@ class Dependencies:
     partition: str = "aws"
     lease_s: float = 300.0  # how long an invocation owns an event it is processing
     account_name: Callable[[str], str | None] = field(default=lambda _account: None)
+    # Whose events this detector acts on: an organization's (through member roles), or only
+    # its own account's (``own_account``, asked lazily: the Lambda's ARN or STS).
+    organization: bool = True
+    own_account: Callable[[], str | None] = field(default=lambda: None)
     # Cold start: create what round 2 needs (clients) while round 1 waits on the network.
     warm_up: Callable[[str], None] = field(default=lambda _account: None)
     _pool: ThreadPoolExecutor | None = None
@@ -196,7 +200,11 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
         outcome.status = Status.IGNORED
         log.debug("ignored", extra=_log_fields(event, verdict))
         return outcome
-    reason = refusal(event)
+    reason = refusal(
+        event,
+        organization=deps.organization,
+        own_account=None if deps.organization else deps.own_account(),
+    )
     if reason is not None:
         outcome.status = Status.REFUSED
         log.warning("refused", extra={**_log_fields(event, verdict), "reason": reason})

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+import botocore.exceptions
+
 from detector import retry
 from detector.adapters.aws import AccountClients, AccountNames, AwsClients
 from detector.adapters.iam import IamKeyConfirmer
@@ -19,7 +21,7 @@ from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
-from detector.log import configure
+from detector.log import configure, get_logger
 from detector.pipeline import Dependencies
 from detector.ports import Alerter
 
@@ -149,11 +151,22 @@ def build_runtime(
         retry_env=env,
         lease_s=settings.event_lease_s,
         account_name=AccountNames(clients, enabled=settings.organization_names).name,
+        organization=bool(settings.member_role_name),
+        own_account=lambda: _own_account(accounts),
         warm_up=lambda account_id: _warm(securityhub_for, account_id),
     )
     return Runtime(
         settings=settings, clients=clients, deadline=deadline, deps=deps, accounts=accounts
     )
+
+
+def _own_account(accounts: AccountClients) -> str | None:
+    """This account's id, or None when STS cannot say (an event is then not refused for it)."""
+    try:
+        return accounts.own_account_id()
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        get_logger().warning("own account unknown", extra={"error_type": type(exc).__name__})
+        return None
 
 
 def _warm(client_for: Any, account_id: str) -> None:

@@ -212,14 +212,29 @@ class Status(StrEnum):
     HANDLED = "handled"
 
 
-def refusal(event: RootKeyEvent) -> str | None:
+def refusal(
+    event: RootKeyEvent, *, own_account: str | None = None, organization: bool = True
+) -> str | None:
     """Why an event must not be acted on, or None.
 
-    The sweep's own events live in the same ledger: a record claiming one of their ids could
-    take a sweep's alert slot, so no CloudTrail record may carry one.
+    - The sweep's own events live in the same ledger: a record claiming one of their ids could
+      take a sweep's alert slot, so no CloudTrail record may carry one.
+    - EventBridge's envelope names the account the event came from; a record naming another
+      account would make the detector act there (assume its role, file there, alert about
+      it). Genuine CloudTrail events never disagree; a replayed or invoked body can.
+    - Without an organization (``organization`` False) the detector watches its own account
+      (``own_account``) only: an event of any other account did not come from its rule.
     """
     if event.form is not InputForm.SWEEP and event.event_id.startswith(SWEEP_EVENT_PREFIX):
         return f"a CloudTrail event id cannot start with {SWEEP_EVENT_PREFIX!r}"
+    envelope, record = event.envelope_account, event.account_id
+    if envelope is not None and record is not None and envelope != record:
+        return f"the EventBridge envelope's account {envelope} is not the record's {record}"
+    if not organization and own_account and record is not None and record != own_account:
+        return (
+            f"the event names account {record}; without an organization this detector "
+            f"watches only its own account {own_account}"
+        )
     return None
 
 

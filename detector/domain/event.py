@@ -123,6 +123,7 @@ class RootKeyEvent(NamedTuple):
     # unreadable time, ...), in reading order. Each was read as absent; a missing eventID and
     # eventTime have stand-ins (STAND_IN_ID_PREFIX..., UNREADABLE_TIME).
     untrusted: tuple[str, ...] = ()
+    envelope_account: str | None = None  # the EventBridge envelope's account, when given
 
     @property
     def is_root(self) -> bool:
@@ -538,6 +539,7 @@ def _key_call(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
         envelope_id=where.envelope_id,
         index=where.index,
         untrusted=tuple(dict.fromkeys(bad)),
+        envelope_account=where.envelope_account,
     )
 
 

@@ -141,3 +141,45 @@ def test_a_record_claiming_a_sweep_events_id_is_refused(
     sandbox.aws.set_root_key_present(True)
     assert runtime.sweep([ACCOUNT_ID]).counts == {"alerted": 1}
     assert sandbox.aws.findings() != []
+
+
+def _envelope_of(account: str, record_account: str) -> dict[str, Any]:
+    record = sample("root_create_access_key")
+    record["recipientAccountId"] = record_account
+    record["userIdentity"]["accountId"] = record_account
+    return {
+        "detail-type": "AWS API Call via CloudTrail",
+        "source": "aws.iam",
+        "account": account,
+        "detail": record,
+    }
+
+
+def test_an_event_whose_envelope_and_record_name_different_accounts_is_refused(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Genuine CloudTrail cannot do this; redrive, replay and a direct invoke replay bodies as
+    they are. The detector must not assume the role in the record's account and act there."""
+    sandbox.aws.enable_security_hub(MEMBER, OTHER)
+    sandbox.aws.set_root_key_present(True, OTHER)
+    runtime = _runtime(sandbox, monkeypatch)
+    (outcome,) = pipeline.run(_envelope_of(MEMBER, OTHER), runtime.deps)
+    assert outcome.status == "refused"
+    assert sandbox.aws.findings(OTHER) == []
+    assert sandbox.slack.messages(SLACK_CHANNEL) == []
+
+
+def test_without_an_organization_only_the_detectors_own_account_is_acted_on(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MEMBER_ROLE_NAME", raising=False)
+    env = {**sandbox.detector_env(), "DETECTOR_ACCOUNT_ID": ACCOUNT_ID}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runtime = build_runtime(Settings.from_env(env), retry_env=retry.RetryEnv(sleep=lambda _s: None))
+    (outcome,) = pipeline.run(_envelope_of(OTHER, OTHER), runtime.deps)
+    assert outcome.status == "refused"
+    assert sandbox.slack.messages(SLACK_CHANNEL) == []
+    sandbox.aws.set_root_key_present(True)
+    (own,) = pipeline.run(_envelope_of(ACCOUNT_ID, ACCOUNT_ID), runtime.deps)
+    assert own.status == "handled"
