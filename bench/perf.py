@@ -217,13 +217,14 @@ def _dynamo_hint(params: dict[str, Any]) -> str:
 
 @contextmanager
 def tracing(calls: list[Call]) -> Iterator[None]:
-    """Record every botocore API call and every slack_sdk Web API call made inside the block."""
+    """Record every botocore API call and every Slack Web API call made inside the block."""
     import botocore.client  # noqa: PLC0415
-    from slack_sdk.web import base_client as slack_base  # noqa: PLC0415
+
+    from detector.adapters import slack as slack_adapter  # noqa: PLC0415
 
     lock = threading.Lock()
     aws_original = botocore.client.BaseClient._make_api_call
-    slack_original = slack_base.BaseClient.api_call
+    slack_original = slack_adapter.SlackBotAlerter._api
 
     def aws_call(self: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
         service = self.meta.service_model.service_name
@@ -250,12 +251,12 @@ def tracing(calls: list[Call]) -> Iterator[None]:
                 calls.append(Call("slack", api_method, start, time.perf_counter(), ok))
 
     botocore.client.BaseClient._make_api_call = aws_call  # type: ignore[method-assign]
-    slack_base.BaseClient.api_call = slack_call  # type: ignore[method-assign]
+    slack_adapter.SlackBotAlerter._api = slack_call  # type: ignore[method-assign]
     try:
         yield
     finally:
         botocore.client.BaseClient._make_api_call = aws_original  # type: ignore[method-assign]
-        slack_base.BaseClient.api_call = slack_original  # type: ignore[method-assign]
+        slack_adapter.SlackBotAlerter._api = slack_original  # type: ignore[method-assign]
 
 
 def max_in_flight(calls: list[Call]) -> int:

@@ -37,11 +37,20 @@ class ExternalServiceError(DetectorError):
     ``code`` keeps the AWS error code, the Slack ``error`` field or the HTTP status.
     """
 
-    def __init__(self, service: str, code: str, message: str, *, transient: bool) -> None:
+    def __init__(
+        self,
+        service: str,
+        code: str,
+        message: str,
+        *,
+        transient: bool,
+        retry_after_s: float | None = None,
+    ) -> None:
         super().__init__(f"{service} failed ({code}): {message}")
         self.service = service
         self.code = code
         self.transient = transient
+        self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one
 
 
 class LedgerBusy(ExternalServiceError):
@@ -53,11 +62,30 @@ class FindingImportError(ExternalServiceError):
 
 
 class AlertDeliveryError(ExternalServiceError):
-    """Slack refused or never accepted the alert."""
+    """Slack refused or never accepted the alert.
+
+    Built from the failure's type, Slack's error code or the HTTP status only: the text of an
+    error from the HTTP layer may quote the token or the webhook URL, so it is never kept, and
+    the original exception is not chained (neither ``__cause__`` nor ``__context__``).
+    """
+
+
+class RedirectRefused(AlertDeliveryError):
+    """Slack's host answered with a redirect: never followed, since the request carries the
+    bot token (or is addressed by the webhook URL) and would take it to another host."""
 
 
 class SecretError(DetectorError):
-    """The Slack secret could not be read or has an unusable shape (its value is never shown)."""
+    """The Slack secret could not be read or has an unusable shape.
+
+    The message names the secret (its id) and the problem; never the value, and no exception
+    that might hold the value is chained to it.
+    """
+
+    def __init__(self, secret_id: str, problem: str) -> None:
+        super().__init__(f"secret {secret_id!r} {problem}")
+        self.secret_id = secret_id
+        self.problem = problem
 
 
 class RecordsFailed(DetectorError):

@@ -9,6 +9,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 LOGGER_NAME = "root_key_detector"
+# Libraries whose debug or info lines can print a secret: botocore logs every response body at
+# DEBUG (GetSecretValue's SecretString included), urllib3 and slack_sdk log requests. Lambda's
+# JSON log format sets the root logger to the function's application log level, so with DEBUG
+# there they would print; held at WARNING here, whatever the root level.
+THIRD_PARTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "slack_sdk", "slack")
+THIRD_PARTY_LEVEL = logging.WARNING
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
 
 
@@ -40,7 +46,13 @@ def get_logger() -> logging.Logger:
 
 
 def configure(level: str = "INFO", stream: Any = None) -> logging.Logger:
-    """Send the detector's logs as JSON lines to ``stream`` (stderr by default). Idempotent."""
+    """Send the detector's logs as JSON lines to ``stream`` (stderr by default). Idempotent.
+
+    ``level`` is the detector's own; the libraries in :data:`THIRD_PARTY_LOGGERS` are held at
+    WARNING whatever the root logger's level (their loggers set no level of their own, so every
+    child logger inherits this one).
+    """
+    hold_third_party()
     logger = get_logger()
     logger.setLevel(level)
     logger.propagate = False
@@ -50,3 +62,9 @@ def configure(level: str = "INFO", stream: Any = None) -> logging.Logger:
         handler._detector = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     return logger
+
+
+def hold_third_party() -> None:
+    """Hold the loggers of libraries that can print secrets at WARNING. Idempotent."""
+    for name in THIRD_PARTY_LOGGERS:
+        logging.getLogger(name).setLevel(THIRD_PARTY_LEVEL)

@@ -678,7 +678,12 @@ class _Attempt:
 
     def _log_error(self, what: str, exc: Exception, *, level: str = "error") -> None:
         getattr(get_logger(), level)(
-            what, extra={**_log_fields(self.event, self.verdict), "error": str(exc)}
+            what,
+            extra={
+                **_log_fields(self.event, self.verdict),
+                "error_type": type(exc).__name__,
+                "error": str(exc),
+            },
         )
 
     def _message(self, confirmation: Confirmation | None, fid: str | None) -> SlackMessage:

@@ -1,9 +1,9 @@
 """Every retry policy, by name, and the one "is this transient?" function.
 
-One retry layer per call: botocore is configured for a single attempt and slack_sdk gets
-``retry_handlers=[]``, so these policies are the only retries. Sleeps and the clock are
-injectable (tests never really sleep), and every policy stops early rather than outlive the
-Lambda's remaining time.
+One retry layer per call: botocore is configured for a single attempt and Slack's HTTP opener
+(:mod:`detector.adapters.slack`) retries nothing, so these policies are the only retries. Sleeps
+and the clock are injectable (tests never really sleep), and every policy stops early rather than
+outlive the Lambda's remaining time.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ SLACK_TRANSIENT_ERRORS = frozenset(
 _NETWORK_ERRORS = (
     botocore.exceptions.HTTPClientError,  # connection closed, read/connect timeouts, proxy
     botocore.exceptions.ConnectionError,  # endpoint unreachable
-    urllib.error.URLError,  # slack_sdk's transport
+    urllib.error.URLError,  # urllib, Slack's transport
     http.client.HTTPException,  # RemoteDisconnected, IncompleteRead
     ConnectionError,
     TimeoutError,

@@ -16,6 +16,9 @@ It serves, on 127.0.0.1 and with nothing but the standard library:
   (:meth:`~SlackEmulator.set_edit_window`); a channel archived or without the app; a token
   revoked or a workspace inactive; and any documented ``ok: false`` answer on demand
   (:meth:`~SlackEmulator.refuse`);
+* several identities: every token given at construction is the app's bot; :meth:`add_token`
+  adds another app's bot or a member, whose messages carry their own ``user`` / ``bot_id`` /
+  ``app_id`` the way Slack renders authorship, and who may not edit the app's messages;
 * fault injection: queued one-shot faults (:meth:`SlackEmulator.inject`), seeded
   random faults for chaos runs (:meth:`SlackEmulator.set_fault_rates`) and a fixed
   added latency (:meth:`SlackEmulator.set_latency`);
@@ -68,6 +71,7 @@ __all__ = [
     "DELETED_TEXT",
     "WEBHOOK_CHANNEL",
     "FaultKind",
+    "Identity",
     "MessageVersion",
     "RecordedRequest",
     "SlackEmulator",
@@ -86,6 +90,8 @@ WEBHOOK_CHANNEL: Final = "webhook"
 TEAM_ID: Final = "T0SANDBOX"
 BOT_ID: Final = "B0SANDBOX"
 BOT_USER_ID: Final = "U0SANDBOX"
+APP_ID: Final = "A0SANDBOX"
+BOT_NAME: Final = "root-key-detector"
 
 MAX_BLOCKS: Final = 50
 MAX_TEXT_LENGTH: Final = 40_000
@@ -122,6 +128,20 @@ JSONDict = dict[str, Any]
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Who a token acts as: an app's bot (``bot_id`` and ``app_id`` set) or a member (neither)."""
+
+    user_id: str
+    name: str
+    bot_id: str | None = None
+    app_id: str | None = None
+
+
+#: The identity of every token given to :class:`SlackEmulator` at construction: the app's bot.
+APP_BOT: Final = Identity(user_id=BOT_USER_ID, name=BOT_NAME, bot_id=BOT_ID, app_id=APP_ID)
+
+
+@dataclass(frozen=True)
 class MessageVersion:
     """A previous version of a message, kept when ``chat.update`` replaced it."""
 
@@ -148,7 +168,7 @@ class StoredMessage:
     source: str = "chat.postMessage"
     #: Previous versions, oldest first; ``len(edits)`` is the edit count.
     edits: list[MessageVersion] = field(default_factory=list)
-    #: Who posted it (the app's bot user unless a test says otherwise).
+    #: Who posted it: the poster's user id (the app's bot user unless a test says otherwise).
     author: str = BOT_USER_ID
     #: Deleted (by a person or an admin): chat.update answers message_not_found.
     deleted: bool = False
@@ -405,6 +425,11 @@ def _parse_limit(payload: JSONDict) -> int:
     return min(max(limit, 1), MAX_HISTORY_LIMIT)
 
 
+def _flag(value: object) -> bool:
+    """A boolean argument as Slack reads it: true/1 (JSON true, or form text)."""
+    return value is True or (isinstance(value, str | int) and str(value).lower() in {"1", "true"})
+
+
 def _bearer_token(authorization: str | None) -> str | None:
     if not authorization:
         return None
@@ -518,7 +543,10 @@ class SlackEmulator:
         limits and the edit window (tests pass one they advance, and never sleep)."""
         if not webhook_path.startswith(_SERVICES_PREFIX):
             raise ValueError(f"webhook_path must start with {_SERVICES_PREFIX!r}: {webhook_path!r}")
-        self._tokens = frozenset([tokens] if isinstance(tokens, str) else tokens)
+        given = [tokens] if isinstance(tokens, str) else list(tokens)
+        self._given: dict[str, Identity] = dict.fromkeys(given, APP_BOT)
+        self._identities: dict[str, Identity] = dict(self._given)  # by token
+        self._people: dict[str, Identity] = {BOT_USER_ID: APP_BOT}  # by user id
         self._channels = dict(channels)
         self._webhook_path = webhook_path
         self._host = host
@@ -549,7 +577,7 @@ class SlackEmulator:
         self._address: tuple[str, int] | None = None
         self._stopping = threading.Event()
 
-        self._api: dict[str, Callable[[JSONDict], JSONDict]] = {
+        self._api: dict[str, Callable[[JSONDict, Identity], JSONDict]] = {
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -661,10 +689,19 @@ class SlackEmulator:
         with self._lock:
             return list(self._log)
 
-    def reset(self) -> None:
-        """Forget messages, the request log, faults, refusals, the latency and the workspace's
-        state; rate limits and the app kind go back to the constructor's settings."""
+    def add_token(self, token: str, identity: Identity) -> None:
+        """Accept ``token`` as ``identity`` (another app's bot, or a member) until :meth:`reset`."""
         with self._lock:
+            self._identities[token] = identity
+            self._people[identity.user_id] = identity
+
+    def reset(self) -> None:
+        """Forget messages, the request log, faults, refusals, the latency, the workspace's
+        state and the tokens :meth:`add_token` added; rate limits and the app kind go back to
+        the constructor's settings."""
+        with self._lock:
+            self._identities = dict(self._given)
+            self._people = {BOT_USER_ID: APP_BOT}
             self._messages.clear()
             self._by_key.clear()
             self._threads.clear()
@@ -791,8 +828,15 @@ class SlackEmulator:
             if message.thread_ts is not None:
                 self._threads.setdefault((message.channel, message.thread_ts), []).append(message)
 
-    def _render(self, message: StoredMessage) -> JSONDict:
-        """The message shaped the way Slack's API returns it (call with the lock held)."""
+    def _render(self, message: StoredMessage, *, metadata: bool = True) -> JSONDict:
+        """The message shaped the way Slack's API returns it (call with the lock held).
+
+        Authorship as Slack renders it: a message an app's bot posted carries the bot's user
+        (``user``), ``bot_id``, ``app_id`` and ``bot_profile``; a member's only ``user``.
+        ``metadata`` only when asked for (conversations.history/replies return it only with
+        ``include_all_metadata``).
+        """
+        author = self._people.get(message.author)
         rendered: JSONDict = {
             "type": "message",
             "user": message.author,
@@ -800,29 +844,42 @@ class SlackEmulator:
             "ts": message.ts,
             "text": message.text or "",
         }
-        if message.author == BOT_USER_ID:
-            rendered["bot_id"] = BOT_ID
+        if author is not None and author.bot_id is not None:
+            rendered["bot_id"] = author.bot_id
+            if author.app_id is not None:
+                rendered["app_id"] = author.app_id
+            rendered["bot_profile"] = {
+                "id": author.bot_id,
+                "app_id": author.app_id,
+                "name": author.name,
+                "deleted": False,
+                "team_id": TEAM_ID,
+            }
         if message.deleted:  # kept for its replies: Slack shows a tombstone
             rendered.update(subtype="tombstone", text=DELETED_TEXT, user="USLACKBOT")
-            rendered.pop("bot_id", None)
+            for key in ("bot_id", "app_id", "bot_profile"):
+                rendered.pop(key, None)
         elif message.blocks is not None:
             rendered["blocks"] = copy.deepcopy(message.blocks)
-        metadata = message.payload.get("metadata")
-        if isinstance(metadata, dict) and not message.deleted:
-            rendered["metadata"] = copy.deepcopy(metadata)
+        stored_metadata = message.payload.get("metadata")
+        if metadata and isinstance(stored_metadata, dict) and not message.deleted:
+            rendered["metadata"] = copy.deepcopy(stored_metadata)
         if message.edits:
-            rendered["edited"] = {"user": BOT_USER_ID, "ts": message.edits[-1].edited_ts}
+            editor = author.bot_id if author is not None and author.bot_id else message.author
+            rendered["edited"] = {"user": editor, "ts": message.edits[-1].edited_ts}
         if message.thread_ts is not None:
             rendered["thread_ts"] = message.thread_ts
-            rendered["parent_user_id"] = BOT_USER_ID
+            parent = self._by_key.get((message.channel, message.thread_ts))
+            rendered["parent_user_id"] = parent.author if parent else message.author
             return rendered
         replies = self._threads.get((message.channel, message.ts), [])
         if replies:
+            users = list(dict.fromkeys(r.author for r in replies))
             rendered.update(
                 thread_ts=message.ts,
                 reply_count=len(replies),
-                reply_users=[BOT_USER_ID],
-                reply_users_count=1,
+                reply_users=users,
+                reply_users_count=len(users),
                 latest_reply=replies[-1].ts,
             )
         return rendered
@@ -1051,10 +1108,10 @@ class SlackEmulator:
             raise _SlackError("unknown_method")
         if parse_error is not None:
             raise _SlackError(parse_error)
-        self._authenticate(payload, authorization)
+        identity = self._authenticate(payload, authorization)
         self._rate_limit(method, payload)
         self._refusal(method)
-        return handler(payload)
+        return handler(payload, identity)
 
     def _rate_limit(self, method: str, payload: JSONDict) -> None:
         """Slack's limits, counted per method (chat.postMessage per channel too)."""
@@ -1080,17 +1137,19 @@ class SlackEmulator:
                     raise _SlackError("ratelimited", 429, retry_after=1)
                 raise _SlackError(refusal.error)
 
-    def _authenticate(self, payload: JSONDict, authorization: str | None) -> None:
+    def _authenticate(self, payload: JSONDict, authorization: str | None) -> Identity:
         token = _bearer_token(authorization) or _optional_str(payload.get("token"))
         if token is None:
             raise _SlackError("not_authed")
-        if token not in self._tokens:
-            raise _SlackError("invalid_auth")
         with self._lock:
+            identity = self._identities.get(token)
+            if identity is None:
+                raise _SlackError("invalid_auth")
             if token in self._revoked:
                 raise _SlackError("token_revoked")
             if self._inactive:
                 raise _SlackError("account_inactive")
+        return identity
 
     def _channel_of(self, payload: JSONDict) -> str:
         raw = _optional_str(payload.get("channel"))
@@ -1101,16 +1160,20 @@ class SlackEmulator:
 
     # ------------------------------------------------------------------ Web API methods
 
-    def _auth_test(self, payload: JSONDict) -> JSONDict:
-        return {
+    def _auth_test(self, payload: JSONDict, identity: Identity) -> JSONDict:
+        """The fields Slack's auth.test reference documents: ``bot_id`` only for a bot token
+        (no ``app_id``: the reference does not promise one)."""
+        result: JSONDict = {
             "url": "https://sandbox.slack.com/",
             "team": "Sandbox",
-            "user": "root-key-detector",
+            "user": identity.name,
             "team_id": TEAM_ID,
-            "user_id": BOT_USER_ID,
-            "bot_id": BOT_ID,
+            "user_id": identity.user_id,
             "is_enterprise_install": False,
         }
+        if identity.bot_id is not None:
+            result["bot_id"] = identity.bot_id
+        return result
 
     def _writable(self, channel: str) -> None:
         """chat.postMessage's and chat.update's channel checks (their reference pages)."""
@@ -1125,7 +1188,7 @@ class SlackEmulator:
             if channel in self._outside:
                 raise _SlackError("not_in_channel")
 
-    def _chat_post_message(self, payload: JSONDict) -> JSONDict:
+    def _chat_post_message(self, payload: JSONDict, identity: Identity) -> JSONDict:
         channel = self._channel_of(payload)
         self._writable(channel)
         text, blocks = _parse_content(payload)
@@ -1142,13 +1205,14 @@ class SlackEmulator:
                 text=text,
                 blocks=blocks,
                 payload=payload,
+                author=identity.user_id,
                 posted_at=self._clock(),
             )
             self._add_message(message)
             rendered = self._render(message)
         return {"channel": channel, "ts": message.ts, "message": rendered}
 
-    def _chat_update(self, payload: JSONDict) -> JSONDict:
+    def _chat_update(self, payload: JSONDict, identity: Identity) -> JSONDict:
         """Fields present in the update replace the stored ones; absent ones are kept.
 
         As chat.update's reference page lists: ``message_not_found`` for no such message (or
@@ -1164,7 +1228,7 @@ class SlackEmulator:
             message = self._by_key.get((channel, ts)) if ts is not None else None
             if message is None or message.deleted:
                 raise _SlackError("message_not_found")
-            if message.author != BOT_USER_ID:
+            if message.author != identity.user_id:
                 raise _SlackError("cant_update_message")
             window = self._edit_window
             if window is not None and self._clock() - message.posted_at > window:
@@ -1197,7 +1261,7 @@ class SlackEmulator:
                 return min(limit, NON_MARKETPLACE_HISTORY_LIMIT) if explicit else 15
         return limit
 
-    def _conversations_history(self, payload: JSONDict) -> JSONDict:
+    def _conversations_history(self, payload: JSONDict, identity: Identity) -> JSONDict:
         """Top-level messages, newest first, a page of ``limit`` with a ``next_cursor``.
 
         A deleted message is left out, or shown as a tombstone while it has replies.
@@ -1226,7 +1290,8 @@ class SlackEmulator:
                 and (not m.deleted or self._threads.get((channel, m.ts)))
             ]
             page = top[:limit]
-            rendered = [self._render(m) for m in page]
+            metadata = _flag(payload.get("include_all_metadata"))
+            rendered = [self._render(m, metadata=metadata) for m in page]
             has_more = len(top) > limit
         return {
             "messages": rendered,
@@ -1235,7 +1300,7 @@ class SlackEmulator:
             "response_metadata": {"next_cursor": _cursor(top[limit].ts) if has_more else ""},
         }
 
-    def _conversations_replies(self, payload: JSONDict) -> JSONDict:
+    def _conversations_replies(self, payload: JSONDict, identity: Identity) -> JSONDict:
         """A thread, parent first, a page of ``limit`` with a ``next_cursor``."""
         channel = self._channel_of(payload)
         self._readable(channel)
@@ -1256,7 +1321,8 @@ class SlackEmulator:
                 raise _SlackError("thread_not_found")
             thread = ([root] if root is not None else []) + replies
             thread = [m for m in thread if _micros(m.ts) >= start]
-            rendered = [self._render(m) for m in thread[:limit]]
+            metadata = _flag(payload.get("include_all_metadata"))
+            rendered = [self._render(m, metadata=metadata) for m in thread[:limit]]
             has_more = len(thread) > limit
         return {
             "messages": rendered,

@@ -7,6 +7,7 @@ CloudTrail-shaped event -> EventBridge rule (the detector's own pattern) -> SQS 
 from __future__ import annotations
 
 import json
+import traceback
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,16 +39,31 @@ def sample(name: str, *, now: datetime | None = None) -> dict[str, Any]:
     return record
 
 
-def lambda_failure_record(event: dict[str, Any], error: str | None = None) -> str:
-    """What Lambda's on-failure destination writes to the dead-letter queue for ``event``."""
-    return json.dumps(
-        {
-            "version": "1.0",
-            "requestContext": {"condition": "RetriesExhausted"},
-            "requestPayload": event,
-            "responseContext": {"functionError": error} if error else {},
+def lambda_failure_record(
+    event: dict[str, Any], error: str | None = None, *, exc: BaseException | None = None
+) -> str:
+    """What Lambda's on-failure destination writes to the dead-letter queue for ``event``.
+
+    With ``exc`` (what the handler raised), the record carries the function's error response as
+    Lambda's Python runtime reports an unhandled exception: ``errorMessage`` (its text),
+    ``errorType`` and ``stackTrace`` (Lambda developer guide, "Capturing records of Lambda
+    asynchronous invocations" and "Lambda function errors in Python").
+    """
+    record: dict[str, Any] = {
+        "version": "1.0",
+        "requestContext": {"condition": "RetriesExhausted"},
+        "requestPayload": event,
+        "responseContext": {"functionError": error} if error else {},
+    }
+    if exc is not None:
+        record["responseContext"] = {"statusCode": 200, "functionError": error or "Unhandled"}
+        record["responsePayload"] = {
+            "errorMessage": str(exc),
+            "errorType": type(exc).__name__,
+            "requestId": "",
+            "stackTrace": traceback.format_list(traceback.extract_tb(exc.__traceback__)),
         }
-    )
+    return json.dumps(record)
 
 
 @dataclass

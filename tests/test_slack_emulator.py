@@ -15,7 +15,16 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from sandbox.slack_emulator import DEFAULT_TOKEN, DELETED_TEXT, WEBHOOK_CHANNEL, SlackEmulator
+from sandbox.slack_emulator import (
+    APP_ID,
+    BOT_ID,
+    BOT_USER_ID,
+    DEFAULT_TOKEN,
+    DELETED_TEXT,
+    WEBHOOK_CHANNEL,
+    Identity,
+    SlackEmulator,
+)
 from sandbox.slack_limits import METHOD_LIMITS, POST_BURST, POST_WORKSPACE
 
 pytestmark = pytest.mark.integration
@@ -69,6 +78,80 @@ def test_thread_reply_lands_in_replies(emu: SlackEmulator, client: WebClient) ->
     history = client.conversations_history(channel=CHANNEL)["messages"]
     assert [m["ts"] for m in history] == [parent]
     assert history[0]["reply_count"] == 1
+
+
+OTHER_APP = Identity(user_id="U0OTHER", name="other-app", bot_id="B0OTHER", app_id="A0OTHER")
+MEMBER = Identity(user_id="U0MEMBER", name="a-member")
+METADATA = {"event_type": "root_key_detector_event", "event_payload": {"event_id": "e-1"}}
+
+
+def _as(emu: SlackEmulator, token: str, identity: Identity) -> WebClient:
+    emu.add_token(token, identity)
+    return WebClient(token=token, base_url=emu.base_url, retry_handlers=[], timeout=5)
+
+
+def test_messages_show_who_posted_them_as_slack_renders_authorship(
+    emu: SlackEmulator, client: WebClient
+) -> None:
+    """A bot's message: the bot user, bot_id, app_id and bot_profile; a user's: only user."""
+    client.chat_postMessage(channel=CHANNEL, text="ours")
+    _as(emu, "xoxb-other-app", OTHER_APP).chat_postMessage(channel=CHANNEL, text="theirs")
+    _as(emu, "xoxp-a-member", MEMBER).chat_postMessage(channel=CHANNEL, text="a member's")
+
+    ours, theirs, members = reversed(client.conversations_history(channel=CHANNEL)["messages"])
+
+    assert (ours["user"], ours["bot_id"], ours["app_id"]) == (BOT_USER_ID, BOT_ID, APP_ID)
+    assert ours["bot_profile"]["id"] == BOT_ID
+    assert ours["bot_profile"]["app_id"] == APP_ID
+    assert (theirs["user"], theirs["bot_id"], theirs["app_id"]) == ("U0OTHER", "B0OTHER", "A0OTHER")
+    assert members["user"] == "U0MEMBER"
+    assert not {"bot_id", "app_id", "bot_profile"} & members.keys()
+
+
+def test_auth_test_names_a_bot_only_for_a_bot_token(emu: SlackEmulator, client: WebClient) -> None:
+    ours = client.auth_test()
+    member = _as(emu, "xoxp-a-member", MEMBER).auth_test()
+
+    assert (ours["user_id"], ours["bot_id"]) == (BOT_USER_ID, BOT_ID)
+    assert member["user_id"] == "U0MEMBER"
+    assert member.get("bot_id") is None
+
+
+def test_only_the_author_may_update_a_message(emu: SlackEmulator, client: WebClient) -> None:
+    ts = client.chat_postMessage(channel=CHANNEL, text="the alert")["ts"]
+    other = _as(emu, "xoxb-other-app", OTHER_APP)
+
+    with pytest.raises(SlackApiError) as refused:
+        other.chat_update(channel=CHANNEL, ts=ts, text="nothing to see")
+
+    assert refused.value.response["error"] == "cant_update_message"
+    stored = emu.message(CHANNEL, ts)
+    assert stored is not None
+    assert stored.text == "the alert"
+    assert stored.author == BOT_USER_ID
+
+
+def test_metadata_is_returned_only_when_asked_for(emu: SlackEmulator, client: WebClient) -> None:
+    parent = client.chat_postMessage(channel=CHANNEL, text="p", metadata=METADATA)["ts"]
+
+    plain = client.conversations_history(channel=CHANNEL)["messages"]
+    asked = client.conversations_history(channel=CHANNEL, include_all_metadata=True)["messages"]
+    thread = client.conversations_replies(channel=CHANNEL, ts=parent, include_all_metadata=True)
+
+    assert "metadata" not in plain[0]
+    assert asked[0]["metadata"] == METADATA
+    assert thread["messages"][0]["metadata"] == METADATA
+
+
+def test_reset_forgets_added_tokens(emu: SlackEmulator) -> None:
+    other = _as(emu, "xoxb-other-app", OTHER_APP)
+    other.auth_test()
+
+    emu.reset()
+
+    with pytest.raises(SlackApiError) as refused:
+        other.auth_test()
+    assert refused.value.response["error"] == "invalid_auth"
 
 
 def test_chat_update_changes_stored_text(emu: SlackEmulator, client: WebClient) -> None:

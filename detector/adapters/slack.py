@@ -1,31 +1,138 @@
-"""Slack delivery: Web API with a bot token (threads, updates) or an incoming webhook."""
+"""Slack delivery: Web API with a bot token (threads, updates) or an incoming webhook.
+
+Requests go through one urllib opener built here (:class:`SlackHttp`), not slack_sdk's clients:
+their urllib transport follows redirects, so a 302 from the API host would send
+``Authorization: Bearer xoxb-...`` on to wherever it points, and slack_sdk has no public way to
+stop that. This opener has no redirect handler: a 3xx answer is an error (:class:`RedirectRefused`).
+Every failure becomes an :class:`AlertDeliveryError` built from its type, Slack's error code or
+the HTTP status only, never from an exception's text (which may quote the token or the URL).
+Block Kit is still modelled with slack_sdk (:mod:`detector.domain.message`).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
+import re
+import ssl
 import threading
-from collections.abc import Callable
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from slack_sdk.errors import SlackApiError, SlackClientError
-from slack_sdk.web import WebClient
-from slack_sdk.webhook import WebhookClient
+from urllib.parse import urlencode
 
 from detector import retry
 from detector.domain.delivery import SlackRef
 from detector.domain.message import METADATA_EVENT_TYPE, SlackMessage
-from detector.errors import AlertDeliveryError, ExternalServiceError
+from detector.errors import AlertDeliveryError, RedirectRefused
 
 _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
+_SLACK_CODE = re.compile(r"[a-z0-9_]{1,64}")  # Slack's error codes: snake_case words
+_TS = re.compile(r"[0-9]{1,12}\.[0-9]{1,9}")
+_MAX_BODY = 8 * 1024 * 1024  # an answer is read up to this size
+_USER_AGENT = "root-key-detector"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One HTTP answer, whatever its status."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+
+class SlackHttp:
+    """POSTs to Slack through a urllib opener that follows no redirect and raises no HTTPError.
+
+    The opener has only the HTTP, HTTPS (certificates verified) and proxy handlers (proxies
+    from the environment, as slack_sdk honoured them): no redirect handler, no error processor,
+    so every status comes back as an :class:`Answer` and a 3xx is refused here.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout = timeout_s
+        self._opener = urllib.request.OpenerDirector()
+        for handler in (
+            urllib.request.ProxyHandler(),
+            urllib.request.HTTPHandler(),
+            urllib.request.HTTPSHandler(context=ssl.create_default_context()),
+        ):
+            self._opener.add_handler(handler)
+
+    def post(self, service: str, url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+        """POST ``body`` to ``url``.
+
+        Raises:
+            RedirectRefused: the answer was a 3xx (nothing is sent to its Location).
+            AlertDeliveryError: the request failed before an answer (code: the error's type;
+                transient for network errors and timeouts).
+        """
+        answer: Answer | None = None
+        failure: AlertDeliveryError | None = None
+        try:
+            request = urllib.request.Request(  # noqa: S310 - the opener has only http(s) handlers
+                url, data=body, headers={"User-Agent": _USER_AGENT, **headers}, method="POST"
+            )
+            with self._opener.open(request, timeout=self._timeout) as resp:
+                answer = Answer(int(resp.status), dict(resp.headers.items()), resp.read(_MAX_BODY))
+        except Exception as exc:  # noqa: BLE001 - every failure is translated, below
+            failure = _transport_error(service, exc)
+        # Raised outside the except block, so the original (whose text may quote the token or
+        # the webhook URL) is neither the cause nor the context of the error.
+        if failure is not None:
+            raise failure
+        assert answer is not None  # noqa: S101 - set when no failure
+        if 300 <= answer.status < 400:
+            raise RedirectRefused(
+                service,
+                f"HTTP {answer.status}",
+                "Slack answered with a redirect; it is not followed (it would take the request "
+                "and its credentials to another host)",
+                transient=False,
+            )
+        return answer
+
+
+def _transport_error(service: str, exc: Exception) -> AlertDeliveryError:
+    name = type(exc).__name__
+    # Network trouble and timeouts may pass; a ValueError (http.client's InvalidURL, an
+    # invalid header value) never does.
+    transient = isinstance(exc, OSError | http.client.HTTPException) and not isinstance(
+        exc, ValueError
+    )
+    return AlertDeliveryError(
+        service, name, f"{name} before Slack answered (details withheld)", transient=transient
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BotIdentity:
+    """Who the bot token posts as, from ``auth.test``."""
+
+    bot_id: str
+    user_id: str | None = None
+    app_id: str | None = None  # when auth.test names it
+
+    def posted(self, message: Mapping[str, Any]) -> bool:
+        """Whether this bot posted ``message`` (as conversations.history/replies return it).
+
+        A message an app's bot posts carries the bot's ``bot_id`` and the app's ``app_id``
+        (Slack sets both; no one else can post them).
+        """
+        if message.get("bot_id") != self.bot_id:
+            return False
+        return self.app_id is None or message.get("app_id") == self.app_id
 
 
 class SlackBotAlerter:
     """chat.postMessage / chat.update with a bot token; one retry layer (tenacity).
 
-    The WebClient is built once per container with ``retry_handlers=[]`` so slack_sdk adds no
-    retries of its own. An ``invalid_auth`` answer drops the cached token once (it may have
-    been rotated in Secrets Manager) before giving up.
+    An ``invalid_auth`` answer drops the cached token once (it may have been rotated in
+    Secrets Manager) before giving up.
     """
 
     supports_threads = True
@@ -43,33 +150,29 @@ class SlackBotAlerter:
         self._token = token
         self._channel = channel
         self._retry_env = retry_env
-        self._base_url = base_url
-        self._timeout = timeout_s
+        self._base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self._http = SlackHttp(timeout_s)
         self._on_auth_failure = on_auth_failure
-        self._client: WebClient | None = None
+        self._bearer: str | None = None
+        self._identity: BotIdentity | None = None
         self._lock = threading.Lock()
 
-    def _web(self) -> WebClient:
+    def _current_token(self) -> str:
         with self._lock:
-            if self._client is None:
-                self._client = WebClient(
-                    token=self._token(),
-                    base_url=self._base_url,
-                    timeout=int(max(1, round(self._timeout))),
-                    retry_handlers=[],
-                )
-            return self._client
+            if self._bearer is None:
+                self._bearer = self._token()
+            return self._bearer
 
     def prepare(self) -> None:
-        """Read the token and build the client now (a no-op when warm); errors surface later."""
+        """Read the token now (a no-op when warm); errors surface later, with the post."""
         # Any error here surfaces again with the post, under its retry policy.
         with contextlib.suppress(Exception):
-            self._web()
+            self._current_token()
 
     def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> SlackRef:
         """Post to the configured channel (a thread reply when ``thread`` is given)."""
         payload = message.payload()
-        kwargs: dict[str, Any] = {
+        params: dict[str, Any] = {
             "channel": thread.channel if thread else self._channel,
             "text": payload["text"],
             "blocks": payload["blocks"],
@@ -77,89 +180,158 @@ class SlackBotAlerter:
             "unfurl_media": False,
         }
         if thread is not None:
-            kwargs["thread_ts"] = thread.ts
+            params["thread_ts"] = thread.ts
         if "metadata" in payload:
-            kwargs["metadata"] = payload["metadata"]
-        resp = self._call("chat.postMessage", lambda c: c.chat_postMessage(**kwargs))
-        return SlackRef(channel=str(resp["channel"]), ts=str(resp["ts"]))
+            params["metadata"] = payload["metadata"]
+        resp = self._call("chat.postMessage", params)
+        channel, ts = resp.get("channel"), resp.get("ts")
+        if not isinstance(channel, str) or not isinstance(ts, str) or not _TS.fullmatch(ts):
+            raise AlertDeliveryError(
+                "slack.chat.postMessage",
+                "invalid_response",
+                "Slack accepted the message but named no channel and ts",
+                transient=False,
+            )
+        return SlackRef(channel=channel, ts=ts)
 
     def update(self, ref: SlackRef, message: SlackMessage) -> None:
         """Replace the text and blocks of a posted message."""
-        payload = message.payload()
-        self._call(
-            "chat.update",
-            lambda c: c.chat_update(channel=ref.channel, ts=ref.ts, **payload),
+        self._call("chat.update", {"channel": ref.channel, "ts": ref.ts, **message.payload()})
+
+    def identity(self) -> BotIdentity:
+        """The bot this token posts as (``auth.test``, asked once per container).
+
+        Raises:
+            AlertDeliveryError: Slack could not be asked, or the token is not a bot's.
+        """
+        with self._lock:
+            if self._identity is not None:
+                return self._identity
+        data = self._call("auth.test", {}, form=True)
+        bot_id, user_id, app_id = (data.get(k) for k in ("bot_id", "user_id", "app_id"))
+        if not isinstance(bot_id, str) or not bot_id:
+            raise AlertDeliveryError(
+                "slack.auth.test",
+                "not_a_bot_token",
+                "auth.test names no bot: the app's own posts cannot be told from others'",
+                transient=False,
+            )
+        found = BotIdentity(
+            bot_id=bot_id,
+            user_id=user_id if isinstance(user_id, str) and user_id else None,
+            app_id=app_id if isinstance(app_id, str) and app_id else None,
         )
+        with self._lock:
+            self._identity = found
+        return found
 
     def find_posted(
         self, message: SlackMessage, *, thread: SlackRef | None, since: datetime
     ) -> SlackRef | None:
-        """This event's message if an earlier attempt posted it (by its metadata's event id).
+        """This event's message if an earlier attempt posted it.
 
-        Reads the thread's replies, or the channel's top-level messages since a minute before
-        the event (``channels:history``, or ``groups:history`` for a private channel).
+        Only a message this app's bot posted (its ``bot_id``, and ``app_id`` when auth.test
+        names it) whose metadata names this event and this finding counts: anyone else can
+        post metadata. Reads the thread's replies, or the channel's top-level messages since a
+        minute before the event (``channels:history``, or ``groups:history`` for a private
+        channel).
         """
-        wanted = _event_id(message.metadata)
-        if not wanted:
+        wanted = _marker(message.metadata)
+        if wanted is None:
             return None
+        me = self.identity()
+        params: dict[str, Any] = {"include_all_metadata": "true", "limit": str(_FIND_LIMIT)}
         if thread is not None:
             channel = thread.channel
             resp = self._call(
-                "conversations.replies",
-                lambda c: c.conversations_replies(
-                    channel=channel, ts=thread.ts, include_all_metadata=True, limit=_FIND_LIMIT
-                ),
+                "conversations.replies", {**params, "channel": channel, "ts": thread.ts}, form=True
             )
         else:
             channel = self._channel
             oldest = f"{since.timestamp() - 60:.6f}"
             resp = self._call(
-                "conversations.history",
-                lambda c: c.conversations_history(
-                    channel=channel, oldest=oldest, include_all_metadata=True, limit=_FIND_LIMIT
-                ),
+                "conversations.history", {**params, "channel": channel, "oldest": oldest}, form=True
             )
         for found in resp.get("messages") or []:
-            if isinstance(found, dict) and _event_id(found.get("metadata")) == wanted:
-                return SlackRef(channel=channel, ts=str(found["ts"]))
+            if not isinstance(found, dict) or not me.posted(found):
+                continue
+            ts = found.get("ts")
+            if _marker(found.get("metadata")) != wanted or not isinstance(ts, str):
+                continue
+            if _TS.fullmatch(ts):
+                return SlackRef(channel=channel, ts=ts)
         return None
 
-    def _call(self, method: str, fn: Callable[[WebClient], Any]) -> Any:
-        service = f"slack.{method}"
+    def _call(self, method: str, params: dict[str, Any], *, form: bool = False) -> dict[str, Any]:
         for refreshed in (False, True):
             try:
-                return retry.build(retry.SLACK_CALL, self._retry_env)(lambda: fn(self._web()))
-            except SlackApiError as exc:
-                code = retry.error_code(exc)
-                if code in _AUTH_ERRORS and not refreshed and self._on_auth_failure:
+                return retry.build(retry.SLACK_CALL, self._retry_env)(
+                    lambda: self._api(method, params, form=form)
+                )
+            except AlertDeliveryError as exc:
+                if exc.code in _AUTH_ERRORS and not refreshed and self._on_auth_failure:
                     self._on_auth_failure()
                     with self._lock:
-                        self._client = None
+                        self._bearer = None
+                        self._identity = None
                     continue
-                raise AlertDeliveryError(
-                    service, code, _describe(exc), transient=retry.is_transient(exc)
-                ) from None
-            except (SlackClientError, OSError) as exc:
-                raise AlertDeliveryError(
-                    service, retry.error_code(exc), str(exc), transient=retry.is_transient(exc)
-                ) from None
+                raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _api(self, method: str, params: dict[str, Any], *, form: bool) -> dict[str, Any]:
+        """One Web API call: JSON body (chat.*) or form-encoded (read methods, auth.test)."""
+        service = f"slack.{method}"
+        headers = {"Authorization": f"Bearer {self._current_token()}"}
+        if form:
+            body = urlencode(params).encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        else:
+            body = json.dumps(params).encode()
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        answer = self._http.post(service, self._base_url + method, body, headers)
+        return _api_result(service, answer)
 
 
 _FIND_LIMIT = 200  # messages read when looking for an earlier attempt's post
 
 
-def _event_id(metadata: Any) -> str | None:
-    """The event id in our message metadata (None for anyone else's message)."""
+def _api_result(service: str, answer: Answer) -> dict[str, Any]:
+    """The Web API's ``{"ok": true, ...}``, else the error it names (``ok: false`` or status)."""
+    status = answer.status
+    retry_after = retry.retry_after_s_from_headers(answer.headers)
+    try:
+        data: Any = json.loads(answer.body)
+    except ValueError:
+        data = None
+    if isinstance(data, dict) and data.get("ok") is True and status == 200:
+        return data
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error if isinstance(error, str) and _SLACK_CODE.fullmatch(error) else f"HTTP {status}"
+    transient = status == 429 or status >= 500 or code in retry.SLACK_TRANSIENT_ERRORS
+    raise AlertDeliveryError(
+        service,
+        code,
+        f"Slack answered HTTP {status}, error {code!r}",
+        transient=transient,
+        retry_after_s=retry_after,
+    )
+
+
+def _marker(metadata: Any) -> tuple[str, str] | None:
+    """(event id, finding id) in our message metadata (None for anyone else's message)."""
     if not isinstance(metadata, dict) or metadata.get("event_type") != METADATA_EVENT_TYPE:
         return None
     payload = metadata.get("event_payload")
-    value = payload.get("event_id") if isinstance(payload, dict) else None
-    return value if isinstance(value, str) and value else None
+    if not isinstance(payload, dict):
+        return None
+    event_id, finding_id = payload.get("event_id"), payload.get("finding_id", "")
+    if not isinstance(event_id, str) or not event_id or not isinstance(finding_id, str):
+        return None
+    return event_id, finding_id
 
 
 class SlackWebhookAlerter:
-    """Incoming webhook: no threads, no updates; a 429 or 5xx is an answer, not an exception."""
+    """Incoming webhook: no threads, no updates; a 429 or 5xx is retried."""
 
     supports_threads = False
 
@@ -168,8 +340,7 @@ class SlackWebhookAlerter:
     ) -> None:
         self._url = url
         self._retry_env = retry_env
-        self._timeout = timeout_s
-        self._client: WebhookClient | None = None
+        self._http = SlackHttp(timeout_s)
 
     def prepare(self) -> None:
         """Read the webhook URL now (a no-op when warm); errors surface with the post."""
@@ -179,38 +350,32 @@ class SlackWebhookAlerter:
     def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> None:
         """Send the message; a thread reply becomes a plain message (webhooks have no threads)."""
         payload = message.payload()
+        body = json.dumps(
+            {"text": payload["text"], "blocks": payload["blocks"], "unfurl_links": False}
+        ).encode()
 
         def send() -> None:
-            if self._client is None:
-                self._client = WebhookClient(
-                    self._url(), timeout=int(max(1, round(self._timeout))), retry_handlers=[]
-                )
-            resp = self._client.send(
-                text=payload["text"], blocks=payload["blocks"], unfurl_links=False
-            )
-            if resp.status_code == 200:
-                return
-            transient = resp.status_code == 429 or resp.status_code >= 500
-            err = _WebhookError(
+            answer = self._http.post(
                 "slack.webhook",
-                f"HTTP {resp.status_code}",
-                str(resp.body)[:200],
-                transient=transient,
+                self._url(),
+                body,
+                {"Content-Type": "application/json; charset=utf-8"},
             )
-            err.retry_after_s = retry.retry_after_s_from_headers(resp.headers)
-            raise err
+            if answer.status == 200:
+                return
+            # Slack's webhook errors are short codes (no_service, invalid_payload...); anything
+            # else in the body is not repeated.
+            reason = answer.body[:64].decode("utf-8", "replace").strip()
+            shown = reason if _SLACK_CODE.fullmatch(reason) else "no error code"
+            raise AlertDeliveryError(
+                "slack.webhook",
+                f"HTTP {answer.status}",
+                f"Slack answered HTTP {answer.status}: {shown}",
+                transient=answer.status == 429 or answer.status >= 500,
+                retry_after_s=retry.retry_after_s_from_headers(answer.headers),
+            )
 
-        try:
-            retry.build(retry.SLACK_CALL, self._retry_env)(send)
-        except ExternalServiceError as exc:
-            raise AlertDeliveryError(
-                exc.service, exc.code, str(exc), transient=exc.transient
-            ) from None
-        except (SlackClientError, OSError) as exc:
-            # Never let the webhook URL (a secret) reach an error message.
-            raise AlertDeliveryError(
-                "slack.webhook", retry.error_code(exc), type(exc).__name__, transient=True
-            ) from None
+        retry.build(retry.SLACK_CALL, self._retry_env)(send)
 
     def update(self, ref: SlackRef, message: SlackMessage) -> None:
         """Webhooks cannot edit messages: post the new state instead."""
@@ -221,14 +386,3 @@ class SlackWebhookAlerter:
     ) -> SlackRef | None:
         """A webhook cannot read the channel: an earlier attempt's post cannot be found."""
         return None
-
-
-class _WebhookError(ExternalServiceError):
-    retry_after_s: float | None = None
-
-
-def _describe(exc: SlackApiError) -> str:
-    data = getattr(exc.response, "data", None)
-    status = getattr(exc.response, "status_code", None)
-    err = data.get("error") if isinstance(data, dict) else None
-    return f"Slack answered HTTP {status}, error {err!r}"

@@ -205,7 +205,11 @@ def test_a_retry_finds_the_alert_a_dead_attempt_posted_and_does_not_post_again(
         text="Root access key created (posted by the attempt that died)",
         metadata={
             "event_type": METADATA_EVENT_TYPE,
-            "event_payload": {"event_id": event_id, "verdict": "root-key-created"},
+            "event_payload": {
+                "event_id": event_id,
+                "verdict": "root-key-created",
+                "finding_id": fid,
+            },
         },
     )
 

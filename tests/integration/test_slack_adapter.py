@@ -1,17 +1,21 @@
-"""Slack delivery against the emulator over HTTP: retries, Retry-After, what is not retried."""
+"""Slack delivery against the emulator over HTTP: retries, Retry-After, what is not retried,
+and which earlier post a retry may take for its own."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+from slack_sdk.web import WebClient
 
 from detector import retry
-from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
+from detector.adapters.slack import BotIdentity, SlackBotAlerter, SlackWebhookAlerter
 from detector.domain.event import parse_event
 from detector.domain.message import SlackMessage, build_message
 from detector.domain.verdict import classify
 from detector.errors import AlertDeliveryError
 from sandbox.aws import SLACK_CHANNEL, SLACK_TOKEN
-from sandbox.slack_emulator import SlackEmulator
+from sandbox.slack_emulator import BOT_ID, BOT_USER_ID, Identity, SlackEmulator
 from sandbox.stack import sample
 from tests.integration.conftest import Sleeps
 
@@ -164,3 +168,91 @@ def test_webhook_refusal_does_not_leak_the_url(
         SlackWebhookAlerter(lambda: url, retry_env).post(_message())
     assert err.value.code == "HTTP 404"
     assert "wrongsecret" not in str(err.value)
+
+
+# -- a retry's look for an earlier post: only this app's bot, this event and this finding ------
+
+OTHER_APP = Identity(user_id="U0OTHER", name="other-app", bot_id="B0OTHER", app_id="A0OTHER")
+MEMBER = Identity(user_id="U0MEMBER", name="a-member")
+
+
+def _planted(slack: SlackEmulator, token: str, metadata: dict[str, object] | None) -> str:
+    """Post a message to the channel as whoever holds ``token``; its ts."""
+    client = WebClient(token=token, base_url=slack.base_url, retry_handlers=[], timeout=5)
+    resp = client.chat_postMessage(channel=SLACK_CHANNEL, text="hello", metadata=metadata)
+    return str(resp["ts"])
+
+
+def test_find_posted_takes_only_this_apps_post_of_this_event_and_finding(
+    slack: SlackEmulator, retry_env: retry.RetryEnv
+) -> None:
+    message = _message()
+    assert message.metadata is not None
+    payload = message.metadata["event_payload"]
+    slack.add_token("xoxb-other-app", OTHER_APP)
+    slack.add_token("xoxp-a-member", MEMBER)
+    other_finding = {**payload, "finding_id": "another-finding"}
+    _planted(slack, "xoxb-other-app", message.metadata)  # another app, the right metadata
+    _planted(slack, "xoxp-a-member", message.metadata)  # a member, the right metadata
+    _planted(slack, SLACK_TOKEN, {**message.metadata, "event_payload": other_finding})
+    bot = _bot(slack, retry_env)
+    since = datetime.now(UTC) - timedelta(seconds=5)
+
+    assert bot.find_posted(message, thread=None, since=since) is None
+
+    ours = _planted(slack, SLACK_TOKEN, message.metadata)
+    found = bot.find_posted(message, thread=None, since=since)
+    assert found is not None
+    assert found.ts == ours
+
+
+def test_find_posted_reads_a_threads_replies_the_same_way(
+    slack: SlackEmulator, retry_env: retry.RetryEnv
+) -> None:
+    message = _message()
+    bot = _bot(slack, retry_env)
+    alert = bot.post(SlackMessage(text="the key's alert"))
+    slack.add_token("xoxb-other-app", OTHER_APP)
+    other = WebClient(token="xoxb-other-app", base_url=slack.base_url, retry_handlers=[])
+    other.chat_postMessage(
+        channel=SLACK_CHANNEL, thread_ts=alert.ts, text="hi", metadata=message.metadata
+    )
+    since = datetime.now(UTC)
+
+    assert bot.find_posted(message, thread=alert, since=since) is None
+    reply = bot.post(message, thread=alert)
+    assert bot.find_posted(message, thread=alert, since=since) == reply
+
+
+def test_the_bots_identity_is_asked_once_per_container(
+    slack: SlackEmulator, retry_env: retry.RetryEnv
+) -> None:
+    bot = _bot(slack, retry_env)
+    since = datetime.now(UTC)
+    for _ in range(3):
+        bot.find_posted(_message(), thread=None, since=since)
+
+    assert bot.identity() == BotIdentity(bot_id=BOT_ID, user_id=BOT_USER_ID)
+    assert [r.method for r in slack.requests].count("auth.test") == 1
+
+
+def test_a_token_that_is_not_a_bots_cannot_vouch_for_a_post(
+    slack: SlackEmulator, retry_env: retry.RetryEnv
+) -> None:
+    slack.add_token("xoxp-a-member", MEMBER)
+    with pytest.raises(AlertDeliveryError) as err:
+        _bot(slack, retry_env, tokens=["xoxp-a-member"]).find_posted(
+            _message(), thread=None, since=datetime.now(UTC)
+        )
+    assert err.value.code == "not_a_bot_token"
+    assert "conversations.history" not in [r.method for r in slack.requests]
+
+
+def test_a_message_from_the_same_bot_of_another_app_is_not_taken() -> None:
+    """When auth.test names the app, a message must carry that app's id too."""
+    me = BotIdentity(bot_id="B1", user_id="U1", app_id="A1")
+    assert me.posted({"bot_id": "B1", "app_id": "A1"})
+    assert not me.posted({"bot_id": "B1", "app_id": "A2"})
+    assert not me.posted({"bot_id": "B1"})
+    assert not me.posted({"user": "U1"})
+    assert BotIdentity(bot_id="B1").posted({"bot_id": "B1"})
