@@ -40,6 +40,7 @@ class Settings:
     | SLACK_WEBHOOK_SECRET_ID | Secrets Manager id/ARN of the webhook URL (webhook mode) |
     | SLACK_API_URL | Slack Web API base URL (default https://slack.com/api/) |
     | SLACK_TIMEOUT_SECONDS | HTTP timeout of one Slack call (default 5) |
+    | SLACK_POSTS_PER_SECOND | messages posted per second per channel (default 1, Slack's rate) |
     | AWS_REGION | region of Security Hub and the Lambda (set by Lambda) |
     | CONFIRM_WAIT_SECONDS | how long to wait for IAM to show a new key (default 10) |
     | KEY_SETTLE_SECONDS | after this age an absent key counts as deleted (default 300) |
@@ -70,6 +71,7 @@ class Settings:
     sweep_accounts: tuple[str, ...] = ()
     sweep_concurrency: int = 32
     own_account_id: str | None = None
+    slack_posts_per_second: float = 1.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -125,13 +127,11 @@ class Settings:
             slack_webhook_secret_id=webhook_id,
             slack_api_url=api_url,
             slack_timeout_s=_seconds(env, "SLACK_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
+            slack_posts_per_second=_rate(env, "SLACK_POSTS_PER_SECOND", 1.0, 0.1, 100.0),
             confirm_wait_s=_seconds(env, "CONFIRM_WAIT_SECONDS", 10.0, 0.0, 300.0),
             key_settle_s=_seconds(env, "KEY_SETTLE_SECONDS", 300.0, 0.0, 86400.0),
             log_level=log_level,
         )
-
-
-SWEEP_FINDINGS_SOURCES = ("member", "administrator")
 
 
 def _check_slack(
@@ -210,6 +210,19 @@ def _count(env: Mapping[str, str], name: str, default: int, low: int, high: int)
     value = int(raw)
     if not low <= value <= high:
         raise ConfigError(name, f"{value} is outside {low}..{high}")
+    return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = _get(env, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"{raw!r} is not a number per second") from None
+    if not low <= value <= high:
+        raise ConfigError(name, f"{value:g} is outside {low:g}..{high:g} per second")
     return value
 
 

@@ -17,6 +17,7 @@ from detector import retry
 from detector.adapters.aws import AccountClients, AccountNames, AwsClients
 from detector.adapters.iam import IamKeyConfirmer
 from detector.adapters.ledger import DynamoLedger
+from detector.adapters.pacing import Pacer
 from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
@@ -196,4 +197,5 @@ def _alerter(settings: Settings, clients: AwsClients, env: retry.RetryEnv) -> Al
         base_url=settings.slack_api_url,
         timeout_s=settings.slack_timeout_s,
         on_auth_failure=secret.invalidate,
+        pacer=Pacer(settings.slack_posts_per_second, sleep=env.sleep, remaining_s=env.remaining_s),
     )

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from detector import retry
+from detector.adapters.pacing import Pacer
 from detector.domain.delivery import SlackRef
 from detector.domain.message import METADATA_EVENT_TYPE, SlackMessage
 from detector.errors import AlertDeliveryError, RedirectRefused
@@ -146,9 +147,11 @@ class SlackBotAlerter:
         base_url: str,
         timeout_s: float = 5.0,
         on_auth_failure: Callable[[], None] | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self._token = token
         self._channel = channel
+        self._pacer = pacer  # posts within Slack's per-channel rate (adapters/pacing.py)
         self._retry_env = retry_env
         self._base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._http = SlackHttp(timeout_s)
@@ -281,6 +284,8 @@ class SlackBotAlerter:
     def _api(self, method: str, params: dict[str, Any], *, form: bool) -> dict[str, Any]:
         """One Web API call: JSON body (chat.*) or form-encoded (read methods, auth.test)."""
         service = f"slack.{method}"
+        if method == "chat.postMessage" and self._pacer is not None:
+            self._pacer.wait(str(params["channel"]))  # every attempt, retries too
         headers = {"Authorization": f"Bearer {self._current_token()}"}
         if form:
             body = urlencode(params).encode()
