@@ -22,9 +22,10 @@ in a child process, nothing injected), and each canned run must take the same pa
 verdict, confirmation, actions per record) or the harness stops. peak_rss_mb runs against the
 sandbox (later events of a key take moto's real path: thread replies, redraws).
 
-Repetitions (``--quick`` in brackets): warm figures 30 events [5] after 2 warm-up events;
-cold_start_ratio 7 alternating pairs [2] after one discarded pair; peak_rss_mb 3 processes [1];
-classify 5 alternating pairs [2] after one discarded pair; lambda_zip_mb one build. MB is MiB.
+Repetitions (``--quick`` in brackets): warm figures 30 events [5], 1.1 s apart, after 2 warm-up
+events; cold_start_ratio 7 alternating pairs [2] after one discarded pair; peak_rss_mb 3
+processes [1], each with a ledger table of its own; classify 5 alternating pairs [2] after one
+discarded pair; lambda_zip_mb one build. MB is MiB.
 ``--check`` exits 1 when a figure misses its target. bench/README.md says what each figure
 means and where the time goes.
 """
@@ -68,6 +69,10 @@ LOGFILE_MIB = 50
 LOGFILE_SEED = 20261128
 LOGFILE_VERSION = 1  # bump when the generator changes: the cached file is rebuilt
 WARM_UP_EVENTS = 2  # before a container counts as warm: clients, secret, threads, connections
+# Measured events start at least this far apart: root-key events are rare, and Slack takes about
+# one chat.postMessage per second per channel ("Rate limits", Slack API docs), a rate a detector
+# that paces its posts would otherwise make the alerts wait for.
+EVENT_SPACING_S = 1.1
 POST = "slack.chat.postMessage"
 
 TARGETS: dict[str, tuple[str, float]] = {
@@ -309,6 +314,8 @@ def measure_warm(
         canned.configure(clear_log=True)
         endpoint_cpu, cpu = process_cpu_s(canned.pid), time.process_time()
         for event in events.measured:
+            if windows:
+                time.sleep(max(0.0, windows[-1][0] + EVENT_SPACING_S - now_mono()))
             start = now_mono()
             out = handler.lambda_handler(event, ctx)
             windows.append((start, now_mono()))
@@ -543,14 +550,17 @@ def trace_cold(
         )
 
 
-def measure_rss(image: LambdaImage, env: dict[str, str], runs: int) -> list[dict[str, float]]:
-    """Peak RSS (MiB) of fresh python3.13 processes handling 100 events each."""
+def measure_rss(
+    image: LambdaImage, env_for: Callable[[int], dict[str, str]], runs: int
+) -> list[dict[str, float]]:
+    """Peak RSS (MiB) of fresh python3.13 processes handling 100 events each (run ``i`` in the
+    environment ``env_for(i)``)."""
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "events.json"
-        for _ in range(runs):
+        for run in range(runs):
             path.write_text(json.dumps(hundred_events()))
-            _, stdout = _spawn(image, RSS_CHILD, env, str(path))
+            _, stdout = _spawn(image, RSS_CHILD, env_for(run), str(path))
             out = json.loads(stdout.strip().splitlines()[-1])
             if out["processed"] != 100:
                 raise SystemExit(f"bench: RSS child processed {out['processed']} events, not 100")
@@ -1042,8 +1052,7 @@ def sandbox_phase(
             f"({time.perf_counter() - started:.1f} s, not a figure); every canned run below "
             "must take the same path"
         )
-        rss_env = image.env({**env, "CONFIRM_WAIT_SECONDS": "0.2"})
-        rss = measure_rss(image, rss_env, reps.rss_runs)
+        rss = measure_rss(image, lambda run: rss_env(stack, image, env, run), reps.rss_runs)
     for r in rss:
         note(
             "peak RSS MiB (python3.13, the zip, against the sandbox): interpreter {started:.1f}, "
@@ -1051,6 +1060,17 @@ def sandbox_phase(
             "{peak:.1f} (ru_maxrss {ru_maxrss:.1f}, inflated by the parent)".format(**r)
         )
     return reference, env, statistics.median(r["peak"] for r in rss)
+
+
+def rss_env(stack: Any, image: LambdaImage, env: dict[str, str], run: int) -> dict[str, str]:
+    """An RSS child's environment: a ledger table of its own, so every run starts from the
+    same state (an event naming a key reads all of its account's key records: with one shared
+    table, each run would read the records of the runs before it)."""
+    from detector.adapters.ledger import create_table  # noqa: PLC0415
+
+    table = f"bench-rss-{run}-{uuid.uuid4().hex[:8]}"
+    create_table(stack.aws.client("dynamodb"), table)
+    return image.env({**env, "LEDGER_TABLE": table, "CONFIRM_WAIT_SECONDS": "0.2"})
 
 
 def canned_phase(
