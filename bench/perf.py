@@ -57,7 +57,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.canned_aws import Call as CannedCall
-from bench.canned_aws import CannedProcess, now_mono
+from bench.canned_aws import CannedProcess
 from bench.lambda_image import LambdaImage, lambda_image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -286,8 +286,8 @@ class WarmRun:
 
     windows: list[tuple[float, float]]  # CLOCK_MONOTONIC at handler entry and return
     to_alert: list[float]  # handler entry -> the endpoint received the alert (s)
-    cpu_s: float  # this process (the detector alone) over the measured events
-    endpoint_cpu_s: float
+    cpu_s: float  # the detector's process over the measured events
+    endpoint_cpu_per_event_s: float  # warm-up events included
     calls: list[list[CannedCall]]  # each measured event's calls, as the endpoint logged them
 
     @property
@@ -295,36 +295,56 @@ class WarmRun:
         return [end - start for start, end in self.windows]
 
 
+# The warm events run in a process of their own that holds nothing but the detector: python3.13
+# and the zip, as in Lambda. Its CPU is the detector's; it reads the same clock as the endpoint.
+WARM_CHILD = """\
+import json, sys, time
+def mono():
+    return time.clock_gettime(time.CLOCK_MONOTONIC)
+class Context:
+    def get_remaining_time_in_millis(self):
+        return 60_000
+with open(sys.argv[1]) as f:
+    plan = json.load(f)
+from detector.handler import lambda_handler
+warm_up = [lambda_handler(event, Context()) for event in plan["warm_up"]]
+measured = []
+cpu = time.process_time()
+for event in plan["measured"]:
+    if measured:
+        time.sleep(max(0.0, measured[-1]["start"] + plan["spacing_s"] - mono()))
+    start = mono()
+    out = lambda_handler(event, Context())
+    measured.append({"start": start, "end": mono(), "out": out})
+cpu = time.process_time() - cpu
+print(json.dumps({"warm_up": warm_up, "measured": measured, "cpu": cpu}))
+"""
+
+
 def measure_warm(
     canned: CannedProcess,
+    image: LambdaImage,
     env: dict[str, str],
     events: Events,
     reference: dict[str, Steps],
 ) -> WarmRun:
-    """Warm-up events, then the measured ones, in one new container against ``canned``."""
-    from detector import handler  # noqa: PLC0415
-    from sandbox.aws import patched_environ  # noqa: PLC0415
-
-    handler._runtime = None
-    ctx = _LambdaContext()
-    outs, windows = [], []
-    with patched_environ(env):
-        for event in events.warm_up:  # builds the runtime: clients, secret, threads, sockets
-            same_path(reference, event, handler.lambda_handler(event, ctx))
+    """Warm-up events, then the measured ones, in one new container (a python3.13 process
+    running the zip) against ``canned``."""
+    plan = {"warm_up": events.warm_up, "measured": events.measured, "spacing_s": EVENT_SPACING_S}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plan.json"
+        path.write_text(json.dumps(plan))
         canned.configure(clear_log=True)
-        endpoint_cpu, cpu = process_cpu_s(canned.pid), time.process_time()
-        for event in events.measured:
-            if windows:
-                time.sleep(max(0.0, windows[-1][0] + EVENT_SPACING_S - now_mono()))
-            start = now_mono()
-            out = handler.lambda_handler(event, ctx)
-            windows.append((start, now_mono()))
-            outs.append(out)
-        cpu = time.process_time() - cpu
+        endpoint_cpu = process_cpu_s(canned.pid)
+        _, stdout = _spawn(image, WARM_CHILD, env, str(path))
         endpoint_cpu = process_cpu_s(canned.pid) - endpoint_cpu
-    handler._runtime = None
+    doc = json.loads(stdout.strip().splitlines()[-1])
+    for event, out in zip(events.warm_up, doc["warm_up"], strict=True):
+        same_path(reference, event, out)
+    outs = [m["out"] for m in doc["measured"]]
     for event, out in zip(events.measured, outs, strict=True):
         same_path(reference, event, out)
+    windows = [(m["start"], m["end"]) for m in doc["measured"]]
     log = canned.log()
     received = {c.ts: c.answered for c in log if c.op == POST}
     to_alert = [
@@ -332,7 +352,8 @@ def measure_warm(
         for out, (start, _) in zip(outs, windows, strict=True)
     ]
     per_event = [[c for c in log if start <= c.read <= end] for start, end in windows]
-    return WarmRun(windows, to_alert, cpu, endpoint_cpu, per_event)
+    handled = len(events.warm_up) + len(events.measured)
+    return WarmRun(windows, to_alert, doc["cpu"], endpoint_cpu / handled, per_event)
 
 
 def rounds(calls: list[CannedCall]) -> list[list[CannedCall]]:
@@ -359,8 +380,8 @@ def report_warm(run: WarmRun) -> None:
     note(f"  handler wall ms: {_fmt(run.walls, 1000)}")
     note(f"  entry -> alert received ms: {_fmt(run.to_alert, 1000)}")
     note(
-        f"  CPU per event: the detector (this process) {run.cpu_s / n * 1000:.1f} ms, "
-        f"the canned endpoint {run.endpoint_cpu_s / n * 1000:.1f} ms"
+        f"  CPU per event: the detector's process {run.cpu_s / n * 1000:.1f} ms, the canned "
+        f"endpoint {run.endpoint_cpu_per_event_s * 1000:.1f} ms (warm-up events included)"
     )
     shapes = Counter(tuple(_ops(r) for r in rounds(calls)) for calls in run.calls)
     shape, count = shapes.most_common(1)[0]
@@ -1088,14 +1109,14 @@ def canned_phase(
     figures: dict[str, float] = {}
     with CannedProcess(SLACK_TOKEN, LATENCY_S) as canned:
         env = {**sandbox_env, "AWS_ENDPOINT_URL": canned.url, "SLACK_API_URL": canned.slack_url}
-        warm = measure_warm(canned, env, events, reference)
+        child_env = image.env(env)
+        warm = measure_warm(canned, image, child_env, events, reference)
         report_warm(warm)
         figures["time_to_alert_rtt"] = statistics.median(warm.to_alert) / LATENCY_S
         figures["warm_alert_rtt"] = statistics.median(warm.walls) / LATENCY_S
         figures["detector_cpu_ms_per_event"] = warm.cpu_s / len(warm.windows) * 1000
 
         canned.configure(latency_s=0.0)
-        child_env = image.env(env)
         *paired, traced = events.cold
         cold = measure_cold(image, child_env, paired, reference, reps.cold_pairs)
         report_cold(cold, image)
