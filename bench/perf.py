@@ -336,7 +336,7 @@ def measure_warm(
         path.write_text(json.dumps(plan))
         canned.configure(clear_log=True)
         endpoint_cpu = process_cpu_s(canned.pid)
-        _, stdout = _spawn(image, WARM_CHILD, env, str(path))
+        _, stdout = spawn(image, WARM_CHILD, env, str(path))
         endpoint_cpu = process_cpu_s(canned.pid) - endpoint_cpu
     doc = json.loads(stdout.strip().splitlines()[-1])
     for event, out in zip(events.warm_up, doc["warm_up"], strict=True):
@@ -482,7 +482,7 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _spawn(image: LambdaImage, code: str, env: dict[str, str], *args: str) -> tuple[Timing, str]:
+def spawn(image: LambdaImage, code: str, env: dict[str, str], *args: str) -> tuple[Timing, str]:
     """Run ``python3.13 -c code args`` in the task root: wall time (spawn to exit), CPU, stdout."""
     cpu0 = _children_cpu()
     start = time.perf_counter()
@@ -533,13 +533,13 @@ def measure_cold(
 
     def handler_run() -> Timing:
         event = next(queue)
-        timing, stdout = _spawn(image, COLD_CHILD, env, json.dumps(event))
+        timing, stdout = spawn(image, COLD_CHILD, env, json.dumps(event))
         doc = json.loads(stdout.strip().splitlines()[-1])
         same_path(reference, event, doc["out"])
         return Timing(timing.wall, timing.cpu, tuple(doc["phases"]))
 
     def baseline_run() -> Timing:
-        timing, stdout = _spawn(image, BASELINE_CHILD, env)
+        timing, stdout = spawn(image, BASELINE_CHILD, env)
         return Timing(timing.wall, timing.cpu, tuple(float(x) for x in stdout.split()))
 
     return alternate(handler_run, baseline_run, pairs)
@@ -554,7 +554,7 @@ def trace_cold(
 ) -> None:
     """One more cold process (not measured): when its first event's calls went out."""
     canned.configure(clear_log=True)
-    _, stdout = _spawn(image, COLD_TRACE_CHILD, env, json.dumps(event))
+    _, stdout = spawn(image, COLD_TRACE_CHILD, env, json.dumps(event))
     doc = json.loads(stdout.strip().splitlines()[-1])
     same_path(reference, event, doc["out"])
     started, entered, returned = doc["t"]
@@ -581,7 +581,7 @@ def measure_rss(
         path = Path(tmp) / "events.json"
         for run in range(runs):
             path.write_text(json.dumps(hundred_events()))
-            _, stdout = _spawn(image, RSS_CHILD, env_for(run), str(path))
+            _, stdout = spawn(image, RSS_CHILD, env_for(run), str(path))
             out = json.loads(stdout.strip().splitlines()[-1])
             if out["processed"] != 100:
                 raise SystemExit(f"bench: RSS child processed {out['processed']} events, not 100")
