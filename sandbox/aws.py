@@ -13,7 +13,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
 
@@ -70,6 +70,15 @@ class MotoSandbox(ServedEndpoint):
     port: int = 0
     _server: BaseWSGIServer | None = None
     contracts: bool = True  # AWS's documented contracts in front of moto (sandbox.contracts)
+    # Clients made once (see client()). Clients are thread-safe; making them is not (boto3's
+    # sessions are not), hence the lock.
+    _clients: dict[tuple[str, str, str, str | None], Any] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _clients_lock: threading.RLock = field(
+        default_factory=threading.RLock, repr=False, compare=False
+    )
+    _session: boto3.session.Session | None = field(default=None, repr=False, compare=False)
 
     def start(self) -> MotoSandbox:
         """Start the server; returns self."""
@@ -92,15 +101,39 @@ class MotoSandbox(ServedEndpoint):
             **FAKE_CREDENTIALS,
         }
 
-    def client(self, service: str, region: str = REGION) -> Any:
-        """A boto3 client for the sandbox (for seeding and inspecting, not for the detector)."""
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            region_name=region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+    def client(self, service: str, region: str = REGION, *, account_id: str | None = None) -> Any:
+        """A boto3 client for the sandbox (for seeding and inspecting, not for the detector).
+
+        One per service, region, endpoint and account, made on first use (making one costs
+        10-25 ms of CPU; tests and runs ask for the same few hundreds of times): callers must
+        not change it (register handlers, say). With ``account_id`` its calls act in that
+        account (moto's ``x-moto-account-id`` header), else in moto's default account.
+        """
+        key = (service, region, self.endpoint_url, account_id)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._new_client(service, region)
+                if account_id is not None:
+                    client.meta.events.register(
+                        f"before-sign.{client.meta.service_model.service_id.hyphenize()}",
+                        functools.partial(_act_in_account, account_id),
+                    )
+                self._clients[key] = client
+            return client
+
+    def _new_client(self, service: str, region: str = REGION) -> Any:
+        """A client of its own (the caller may register handlers on it)."""
+        with self._clients_lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
 
     # -- seeding ---------------------------------------------------------------------------
 
@@ -115,7 +148,7 @@ class MotoSandbox(ServedEndpoint):
 
     def enable_security_hub(self, *account_ids: str) -> None:
         """Enable Security Hub in each account, as a deployment must have it (README)."""
-        client = self.client("securityhub")
+        client = self._new_client("securityhub")  # one for all of them: thousands in bench-org
         acting = {"account": ACCOUNT_ID}
         client.meta.events.register(
             "before-sign.securityhub",
@@ -147,11 +180,7 @@ class MotoSandbox(ServedEndpoint):
         """Every finding Security Hub holds for the account, read as that account."""
         out: list[dict[str, Any]] = []
         paginator_token: str | None = None
-        client = self.client("securityhub")
-        client.meta.events.register(  # moto's header naming the account a call acts in
-            "before-sign.securityhub.GetFindings",
-            functools.partial(_act_in_account, account_id),
-        )
+        client = self.client("securityhub", account_id=account_id)
         while True:
             kwargs: dict[str, Any] = {"MaxResults": 100}
             if paginator_token:
