@@ -131,7 +131,7 @@ class AwsFaultProxy(ServedEndpoint):
         return _answer(start_response, status, payload, headers)
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        doc = json.loads(environ["wsgi.input"].read() or b"{}")
+        doc = json.loads(read_body(environ) or b"{}")  # no further than Content-Length
         path = environ["PATH_INFO"]
         if path == "/_sandbox/root-key":
             set_root_key_flag(bool(doc["present"]), str(doc.get("account", ACCOUNT_ID)))
