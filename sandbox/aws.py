@@ -7,18 +7,15 @@ summary flag (AccountAccessKeysPresent) directly in moto's backend.
 from __future__ import annotations
 
 import functools
-import io
 import json
 import logging
 import os
 import threading
-import types
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Self
-from xml.sax.saxutils import escape, quoteattr
 
 import boto3
 from moto.moto_server.werkzeug_app import (
@@ -27,9 +24,9 @@ from moto.moto_server.werkzeug_app import (
     create_backend_app,
 )
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.wsgi import get_input_stream
 
 from detector.adapters.ledger import create_table
-from sandbox import moto_fast, moto_route
 from sandbox.contracts import CONTRACTS, ContractLayer
 
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -73,6 +70,15 @@ class MotoSandbox(ServedEndpoint):
     port: int = 0
     _server: BaseWSGIServer | None = None
     contracts: bool = True  # AWS's documented contracts in front of moto (sandbox.contracts)
+    # Clients made once (see client()). Clients are thread-safe; making them is not (boto3's
+    # sessions are not), hence the lock.
+    _clients: dict[tuple[str, str, str, str | None], Any] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+    _clients_lock: threading.RLock = field(
+        default_factory=threading.RLock, repr=False, compare=False
+    )
+    _session: boto3.session.Session | None = field(default=None, repr=False, compare=False)
 
     def start(self) -> MotoSandbox:
         """Start the server; returns self."""
@@ -95,15 +101,39 @@ class MotoSandbox(ServedEndpoint):
             **FAKE_CREDENTIALS,
         }
 
-    def client(self, service: str, region: str = REGION) -> Any:
-        """A boto3 client for the sandbox (for seeding and inspecting, not for the detector)."""
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            region_name=region,
-            endpoint_url=self.endpoint_url,
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
-        )
+    def client(self, service: str, region: str = REGION, *, account_id: str | None = None) -> Any:
+        """A boto3 client for the sandbox (for seeding and inspecting, not for the detector).
+
+        One per service, region, endpoint and account, made on first use (making one costs
+        10-25 ms of CPU; tests and runs ask for the same few hundreds of times): callers must
+        not change it (register handlers, say). With ``account_id`` its calls act in that
+        account (moto's ``x-moto-account-id`` header), else in moto's default account.
+        """
+        key = (service, region, self.endpoint_url, account_id)
+        with self._clients_lock:
+            client = self._clients.get(key)
+            if client is None:
+                client = self._new_client(service, region)
+                if account_id is not None:
+                    client.meta.events.register(
+                        f"before-sign.{client.meta.service_model.service_id.hyphenize()}",
+                        functools.partial(_act_in_account, account_id),
+                    )
+                self._clients[key] = client
+            return client
+
+    def _new_client(self, service: str, region: str = REGION) -> Any:
+        """A client of its own (the caller may register handlers on it)."""
+        with self._clients_lock:
+            if self._session is None:
+                self._session = boto3.session.Session()
+            return self._session.client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                endpoint_url=self.endpoint_url,
+                aws_access_key_id="testing",
+                aws_secret_access_key="testing",
+            )
 
     # -- seeding ---------------------------------------------------------------------------
 
@@ -118,7 +148,7 @@ class MotoSandbox(ServedEndpoint):
 
     def enable_security_hub(self, *account_ids: str) -> None:
         """Enable Security Hub in each account, as a deployment must have it (README)."""
-        client = self.client("securityhub")
+        client = self._new_client("securityhub")  # one for all of them: thousands in bench-org
         acting = {"account": ACCOUNT_ID}
         client.meta.events.register(
             "before-sign.securityhub",
@@ -150,11 +180,7 @@ class MotoSandbox(ServedEndpoint):
         """Every finding Security Hub holds for the account, read as that account."""
         out: list[dict[str, Any]] = []
         paginator_token: str | None = None
-        client = self.client("securityhub")
-        client.meta.events.register(  # moto's header naming the account a call acts in
-            "before-sign.securityhub.GetFindings",
-            functools.partial(_act_in_account, account_id),
-        )
+        client = self.client("securityhub", account_id=account_id)
         while True:
             kwargs: dict[str, Any] = {"MaxResults": 100}
             if paginator_token:
@@ -174,20 +200,18 @@ def _act_in_account(account_id: str, request: Any, **_: Any) -> None:
 
 
 def prepare_moto() -> None:
-    """Quiet werkzeug, and give moto the guarantees and speed the sandbox relies on (once)."""
+    """Quiet werkzeug, and give moto the guarantees the sandbox relies on (once)."""
     # werkzeug logs every request to stderr; the demo and tests want quiet output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _make_dynamodb_writes_atomic()
-    _speed_up_moto_dispatch()
 
 
 def moto_app() -> WsgiApp:
-    """moto's WSGI application (all services).
+    """moto's WSGI application (all services), as moto's own server builds it.
 
-    moto's backends are module state: every app made here serves the same accounts. IAM and
-    STS calls take a shorter way to moto's own handlers (:mod:`sandbox.moto_route`).
+    moto's backends are module state: every app made here serves the same accounts.
     """
-    return moto_route.FastQueryRoute(DomainDispatcherApplication(create_backend_app))
+    return DomainDispatcherApplication(create_backend_app)
 
 
 def sandbox_app(*, contracts: bool = True) -> WsgiApp:
@@ -200,87 +224,18 @@ def sandbox_app(*, contracts: bool = True) -> WsgiApp:
 
 
 def read_body(environ: dict[str, Any]) -> bytes:
-    """The whole request body (sized or chunked), so a kept-alive connection stays in step."""
-    stream = environ["wsgi.input"]
-    if environ.get("CONTENT_LENGTH"):
-        return bytes(stream.read(int(environ["CONTENT_LENGTH"])))
-    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
-        return bytes(stream.read())  # werkzeug de-chunks it and stops at the last chunk
-    return b""
-
-
-class _KeepAliveHandler(MotoRequestHandler):
-    """moto's request handler, keeping connections alive as AWS endpoints do.
-
-    werkzeug's development server closes every connection (after each answer it drains the
-    socket, which on a kept-alive connection would swallow the next request): every moto call
-    then cost a TCP connection and a server thread, which AWS calls do not. This handler runs
-    the application itself: the body is read whole first (:func:`read_body`), the answer is
-    sent with its length, and the connection stays open for the client's next call. Headers
-    and body go out in one write (two cost each side a system call and a wake-up more per
-    call); TCP_NODELAY keeps Nagle's algorithm and the client's delayed ACK from ever adding
-    ~40 ms to an answer.
-    """
-
-    disable_nagle_algorithm = True
-    protocol_version = "HTTP/1.1"
-
-    def run_wsgi(self) -> None:
-        if self.headers.get("Expect", "").strip().lower() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        environ = self.make_environ()
-        body = read_body(environ)
-        environ["wsgi.input"] = io.BytesIO(body)
-        answer: list[Any] = []
-        chunks: list[bytes] = []
-
-        def start_response(status: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
-            answer[:] = [status, headers]
-            return chunks.append
-
-        try:
-            result = self.server.app(environ, start_response)
-            try:
-                chunks.extend(result)
-            finally:
-                getattr(result, "close", lambda: None)()
-        except Exception:
-            logging.getLogger(__name__).exception("sandbox AWS endpoint failed")
-            answer[:] = ["500 Internal Server Error", []]
-            chunks[:] = [b""]
-        status, headers = answer
-        code, _, reason = status.partition(" ")
-        self.send_response(int(code), reason)
-        payload = b"".join(chunks)
-        length = str(len(payload))
-        for key, value in headers:
-            name = key.lower()
-            if name in {"connection", "transfer-encoding", "keep-alive"}:
-                continue
-            if name == "content-length":
-                if self.command == "HEAD":
-                    length = value  # the size of what a GET would send
-                continue
-            self.send_header(key, value)
-        if int(code) not in {204, 304}:
-            self.send_header("Content-Length", length)
-        body = payload if self.command != "HEAD" else b""
-        if self.request_version == "HTTP/0.9":  # no headers to join the body to
-            self.wfile.write(body)
-            return
-        # What end_headers does, with the body in the same write: one send and one segment
-        # per answer, for this server and for the client reading it.
-        self._headers_buffer.append(b"\r\n")
-        self._headers_buffer.append(body)
-        self.flush_headers()
-
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
-        return
+    """The whole request body (sized or chunked), read no further than it goes."""
+    return get_input_stream(environ).read()
 
 
 def serve_aws(app: WsgiApp, host: str, port: int = 0) -> BaseWSGIServer:
-    """Serve ``app`` (moto, maybe behind faults) on a threaded keep-alive server."""
-    server = make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)
+    """Serve ``app`` (moto, maybe behind layers) as moto's ``ThreadedMotoServer`` serves moto.
+
+    werkzeug's threaded server with moto's request handler (it keeps header names with
+    underscores, which S3 metadata may have). ``ThreadedMotoServer`` itself only serves moto's
+    own application; the sandbox's layers wrap it, so the server is made here the same way.
+    """
+    server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
@@ -330,215 +285,6 @@ def _make_dynamodb_writes_atomic() -> None:
 
         locked._sandbox_atomic = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, locked)
-
-
-_KEY_ACCOUNTS: dict[str, str] = {}  # access key id -> account, as moto's IAM holds it
-_UNKNOWN_KEYS: set[str] = set()  # keys moto's scan did not find: its default account
-_KEYS_LOCK = threading.Lock()
-_SPED_UP: list[bool] = []
-
-
-def _speed_up_moto_dispatch() -> None:
-    """Take per-request costs out of moto that grow with the sandbox, not with AWS.
-
-    For every request moto lists its own package directory (to match a service name), lists
-    the response class's methods, finds the caller's account by scanning every account's
-    access keys in every partition, and copies the list of accounts at each backend lookup.
-    With the 1,000 member accounts of ``make bench-org`` that work dominated the server's CPU,
-    and every call in ``make bench`` paid ~10 ms the real service does not. None of it changes
-    what moto answers: the lists are made once, and the key-to-account answer comes from an
-    index kept beside moto's own (filled when moto issues a key, emptied when it deletes one or
-    resets), the scan running only for a key the index has never seen.
-    """
-    with _KEYS_LOCK:
-        if _SPED_UP:
-            return
-        _SPED_UP.append(True)
-    from moto import backends  # noqa: PLC0415 - moto internals, sandbox only
-    from moto.core import responses  # noqa: PLC0415
-
-    modules = tuple(backends.list_of_moto_modules())
-    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
-    responses.method_names_from_class = functools.cache(responses.method_names_from_class)
-    _check_accounts_once()
-    _index_access_keys()
-    _fast_xml_answers()
-    _no_debug_files_class()
-    moto_fast.apply()
-
-
-def _check_accounts_once() -> None:
-    """Each backend lookup copies the list of accounts to test membership: test it once."""
-    from moto.core.base_backend import BackendDict  # noqa: PLC0415 - moto internals
-
-    lookup = BackendDict.__getitem__  # creates the account's backend, then looks it up
-
-    def known_account(self: Any, account_id: str) -> Any:
-        if self.__dict__.get("_sandbox_registered"):
-            found = dict.get(self, account_id)
-            if found is not None:
-                return found
-        backend = lookup(self, account_id)
-        self._sandbox_registered = True
-        return backend
-
-    reset = BackendDict.reset
-
-    def reset_all(cls: Any) -> None:
-        reset.__func__(cls)  # type: ignore[attr-defined]
-        with _KEYS_LOCK:  # the keys went with the accounts
-            _KEY_ACCOUNTS.clear()
-            _UNKNOWN_KEYS.clear()
-
-    BackendDict.__getitem__ = known_account  # type: ignore[method-assign]
-    BackendDict.reset = classmethod(reset_all)  # type: ignore[method-assign,assignment]
-
-
-def _no_debug_files_class() -> None:
-    """Skip the class Flask's debug mode makes for every request's ``files`` (moto sets debug).
-
-    For each form-encoded request Flask defines a new MultiDict subclass whose only purpose
-    is a friendlier KeyError for ``request.files[name]``: a class creation per AWS call, ~3%
-    of the sandbox server's CPU. moto reads ``files`` only after checking it is not empty, so
-    the error it words is never raised; answers are unchanged.
-    """
-    from flask import debughelpers  # noqa: PLC0415 - moto's dependency, sandbox only
-
-    debughelpers.attach_enctype_error_multidict = lambda request: None
-
-
-# Set by the test suite: every XML answer is also rendered by xmltodict and compared.
-VERIFY_FAST_XML: list[bool] = []
-
-
-class _NotSimple(Exception):
-    """The input uses an xmltodict feature the fast path leaves to xmltodict."""
-
-
-def _fast_xml_answers() -> None:
-    """Render moto's XML answers (IAM, STS, ...) without xmltodict's per-element overhead.
-
-    moto turns each query-protocol answer into XML with ``xmltodict.unparse``; for IAM's
-    account summary that was 40% of the call's CPU. The plain subset moto uses (elements,
-    text, attributes, no pretty printing, no document header) is written directly, byte for
-    byte what xmltodict writes; anything else goes to xmltodict. With ``VERIFY_FAST_XML``
-    set (the test suite sets it), both render every answer and must agree.
-    """
-    import xmltodict  # noqa: PLC0415 - moto's dependency, sandbox only
-    from moto.core import serialize  # noqa: PLC0415
-
-    original = xmltodict.unparse
-    validate = getattr(xmltodict, "_validate_name", None)  # raises for a bad name
-    if validate is None:  # another xmltodict than the one this was written against
-        return
-    check_name = functools.cache(validate)
-
-    def text(value: Any) -> str:
-        if isinstance(value, str):
-            return value
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            raise _NotSimple
-        return str(value)
-
-    def emit(key: Any, value: Any, out: list[str]) -> None:
-        if not isinstance(key, str) or key == "#comment":
-            raise _NotSimple
-        check_name(key, "element")
-        if not hasattr(value, "__iter__") or isinstance(
-            value, (str, bytes, bytearray, memoryview, dict)
-        ):
-            value = [value]
-        for item in value:
-            node = {} if item is None else item
-            if not isinstance(node, dict):
-                node = {"#text": text(node)}
-            cdata, attrs, inner = None, "", []
-            for name, child in node.items():
-                if name == "#text":
-                    cdata = None if child is None else text(child)
-                elif isinstance(name, str) and name.startswith("@"):
-                    if name == "@xmlns" and isinstance(child, dict):
-                        raise _NotSimple
-                    check_name(name[1:], "attribute")
-                    attrs += f" {name[1:]}={quoteattr('' if child is None else text(child))}"
-                elif not (isinstance(child, list) and not child):
-                    emit(name, child, inner)
-            if inner or cdata:
-                out.append(f"<{key}{attrs}>{''.join(inner)}{escape(cdata or '')}</{key}>")
-            else:
-                out.append(f"<{key}{attrs}/>")
-
-    def unparse(input_dict: Any, output: Any = None, **kwargs: Any) -> Any:
-        simple = (
-            output is None
-            and kwargs.get("full_document", True) is False
-            and kwargs.get("short_empty_elements") is True
-            and not kwargs.get("pretty")
-            and set(kwargs) <= {"full_document", "short_empty_elements", "pretty"}
-        )
-        if not simple:
-            return original(input_dict, output, **kwargs)
-        parts: list[str] = []
-        try:
-            for key, value in input_dict.items():
-                emit(key, value, parts)
-        except _NotSimple:
-            return original(input_dict, output, **kwargs)
-        fast = "".join(parts)
-        if VERIFY_FAST_XML:
-            expected = original(input_dict, output, **kwargs)
-            if fast != expected:
-                raise AssertionError(f"sandbox XML differs from xmltodict:\n{fast}\n{expected}")
-        return fast
-
-    serialize.xmltodict = types.SimpleNamespace(**{**vars(xmltodict), "unparse": unparse})  # type: ignore[attr-defined]
-
-
-def _index_access_keys() -> None:
-    """Answer "whose key is this?" from an index instead of scanning every account."""
-    from moto.iam import models as iam_models  # noqa: PLC0415 - moto internals
-
-    backend = iam_models.IAMBackend
-    scan = iam_models.get_account_id_from
-
-    def account_of(access_key: str) -> str:
-        with _KEYS_LOCK:
-            account = _KEY_ACCOUNTS.get(access_key)
-            if account is None and access_key in _UNKNOWN_KEYS:
-                return iam_models.DEFAULT_ACCOUNT_ID
-        if account is not None:
-            return account
-        account = scan(access_key)
-        with _KEYS_LOCK:
-            if account == iam_models.DEFAULT_ACCOUNT_ID:
-                _UNKNOWN_KEYS.add(access_key)
-            else:
-                _KEY_ACCOUNTS[access_key] = account
-        return account
-
-    def issuing(original: Any) -> Any:
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            key = original(self, *args, **kwargs)
-            with _KEYS_LOCK:
-                _KEY_ACCOUNTS[key.physical_resource_id] = self.account_id
-                _UNKNOWN_KEYS.discard(key.physical_resource_id)
-            return key
-
-        return wrapper
-
-    delete = backend.delete_access_key_by_name
-
-    def delete_by_name(self: Any, name: str) -> None:
-        delete(self, name)
-        with _KEYS_LOCK:
-            _KEY_ACCOUNTS.pop(name, None)
-
-    backend.create_access_key = issuing(backend.create_access_key)  # type: ignore[method-assign]
-    backend.create_temp_access_key = issuing(backend.create_temp_access_key)  # type: ignore[method-assign]
-    backend.delete_access_key_by_name = delete_by_name  # type: ignore[method-assign]
-    iam_models.get_account_id_from = account_of
 
 
 @contextmanager

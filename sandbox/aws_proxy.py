@@ -6,9 +6,7 @@ JSON for DynamoDB, Secrets Manager and SQS, REST-JSON for Security Hub) *before*
 (throttled calls have no effect, as with AWS), or handed to moto unchanged after ``latency_s``.
 
 It is a WSGI layer around moto's own application in the same process, served by the same kind of
-server as moto's: one HTTP hop, as with the real service. (It was an HTTP proxy that opened a
-new connection to moto's server for every call; that second hop cost the server's CPU more
-than moto's own work, which the benchmarks then measured as if AWS were slow.)
+server as moto's (:func:`sandbox.aws.serve_aws`): one HTTP hop, as with the real service.
 """
 
 from __future__ import annotations
@@ -133,7 +131,7 @@ class AwsFaultProxy(ServedEndpoint):
         return _answer(start_response, status, payload, headers)
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
-        doc = json.loads(environ["wsgi.input"].read() or b"{}")
+        doc = json.loads(read_body(environ) or b"{}")  # no further than Content-Length
         path = environ["PATH_INFO"]
         if path == "/_sandbox/root-key":
             set_root_key_flag(bool(doc["present"]), str(doc.get("account", ACCOUNT_ID)))

@@ -10,17 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox import aws as sandbox_aws
-from sandbox import moto_fast, moto_route
 from sandbox.aws import MotoSandbox
 from sandbox.stack import SandboxStack
-
-# Every XML answer of the sandbox is rendered twice and compared (see sandbox.aws).
-sandbox_aws.VERIFY_FAST_XML[:] = [True]
-# Every fast path around moto also runs moto's own code and must agree (see sandbox.moto_fast).
-moto_fast.VERIFY_FAST_MOTO[:] = [True]
-# Every IAM and STS call skipping Flask is also answered by moto's Flask path (sandbox.moto_route).
-moto_route.VERIFY_FAST_ROUTE[:] = [True]
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import urllib.request
 from typing import Any
 
 import boto3
@@ -38,7 +40,7 @@ def test_throttled_calls_fail_in_their_protocols_shape_and_the_connection_surviv
 ) -> None:
     with AwsFaultProxy(throttle_rate=1.0) as proxy:
         client = _client(proxy, service)
-        for _ in range(2):  # the same kept-alive connection, twice: the body was consumed
+        for _ in range(2):  # throttled calls have no effect: the next is throttled alike
             with pytest.raises(botocore.exceptions.ClientError) as err:
                 call(client)
             assert err.value.response["Error"]["Code"] == code
@@ -52,3 +54,25 @@ def test_the_fault_layer_serves_the_same_moto_as_the_sandbox(sandbox: SandboxSta
         names = _client(proxy, "dynamodb").list_tables()["TableNames"]
     assert names == sandbox.aws.client("dynamodb").list_tables()["TableNames"]
     assert names  # the ledger table the sandbox created
+
+
+def _control(proxy: AwsFaultProxy, path: str, doc: dict[str, Any]) -> None:
+    request = urllib.request.Request(  # noqa: S310 - http://127.0.0.1
+        f"{proxy.endpoint_url}{path}", data=json.dumps(doc).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:  # noqa: S310
+        assert resp.status == 204
+
+
+def test_control_paths_set_root_s_key_and_the_faults(sandbox: SandboxStack) -> None:
+    """What RemoteMoto asks of the sandbox in its own process (make chaos, the benchmarks)."""
+    with AwsFaultProxy(control=True) as proxy:
+        iam = _client(proxy, "iam")
+        for present in (True, False):
+            _control(proxy, "/_sandbox/root-key", {"present": present})
+            summary = iam.get_account_summary()["SummaryMap"]
+            assert summary["AccountAccessKeysPresent"] == int(present)
+        _control(proxy, "/_sandbox/faults", {"throttle_rate": 1.0})
+        with pytest.raises(botocore.exceptions.ClientError) as err:
+            iam.get_account_summary()
+        assert err.value.response["Error"]["Code"] == "Throttling"
