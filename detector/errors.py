@@ -67,7 +67,11 @@ class AlertDeliveryError(ExternalServiceError):
     Built from the failure's type, Slack's error code or the HTTP status only: the text of an
     error from the HTTP layer may quote the token or the webhook URL, so it is never kept, and
     the original exception is not chained (neither ``__cause__`` nor ``__context__``).
+    ``maybe_delivered``: the request was sent but its answer never came (a read timeout, a
+    dropped connection): Slack may have posted it, so it must not simply be posted again.
     """
+
+    maybe_delivered: bool = False
 
 
 class RedirectRefused(AlertDeliveryError):

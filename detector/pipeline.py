@@ -72,6 +72,10 @@ from detector.log import get_logger
 from detector.ports import Alerter, FindingSink, KeyConfirmer, Ledger
 
 _MAX_REDRAWS = 5  # each newer state recorded meanwhile costs one more redraw
+# After a post whose answer was lost (Slack had the whole request), how long to let it show in
+# the channel before looking for it. Slack documents no bound; a post is normally visible at
+# once, so this only needs to outlast one slow answer.
+_LOST_ANSWER_WAIT_S = 2.0
 
 
 @dataclass
@@ -498,7 +502,7 @@ class _Attempt:
         assert alerter is not None  # noqa: S101 - checked by the caller
         assert steps.post is not None  # noqa: S101
         try:
-            ref = alerter.post(message, thread=steps.thread)
+            ref = self._post_checked(message, steps.thread)
         except AlertDeliveryError as exc:
             if steps.thread is None or exc.code not in ALERT_GONE:
                 raise
@@ -508,6 +512,23 @@ class _Attempt:
             return ref, MessageKind.ALERT
         self.outcome.actions.append(self._posted_action(steps.post))
         return ref, steps.post
+
+    def _post_checked(self, message: SlackMessage, thread: SlackRef | None) -> SlackRef | None:
+        """Post; if Slack had the request but its answer was lost, look before posting again."""
+        alerter = self.deps.alerter
+        assert alerter is not None  # noqa: S101 - checked by the caller
+        try:
+            return alerter.post(message, thread=thread)
+        except AlertDeliveryError as exc:
+            if not exc.maybe_delivered:
+                raise
+            # Slack may still be finishing it: give it a moment to show before looking.
+            self.deps.retry_env.sleep(_LOST_ANSWER_WAIT_S)
+            found = self._posted_before(message, thread)
+            if found is not None:
+                self.outcome.actions.append(Action.FOUND_POSTED)
+                return found
+            return alerter.post(message, thread=thread)
 
     def _posted_action(self, kind: MessageKind) -> Action:
         if kind is MessageKind.REPLY:

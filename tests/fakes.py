@@ -343,6 +343,7 @@ class FakeSlack:
         self.posted_gates: list[Gate] = []  # ...or after (Slack has it, the caller waits)
         self.update_gates: list[Gate] = []
         self.fail_posts = 0
+        self.lost_answers = 0  # posts Slack takes whose answer never reaches the caller
         self.deleted: set[SlackRef] = set()  # messages someone deleted in the channel
         self.frozen: set[SlackRef] = set()  # messages past Slack's edit window
         self._ts = itertools.count(1)
@@ -368,8 +369,16 @@ class FakeSlack:
             ref = SlackRef(self.channel, f"{next(self._ts)}.000100")
             self.messages.append(Posted(ref, message, thread))
             after = self.posted_gates.pop(0) if self.posted_gates else None
+            lost = self.lost_answers > 0
+            self.lost_answers -= lost
         if after is not None:
             after.wait()
+        if lost:
+            error = AlertDeliveryError(
+                "slack.chat.postMessage", "TimeoutError", "no answer", transient=False
+            )
+            error.maybe_delivered = True
+            raise error
         return ref
 
     def update(self, ref: SlackRef, message: SlackMessage) -> None:

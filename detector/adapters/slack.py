@@ -17,6 +17,7 @@ import json
 import re
 import ssl
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -105,9 +106,13 @@ def _transport_error(service: str, exc: Exception) -> AlertDeliveryError:
     transient = isinstance(exc, OSError | http.client.HTTPException) and not isinstance(
         exc, ValueError
     )
-    return AlertDeliveryError(
+    error = AlertDeliveryError(
         service, name, f"{name} before Slack answered (details withheld)", transient=transient
     )
+    # urllib wraps what fails while connecting and sending in URLError; anything else failed
+    # while waiting for the answer, after Slack had the whole request.
+    error.maybe_delivered = transient and not isinstance(exc, urllib.error.URLError)
+    return error
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +291,20 @@ class SlackBotAlerter:
         service = f"slack.{method}"
         if method == "chat.postMessage" and self._pacer is not None:
             self._pacer.wait(str(params["channel"]))  # every attempt, retries too
+        if method == "chat.postMessage":
+            try:
+                return self._send(service, method, params, form=form)
+            except AlertDeliveryError as exc:
+                if not exc.maybe_delivered:
+                    raise
+                # Not retried here: posting again could post twice. The caller looks first.
+                exc.transient = False
+                raise
+        return self._send(service, method, params, form=form)
+
+    def _send(
+        self, service: str, method: str, params: dict[str, Any], *, form: bool
+    ) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {self._current_token()}"}
         if form:
             body = urlencode(params).encode()

@@ -231,3 +231,16 @@ def test_a_first_attempt_posts_without_reading_the_channel(sandbox: SandboxStack
     methods = [r.method for r in sandbox.slack.requests]
     assert methods.count("chat.postMessage") == 1
     assert "conversations.history" not in methods
+
+
+def test_an_alert_whose_answer_times_out_is_posted_once(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Slack took the post but answered after the client gave up: a retry of the post in the
+    same attempt would alert twice, so the channel is read first."""
+    monkeypatch.setenv("SLACK_TIMEOUT_SECONDS", "1")
+    sandbox.aws.set_root_key_present(True)
+    sandbox.slack.inject("delay", methods="chat.postMessage", delay=1.5)
+    results = _handle(sandbox, sample("root_create_access_key"))
+    assert "found-posted" in results[0]["actions"]
+    assert len(sandbox.slack.top_level(SLACK_CHANNEL)) == 1

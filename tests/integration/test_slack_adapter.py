@@ -82,15 +82,28 @@ def test_429_is_retried_after_exactly_retry_after(
     assert len(slack.top_level(SLACK_CHANNEL)) == 1
 
 
-def test_5xx_and_dropped_connections_are_retried_with_backoff(
+def test_5xx_is_retried_with_backoff(
     slack: SlackEmulator, retry_env: retry.RetryEnv, sleeps: Sleeps
 ) -> None:
-    slack.inject("server_error", times=1)
-    slack.inject("drop", times=1)
+    slack.inject("server_error", times=2)
     _bot(slack, retry_env).post(_message())
     assert len(sleeps) == 2
     assert all(0 < s <= retry.SLACK_CALL.max_s for s in sleeps)
     assert len(slack.top_level(SLACK_CHANNEL)) == 1
+
+
+def test_a_post_whose_connection_drops_after_sending_is_not_posted_again_blindly(
+    slack: SlackEmulator, retry_env: retry.RetryEnv, sleeps: Sleeps
+) -> None:
+    """Slack had the whole request: it may have posted. The adapter does not post again; it
+    says the post may have been delivered, and the pipeline looks in the channel first."""
+    slack.inject("drop", times=1)
+    with pytest.raises(AlertDeliveryError) as err:
+        _bot(slack, retry_env).post(_message())
+    assert err.value.maybe_delivered
+    assert not err.value.transient
+    assert sleeps == []
+    assert _posts(slack) == 1
 
 
 def test_channel_not_found_is_not_retried(

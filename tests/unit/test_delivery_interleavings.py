@@ -495,3 +495,13 @@ def test_a_record_that_is_not_cloudtrail_costs_only_itself(world: World) -> None
     (error,) = failed.value.failures
     assert isinstance(error, EventParseError)
     assert error.path == "$.Records[1]"
+
+
+def test_a_post_whose_answer_was_lost_is_looked_for_before_it_is_posted_again(
+    world: World,
+) -> None:
+    """Slack took the alert but its answer timed out: posting again would alert twice."""
+    world.slack.lost_answers = 1
+    outcome = world.run(create())
+    assert Action.FOUND_POSTED in outcome.actions
+    assert len(world.slack.messages) == 1
