@@ -7,6 +7,7 @@ runs them, in parallel where they are independent.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -298,12 +299,14 @@ class _Attempt:
         begin = pool.submit(
             deps.ledger.begin_event, event.event_id, self.verdict.value, deps.lease_s
         )
+        duplicate = threading.Event()  # set if the event turns out done: IAM may stop waiting
         confirm = (
             pool.submit(
                 deps.confirmer.confirm,
                 str(account),
                 expect_present=bool(self.verdict.key_expected_present),
                 event_time=event.event_time,
+                cancelled=duplicate.is_set,
             )
             if key_event
             else None
@@ -331,6 +334,10 @@ class _Attempt:
             self.outcome.status = Status.DUPLICATE
             if own is not None:
                 self._drop_claim(own)  # opened in passing: never hold a done event's claim
+            duplicate.set()
+            for started in (confirm, name):  # nothing of the event outlives its invocation
+                if started is not None:
+                    started.result()
             return None
         self.token, self.progress = claim.token, claim.progress
         confirmation = confirm.result() if confirm else None

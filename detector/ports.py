@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -29,7 +30,10 @@ class KeyConfirmer(Protocol):
         *,
         expect_present: bool,
         event_time: datetime,
-    ) -> Confirmation: ...
+        cancelled: Callable[[], bool] = ...,
+    ) -> Confirmation:
+        """``cancelled``: stop waiting for IAM (the event turned out a duplicate)."""
+        ...
 
 
 class FindingSink(Protocol):

@@ -424,7 +424,12 @@ class FakeConfirmer:
         self.gates: list[Gate] = []
 
     def confirm(
-        self, account_id: str, *, expect_present: bool, event_time: datetime
+        self,
+        account_id: str,
+        *,
+        expect_present: bool,
+        event_time: datetime,
+        cancelled: Any = None,
     ) -> Confirmation:
         gate = self.gates.pop(0) if self.gates else None
         if gate is not None:

@@ -47,11 +47,15 @@ class IamKeyConfirmer:
         *,
         expect_present: bool,
         event_time: datetime,
+        cancelled: Callable[[], bool] = lambda: False,
     ) -> Confirmation:
-        """Return PRESENT, ABSENT or UNCONFIRMED (with the reason) for root's key."""
+        """Return PRESENT, ABSENT or UNCONFIRMED (with the reason) for root's key.
+
+        ``cancelled`` ends the wait for IAM to catch up early (nobody needs the answer).
+        """
         try:
             client = self._client_for(account_id)
-            return self._confirm(client, expect_present, event_time)
+            return self._confirm(client, expect_present, event_time, cancelled)
         except Exception as exc:  # noqa: BLE001 - any failure must still produce an alert
             code = retry.error_code(exc)
             get_logger().warning(
@@ -67,6 +71,7 @@ class IamKeyConfirmer:
         client: IAMClient,
         expect_present: bool,
         event_time: datetime,
+        cancelled: Callable[[], bool],
     ) -> Confirmation:
         attempts = 0
 
@@ -81,8 +86,11 @@ class IamKeyConfirmer:
             present = count()
         else:
             # The first check is immediate; later ones wait for IAM to catch up.
-            until = (lambda n: n > 0) if expect_present else (lambda n: n == 0)
-            present = self._poll(count, until=until)
+            def settled(n: int) -> bool:
+                shown = n > 0 if expect_present else n == 0
+                return shown or cancelled()
+
+            present = self._poll(count, until=settled)
 
         def result(state: KeyState, reason: str) -> Confirmation:
             return Confirmation(state, reason, root_keys_present=present, attempts=attempts)

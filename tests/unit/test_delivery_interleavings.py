@@ -505,3 +505,27 @@ def test_a_post_whose_answer_was_lost_is_looked_for_before_it_is_posted_again(
     outcome = world.run(create())
     assert Action.FOUND_POSTED in outcome.actions
     assert len(world.slack.messages) == 1
+
+
+def test_a_duplicate_delivery_stops_waiting_for_iam_and_leaves_nothing_running(
+    world: World,
+) -> None:
+    """IAM may be polled for seconds while a new key becomes visible; a redelivery of an event
+    already done needs no answer: the wait ends, and nothing outlives the invocation."""
+    world.run(create())
+    waited: list[str] = []
+
+    class SlowIam(FakeConfirmer):
+        def confirm(self, account_id: str, **kw: Any) -> Any:
+            cancelled = kw["cancelled"]
+            for _ in range(3000):  # up to 30 s, as a long eventual-consistency wait
+                if cancelled():
+                    waited.append("cancelled")
+                    break
+                threading.Event().wait(0.01)
+            return super().confirm(account_id, **kw)
+
+    world.deps.confirmer = SlowIam()
+    again = world.run(create())
+    assert again.status is Status.DUPLICATE
+    assert waited == ["cancelled"]  # done before the handler returned
