@@ -28,9 +28,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import botocore.exceptions
-
 from detector import retry
+from detector.adapters.aws_errors import aws_call
 from detector.domain.delivery import (
     NOTICE_GROUP_PREFIX,
     AlertSlot,
@@ -41,7 +40,7 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.finding import iso
-from detector.errors import ExternalServiceError, LedgerBusy
+from detector.errors import ConditionFailed, LedgerBusy
 from detector.ports import EventClaim
 
 if TYPE_CHECKING:
@@ -75,28 +74,17 @@ class DynamoLedger:
     # -- plumbing ------------------------------------------------------------------------
 
     def _call(self, op: str, **kwargs: Any) -> Any:
+        """One DynamoDB call under AWS_CALL; a failed condition is raised as ConditionFailed."""
         fn = getattr(self._client(), op)
-        try:
-            return retry.build(retry.AWS_CALL, self._retry_env)(fn, TableName=self._table, **kwargs)
-        except botocore.exceptions.ClientError as exc:
-            if retry.error_code(exc) == "ConditionalCheckFailedException":
-                raise
-            raise ExternalServiceError(
-                f"{SERVICE}.{op}",
-                retry.error_code(exc),
-                str(exc),
-                transient=retry.is_transient(exc),
-            ) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise ExternalServiceError(
-                f"{SERVICE}.{op}", type(exc).__name__, str(exc), transient=retry.is_transient(exc)
-            ) from exc
+        return retry.build(retry.AWS_CALL, self._retry_env)(
+            aws_call, f"{SERVICE}.{op}", fn, TableName=self._table, **kwargs
+        )
 
     def _update(self, key: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
-        """A conditional update: the new item, or None with ``old`` when the condition failed."""
+        """A conditional update: the new item, or None when the condition failed."""
         try:
             resp: dict[str, Any] = self._call("update_item", Key=key, **kwargs)
-        except botocore.exceptions.ClientError:
+        except ConditionFailed:
             return None
         return resp
 
@@ -110,9 +98,8 @@ class DynamoLedger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **kwargs,
             )
-        except botocore.exceptions.ClientError as exc:
-            old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            return False, old
+        except ConditionFailed as exc:
+            return False, exc.item
         return True, resp["Attributes"]
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -481,22 +468,3 @@ def _str(item: dict[str, Any], name: str) -> str | None:
 
 def _bool(item: dict[str, Any], name: str) -> bool:
     return bool(item.get(name, {}).get("BOOL", False))
-
-
-def create_table(client: DynamoDBClient, table: str) -> None:
-    """Create the ledger table (the sandbox and tests; infra/ creates it in AWS)."""
-    client.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-    )
