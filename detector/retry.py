@@ -1,9 +1,7 @@
 """Every retry policy, by name, and the one "is this transient?" function.
 
-One retry layer per call: botocore is configured for a single attempt and Slack's HTTP opener
-(:mod:`detector.adapters.slack`) retries nothing, so these policies are the only retries. Sleeps
-and the clock are injectable (tests never really sleep), and every policy stops early rather than
-outlive the Lambda's remaining time.
+The only retry layer (botocore makes one attempt, Slack's opener none). The policies classify
+the detector's own errors, which the adapters raise; they stop before the Lambda's time runs out.
 """
 
 from __future__ import annotations

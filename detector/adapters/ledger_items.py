@@ -1,18 +1,4 @@
-"""The ledger's DynamoDB items: their keys, their layout, and reading them into domain records.
-
-Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
-
-- ``EVENT#<eventID>`` / ``EVENT`` (an id over 512 characters is keyed by its SHA-256): status
-  (RUNNING, FAILED, DONE), owner + lease_until (the attempt that holds it), attempts, verdict,
-  finding_done, update_done, msg_channel, msg_ts, msg_kind, msg_sent (what it posted).
-- ``ROOTKEYS`` / ``<finding Id>``: one key's record. account, key_id, first_seen, origin (the
-  event that opened it); its top-level alert (alert_owner, alert_lease, alert_channel,
-  alert_ts); its newest recorded state (observed, open, finding, shown); alias / bound_to (a
-  sweep's unknown-key finding taken over by the key's first event). All key records share one
-  partition so the sweep reads them in one query; root keys are rare, so it stays small.
-- ``NOTICES`` / ``notices/<account>/<hour>``: a notice group, shaped like a key's record: its
-  top-level message (alert_*), what it shows (shown), and members (the events in its thread).
-"""
+"""The ledger's DynamoDB items: their keys and layout, and reading them into domain records."""
 
 from __future__ import annotations
 
@@ -30,6 +16,19 @@ from detector.domain.delivery import (
     SlackRef,
     SlotState,
 )
+
+# Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
+#
+# - ``EVENT#<eventID>`` / ``EVENT`` (an id over 512 characters is keyed by its SHA-256): status
+#   (RUNNING, FAILED, DONE), owner + lease_until (the attempt that holds it), attempts, verdict,
+#   finding_done, update_done, msg_channel, msg_ts, msg_kind, msg_sent (what it posted).
+# - ``ROOTKEYS`` / ``<finding Id>``: one key's record. account, key_id, first_seen, origin (the
+#   event that opened it); its top-level alert (alert_owner, alert_lease, alert_channel,
+#   alert_ts); its newest recorded state (observed, open, finding, shown); alias / bound_to (a
+#   sweep's unknown-key finding taken over by the key's first event). All key records share one
+#   partition so the sweep reads them in one query; root keys are rare, so it stays small.
+# - ``NOTICES`` / ``notices/<account>/<hour>``: a notice group, shaped like a key's record: its
+#   top-level message (alert_*), what it shows (shown), and members (the events in its thread).
 
 EVENT_TTL_S = 30 * 86400  # long enough to absorb every redelivery and DLQ redrive
 KEY_TTL_S = 400 * 86400  # a key's record must outlive the key (renewed by every write)
