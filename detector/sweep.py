@@ -19,7 +19,7 @@ from detector.domain.event import SWEEP_EVENT_PREFIX, sweep_event
 from detector.domain.finding import iso, refreshed, resolved
 from detector.domain.message import resolution_message, sweep_digest
 from detector.domain.reconcile import AccountStatus, decide
-from detector.errors import DetectorError, SweepError
+from detector.errors import AwsCallError, DetectorError, SweepError
 from detector.log import get_logger
 from detector.ports import KeyInventory
 
@@ -149,7 +149,9 @@ class Sweeper:
     def _failed(self, account: str, exc: Exception, *, action: bool) -> AccountResult:
         code = retry.error_code(exc)
         get_logger().warning("sweep account failed", extra={"account": account, "error": code})
-        return AccountResult(account, AccountStatus.FAILED, f"{code}: {str(exc)[:200]}", action)
+        # An AWS read failure shows the SDK's own text (it names the operation and the code).
+        text = exc.detail if isinstance(exc, AwsCallError) else str(exc)
+        return AccountResult(account, AccountStatus.FAILED, f"{code}: {text[:200]}", action)
 
     def _act(self, account: str, present: bool, records: list[KeyRecord]) -> AccountResult:
         now = self._now()

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from detector import retry
 from detector.adapters.aws_errors import aws_call
 from detector.domain.confirmation import Confirmation, KeyState
+from detector.errors import AwsCallError
 from detector.log import get_logger
 
 if TYPE_CHECKING:
@@ -155,5 +156,6 @@ def _root_keys(client: IAMClient, retry_env: retry.RetryEnv) -> int:
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    # An AWS failure shows the SDK's own text (it names the operation and the code).
+    text = exc.detail if isinstance(exc, AwsCallError) else str(exc)
     return text if len(text) <= 200 else text[:199] + "…"

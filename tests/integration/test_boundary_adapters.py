@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -12,9 +13,10 @@ import pytest
 from botocore.config import Config
 
 from detector import retry
-from detector.adapters.iam import IamKeyInventory
+from detector.adapters.iam import IamKeyConfirmer, IamKeyInventory
 from detector.adapters.organizations import OrganizationDirectory
 from detector.adapters.sqs import SqsDeadLetterQueue
+from detector.domain.confirmation import KeyState
 from detector.errors import AwsCallError, Failure
 from sandbox.aws import ACCOUNT_ID, REGION
 from sandbox.aws_proxy import AwsFaultProxy
@@ -139,3 +141,21 @@ def test_a_missing_queue_is_the_detectors_own_permanent_error(sandbox: SandboxSt
     assert raised.value.failure is Failure.PERMANENT
     assert "NonExistentQueue" in raised.value.code or raised.value.code == "QueueDoesNotExist"
     assert sleeps == []
+
+
+def test_an_unconfirmed_alert_shows_the_sdks_own_words_once(
+    sandbox: SandboxStack, proxy: AwsFaultProxy
+) -> None:
+    client = _client(proxy, "iam")
+    confirmer = IamKeyConfirmer(lambda _account: client, retry.RetryEnv(sleep=lambda _s: None))
+    proxy.throttle_rate = 1.0
+
+    confirmation = confirmer.confirm(
+        ACCOUNT_ID, expect_present=True, event_time=datetime.now(UTC) - timedelta(hours=1)
+    )
+
+    assert confirmation.state is KeyState.UNCONFIRMED
+    assert confirmation.reason.startswith(
+        "IAM could not be asked (Throttling): An error occurred (Throttling) when calling the "
+        "GetAccountSummary operation"
+    )
