@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from detector import backfill, cli
+from detector import cli
+from detector.cli.output import event_line
 from detector.domain.event import parse_input
 from detector.domain.verdict import Verdict, classify
 from detector.log import get_logger
@@ -95,7 +96,7 @@ class Archive:
             for event in parse_input({"Records": copy.deepcopy(self.objects[key])}):
                 verdict = classify(event)
                 if verdict is not Verdict.IGNORED:
-                    lines.append((event, cli._line(f"s3://{BUCKET}/{key}", event), verdict))
+                    lines.append((event, event_line(f"s3://{BUCKET}/{key}", event), verdict))
         rank = {Verdict.CREATED: 0, Verdict.DEACTIVATED: 1, Verdict.ACTIVATED: 1}
         lines.sort(key=lambda x: (x[0].event_time, rank.get(x[2], 2)))
         return [line | {"verdict": verdict.value} for _, line, verdict in lines]
@@ -171,7 +172,7 @@ def archive(s3: Any) -> Archive:
 
 def _run(*args: str) -> tuple[int, list[dict[str, Any]]]:
     out = io.StringIO()
-    code = backfill.main(["--bucket", BUCKET, *args], out)
+    code = cli.main(["backfill", "--bucket", BUCKET, *args], out)
     return code, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
