@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from detector import cli
+from detector.adapters.archive import ArchiveError, s3_archive
 from detector.cli.output import event_line
 from detector.domain.event import parse_input
 from detector.domain.verdict import Verdict, classify
@@ -255,6 +256,13 @@ def test_a_missing_bucket_is_a_clear_error(s3: Any, capsys: pytest.CaptureFixtur
     code, lines = _run("--bucket", "no-such-archive", "--since", "2026-11-20")
     assert (code, lines) == (2, [])
     assert "bucket 'no-such-archive' does not exist" in capsys.readouterr().err
+
+
+def test_an_object_gone_between_listing_and_reading_names_its_code(s3: Any) -> None:
+    archive = s3_archive(BUCKET, workers=1)
+    key = f"AWSLogs/{PRIMARY}/CloudTrail/us-east-1/2026/11/20/gone.json.gz"
+    with pytest.raises(ArchiveError, match=r"^cannot read \(NoSuchKey\): "):
+        archive.fetch(key)
 
 
 # ---------------------------------------------------------------------------------------------
