@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
-from detector import pipeline
 from detector.cli.exits import Stop
 from detector.cli.output import emit, error_fields
 from detector.domain.event import RootKeyEvent
@@ -16,6 +15,7 @@ from detector.problems import environment_problem
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from detector.pipeline import Dependencies
     from detector.wiring import Runtime
 
 
@@ -39,7 +39,7 @@ def stop_if_environment(exc: BaseException, runtime: Runtime) -> None:
 
 def process_one(
     event: RootKeyEvent,
-    deps: pipeline.Dependencies,
+    deps: Dependencies,
     base: dict[str, Any],
     out: TextIO,
     *,
@@ -50,6 +50,8 @@ def process_one(
     A failure is printed (``check`` may end the command first) and False returned: the
     caller goes on with the next event.
     """
+    from detector import pipeline  # noqa: PLC0415 - only the commands that act need it
+
     try:
         outcome = pipeline.process(event, deps)
     except pipeline.PipelineError as exc:
