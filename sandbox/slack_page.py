@@ -52,7 +52,8 @@ _SLOT: Final = re.compile(f"{_SLOT_OPEN}(\\d+){_SLOT_CLOSE}")
 
 _ANGLED: Final = re.compile(r"<([^<>\n]*)>")
 _PRE: Final = re.compile(r"```(.+?)```", re.DOTALL)
-_CODE: Final = re.compile(r"`([^`\n]+)`")
+# Like the spans below, a code span does not open on a space or a zero-width space.
+_CODE: Final = re.compile("`(?=[^\\s\u200b`])([^`\\n]+)`")
 _EMOJI_NAME: Final = re.compile(r":([a-z0-9_+-]+):")
 _BARE_URL: Final = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 # A mrkdwn span: the mark after a start, space or punctuation, not followed by a space (nor by
