@@ -58,8 +58,12 @@ _EMOJI_NAME: Final = re.compile(r":([a-z0-9_+-]+):")
 _BARE_URL: Final = re.compile(r"\bhttps?://[^\s<>\"']+[^\s<>\"'.,;:!?)]")
 # A mrkdwn span: the mark after a start, space or punctuation, not followed by a space (nor by
 # the zero-width space the detector adds to defeat pairing); closed by the same mark after a
-# non-space and before an end, space or punctuation.
-_SPAN: Final = "(?<![\\w{m}])\\{m}(?=[^\\s\u200b{m}])([^\\n]*?[^\\s\u200b{m}])\\{m}(?![\\w{m}])"
+# non-space and before an end, space or punctuation. A span is at most _SPAN_MAX characters
+# long, so that a line of unpaired marks costs linear time, not quadratic.
+_SPAN_MAX: Final = 1000
+_SPAN: Final = (
+    "(?<![\\w{m}])\\{m}(?=[^\\s\u200b{m}])([^\\n]{{0,{most}}}?[^\\s\u200b{m}])\\{m}(?![\\w{m}])"
+)
 _MARKS: Final = (("*", "b"), ("_", "i"), ("~", "s"))
 _DATE_TOKEN: Final = re.compile(r"\{(\w+)\}")
 
@@ -228,7 +232,7 @@ def render_mrkdwn(text: str, *, now: datetime | None = None) -> str:
     source = _BARE_URL.sub(lambda m: slot(_link(m.group(0), m.group(0))), source)
     escaped = _esc(_unescape(source))
     for mark, tag in _MARKS:
-        pattern = re.compile(_SPAN.format(m=mark))
+        pattern = re.compile(_SPAN.format(m=mark, most=_SPAN_MAX - 1))
         escaped = pattern.sub(lambda m, t=tag: f"<{t}>{m.group(1)}</{t}>", escaped)
     escaped = _emoji(escaped)
     lines: list[str] = []

@@ -3,6 +3,7 @@ properties over arbitrary, untrusted text."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 
@@ -171,3 +172,13 @@ def test_an_attacker_text_the_detector_escaped_is_shown_verbatim_and_inert(text:
     seen = "".join(out.parts).replace("\u200b", "")
     expected = clean(text, 300).replace("\u200b", "")
     assert seen == expected.removeprefix(">").removeprefix(" ") or seen == expected
+
+
+def test_a_longest_message_of_unpaired_marks_draws_in_reasonable_time() -> None:
+    """40,000 characters (chat.postMessage's most) of marks that never pair: the page must
+    not take quadratic time over them (a span is bounded in length)."""
+    text = "*a _b ~c " * 4444
+    started = time.perf_counter()
+    out = render_mrkdwn(text, now=NOW)
+    assert time.perf_counter() - started < 5.0
+    assert "<b>" not in out
