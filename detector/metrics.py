@@ -68,7 +68,7 @@ ALERTS = Metric("Alerts", Unit.COUNT)
 NOTICES = Metric("Notices", Unit.COUNT)
 CONFIRMATIONS = Metric("Confirmations", Unit.COUNT, ("present", "absent", "unconfirmed"))
 FAILURES = Metric(
-    "Failures", Unit.COUNT, ("confirm", "finding", "alert", "update", "ledger", "state", "group")
+    "Failures", Unit.COUNT, ("finding", "alert", "update", "ledger", "state", "group")
 )
 SLACK_RETRIES = Metric("SlackRetries", Unit.COUNT)
 # The daily sweep: accounts by how they ended, its duration, and the heartbeat.
