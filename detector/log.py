@@ -27,10 +27,12 @@ _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asc
 _request_id: str | None = None
 
 
-def bind_request(request_id: str | None) -> None:
-    """Stamp every log line from now on with ``request_id`` (``None``: outside an invocation)."""
+def bind_request(request_id: object) -> str | None:
+    """Stamp every log line from now on with ``request_id`` (``None`` or empty: outside an
+    invocation); the id now bound."""
     global _request_id  # noqa: PLW0603 - one invocation at a time per process
-    _request_id = request_id
+    _request_id = str(request_id) if request_id else None
+    return _request_id
 
 
 def request_id() -> str | None:

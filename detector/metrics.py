@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, TextIO
+
+from detector import __version__
+from detector.log import get_logger
 
 NAMESPACE = "RootKeyDetector"
 DIMENSION = "FunctionName"
@@ -136,6 +141,39 @@ class Recorder:
         if confirmation is not None:
             self.count(CONFIRMATIONS, label=str(confirmation))
 
+    def sweep(self, counts: dict[str, int], elapsed_s: float, *, completed: bool) -> None:
+        """Count one sweep: its accounts by status, its duration and, if it ``completed``
+        (every account swept, no action failed), one SweepCompleted: the heartbeat."""
+        for status, accounts in counts.items():
+            self.count(SWEEP_ACCOUNTS, accounts, label=status)
+        self.duration(SWEEP_DURATION, elapsed_s)
+        if completed:
+            self.count(SWEEP_COMPLETED)
+
+    def counted_sweep(self, run: Callable[[], Any]) -> Any:
+        """``run()`` (a sweep), counted with :meth:`sweep`; what it returns or raises. A
+        SweepError's summary counts its accounts, but only a sweep that returns completed."""
+        started = time.monotonic()
+        try:
+            summary = run()
+        except Exception as exc:
+            counts = getattr(getattr(exc, "summary", None), "counts", None)
+            self.sweep(counts or {}, time.monotonic() - started, completed=False)
+            raise
+        self.sweep(summary.counts, time.monotonic() - started, completed=True)
+        return summary
+
+    def end_invocation(self, function_name: object, request_id: str | None) -> None:
+        """Flush the invocation's metrics (as the function ``function_name``, else Lambda's
+        AWS_LAMBDA_FUNCTION_NAME); a failure to write them never fails the invocation."""
+        try:
+            self.flush(
+                str(function_name or os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")),
+                properties={"RequestId": request_id, "DetectorVersion": __version__},
+            )
+        except Exception as exc:  # noqa: BLE001 - the invocation's own result matters more
+            get_logger().warning("metrics not written", extra={"error": str(exc)})
+
     def document(
         self,
         function_name: str,
@@ -211,6 +249,9 @@ count = RECORDER.count
 duration = RECORDER.duration
 outcome = RECORDER.outcome
 flush = RECORDER.flush
+sweep = RECORDER.sweep
+counted_sweep = RECORDER.counted_sweep
+end_invocation = RECORDER.end_invocation
 
 
 def emitted_names() -> frozenset[str]:

@@ -223,3 +223,29 @@ def test_any_recording_flushes_to_a_valid_bounded_document(
     assert listed <= metrics.emitted_names()
     for name, total in expected.items():
         assert parsed[name] == pytest.approx(total)
+
+
+def test_an_invocation_whose_metrics_cannot_be_written_still_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recorder = Recorder()
+    recorder.count(metrics.ALERTS)
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr("sys.stdout", closed)
+    recorder.end_invocation("fn", "req")  # no exception: the invocation's result stands
+
+
+def test_without_a_context_the_function_name_comes_from_lambdas_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "from-env")
+    recorder = Recorder()
+    recorder.sweep({"clean": 3, "failed": 1}, 2.0, completed=True)
+    recorder.end_invocation(None, "req-9")
+    doc = json.loads(capsys.readouterr().out)
+    check_emf(doc)
+    assert doc["FunctionName"] == "from-env"
+    assert (doc["RequestId"], doc["SweepCompleted"]) == ("req-9", 1)
+    assert (doc["SweepAccounts.clean"], doc["SweepAccounts.failed"]) == (3, 1)
+    assert doc["SweepDuration"] == [2000.0]
