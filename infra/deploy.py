@@ -519,6 +519,14 @@ def run(command: str, request: Request, zip_path: Path | None, template: Path = 
     outputs = aws.json("cloudformation", "describe-stacks", "--stack-name", request.stack_name)
     for output in outputs["Stacks"][0].get("Outputs", []):
         print(f"{output['OutputKey']}: {output['OutputValue']}")
+    if stack is None:
+        print(
+            "\nThe heartbeat alarm stays in ALARM until the first sweep: run one now (README, "
+            "'Watching it run'):\n"
+            f"  aws lambda invoke --region {REGION} --function-name <FunctionName above> "
+            '--cli-binary-format raw-in-base64-out --payload \'{"detector": "sweep"}\' '
+            "/dev/stdout"
+        )
     return 0
 
 

@@ -324,7 +324,17 @@ def test_deploy_executes_the_change_set_and_waits_for_the_stack(
     (wait,) = [c for c in calls if c[:2] == ["cloudformation", "wait"]]
     assert wait[2] == "stack-create-complete"
     assert calls.index(execute) < calls.index(wait)
-    assert "DashboardUrl: https://example/dash" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "DashboardUrl: https://example/dash" in out
+    assert "heartbeat alarm stays in ALARM until the first sweep" in out  # a new stack
+
+
+def test_without_the_aws_cli_make_says_how_to_get_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no aws here
+    assert deploy.main(args("check", None)) == 1
+    assert "the AWS CLI ('aws') is not installed" in capsys.readouterr().err
 
 
 def test_a_failed_stack_points_at_its_events(
