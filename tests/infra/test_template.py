@@ -144,14 +144,20 @@ def test_schedule_invokes_the_lambda_with_the_sweep_input() -> None:
 def test_the_schedule_input_is_what_the_handler_sweeps_on(monkeypatch: pytest.MonkeyPatch) -> None:
     (target,) = props("SweepScheduleRule")["Targets"]
     swept: list[object] = []
-    runtime = object()
 
-    def sweep(rt: object) -> dict[str, int]:
-        swept.append(rt)
-        return {"accounts": 0}
+    class Summary:
+        counts: dict[str, int] = {}  # noqa: RUF012 - read only
 
+        def as_dict(self) -> dict[str, int]:
+            return {"accounts": 0}
+
+    class Runtime:
+        def sweep(self) -> Summary:
+            swept.append(self)
+            return Summary()
+
+    runtime = Runtime()
     monkeypatch.setattr(handler, "runtime", lambda: runtime)
-    monkeypatch.setattr(handler, "_sweep", sweep)
     assert handler.lambda_handler(json.loads(target["Input"]), None) == {"accounts": 0}
     assert swept == [runtime]
 
