@@ -14,7 +14,8 @@ from enum import StrEnum
 from typing import Any
 
 from detector.config import SlackMode
-from detector.domain.event import SWEEP_EVENT_PREFIX, InputForm, RootKeyEvent
+from detector.domain.event import InputForm, RootKeyEvent
+from detector.domain.sweep_event import SWEEP_EVENT_PREFIX
 from detector.domain.verdict import Verdict
 
 

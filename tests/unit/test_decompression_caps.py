@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from detector import backfill, cli
-from detector.domain.event import (
+from detector.domain.document import (
     MAX_INPUT_BYTES,
     MAX_PARSE_BYTES,
     decompress,
