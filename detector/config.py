@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlparse
 
+from detector.domain.event import ACCOUNT_ID_PATTERN
 from detector.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-_ACCOUNT_ID = r"[0-9]{12}"
 # A secret's name (letters, digits and /_+=.@-, at most 512) or its ARN ("CreateSecret",
 # Secrets Manager API reference).
 _SM_NAME_OR_ARN = (
@@ -181,7 +181,7 @@ ORGANIZATION_NAMES = Variable(
 SWEEP_ACCOUNTS = Variable(
     "SWEEP_ACCOUNTS",
     "accounts to sweep; unset: the organization's (or this account)",
-    pattern=_ACCOUNT_ID,
+    pattern=ACCOUNT_ID_PATTERN,
     form="12-digit account ids, comma-separated",
     separator=",",
     parameter="SweepAccounts",
@@ -198,7 +198,7 @@ DETECTOR_ACCOUNT_ID = Variable(
     "DETECTOR_ACCOUNT_ID",
     "this account's id (else asked of STS once)",
     shown_default="from the Lambda ARN",
-    pattern=_ACCOUNT_ID,
+    pattern=ACCOUNT_ID_PATTERN,
     form="a 12-digit account id",
 )
 AWS_ENDPOINT_URL = Variable(

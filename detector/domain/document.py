@@ -18,8 +18,8 @@ from detector.errors import EventParseError
 # of MB. 64 MiB holds those, and the benchmarks' 50 MiB file, with room.
 MAX_INPUT_BYTES = 64 << 20
 # What parsing one input may allocate, estimated from its bytes before json.loads runs
-# (parse_cost): a CloudTrail log file costs about 4 times its size (measured on the 50 MiB
-# benchmark file: 211 MB), a file of "[]," or "{}," 22 to 25 times. A 64 MiB log file fits.
+# (parse_cost): a CloudTrail log file costs about 4 times its size, a file of "[]," or "{},"
+# 22 to 25 times. A 64 MiB log file fits.
 MAX_PARSE_BYTES = 384 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 _INFLATE_IN = 1 << 16  # compressed bytes fed to zlib at a time

@@ -28,7 +28,8 @@ if TYPE_CHECKING:  # names that moved out: their types, for the callers still im
     from detector.domain.sweep_event import SWEEP_EVENT_PREFIX as SWEEP_EVENT_PREFIX  # noqa: PLC0414
     from detector.domain.sweep_event import sweep_event as sweep_event  # noqa: PLC0414
 
-_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # ASCII digits only (\d admits other scripts)
+ACCOUNT_ID_PATTERN = r"[0-9]{12}"  # an AWS account id: ASCII digits only (\d admits others)
+_ACCOUNT_RE = re.compile(ACCOUNT_ID_PATTERN)
 # EventBridge detail-types that carry a CloudTrail record as `detail`.
 _CLOUDTRAIL_DETAIL_TYPES = frozenset(
     {

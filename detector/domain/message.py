@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 from detector.controls import ROOT_ACCESS_KEYS
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import InputForm, RootKeyEvent, untrusted_field
+from detector.domain.sweep_event import SWEEP_RESOLVED
 from detector.domain.text import clean, mask_key, mrkdwn, truncate
 from detector.domain.verdict import Verdict
 
@@ -338,7 +339,7 @@ def resolution_message(account: str, account_name: str | None, finding_id: str) 
             "event_type": METADATA_EVENT_TYPE,
             "event_payload": {
                 "event_id": "",
-                "verdict": "sweep-resolved",
+                "verdict": SWEEP_RESOLVED,
                 "finding_id": finding_id,
             },
         },

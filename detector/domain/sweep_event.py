@@ -13,6 +13,8 @@ from detector.domain.event import (
 )
 
 SWEEP_EVENT_PREFIX = "sweep-"  # the daily sweep's own events (never a CloudTrail event id)
+# What the sweep's resolution of a key (IAM shows it gone) records and tags its message with.
+SWEEP_RESOLVED = "sweep-resolved"
 
 
 def sweep_event(account_id: str, now: datetime, *, event_id: str | None = None) -> RootKeyEvent:
