@@ -354,8 +354,9 @@ def _key_call(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
         # The call takes only Active or Inactive: anything else is a garbled record.
         bad.append(f"{rpath}.status")
         key_status = None
-    # Read in the record's order, so ``untrusted`` names the bad fields in that order. The
-    # fields the detector does not use are still read, to name them when garbled.
+    # Read one by one: ``untrusted`` names bad fields in reading order. The fields the detector
+    # does not use (eventVersion, the caller's ARN and userName) are read only to name them
+    # when garbled.
     event_id = _event_id(rec, path, bad)
     event_time = _event_time(rec.get("eventTime"), f"{path}.eventTime", bad)
     _scalar(rec, "eventVersion", path, bad)
