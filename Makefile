@@ -25,10 +25,11 @@ venv: $(STAMP) ## Create .venv with the runtime and dev dependencies
 test: $(STAMP) ## Run the test suite (unit, property, contract, integration, end-to-end)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## ruff + mypy strict on detector/, then cfn-lint and checkov on infra/
+lint: $(STAMP) ## ruff (complexity 10 on detector/), mypy strict, vulture (dead code), cfn-lint, checkov
 	$(BIN)/ruff check detector sandbox tests bench infra
 	$(BIN)/ruff format --check detector sandbox tests bench infra
 	$(BIN)/mypy
+	$(BIN)/vulture
 	$(MAKE) --no-print-directory lint-infra
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes

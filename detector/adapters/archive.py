@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import botocore.exceptions
 
 from detector import retry
+from detector.domain.event import ACCOUNT_ID_PATTERN
 from detector.errors import DetectorError
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
     from mypy_boto3_s3 import S3Client
 
-_ACCOUNT_DIR = re.compile(r"^\d{12}$")
+_ACCOUNT_DIR = re.compile(f"^{ACCOUNT_ID_PATTERN}$")
 _ORG_DIR = re.compile(r"^o-[a-z0-9]{10,32}$")
 _DENIED_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId"})
 _T = TypeVar("_T")

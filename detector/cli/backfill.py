@@ -20,9 +20,8 @@ from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from detector.cli.output import emit, event_line
 from detector.cli.progress import Progress
 from detector.cli.runtime import load_runtime, process_one
-from detector.domain.event import MAX_INPUT_BYTES
+from detector.domain.document import MAX_INPUT_BYTES
 from detector.domain.logscan import Found, Scan, scan_log
-from detector.domain.verdict import Verdict
 from detector.errors import EventParseError
 
 if TYPE_CHECKING:
@@ -39,13 +38,6 @@ MAX_WORKERS = 64
 # (downloads still run --workers at once).
 MAX_INFLIGHT_BYTES = 256 << 20
 MAX_INFLATING = max(1, MAX_INFLIGHT_BYTES // MAX_INPUT_BYTES)
-# Same-second events of one key: the order its story can happen in.
-_SAME_SECOND_RANK = {
-    Verdict.CREATED: 0,
-    Verdict.ACTIVATED: 1,
-    Verdict.DEACTIVATED: 1,
-    Verdict.DELETED: 2,
-}
 
 
 def _date(text: str) -> date:
@@ -253,7 +245,7 @@ def _in_time_order(results: list[FileResult], totals: _Totals) -> list[tuple[str
         totals.skipped += result.scan.skipped
         found.extend((result.key, item) for item in result.scan.events)
     # Stable: same-time events keep their key/index order, after the lifecycle rank.
-    found.sort(key=lambda f: (f[1].event.event_time, _SAME_SECOND_RANK.get(f[1].verdict, 0)))
+    found.sort(key=lambda f: (f[1].event.event_time, f[1].verdict.same_second_rank))
     return found
 
 

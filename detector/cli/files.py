@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import TextIO
 
 from detector.cli.output import emit, error_fields
-from detector.domain.event import RecordError, RootKeyEvent, load_document, parse_records
+from detector.domain.document import load_document
+from detector.domain.event import RecordError, RootKeyEvent, parse_records
 from detector.errors import DetectorError
 
 FILES_HELP = "JSON or .json.gz files; - for stdin"

@@ -7,7 +7,8 @@ import os
 import sys
 from typing import Any, TextIO
 
-from detector.domain.event import RootKeyEvent, summary_fields
+from detector.domain.event import RootKeyEvent
+from detector.domain.summary import summary_fields
 
 PROG = "python -m detector"
 

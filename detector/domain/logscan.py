@@ -11,14 +11,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from detector.domain.document import check_parse_cost, inflate
 from detector.domain.event import (
-    KEY_EVENT_NAMES,
+    ACCESS_KEY_EVENT_NAMES,
+    IAM_SOURCE,
+    ROOT_PRINCIPAL_TYPE,
     RootKeyEvent,
-    check_parse_cost,
-    inflate,
     parse_log_record,
 )
-from detector.domain.verdict import IAM_SOURCE, Verdict, classify
+from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 
 # A root key event's file holds each of these byte strings: userIdentity.type "Root", an event
@@ -69,10 +70,10 @@ def record_might_match(record: Any) -> bool:
     name = record.get("eventName")
     return (
         isinstance(name, str)  # a list or an object cannot be looked up in a set
-        and name in KEY_EVENT_NAMES
+        and name in ACCESS_KEY_EVENT_NAMES
         and record.get("eventSource") == IAM_SOURCE
         and isinstance(identity, dict)
-        and identity.get("type") == "Root"
+        and identity.get("type") == ROOT_PRINCIPAL_TYPE
     )
 
 

@@ -23,13 +23,8 @@ from detector.cli import backfill
 from detector.cli.output import event_line
 from detector.cli.progress import Progress
 from detector.domain import logscan
-from detector.domain.event import (
-    RecordError,
-    decompress,
-    load_document,
-    parse_input,
-    parse_records,
-)
+from detector.domain.document import decompress, load_document
+from detector.domain.event import RecordError, parse_input, parse_records
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 from tests.factories import DROP, delete_record, record, update_record

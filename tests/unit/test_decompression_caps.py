@@ -12,7 +12,7 @@ import pytest
 
 from detector import cli
 from detector.cli import backfill
-from detector.domain.event import (
+from detector.domain.document import (
     MAX_INPUT_BYTES,
     MAX_PARSE_BYTES,
     decompress,
