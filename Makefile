@@ -25,10 +25,11 @@ venv: $(STAMP) ## Create .venv with the runtime and dev dependencies
 test: $(STAMP) ## Run the test suite (unit, property, contract, integration, end-to-end)
 	$(BIN)/python -m pytest -q
 
-lint: $(STAMP) ## ruff + mypy strict on detector/, then cfn-lint and checkov on infra/
+lint: $(STAMP) ## ruff (complexity 10 on detector/), mypy strict, vulture (dead code), cfn-lint, checkov
 	$(BIN)/ruff check detector sandbox tests bench infra
 	$(BIN)/ruff format --check detector sandbox tests bench infra
 	$(BIN)/mypy
+	$(BIN)/vulture
 	$(MAKE) --no-print-directory lint-infra
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
@@ -37,6 +38,16 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 
 demo: $(STAMP) ## Run the whole path on the embedded sandbox (moto + Slack emulator)
 	$(BIN)/python -m sandbox.demo
+
+.PHONY: docs-images
+docs-images: CHROMIUM ?= chromium
+docs-images: ## Pictures of what the detector posts, into docs/ (headless Chromium; not in make test)
+	@command -v "$(CHROMIUM)" >/dev/null 2>&1 || { printf '%s\n' \
+		"make docs-images needs Chromium, run headless. On Debian or Ubuntu:" \
+		"    sudo apt-get install -y chromium fonts-noto-color-emoji" \
+		"(or point CHROMIUM= at a Chromium or Chrome binary)." >&2; exit 1; }
+	@$(MAKE) --no-print-directory -q $(STAMP) || $(MAKE) --no-print-directory $(STAMP)
+	$(BIN)/python -m sandbox.docs_images --chromium "$(CHROMIUM)"
 
 chaos: $(STAMP) ## 2,000 events under Slack/AWS faults, 8 workers, DLQ redrive; counts lost/duplicated
 	$(BIN)/python -m sandbox.chaos

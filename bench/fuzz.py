@@ -41,7 +41,8 @@ from random import Random
 from typing import Any
 
 from detector.domain.confirmation import Confirmation, KeyState
-from detector.domain.event import load_document, parse_input
+from detector.domain.document import load_document
+from detector.domain.event import parse_input
 from detector.domain.finding import (
     FindingContext,
     build_finding,

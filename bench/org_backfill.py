@@ -8,7 +8,7 @@ exactly one line::
 
 What is measured: at least ``--mb`` MiB of gzipped CloudTrail log objects sit in moto's S3 in a
 child process (``RemoteMoto``), behind the proxy that adds 50 ms to every call. The backfill is
-``python -m detector.backfill`` in a fresh process (interpreter start-up included), classify
+``python -m detector backfill`` in a fresh process (interpreter start-up included), classify
 only, its S3 client pointed at the proxy; it lists the day folders of both layouts (single
 account and organization trail) and downloads, gunzips and prefilters every object. The same
 objects are written to a temporary directory and ``zcat FILES > /dev/null`` is timed. Runs
@@ -372,12 +372,13 @@ def run_zcat(files: list[Path]) -> tuple[float, float]:
 
 
 def run_backfill(env: dict[str, str], workers: int) -> tuple[float, float, list[str], str]:
-    """Wall and CPU seconds of ``python -m detector.backfill`` (a fresh process, start-up
+    """Wall and CPU seconds of ``python -m detector backfill`` (a fresh process, start-up
     included), its lines and its summary line."""
     cmd = [
         sys.executable,
         "-m",
-        "detector.backfill",
+        "detector",
+        "backfill",
         "--bucket",
         BUCKET,
         "--prefix",

@@ -1024,7 +1024,8 @@ def logfile() -> Path:
 
 def measure_classify(data: bytes, pairs: int) -> tuple[list[tuple[Timing, Timing]], Counter[str]]:
     """Alternating (load_document + parse_input + classify, json.loads) over the same bytes."""
-    from detector.domain.event import load_document, parse_input  # noqa: PLC0415
+    from detector.domain.document import load_document  # noqa: PLC0415
+    from detector.domain.event import parse_input  # noqa: PLC0415
     from detector.domain.verdict import classify  # noqa: PLC0415
 
     verdicts: Counter[str] = Counter()

@@ -1,12 +1,8 @@
 """What a cold start builds, the container keeps: the cyclic GC need not scan it again and again.
 
-Importing the handler and the container's first event create nearly everything a Lambda
-container holds for its whole life: modules, the botocore session, service models and clients,
-the Slack client. Left in the collected generations, every full collection walks all of it:
-one such pass (~100 ms) used to land inside the first event, another every so often in a warm
-one, and two more at interpreter exit. ``gc.freeze()`` moves them to the permanent generation,
-which no collection visits; while they are being built, collections would find next to no
-garbage, so the collector is paused meanwhile.
+The handler's import and first event build nearly all a container holds for life (modules,
+botocore's session and clients, the Slack client): the collector is paused while they are built
+and ``gc.freeze()`` then moves them where no collection walks (bench/README.md has the figures).
 """
 
 from __future__ import annotations

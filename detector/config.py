@@ -1,4 +1,8 @@
-"""Settings from environment variables, validated once, with errors naming the variable."""
+"""Settings from environment variables, validated once, with errors naming the variable.
+
+``VARIABLES`` is the one source of the configuration table: ``Settings`` reads through it,
+and a test checks README's table and the template's parameters against it.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +13,229 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlparse
 
+from detector.domain.event import ACCOUNT_ID_PATTERN
 from detector.errors import ConfigError
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
-_CHANNEL_RE = re.compile(r"^[CGD][A-Z0-9]{2,}$|^#[a-z0-9_-]{1,80}$")
 # A secret's name (letters, digits and /_+=.@-, at most 512) or its ARN ("CreateSecret",
 # Secrets Manager API reference).
-_SECRET_ID_RE = re.compile(
-    r"[A-Za-z0-9/_+=.@-]{1,512}|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
+_SM_NAME_OR_ARN = (
+    r"[A-Za-z0-9/_+=.@-]{1,512}"
+    r"|arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]{1,512}"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One environment variable: how it is read and checked, and its row in README's table."""
+
+    name: str
+    meaning: str
+    default: str | None = None  # the value taken when unset, written as the variable would be
+    shown_default: str | None = None  # the table's default when not ``default`` ("set by Lambda")
+    choices: tuple[str, ...] = ()  # the only values accepted (any case)
+    low: float | None = None  # accepted range of a number
+    high: float | None = None
+    unit: str = ""  # of a number: "seconds", "per second"; "" for a whole number
+    pattern: str | None = None  # what a value (each item of a list) must match whole
+    form: str = ""  # the accepted values in words, for a pattern
+    separator: str | None = None  # a list: items split on this, blanks around them dropped
+    parameter: str | None = None  # the infra/detector.yaml parameter that sets it
+
+    @property
+    def values(self) -> str:
+        """The accepted values, as the table says them."""
+        if self.choices:
+            *first, last = (f"`{c}`" for c in self.choices)
+            return f"{', '.join(first)} or {last}"
+        if self.low is not None and self.high is not None:
+            span = f"{self.low:g}\u2013{self.high:g}"  # an en dash
+            return f"{span} {self.unit}" if self.unit else f"a whole number {span}"
+        return self.form
+
+    def matches(self, value: str) -> bool:
+        """``value`` has the form ``pattern`` asks for (anything, without a pattern)."""
+        return self.pattern is None or re.fullmatch(self.pattern, value) is not None
+
+
+AWS_REGION = Variable(
+    "AWS_REGION",
+    "region of Security Hub and the Lambda (us-east-1: IAM events arrive only there); "
+    "`AWS_DEFAULT_REGION` when unset",
+    shown_default="set by Lambda",
+    pattern=r"[a-z]{2}(-[a-z]+)+-\d",
+    form="a region name (`us-east-1`)",
+)
+SLACK_MODE = Variable(
+    "SLACK_MODE",
+    "how alerts reach Slack: chat.postMessage (threads), an incoming webhook, or not at all "
+    "(findings only)",
+    default="bot",
+    choices=("bot", "webhook", "disabled"),
+    parameter="SlackMode",
+)
+SLACK_TOKEN_SECRET_ID = Variable(
+    "SLACK_TOKEN_SECRET_ID",
+    'the bot token\'s secret (`xoxb-…`, bare or `{"token": "…"}`; checked when read, see '
+    '"Secrets"), bot mode',
+    pattern=_SM_NAME_OR_ARN,
+    form="a Secrets Manager secret name or ARN",
+    parameter="SlackSecretArn",
+)
+SLACK_CHANNEL_ID = Variable(
+    "SLACK_CHANNEL_ID",
+    "channel to alert in, bot mode; invite the bot to it. An ID, not a name: a retry reads "
+    "the channel's history, and conversations.history takes only a conversation ID",
+    pattern=r"[CGD][A-Z0-9]{2,}",
+    form="a channel ID (`C0123ABCD`)",
+    parameter="SlackChannelId",
+)
+SLACK_WEBHOOK_SECRET_ID = Variable(
+    "SLACK_WEBHOOK_SECRET_ID",
+    "the webhook URL's secret (`https://hooks.slack.com/services/…`, bare or "
+    '`{"url": "…"}`; checked when read), webhook mode',
+    pattern=_SM_NAME_OR_ARN,
+    form="a Secrets Manager secret name or ARN",
+    parameter="SlackSecretArn",
+)
+SLACK_API_URL = Variable(
+    "SLACK_API_URL",
+    "Slack Web API base URL",
+    default=DEFAULT_SLACK_API_URL,
+    form="an https URL (plain http only to loopback)",
+    parameter="SlackApiUrl",
+)
+SLACK_TIMEOUT_SECONDS = Variable(
+    "SLACK_TIMEOUT_SECONDS",
+    "HTTP timeout of one Slack call",
+    default="5",
+    low=0.1,
+    high=60,
+    unit="seconds",
+)
+SLACK_POSTS_PER_SECOND = Variable(
+    "SLACK_POSTS_PER_SECOND",
+    "messages posted per second per channel (Slack's documented rate for `chat.postMessage`; "
+    "bursts of 3): bulk alerts wait their turn",
+    default="1",
+    low=0.1,
+    high=100,
+    unit="per second",
+)
+CONFIRM_WAIT_SECONDS = Variable(
+    "CONFIRM_WAIT_SECONDS",
+    "how long to wait for IAM to show a brand-new key",
+    default="10",
+    low=0,
+    high=300,
+    unit="seconds",
+    parameter="ConfirmWaitSeconds",
+)
+KEY_SETTLE_SECONDS = Variable(
+    "KEY_SETTLE_SECONDS",
+    "after this age, a key IAM does not show counts as deleted",
+    default="300",
+    low=0,
+    high=86400,
+    unit="seconds",
+    parameter="KeySettleSeconds",
+)
+LOG_LEVEL = Variable(
+    "LOG_LEVEL",
+    "the detector's log level; logs are JSON lines",
+    default="INFO",
+    choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+    parameter="LogLevel",
+)
+LEDGER_TABLE = Variable(
+    "LEDGER_TABLE",
+    "the DynamoDB ledger table (keys `pk`, `sk`; TTL `expires_at`)",
+    shown_default="— (required)",
+    pattern=r"[A-Za-z0-9_.-]{3,255}",
+    form="a DynamoDB table name",
+)
+EVENT_LEASE_SECONDS = Variable(
+    "EVENT_LEASE_SECONDS",
+    "how long a command-line run (`replay`, `redrive`, `sweep`) owns an event; in Lambda an "
+    "invocation owns it for its remaining time + 15 s",
+    default="300",
+    low=10,
+    high=3600,
+    unit="seconds",
+)
+MEMBER_ROLE_NAME = Variable(
+    "MEMBER_ROLE_NAME",
+    "role to assume in member accounts; unset: single account",
+    # IAM role names: letters, digits and +=,.@_- ; 1 to 64 characters ("IAM object quotas and
+    # names", IAM user guide).
+    pattern=r"[A-Za-z0-9+=,.@_-]{1,64}",
+    form="an IAM role name",
+    parameter="MemberRoleName",
+)
+ORGANIZATION_NAMES = Variable(
+    "ORGANIZATION_NAMES",
+    "account names from AWS Organizations in alerts and findings",
+    default="false",
+    choices=("true", "false"),
+)
+SWEEP_ACCOUNTS = Variable(
+    "SWEEP_ACCOUNTS",
+    "accounts to sweep; unset: the organization's (or this account)",
+    pattern=ACCOUNT_ID_PATTERN,
+    form="12-digit account ids, comma-separated",
+    separator=",",
+    parameter="SweepAccounts",
+)
+SWEEP_CONCURRENCY = Variable(
+    "SWEEP_CONCURRENCY",
+    "accounts swept at once",
+    default="32",
+    low=1,
+    high=256,
+    parameter="SweepConcurrency",
+)
+DETECTOR_ACCOUNT_ID = Variable(
+    "DETECTOR_ACCOUNT_ID",
+    "this account's id (else asked of STS once)",
+    shown_default="from the Lambda ARN",
+    pattern=ACCOUNT_ID_PATTERN,
+    form="a 12-digit account id",
+)
+AWS_ENDPOINT_URL = Variable(
+    "AWS_ENDPOINT_URL",
+    "boto3's standard endpoint override, read by boto3 itself (the sandbox uses it)",
+    form="a URL",
+)
+VARIABLES = (
+    AWS_REGION,
+    SLACK_MODE,
+    SLACK_TOKEN_SECRET_ID,
+    SLACK_CHANNEL_ID,
+    SLACK_WEBHOOK_SECRET_ID,
+    SLACK_API_URL,
+    SLACK_TIMEOUT_SECONDS,
+    SLACK_POSTS_PER_SECOND,
+    CONFIRM_WAIT_SECONDS,
+    KEY_SETTLE_SECONDS,
+    LOG_LEVEL,
+    LEDGER_TABLE,
+    EVENT_LEASE_SECONDS,
+    MEMBER_ROLE_NAME,
+    ORGANIZATION_NAMES,
+    SWEEP_ACCOUNTS,
+    SWEEP_CONCURRENCY,
+    DETECTOR_ACCOUNT_ID,
+    AWS_ENDPOINT_URL,
+)
+
+
+def markdown_table() -> str:
+    """README's configuration table, as ``VARIABLES`` says it."""
+    rows = ["| variable | default | values | meaning |", "|---|---|---|---|"]
+    for var in VARIABLES:
+        default = var.shown_default or (f"`{var.default}`" if var.default is not None else "—")
+        rows.append(f"| `{var.name}` | {default} | {var.values} | {var.meaning} |")
+    return "\n".join(rows) + "\n"
 
 
 class SlackMode(StrEnum):
@@ -30,29 +248,7 @@ class SlackMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything the detector reads from its environment.
-
-    | variable | meaning |
-    |---|---|
-    | SLACK_MODE | bot (default), webhook or disabled |
-    | SLACK_TOKEN_SECRET_ID | Secrets Manager id/ARN of the bot token (bot mode) |
-    | SLACK_CHANNEL_ID | channel to alert in, e.g. C0123ABCD (bot mode) |
-    | SLACK_WEBHOOK_SECRET_ID | Secrets Manager id/ARN of the webhook URL (webhook mode) |
-    | SLACK_API_URL | Slack Web API base URL (default https://slack.com/api/) |
-    | SLACK_TIMEOUT_SECONDS | HTTP timeout of one Slack call (default 5) |
-    | SLACK_POSTS_PER_SECOND | messages posted per second per channel (default 1, Slack's rate) |
-    | AWS_REGION | region of Security Hub and the Lambda (set by Lambda) |
-    | CONFIRM_WAIT_SECONDS | how long to wait for IAM to show a new key (default 10) |
-    | KEY_SETTLE_SECONDS | after this age an absent key counts as deleted (default 300) |
-    | LOG_LEVEL | DEBUG, INFO (default), WARNING, ERROR |
-    | LEDGER_TABLE | DynamoDB table of the delivery ledger (required) |
-    | EVENT_LEASE_SECONDS | how long one invocation owns an event (default 300) |
-    | MEMBER_ROLE_NAME | role assumed in member accounts (unset: single account) |
-    | ORGANIZATION_NAMES | true: look account names up in AWS Organizations (default false) |
-    | SWEEP_ACCOUNTS | comma-separated accounts to sweep (unset: the organization's) |
-    | SWEEP_CONCURRENCY | accounts swept at once (default 32) |
-    | DETECTOR_ACCOUNT_ID | this account's id (default: from the Lambda ARN, else STS) |
-    """
+    """Everything the detector reads from its environment (``VARIABLES`` names each variable)."""
 
     region: str
     slack_mode: SlackMode
@@ -81,55 +277,46 @@ class Settings:
             ConfigError: the first missing or invalid variable, by name.
         """
         env = os.environ if env is None else env
-        region = _get(env, "AWS_REGION") or _get(env, "AWS_DEFAULT_REGION")
+        region = _get(env, AWS_REGION) or _get(env, "AWS_DEFAULT_REGION")
         if not region:
             raise ConfigError("AWS_REGION", "not set (Lambda sets it; set it when running locally)")
-        if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d", region):
+        if not AWS_REGION.matches(region):
             raise ConfigError("AWS_REGION", f"not a region name: {region!r}")
 
-        mode_raw = (_get(env, "SLACK_MODE") or SlackMode.BOT.value).lower()
-        try:
-            mode = SlackMode(mode_raw)
-        except ValueError:
-            choices = ", ".join(m.value for m in SlackMode)
-            raise ConfigError("SLACK_MODE", f"{mode_raw!r} is not one of {choices}") from None
-
-        token_id = _get(env, "SLACK_TOKEN_SECRET_ID")
-        channel = _get(env, "SLACK_CHANNEL_ID")
-        webhook_id = _get(env, "SLACK_WEBHOOK_SECRET_ID")
+        mode = SlackMode(_choice(env, SLACK_MODE))
+        token_id = _named(env, SLACK_TOKEN_SECRET_ID, "a Secrets Manager secret name or ARN")
+        webhook_id = _named(env, SLACK_WEBHOOK_SECRET_ID, "a Secrets Manager secret name or ARN")
+        channel = _get(env, SLACK_CHANNEL_ID)
         _check_slack(mode, token_id, channel, webhook_id)
         api_url = _api_url(env)
+        log_level = _choice(env, LOG_LEVEL).upper()
 
-        log_level = (_get(env, "LOG_LEVEL") or "INFO").upper()
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ConfigError("LOG_LEVEL", f"{log_level!r} is not DEBUG, INFO, WARNING or ERROR")
-
-        ledger_table = _get(env, "LEDGER_TABLE")
+        ledger_table = _get(env, LEDGER_TABLE)
         if not ledger_table:
             raise ConfigError(
                 "LEDGER_TABLE", "required: the DynamoDB table that deduplicates alerts"
             )
-        if not re.fullmatch(r"[A-Za-z0-9_.-]{3,255}", ledger_table):
+        if not LEDGER_TABLE.matches(ledger_table):
             raise ConfigError("LEDGER_TABLE", f"{ledger_table!r} is not a DynamoDB table name")
 
         return cls(
             region=region,
             ledger_table=ledger_table,
-            event_lease_s=_seconds(env, "EVENT_LEASE_SECONDS", 300.0, 10.0, 3600.0),
-            member_role_name=_role_name(env),
-            organization_names=_flag(env, "ORGANIZATION_NAMES", default=False),
+            event_lease_s=_number(env, EVENT_LEASE_SECONDS),
+            member_role_name=_named(env, MEMBER_ROLE_NAME, "an IAM role name"),
+            organization_names=_choice(env, ORGANIZATION_NAMES) == "true",
             sweep_accounts=_accounts(env),
-            sweep_concurrency=_count(env, "SWEEP_CONCURRENCY", 32, 1, 256),
-            own_account_id=_own_account(env),
+            sweep_concurrency=_count(env, SWEEP_CONCURRENCY),
+            own_account_id=_named(env, DETECTOR_ACCOUNT_ID, "a 12-digit account id"),
             slack_mode=mode,
             slack_token_secret_id=token_id,
             slack_channel_id=channel,
             slack_webhook_secret_id=webhook_id,
             slack_api_url=api_url,
-            slack_timeout_s=_seconds(env, "SLACK_TIMEOUT_SECONDS", 5.0, 0.1, 60.0),
-            slack_posts_per_second=_rate(env, "SLACK_POSTS_PER_SECOND", 1.0, 0.1, 100.0),
-            confirm_wait_s=_seconds(env, "CONFIRM_WAIT_SECONDS", 10.0, 0.0, 300.0),
-            key_settle_s=_seconds(env, "KEY_SETTLE_SECONDS", 300.0, 0.0, 86400.0),
+            slack_timeout_s=_number(env, SLACK_TIMEOUT_SECONDS),
+            slack_posts_per_second=_number(env, SLACK_POSTS_PER_SECOND),
+            confirm_wait_s=_number(env, CONFIRM_WAIT_SECONDS),
+            key_settle_s=_number(env, KEY_SETTLE_SECONDS),
             log_level=log_level,
         )
 
@@ -137,25 +324,19 @@ class Settings:
 def _check_slack(
     mode: SlackMode, token_id: str | None, channel: str | None, webhook_id: str | None
 ) -> None:
-    for name, value in (
-        ("SLACK_TOKEN_SECRET_ID", token_id),
-        ("SLACK_WEBHOOK_SECRET_ID", webhook_id),
-    ):
-        if value is not None and not _SECRET_ID_RE.fullmatch(value):
-            raise ConfigError(name, f"{value!r} is not a Secrets Manager secret name or ARN")
     if mode is SlackMode.BOT:
         if not token_id:
             raise ConfigError("SLACK_TOKEN_SECRET_ID", "required when SLACK_MODE=bot")
         if not channel:
             raise ConfigError("SLACK_CHANNEL_ID", "required when SLACK_MODE=bot")
-        if not _CHANNEL_RE.match(channel):
+        if not SLACK_CHANNEL_ID.matches(channel):
             raise ConfigError("SLACK_CHANNEL_ID", f"{channel!r} is not a channel id like C0123ABCD")
     if mode is SlackMode.WEBHOOK and not webhook_id:
         raise ConfigError("SLACK_WEBHOOK_SECRET_ID", "required when SLACK_MODE=webhook")
 
 
 def _api_url(env: Mapping[str, str]) -> str:
-    api_url = _get(env, "SLACK_API_URL") or DEFAULT_SLACK_API_URL
+    api_url = _get(env, SLACK_API_URL) or DEFAULT_SLACK_API_URL
     parsed = urlparse(api_url)
     if parsed.scheme not in {"https", "http"} or not parsed.netloc:
         raise ConfigError("SLACK_API_URL", f"not an http(s) URL: {api_url!r}")
@@ -164,76 +345,64 @@ def _api_url(env: Mapping[str, str]) -> str:
     return api_url if api_url.endswith("/") else api_url + "/"
 
 
-def _role_name(env: Mapping[str, str]) -> str | None:
-    role = _get(env, "MEMBER_ROLE_NAME")
-    if role is not None and not re.fullmatch(r"[\w+=,.@-]{1,64}", role):
-        raise ConfigError("MEMBER_ROLE_NAME", f"{role!r} is not an IAM role name")
-    return role
-
-
-def _own_account(env: Mapping[str, str]) -> str | None:
-    account = _get(env, "DETECTOR_ACCOUNT_ID")
-    if account is not None and not re.fullmatch(r"[0-9]{12}", account):
-        raise ConfigError("DETECTOR_ACCOUNT_ID", f"{account!r} is not a 12-digit account id")
-    return account
+def _named(env: Mapping[str, str], var: Variable, what: str) -> str | None:
+    """An optional value of ``var``'s pattern (``what`` names the form in the error)."""
+    value = _get(env, var)
+    if value is not None and not var.matches(value):
+        raise ConfigError(var.name, f"{value!r} is not {what}")
+    return value
 
 
 def _accounts(env: Mapping[str, str]) -> tuple[str, ...]:
-    raw = _get(env, "SWEEP_ACCOUNTS") or ""
-    accounts = tuple(a.strip() for a in raw.split(",") if a.strip())
+    var = SWEEP_ACCOUNTS
+    raw = _get(env, var) or ""
+    accounts = tuple(a.strip() for a in raw.split(var.separator) if a.strip())
     for account in accounts:
-        if not re.fullmatch(r"[0-9]{12}", account):
-            raise ConfigError("SWEEP_ACCOUNTS", f"{account!r} is not a 12-digit account id")
+        if not var.matches(account):
+            raise ConfigError(var.name, f"{account!r} is not a 12-digit account id")
     return accounts
 
 
-def _get(env: Mapping[str, str], name: str) -> str | None:
+def _get(env: Mapping[str, str], var: Variable | str) -> str | None:
+    """The variable's value; blank counts as unset."""
+    name = var if isinstance(var, str) else var.name
     value = env.get(name, "").strip()
     return value or None
 
 
-def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    if raw.lower() not in {"true", "false"}:
-        raise ConfigError(name, f"{raw!r} is not true or false")
-    return raw.lower() == "true"
+def _choice(env: Mapping[str, str], var: Variable) -> str:
+    """One of ``var.choices``, given in any case; the default when unset."""
+    raw = _get(env, var) or str(var.default)
+    for choice in var.choices:
+        if raw.lower() == choice.lower():
+            return choice
+    raise ConfigError(var.name, f"{raw!r} is not one of {', '.join(var.choices)}")
 
 
-def _count(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = _get(env, name)
-    if raw is None:
-        return default
+def _count(env: Mapping[str, str], var: Variable) -> int:
+    raw = _get(env, var) or str(var.default)
     if not re.fullmatch(r"[0-9]+", raw):
-        raise ConfigError(name, f"{raw!r} is not a whole number")
+        raise ConfigError(var.name, f"{raw!r} is not a whole number")
     value = int(raw)
-    if not low <= value <= high:
-        raise ConfigError(name, f"{value} is outside {low}..{high}")
+    if not _within(var, value):
+        raise ConfigError(var.name, f"{value} is outside {var.low:g}..{var.high:g}")
     return value
 
 
-def _rate(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = _get(env, name)
-    if raw is None:
-        return default
+def _number(env: Mapping[str, str], var: Variable) -> float:
+    """A number of ``var.unit`` ("seconds", "per second") within its range."""
+    raw = _get(env, var) or str(var.default)
+    what = "a number of seconds" if var.unit == "seconds" else "a number per second"
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(name, f"{raw!r} is not a number per second") from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"{value:g} is outside {low:g}..{high:g} per second")
+        raise ConfigError(var.name, f"{raw!r} is not {what}") from None
+    if not _within(var, value):
+        raise ConfigError(var.name, f"{value:g} is outside {var.low:g}..{var.high:g} {var.unit}")
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = _get(env, name)
-    if raw is None:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(name, f"{raw!r} is not a number of seconds") from None
-    if not low <= value <= high:
-        raise ConfigError(name, f"{value:g} is outside {low:g}..{high:g} seconds")
-    return value
+def _within(var: Variable, value: float) -> bool:
+    low = float("-inf") if var.low is None else var.low
+    high = float("inf") if var.high is None else var.high
+    return low <= value <= high

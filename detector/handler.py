@@ -7,9 +7,9 @@ from typing import Any
 from detector.coldstart import long_lived
 
 with long_lived():  # modules live as long as the container
-    from detector import pipeline
+    from detector import metrics, pipeline
     from detector.config import Settings
-    from detector.log import configure, get_logger
+    from detector.log import bind_request, configure, get_logger
     from detector.wiring import Runtime, build_runtime, invocation_lease_s
 
 _runtime: Runtime | None = None
@@ -26,7 +26,17 @@ def runtime() -> Runtime:
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Handle one EventBridge delivery. Raises after retries so the event reaches the DLQ."""
+    """Handle one EventBridge delivery. Raises after retries so the event reaches the DLQ.
+    Its log lines carry its request id; its metrics end it as one EMF line (metrics.py)."""
+    request_id = bind_request(getattr(context, "aws_request_id", None))
+    try:
+        return _handle(event, context)
+    finally:
+        metrics.end_invocation(getattr(context, "function_name", None), request_id)
+        bind_request(None)
+
+
+def _handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     cold = _runtime is None
     rt = runtime()
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
@@ -37,20 +47,12 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         rt.deadline.start(remaining)
         rt.deps.lease_s = invocation_lease_s(remaining)
     if isinstance(event, dict) and event.get("detector") == "sweep":  # the daily schedule
-        return _sweep(rt)
+        return dict(metrics.counted_sweep(rt.sweep).as_dict())
     try:
         with long_lived(cold):  # the first event creates the clients the container keeps
             outcomes = pipeline.run(event, rt.deps)
     except Exception:
-        get_logger().exception("event failed", extra={"envelope_id": _envelope_id(event)})
+        envelope = event.get("id") if isinstance(event, dict) else None
+        get_logger().exception("event failed", extra={"envelope_id": envelope})
         raise
     return {"processed": len(outcomes), "results": [o.as_dict() for o in outcomes]}
-
-
-def _sweep(rt: Runtime) -> dict[str, Any]:
-    summary: dict[str, Any] = rt.sweep().as_dict()
-    return summary
-
-
-def _envelope_id(event: Any) -> Any:
-    return event.get("id") if isinstance(event, dict) else None

@@ -1,4 +1,7 @@
-"""JSON log lines for CloudWatch: one object per line, fields searchable with Logs Insights."""
+"""JSON log lines for CloudWatch: one object per line, fields searchable with Logs Insights.
+
+Every line carries the Lambda request id of its invocation and the detector's version.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
+from detector import __version__
+
 LOGGER_NAME = "root_key_detector"
 # Libraries whose debug or info lines can print a secret: botocore logs every response body at
 # DEBUG (GetSecretValue's SecretString included), urllib3 and slack_sdk log requests. Lambda's
@@ -16,6 +21,23 @@ LOGGER_NAME = "root_key_detector"
 THIRD_PARTY_LOGGERS = ("botocore", "boto3", "s3transfer", "urllib3", "slack_sdk", "slack")
 THIRD_PARTY_LEVEL = logging.WARNING
 _RESERVED = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# The Lambda request id of the invocation under way. A process-wide value, not a context
+# variable: the pipeline's worker threads do not inherit context variables, and a Lambda
+# container runs one invocation at a time.
+_request_id: str | None = None
+
+
+def bind_request(request_id: object) -> str | None:
+    """Stamp every log line from now on with ``request_id`` (``None`` or empty: outside an
+    invocation); the id now bound."""
+    global _request_id  # noqa: PLW0603 - one invocation at a time per process
+    _request_id = str(request_id) if request_id else None
+    return _request_id
+
+
+def request_id() -> str | None:
+    """The request id log lines carry now."""
+    return _request_id
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,6 +57,9 @@ class JsonFormatter(logging.Formatter):
             exc = record.exc_info[1]
             doc["error_type"] = type(exc).__name__
             doc["error"] = str(exc)
+        # Last, so that no ``extra`` field can stand in for them.
+        doc["request_id"] = _request_id
+        doc["version"] = __version__
         # ensure_ascii: a raw bidi or control character from an event would reorder or hide what
         # a reader of the log sees (Trojan Source); escaped, it is shown and still searchable.
         return json.dumps(doc, default=str, ensure_ascii=True)

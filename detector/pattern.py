@@ -1,6 +1,7 @@
 """The EventBridge event pattern: the one source of truth for which events reach the handler.
 
-infra/ templates carry the same pattern; a contract test proves they agree.
+Built from the parser's CloudTrail names; infra/ templates carry the same pattern, and a
+contract test proves they agree.
 """
 
 from __future__ import annotations
@@ -8,15 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-ROUTED_EVENT_NAMES = ("CreateAccessKey", "DeleteAccessKey", "UpdateAccessKey")
+from detector.domain.event import ACCESS_KEY_EVENT_NAMES, IAM_SOURCE, ROOT_PRINCIPAL_TYPE
 
 EVENT_PATTERN: dict[str, Any] = {
     "source": ["aws.iam"],
     "detail-type": ["AWS API Call via CloudTrail"],
     "detail": {
-        "eventSource": ["iam.amazonaws.com"],
-        "eventName": list(ROUTED_EVENT_NAMES),
-        "userIdentity": {"type": ["Root"]},
+        "eventSource": [IAM_SOURCE],
+        "eventName": list(ACCESS_KEY_EVENT_NAMES),
+        "userIdentity": {"type": [ROOT_PRINCIPAL_TYPE]},
     },
 }
 

@@ -318,11 +318,7 @@ class _Attempt:
         siblings = (
             pool.submit(deps.ledger.account_keys, str(account)) if fid and self.key_id else None
         )
-        if deps.alerter is not None:
-            pool.submit(deps.alerter.prepare)  # cold start: fetch the Slack secret meanwhile
-        if key_event:
-            pool.submit(deps.warm_up, str(account))
-        name = pool.submit(deps.account_name, account) if account else None
+        name = self._start_side_calls(key_event=key_event)
         try:
             claim = begin.result()
         except ExternalServiceError as exc:
@@ -331,13 +327,7 @@ class _Attempt:
             raise
         own = opened.result() if opened else None
         if claim.done:
-            self.outcome.status = Status.DUPLICATE
-            if own is not None:
-                self._drop_claim(own)  # opened in passing: never hold a done event's claim
-            duplicate.set()
-            for started in (confirm, name):  # nothing of the event outlives its invocation
-                if started is not None:
-                    started.result()
+            self._skip_done(own, duplicate, confirm, name)
             return None
         self.token, self.progress = claim.token, claim.progress
         confirmation = confirm.result() if confirm else None
@@ -346,6 +336,32 @@ class _Attempt:
         self.account_name = name.result() if name else None
         key = self._follow(own, siblings) if own is not None else None
         return key, confirmation
+
+    def _start_side_calls(self, *, key_event: bool) -> Future[str | None] | None:
+        """Start what round 1 needs beside its facts: on a cold start the Slack secret and the
+        clients round 2 uses; the account's name (its future, None without an account)."""
+        deps, pool, account = self.deps, self.deps.pool(), self.event.account_id
+        if deps.alerter is not None:
+            pool.submit(deps.alerter.prepare)  # cold start: fetch the Slack secret meanwhile
+        if key_event:
+            pool.submit(deps.warm_up, str(account))
+        return pool.submit(deps.account_name, account) if account else None
+
+    def _skip_done(
+        self,
+        own: KeyRecord | None,
+        duplicate: threading.Event,
+        confirm: Future[Confirmation] | None,
+        name: Future[str | None] | None,
+    ) -> None:
+        """The event was done before: a duplicate delivery leaves nothing held or running."""
+        self.outcome.status = Status.DUPLICATE
+        if own is not None:
+            self._drop_claim(own)  # opened in passing: never hold a done event's claim
+        duplicate.set()
+        for started in (confirm, name):  # nothing of the event outlives its invocation
+            if started is not None:
+                started.result()
 
     def _alert_without_ledger(
         self, confirm: Future[Confirmation] | None, error: ExternalServiceError

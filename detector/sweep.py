@@ -15,10 +15,10 @@ from typing import Any
 
 from detector import pipeline, retry
 from detector.domain.delivery import KeyRecord, MessageKind, SlotState, Status
-from detector.domain.event import SWEEP_EVENT_PREFIX, sweep_event
 from detector.domain.finding import iso, refreshed, resolved
 from detector.domain.message import resolution_message, sweep_digest
 from detector.domain.reconcile import AccountStatus, decide
+from detector.domain.sweep_event import SWEEP_EVENT_PREFIX, SWEEP_RESOLVED, sweep_event
 from detector.errors import AwsCallError, DetectorError, SweepError
 from detector.log import get_logger
 from detector.ports import KeyInventory
@@ -200,7 +200,7 @@ class Sweeper:
         assert record.finding is not None  # noqa: S101 - decide() picks findings only
         deps = self._deps
         marker = f"sweep-resolve:{record.fid}:{iso(record.observed or record.first_seen)}"
-        claim = deps.ledger.begin_event(marker, "sweep-resolved", deps.lease_s)
+        claim = deps.ledger.begin_event(marker, SWEEP_RESOLVED, deps.lease_s)
         if claim.done or claim.token is None:
             return
         progress = claim.progress

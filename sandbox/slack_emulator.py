@@ -23,7 +23,10 @@ It serves, on 127.0.0.1 and with nothing but the standard library:
   random faults for chaos runs (:meth:`SlackEmulator.set_fault_rates`) and a fixed
   added latency (:meth:`SlackEmulator.set_latency`);
 * a JSON control plane under ``/_emulator/`` so other processes can read the request
-  log and the stored messages, inject faults and reset the state.
+  log and the stored messages, inject faults and reset the state;
+* a read-only page, ``GET /channel/<id or name>``, that draws the channel as Slack would
+  (:mod:`sandbox.slack_page`; ``?ts=`` one thread, ``?replies=0`` threads folded). It is not
+  part of Slack's API: it is neither logged nor faulted nor rate limited.
 
 Point ``slack_sdk.WebClient(base_url=emulator.base_url)`` and
 ``slack_sdk.webhook.WebhookClient(emulator.webhook_url)`` at it.
@@ -51,7 +54,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Self, cast, get_args
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from sandbox.slack_limits import (
     APP_KINDS,
@@ -63,6 +66,7 @@ from sandbox.slack_limits import (
     refusal_body,
     retry_after_header,
 )
+from sandbox.slack_page import CONTENT_SECURITY_POLICY, Post, render_channel, render_not_found
 
 __all__ = [
     "DEFAULT_CHANNELS",
@@ -117,9 +121,16 @@ _DROPPING_FAULTS: Final = frozenset({"drop", "timeout"})
 _CONTROL_PREFIX: Final = "/_emulator/"
 _API_PREFIX: Final = "/api/"
 _SERVICES_PREFIX: Final = "/services/"
+_PAGE_PREFIX: Final = "/channel/"
 
 _JSON_TYPE: Final = "application/json; charset=utf-8"
 _TEXT_TYPE: Final = "text/plain; charset=utf-8"
+_HTML_TYPE: Final = "text/html; charset=utf-8"
+_PAGE_HEADERS: Final = (
+    ("Content-Security-Policy", CONTENT_SECURITY_POLICY),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Cache-Control", "no-store"),
+)
 
 JSONDict = dict[str, Any]
 
@@ -647,6 +658,14 @@ class SlackEmulator:
     def webhook_url(self) -> str:
         return f"{self.root_url}{self._webhook_path}"
 
+    def page_url(self, channel: str, *, ts: str | None = None, replies: bool = True) -> str:
+        """The read-only page of ``channel`` (one thread with ``ts``; folded: ``replies=False``)."""
+        query = [f"ts={quote(ts)}"] if ts is not None else []
+        if not replies:
+            query.append("replies=0")
+        tail = f"?{'&'.join(query)}" if query else ""
+        return f"{self.root_url}{_PAGE_PREFIX}{quote(channel, safe='')}{tail}"
+
     # ------------------------------------------------------------------ store
 
     def _resolve_channel(self, channel: str) -> str | None:
@@ -1005,6 +1024,9 @@ class SlackEmulator:
         received = time.time()
         url = urlsplit(handler.path)
         body = handler.read_body()
+        if handler.command == "GET" and url.path.startswith(_PAGE_PREFIX):
+            handler.send(self._page(url.path, url.query))
+            return
         if url.path.startswith(_CONTROL_PREFIX):
             handler.send(self._control(handler.command, url.path, url.query, body))
             return
@@ -1329,6 +1351,66 @@ class SlackEmulator:
             "has_more": has_more,
             "response_metadata": {"next_cursor": _cursor(thread[limit].ts) if has_more else ""},
         }
+
+    # ------------------------------------------------------------------ the page
+
+    def _page(self, path: str, query: str) -> _Response:
+        """``/channel/<id or name>[?ts=TS][&replies=0]``: the channel as Slack would draw it."""
+        params = dict(parse_qsl(query))
+        raw = unquote(path.removeprefix(_PAGE_PREFIX).strip("/"))
+        ts = params.get("ts")
+        with self._lock:
+            channel = self._resolve_channel(raw)
+            if channel is None:
+                return self._html(404, render_not_found(f"No channel {raw!r} in this workspace."))
+            posts = self._posts(channel, ts)
+            channels = {**self._channels}
+            if any(m.channel == WEBHOOK_CHANNEL for m in self._messages):
+                channels[WEBHOOK_CHANNEL] = "incoming-webhook"
+        if ts is not None and not posts:
+            return self._html(404, render_not_found(f"No message {ts!r} in this channel."))
+        page = render_channel(
+            workspace="Sandbox",
+            channels=channels,
+            channel_id=channel,
+            posts=posts,
+            show_replies=params.get("replies", "1") not in {"0", "false"},
+            link=lambda channel_id: f"{_PAGE_PREFIX}{quote(channel_id, safe='')}",
+        )
+        return self._html(200, page)
+
+    @staticmethod
+    def _html(status: int, page: str) -> _Response:
+        return _Response(status=status, body=page, content_type=_HTML_TYPE, headers=_PAGE_HEADERS)
+
+    def _posts(self, channel: str, ts: str | None) -> list[Post]:
+        """Top-level messages (a deleted one only while it has replies), oldest first, each
+        with its replies; only the thread holding ``ts`` when given (call with the lock held)."""
+        if ts is not None:
+            found = self._by_key.get((channel, ts))
+            ts = None if found is None else (found.thread_ts or found.ts)
+            if ts is None:
+                return []
+        posts = []
+        for message in self._messages:
+            if message.channel != channel or message.thread_ts is not None:
+                continue
+            if ts is not None and message.ts != ts:
+                continue
+            replies = [r for r in self._threads.get((channel, message.ts), []) if not r.deleted]
+            if message.deleted and not replies:
+                continue
+            posts.append(self._post(message, tuple(self._post(r) for r in replies)))
+        return posts
+
+    def _post(self, message: StoredMessage, replies: tuple[Post, ...] = ()) -> Post:
+        author = self._people.get(message.author)
+        return Post(
+            message=self._render(message, metadata=False),
+            author=author.name if author is not None else message.author,
+            is_app=author is not None and author.bot_id is not None,
+            replies=replies,
+        )
 
     # ------------------------------------------------------------------ control plane
 

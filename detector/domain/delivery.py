@@ -1,9 +1,7 @@
 """The exactly-once delivery model: what the ledger knows, and the pure planner over it.
 
-One event is handled in attempts (Lambda retries, redrives, redeliveries). The ledger keeps two
-records: the event's progress (which steps an earlier attempt finished) and the key's record
-(its top-level alert slot, its newest recorded state). :func:`plan` turns those facts into the
-steps this attempt must still take; the pipeline carries them out.
+From the event's progress and the key's record (its alert slot, its newest state), :func:`plan`
+says which steps this attempt of an event must still take; the pipeline carries them out.
 """
 
 from __future__ import annotations
@@ -14,7 +12,8 @@ from enum import StrEnum
 from typing import Any
 
 from detector.config import SlackMode
-from detector.domain.event import SWEEP_EVENT_PREFIX, InputForm, RootKeyEvent
+from detector.domain.event import InputForm, RootKeyEvent
+from detector.domain.sweep_event import SWEEP_EVENT_PREFIX
 from detector.domain.verdict import Verdict
 
 

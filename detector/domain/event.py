@@ -1,10 +1,8 @@
-"""Untrusted input -> frozen, typed CloudTrail events, or EventParseError naming the JSON path.
+"""A decoded input -> frozen, typed CloudTrail events, or EventParseError naming the JSON path.
 
-Public samples of CloudTrail are often sanitised (account ids of 9, 10 or 13 digits,
-``"eventTime": "redacted"``, no ``eventID``, null fields). A CloudTrail record is never lost
-for that: a record that is not a root access-key event is ignored whatever it lacks, and an
-access-key event keeps its verdict with the fields it could not trust named in
-``RootKeyEvent.untrusted``. Only input that is not CloudTrail at all is an EventParseError.
+A CloudTrail record is never lost for a sanitised or garbled field: the fields it could not
+trust are named in ``RootKeyEvent.untrusted``. Also the one home of the CloudTrail names the
+detector matches on (IAM's event source, the access-key calls, the root principal type).
 """
 
 from __future__ import annotations
@@ -12,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,7 +17,8 @@ from typing import Any, NamedTuple
 
 from detector.errors import EventParseError
 
-_ACCOUNT_RE = re.compile(r"[0-9]{12}")  # ASCII digits only (\d admits other scripts)
+ACCOUNT_ID_PATTERN = r"[0-9]{12}"  # an AWS account id: ASCII digits only (\d admits others)
+_ACCOUNT_RE = re.compile(ACCOUNT_ID_PATTERN)
 # EventBridge detail-types that carry a CloudTrail record as `detail`.
 _CLOUDTRAIL_DETAIL_TYPES = frozenset(
     {
@@ -31,21 +28,15 @@ _CLOUDTRAIL_DETAIL_TYPES = frozenset(
         "AWS Console Action via CloudTrail",
     }
 )
-_IAM_SOURCE = "iam.amazonaws.com"
-# The calls whose records carry access-key details; every other record is always "ignored".
-KEY_EVENT_NAMES = frozenset({"CreateAccessKey", "DeleteAccessKey", "UpdateAccessKey"})
-# Decompressed size cap for one input. AWS documents no maximum size of a CloudTrail log file;
-# it documents at most 256 KB per event (event version 1.05 on, "Quotas in AWS CloudTrail") and
-# a file per account and region about every five minutes, and busy trails write files of tens
-# of MB. 64 MiB holds those, and the benchmarks' 50 MiB file, with room.
-MAX_INPUT_BYTES = 64 << 20
-# What parsing one input may allocate, estimated from its bytes before json.loads runs
-# (parse_cost): a CloudTrail log file costs about 4 times its size (measured on the 50 MiB
-# benchmark file: 211 MB), a file of "[]," or "{}," 22 to 25 times. A 64 MiB log file fits.
-MAX_PARSE_BYTES = 384 << 20
-_GZIP_MAGIC = b"\x1f\x8b"
-_INFLATE_IN = 1 << 16  # compressed bytes fed to zlib at a time
-_INFLATE_OUT = 1 << 20  # most bytes zlib may return at a time (a bomb never overshoots more)
+# IAM's event source, and the IAM calls whose records carry access-key details (every other
+# record is always "ignored"); the EventBridge pattern (detector/pattern.py) routes these.
+IAM_SOURCE = "iam.amazonaws.com"
+CREATE_ACCESS_KEY = "CreateAccessKey"
+DELETE_ACCESS_KEY = "DeleteAccessKey"
+UPDATE_ACCESS_KEY = "UpdateAccessKey"
+ACCESS_KEY_EVENT_NAMES = (CREATE_ACCESS_KEY, DELETE_ACCESS_KEY, UPDATE_ACCESS_KEY)
+_KEY_EVENT_SET = frozenset(ACCESS_KEY_EVENT_NAMES)
+ROOT_PRINCIPAL_TYPE = "Root"  # userIdentity.type of the root user (AssumeRoot sessions too)
 # CloudTrail's event ids are UUIDs; a longer or unprintable one is a garbled record's.
 MAX_EVENT_ID_LENGTH = 256
 # The id an event gets when its record has no usable eventID (see _stand_in_id).
@@ -97,15 +88,12 @@ class RootKeyEvent(NamedTuple):
     event_time: datetime
     event_name: str
     event_source: str
-    event_version: str | None
     aws_region: str | None
     account_id: str | None  # recipientAccountId, else userIdentity.accountId, else envelope
     source_ip: str | None
     user_agent: str | None
     principal_type: str | None  # userIdentity.type: Root, IAMUser, AssumedRole, ...
-    principal_arn: str | None
     principal_id: str | None
-    account_alias: str | None  # userIdentity.userName: the account alias on old root records
     caller_access_key_id: str | None  # userIdentity.accessKeyId: the credential that called
     mfa_authenticated: bool | None
     assumed_root: bool  # session opened by centralized root access (sts:AssumeRoot)
@@ -128,44 +116,7 @@ class RootKeyEvent(NamedTuple):
     @property
     def is_root(self) -> bool:
         """The caller is the account's root user (including AssumeRoot sessions)."""
-        return self.principal_type == "Root"
-
-
-SWEEP_EVENT_PREFIX = "sweep-"  # the daily sweep's own events (never a CloudTrail event id)
-
-
-def sweep_event(account_id: str, now: datetime, *, event_id: str | None = None) -> RootKeyEvent:
-    """The event the daily sweep raises for an account whose root holds a key nobody alerted.
-
-    Its id is per account and day, so a sweep re-run the same day is a duplicate; ``event_id``
-    names an earlier sweep's event whose alert never reached Slack, to finish that one.
-    """
-    return RootKeyEvent(
-        event_id=event_id or f"{SWEEP_EVENT_PREFIX}{account_id}-{now:%Y%m%d}",
-        event_time=now,
-        event_name="CreateAccessKey",
-        event_source="iam.amazonaws.com",
-        event_version=None,
-        aws_region=None,
-        account_id=account_id,
-        source_ip=None,
-        user_agent=None,
-        principal_type="Root",
-        principal_arn=None,
-        principal_id=None,
-        account_alias=None,
-        caller_access_key_id=None,
-        mfa_authenticated=None,
-        assumed_root=False,
-        console_session=False,
-        error_code=None,
-        error_message=None,
-        target_user_name=None,
-        access_key_id=None,
-        key_status="Active",
-        key_created_at=None,
-        form=InputForm.SWEEP,
-    )
+        return self.principal_type == ROOT_PRINCIPAL_TYPE
 
 
 def untrusted_field(event: RootKeyEvent, name: str) -> str | None:
@@ -198,123 +149,6 @@ def finding_fields_sound(event: RootKeyEvent) -> str | None:
 
 
 _ACCOUNT_FIELDS = frozenset({"recipientAccountId", "accountId", "account"})
-
-
-def summary_fields(event: RootKeyEvent, source: str) -> dict[str, Any]:
-    """What identifies an event in a ``classify`` line (``source`` says where it was read)."""
-    fields: dict[str, Any] = {
-        "source": source,
-        "event_id": event.event_id,
-        "event_name": event.event_name,
-        "event_time": (
-            None
-            if untrusted_field(event, "eventTime")
-            else event.event_time.isoformat().replace("+00:00", "Z")
-        ),
-        "account": event.account_id,
-        "access_key_id": event.access_key_id,
-        "principal_type": event.principal_type,
-        "assumed_root": event.assumed_root,
-    }
-    if event.untrusted:
-        fields["untrusted"] = list(event.untrusted)
-    return fields
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading raw bytes
-
-
-def load_document(data: bytes) -> Any:
-    """Decode one input file: JSON, or gzip-compressed JSON (CloudTrail's S3 log files).
-
-    Raises:
-        EventParseError: not gzip-decodable or not JSON; larger than MAX_INPUT_BYTES once
-            decompressed, or costlier to parse than MAX_PARSE_BYTES (a decompression or JSON
-            bomb is refused before it takes the memory).
-    """
-    if data[:2] == _GZIP_MAGIC:
-        data = decompress(data)
-    elif len(data) > MAX_INPUT_BYTES:
-        raise EventParseError("$", f"larger than {MAX_INPUT_BYTES} bytes: not one log file")
-    check_parse_cost(data)
-    try:
-        return json.loads(data)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
-        raise EventParseError("$", f"not JSON: {exc}") from exc
-    except RecursionError as exc:
-        raise EventParseError("$", "JSON nested too deeply") from exc
-
-
-def inflate(data: bytes, limit: int = MAX_INPUT_BYTES) -> Iterator[bytes]:
-    """Gunzip ``data`` (every member) piece by piece; plain data is yielded as it is.
-
-    No piece is larger than about a MiB, and decompression stops as soon as more than
-    ``limit`` bytes came out: a gzip bomb costs ``limit`` bytes, never its full size.
-
-    Raises:
-        EventParseError: a broken or truncated gzip stream, or more than ``limit`` bytes.
-    """
-    if data[:2] != _GZIP_MAGIC:
-        if len(data) > limit:
-            raise EventParseError("$", f"larger than {limit} bytes: not one log file")
-        yield data
-        return
-    view = memoryview(data)
-    pos = total = 0
-    while True:  # one gzip member per round
-        inflater = zlib.decompressobj(wbits=31)  # 31: gzip header and trailer
-        while not inflater.eof:
-            piece: bytes | memoryview
-            if inflater.unconsumed_tail:
-                piece = inflater.unconsumed_tail
-            elif pos < len(data):
-                piece = view[pos : pos + _INFLATE_IN]
-                pos += len(piece)
-            else:
-                raise EventParseError("$", "not a valid gzip stream: truncated")
-            try:
-                out = inflater.decompress(piece, _INFLATE_OUT)
-            except zlib.error as exc:
-                raise EventParseError("$", f"not a valid gzip stream: {exc}") from exc
-            total += len(out)
-            if total > limit:
-                raise EventParseError(
-                    "$", f"decompressed size exceeds {limit} bytes: not one log file"
-                )
-            if out:
-                yield out
-        pos -= len(inflater.unused_data)
-        if data[pos : pos + 2] != _GZIP_MAGIC:
-            if data[pos:].strip(b"\x00"):  # zero padding after the last member is allowed
-                raise EventParseError("$", "not a valid gzip stream: trailing garbage")
-            return
-
-
-def decompress(data: bytes, limit: int = MAX_INPUT_BYTES) -> bytes:
-    """Gunzip ``data`` whole (see :func:`inflate`)."""
-    return b"".join(inflate(data, limit))
-
-
-def parse_cost(data: bytes) -> int:
-    """About how many bytes json.loads allocates for ``data`` (an upper estimate).
-
-    Counted, not parsed: every ``{`` or ``[`` may open a container (72 bytes or more), every
-    pair of ``"`` a string (about 50), every ``,`` another value (about 40, an int's).
-    """
-    containers = data.count(b"{") + data.count(b"[")
-    return 72 * containers + 25 * data.count(b'"') + 40 * data.count(b",")
-
-
-def check_parse_cost(data: bytes, path: str = "$", limit: int = MAX_PARSE_BYTES) -> None:
-    """Raise EventParseError when parsing ``data`` would cost more than ``limit`` bytes."""
-    cost = parse_cost(data)
-    if cost > limit:
-        raise EventParseError(
-            path,
-            f"parsing would take about {cost >> 20} MiB (more than {limit >> 20} MiB): "
-            "not a CloudTrail log file",
-        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,7 +281,7 @@ def _parse_record(
     _check_cloudtrail(rec, path)
     where = _Where(path, form, index, envelope_id, envelope_account, list(inherited))
     name = rec.get("eventName")
-    if rec.get("eventSource") == _IAM_SOURCE and isinstance(name, str) and name in KEY_EVENT_NAMES:
+    if rec.get("eventSource") == IAM_SOURCE and isinstance(name, str) and name in _KEY_EVENT_SET:
         return _key_call(rec, where)
     return _other_record(rec, where)
 
@@ -505,24 +339,35 @@ def _key_call(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
     key_status = _scalar(request, "status", rpath, bad) or _scalar(
         response_key, "status", kpath, bad
     )
-    if event_name == "UpdateAccessKey" and (key_status or "").lower() not in {"active", "inactive"}:
+    if event_name == UPDATE_ACCESS_KEY and (key_status or "").lower() not in {"active", "inactive"}:
         # The call takes only Active or Inactive: anything else is a garbled record.
         bad.append(f"{rpath}.status")
         key_status = None
+    # Read one by one: ``untrusted`` names bad fields in reading order. The fields the detector
+    # does not use (eventVersion, the caller's ARN and userName) are read only to name them
+    # when garbled.
+    event_id = _event_id(rec, path, bad)
+    event_time = _event_time(rec.get("eventTime"), f"{path}.eventTime", bad)
+    _scalar(rec, "eventVersion", path, bad)
+    aws_region = _scalar(rec, "awsRegion", path, bad)
+    account_id = _account(rec, identity, where)
+    source_ip = _scalar(rec, "sourceIPAddress", path, bad)
+    user_agent = _scalar(rec, "userAgent", path, bad)
+    principal_type = _scalar(identity, "type", ipath, bad)
+    _scalar(identity, "arn", ipath, bad)
+    principal_id = _scalar(identity, "principalId", ipath, bad)
+    _scalar(identity, "userName", ipath, bad)  # the account alias, on old root records
     return RootKeyEvent(
-        event_id=_event_id(rec, path, bad),
-        event_time=_event_time(rec.get("eventTime"), f"{path}.eventTime", bad),
+        event_id=event_id,
+        event_time=event_time,
         event_name=event_name,
-        event_source=_IAM_SOURCE,
-        event_version=_scalar(rec, "eventVersion", path, bad),
-        aws_region=_scalar(rec, "awsRegion", path, bad),
-        account_id=_account(rec, identity, where),
-        source_ip=_scalar(rec, "sourceIPAddress", path, bad),
-        user_agent=_scalar(rec, "userAgent", path, bad),
-        principal_type=_scalar(identity, "type", ipath, bad),
-        principal_arn=_scalar(identity, "arn", ipath, bad),
-        principal_id=_scalar(identity, "principalId", ipath, bad),
-        account_alias=_scalar(identity, "userName", ipath, bad),
+        event_source=IAM_SOURCE,
+        aws_region=aws_region,
+        account_id=account_id,
+        source_ip=source_ip,
+        user_agent=user_agent,
+        principal_type=principal_type,
+        principal_id=principal_id,
         caller_access_key_id=_scalar(identity, "accessKeyId", ipath, bad) or None,
         mfa_authenticated=_opt_bool(attributes, "mfaAuthenticated"),
         assumed_root=_opt_bool(session, "assumedRoot") is True,
@@ -557,15 +402,12 @@ def _other_record(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
         event_time=_event_time(rec.get("eventTime"), f"{path}.eventTime", bad),
         event_name=event_name if isinstance(event_name, str) else "",
         event_source=event_source if isinstance(event_source, str) else "",
-        event_version=None,
         aws_region=None,
         account_id=_account(rec, identity, where),
         source_ip=None,
         user_agent=None,
         principal_type=principal_type if isinstance(principal_type, str) else None,
-        principal_arn=None,
         principal_id=None,
-        account_alias=None,
         caller_access_key_id=None,
         mfa_authenticated=None,
         assumed_root=isinstance(session, dict) and _opt_bool(session, "assumedRoot") is True,
@@ -599,7 +441,7 @@ def _ignored_record(
     event_source = rec.get("eventSource")
     event_name = rec.get("eventName")
     if not (isinstance(event_source, str) and isinstance(event_name, str)) or (
-        event_source == _IAM_SOURCE and event_name in KEY_EVENT_NAMES
+        event_source == IAM_SOURCE and event_name in _KEY_EVENT_SET
     ):
         return None
     event_id = rec.get("eventID")
@@ -634,15 +476,12 @@ def _ignored_record(
         event_time=event_time,
         event_name=event_name,
         event_source=event_source,
-        event_version=None,
         aws_region=None,
         account_id=account,
         source_ip=None,
         user_agent=None,
         principal_type=principal_type,
-        principal_arn=None,
         principal_id=None,
-        account_alias=None,
         caller_access_key_id=None,
         mfa_authenticated=None,
         assumed_root=isinstance(session, dict) and session.get("assumedRoot") == "true",

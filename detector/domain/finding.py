@@ -22,19 +22,12 @@ GENERATOR_ID = f"root-key-detector/{ROOT_ACCESS_KEYS.id}"
 PRODUCT_FIELD_PREFIX = "root-key-detector"
 
 # ASFF limits (AWS Security Finding Format syntax reference).
-MAX_ID = 512
 MAX_TITLE = 256
 MAX_DESCRIPTION = 1024
 MAX_PRODUCT_FIELD_KEY = 128
 MAX_PRODUCT_FIELD_VALUE = 2048
 MAX_PRODUCT_FIELDS = 50
-MAX_RESOURCE_ID = 512
 UNKNOWN_KEY = "unknown-key"
-
-
-# Same-second events of one key, in the order a key's story can happen: CloudTrail times are
-# whole seconds, so these milliseconds order a key's create, update and delete of one second.
-_STEP_MS = {Verdict.CREATED: 0, Verdict.ACTIVATED: 1, Verdict.DEACTIVATED: 1, Verdict.DELETED: 2}
 
 
 def observed_at(event: RootKeyEvent, verdict: Verdict) -> datetime:
@@ -46,7 +39,9 @@ def observed_at(event: RootKeyEvent, verdict: Verdict) -> datetime:
     if event.form is InputForm.SWEEP:
         return event.event_time
     when = event.event_time.replace(microsecond=event.event_time.microsecond // 1000 * 1000)
-    return when + timedelta(milliseconds=_STEP_MS.get(verdict, 0))
+    # CloudTrail times are whole seconds: a millisecond per rank orders a key's create, update
+    # and delete of one second.
+    return when + timedelta(milliseconds=verdict.same_second_rank)
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,14 +253,8 @@ def _description(
     account = event.account_id or "unknown"
     if ctx.account_name:
         account = f"{account} ({ctx.account_name})"
-    action = {
-        Verdict.CREATED: "created an access key",
-        Verdict.DELETED: "deleted an access key",
-        Verdict.DEACTIVATED: "deactivated an access key (an inactive key still exists)",
-        Verdict.ACTIVATED: "re-activated an access key",
-    }.get(verdict, event.event_name)
     who = "The root user (AssumeRoot session)" if event.assumed_root else "The root user"
-    happened = f"{who} of account {account} {action} at {iso(event.event_time)}. "
+    happened = f"{who} of account {account} {verdict.action} at {iso(event.event_time)}. "
     if event.form is InputForm.SWEEP:
         happened = (
             f"The daily sweep found that the root user of account {account} holds an access "

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 from detector.controls import ROOT_ACCESS_KEYS
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import InputForm, RootKeyEvent, untrusted_field
+from detector.domain.sweep_event import SWEEP_RESOLVED
 from detector.domain.text import clean, mask_key, mrkdwn, truncate
 from detector.domain.verdict import Verdict
 
@@ -33,15 +34,6 @@ MAX_FALLBACK = 3000  # what a notification shows; Slack's own cap is 40,000
 MAX_FIELD_VALUE = 300  # visible chars of one untrusted value
 MAX_UNTRUSTED_SHOWN = 10  # JSON paths named in the "could not be trusted" line
 
-_ACTIONS: dict[Verdict, str] = {
-    Verdict.CREATED: "created an access key",
-    Verdict.DELETED: "deleted an access key",
-    Verdict.DEACTIVATED: "deactivated an access key; an inactive key still exists",
-    Verdict.ACTIVATED: "re-activated an access key",
-    Verdict.USER_KEY: "created an access key for an IAM user",
-    Verdict.CREATE_FAILED: "tried to create an access key",
-    Verdict.IGNORED: "made a call that needs no action",
-}
 _HEADLINES: dict[Verdict, tuple[str, str]] = {
     Verdict.CREATED: (":rotating_light:", "Root access key created"),
     Verdict.DELETED: (":white_check_mark:", "Root access key deleted"),
@@ -119,10 +111,45 @@ def build_message(
     emoji, title = _HEADLINES[verdict]
     account = event.account_id or "unknown account"
     named = f"{account} ({mrkdwn(account_name, 80)})" if account_name else account
-    who = "The root user" + (" (AssumeRoot session)" if event.assumed_root else "")
     key = mask_key(event.access_key_id)
+    blocks: list[Block] = [
+        HeaderBlock(text=PlainTextObject(text=f"{title}", emoji=True)),
+        SectionBlock(text=MarkdownTextObject(text=f"{emoji} {_summary(event, verdict, named)}")),
+        SectionBlock(fields=_fields(event, confirmation, named, key)[:10]),
+    ]
+    doubts = _doubts(event, unfiled)
+    if doubts:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=doubts)))
+    buttons = _buttons(links)
+    if buttons:
+        blocks.append(ActionsBlock(elements=buttons))
+    context = [f"Event ID {_value(event.event_id, 64)}"]
+    if finding_id:
+        context.append(f"Finding {_value(finding_id, 200)}")
+    if verdict.key_expected_present is not None:
+        context.append(
+            f"{', '.join(ROOT_ACCESS_KEYS.requirements)} · also {ROOT_ACCESS_KEYS.aws_equivalent}"
+        )
+    blocks.append(DividerBlock())
+    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
 
-    summary = f"*{who} of account {named} {_ACTIONS[verdict]}.*"
+    state = f" · IAM: {confirmation.state.value}" if confirmation else ""
+    text = clean(f"{title} in account {account} ({key}){state}", MAX_FALLBACK)
+    metadata = {
+        "event_type": METADATA_EVENT_TYPE,
+        "event_payload": {
+            "event_id": mrkdwn(event.event_id, 128),
+            "verdict": verdict.value,
+            "finding_id": finding_id or "",
+        },
+    }
+    return SlackMessage(text=mrkdwn(text, MAX_FALLBACK), blocks=blocks, metadata=metadata)
+
+
+def _summary(event: RootKeyEvent, verdict: Verdict, named: str) -> str:
+    """The message's first line: who did what, in which account, and what it means."""
+    who = "The root user" + (" (AssumeRoot session)" if event.assumed_root else "")
+    summary = f"*{who} of account {named} {verdict.action}.*"
     if event.form is InputForm.SWEEP:
         summary = (
             f"*Daily sweep: IAM reports that the root user of account {named} holds an access "
@@ -138,7 +165,13 @@ def build_message(
         summary += "."
     if verdict is not Verdict.USER_KEY and verdict is not Verdict.CREATE_FAILED:
         summary += f" Severity {ROOT_ACCESS_KEYS.severity_original} ({ROOT_ACCESS_KEYS.framework})."
+    return summary
 
+
+def _fields(
+    event: RootKeyEvent, confirmation: Confirmation | None, named: str, key: str
+) -> list[MarkdownTextObject]:
+    """The message's labelled fields (Slack shows at most 10 in a section)."""
     fields = [
         _field("Account", named),
         _field("Access key", mrkdwn(key, 16)),
@@ -166,15 +199,11 @@ def build_message(
                 f"{_STATE_TEXT[confirmation.state]} ({mrkdwn(confirmation.reason, 200)})",
             ),
         )
+    return fields
 
-    blocks: list[Block] = [
-        HeaderBlock(text=PlainTextObject(text=f"{title}", emoji=True)),
-        SectionBlock(text=MarkdownTextObject(text=f"{emoji} {summary}")),
-        SectionBlock(fields=fields[:10]),
-    ]
-    doubts = _doubts(event, unfiled)
-    if doubts:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=doubts)))
+
+def _buttons(links: Links | None) -> list[ButtonElement]:
+    """Buttons to the finding and the CloudTrail event, for the links the caller has."""
     buttons: list[ButtonElement] = []
     if links and links.finding:
         buttons.append(
@@ -191,29 +220,7 @@ def build_message(
                 text="Open CloudTrail event", url=links.cloudtrail_event, action_id="open_event"
             )
         )
-    if buttons:
-        blocks.append(ActionsBlock(elements=buttons))
-    context = [f"Event ID {_value(event.event_id, 64)}"]
-    if finding_id:
-        context.append(f"Finding {_value(finding_id, 200)}")
-    if verdict.key_expected_present is not None:
-        context.append(
-            f"{', '.join(ROOT_ACCESS_KEYS.requirements)} · also {ROOT_ACCESS_KEYS.aws_equivalent}"
-        )
-    blocks.append(DividerBlock())
-    blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
-
-    state = f" · IAM: {confirmation.state.value}" if confirmation else ""
-    text = clean(f"{title} in account {account} ({key}){state}", MAX_FALLBACK)
-    metadata = {
-        "event_type": METADATA_EVENT_TYPE,
-        "event_payload": {
-            "event_id": mrkdwn(event.event_id, 128),
-            "verdict": verdict.value,
-            "finding_id": finding_id or "",
-        },
-    }
-    return SlackMessage(text=mrkdwn(text, MAX_FALLBACK), blocks=blocks, metadata=metadata)
+    return buttons
 
 
 def _doubts(event: RootKeyEvent, unfiled: str | None) -> str:
@@ -332,7 +339,7 @@ def resolution_message(account: str, account_name: str | None, finding_id: str) 
             "event_type": METADATA_EVENT_TYPE,
             "event_payload": {
                 "event_id": "",
-                "verdict": "sweep-resolved",
+                "verdict": SWEEP_RESOLVED,
                 "finding_id": finding_id,
             },
         },

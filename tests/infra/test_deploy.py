@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from detector import metrics
 from detector.pattern import EVENT_PATTERN
 from sandbox.aws import ACCOUNT_ID, REGION, MotoSandbox
 from sandbox.stack import SandboxStack
@@ -482,6 +483,38 @@ def test_alarm_topic_encrypted_with_a_rotating_key_cloudwatch_may_use(
     trail_arn = f"arn:aws:cloudtrail:{REGION}:{ACCOUNT_ID}:trail/{org_stack.name}-management-events"
     encrypts = by_sid["CloudTrailEncryptsLogFiles"]
     assert encrypts["Condition"]["StringEquals"]["aws:SourceArn"] == trail_arn
+
+
+def test_the_dashboard_graphs_the_deployed_functions_metrics(
+    sandbox: MotoSandbox, org_stack: Stack
+) -> None:
+    """Read back from CloudWatch: the stack's dashboard, its body valid JSON (moto stores it
+    unchecked; PutDashboard refuses a body that is not), every metric of detector/metrics.py
+    under the function moto created, and the heartbeat alarm by the name the stack gives it."""
+    function = org_stack.outputs["FunctionName"]
+    listed = sandbox.client("cloudwatch").list_dashboards(DashboardNamePrefix=org_stack.name)
+    assert [d["DashboardName"] for d in listed["DashboardEntries"]] == [org_stack.name]
+    assert org_stack.outputs["DashboardUrl"].endswith(f"#dashboards:name={org_stack.name}")
+    body = json.loads(
+        sandbox.client("cloudwatch").get_dashboard(DashboardName=org_stack.name)["DashboardBody"]
+    )
+    lines = [
+        line
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for line in widget["properties"]["metrics"]
+    ]
+    own = [line for line in lines if line[0] == metrics.NAMESPACE]
+    assert {line[1] for line in own} == metrics.emitted_names()
+    assert {tuple(line[2:4]) for line in own} == {(metrics.DIMENSION, function)}
+    queue = arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"]).rsplit(":", 1)[1]
+    assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue] in [
+        line[:4] for line in lines
+    ]
+    (alarms,) = [w["properties"]["alarms"] for w in body["widgets"] if w["type"] == "alarm"]
+    assert alarms == [f"arn:aws:cloudwatch:{REGION}:{ACCOUNT_ID}:alarm:{org_stack.name}-heartbeat"]
+    # moto skips AWS::CloudWatch::Alarm (MOTO_SKIPS): test_template.py checks the alarm itself
+    # against the same metric, dimension and name.
 
 
 def test_trail_bucket_encrypted_with_the_stack_key(sandbox: MotoSandbox, org_stack: Stack) -> None:

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from moto.events.models import EventPattern
 
-from detector.pattern import EVENT_PATTERN, ROUTED_EVENT_NAMES, event_pattern_json
+from detector.domain.event import ACCESS_KEY_EVENT_NAMES
+from detector.pattern import EVENT_PATTERN, event_pattern_json
 from tests.infra import templates
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -89,7 +90,7 @@ def _is_root_key_call(event: dict[str, Any]) -> bool:
     detail = event["detail"]
     return (
         detail.get("eventSource") == "iam.amazonaws.com"
-        and detail.get("eventName") in ROUTED_EVENT_NAMES
+        and detail.get("eventName") in ACCESS_KEY_EVENT_NAMES
         and (detail.get("userIdentity") or {}).get("type") == "Root"
     )
 

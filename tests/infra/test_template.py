@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from detector import handler
+from detector import handler, metrics
 from detector.config import Settings
 from detector.wiring import invocation_lease_s
 from tests.infra import templates
@@ -144,14 +144,20 @@ def test_schedule_invokes_the_lambda_with_the_sweep_input() -> None:
 def test_the_schedule_input_is_what_the_handler_sweeps_on(monkeypatch: pytest.MonkeyPatch) -> None:
     (target,) = props("SweepScheduleRule")["Targets"]
     swept: list[object] = []
-    runtime = object()
 
-    def sweep(rt: object) -> dict[str, int]:
-        swept.append(rt)
-        return {"accounts": 0}
+    class Summary:
+        counts: dict[str, int] = {}  # noqa: RUF012 - read only
 
+        def as_dict(self) -> dict[str, int]:
+            return {"accounts": 0}
+
+    class Runtime:
+        def sweep(self) -> Summary:
+            swept.append(self)
+            return Summary()
+
+    runtime = Runtime()
     monkeypatch.setattr(handler, "runtime", lambda: runtime)
-    monkeypatch.setattr(handler, "_sweep", sweep)
     assert handler.lambda_handler(json.loads(target["Input"]), None) == {"accounts": 0}
     assert swept == [runtime]
 
@@ -543,3 +549,75 @@ def test_every_checkov_skip_says_why(template: dict[str, Any]) -> None:
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
             assert skip["id"].startswith("CKV"), logical_id
             assert len(skip["comment"].split()) >= 8, (logical_id, skip["id"])
+
+
+# -- watching it run: the heartbeat alarm and the dashboard, tied to detector/metrics.py -------
+
+
+def test_the_heartbeat_fires_after_26_hours_without_a_completed_sweep() -> None:
+    deployment = templates.Deployment(DETECTOR, {"CodeBucket": "b", "CodeKey": "k"})
+    p = deployment.properties("HeartbeatAlarm")
+    # What detector/metrics.py writes, under the dimension the handler gives it.
+    assert (p["Namespace"], p["MetricName"]) == (metrics.NAMESPACE, metrics.SWEEP_COMPLETED.name)
+    assert metrics.SWEEP_COMPLETED.name in metrics.emitted_names()
+    assert p["Dimensions"] == [{"Name": metrics.DIMENSION, "Value": "<DetectorFunction>"}]
+    assert (p["Statistic"], p["ComparisonOperator"], p["Threshold"]) == (
+        "Sum",
+        "LessThanThreshold",
+        1,
+    )
+    # Every one of the last 26 hours without a sweep (missing data breaches): 26 hours.
+    assert p["TreatMissingData"] == "breaching"
+    assert p["Period"] * int(p["EvaluationPeriods"]) == 26 * 3600
+    assert p["DatapointsToAlarm"] == p["EvaluationPeriods"]
+    assert p["AlarmActions"] == p["OKActions"] == ["<AlarmTopic>"]
+
+
+def test_the_heartbeat_window_stays_within_cloudwatchs_seven_days() -> None:
+    # "PutMetricAlarm" (CloudWatch API Reference): Period x EvaluationPeriods at most 7 days.
+    hours = DETECTOR["Parameters"]["HeartbeatHours"]
+    assert hours["MinValue"] >= 1
+    assert hours["MaxValue"] * props("HeartbeatAlarm")["Period"] <= 7 * 24 * 3600
+
+
+def _dashboard() -> dict[str, Any]:
+    deployment = templates.Deployment(DETECTOR, {"CodeBucket": "b", "CodeKey": "k"})
+    body: dict[str, Any] = json.loads(deployment.properties("Dashboard")["DashboardBody"])
+    return body
+
+
+def _dashboard_metrics(body: dict[str, Any]) -> list[list[Any]]:
+    return [
+        line
+        for widget in body["widgets"]
+        if widget["type"] == "metric"
+        for line in widget["properties"]["metrics"]
+    ]
+
+
+def test_the_dashboard_shows_every_metric_the_detector_emits_and_no_other() -> None:
+    lines = [line for line in _dashboard_metrics(_dashboard()) if line[0] == metrics.NAMESPACE]
+    assert {line[1] for line in lines} == metrics.emitted_names()
+    for line in lines:  # the one dimension, the deployed function
+        assert line[2:4] == [metrics.DIMENSION, "<DetectorFunction>"], line
+
+
+def test_the_dashboard_shows_the_heartbeat_alarm_by_its_arn() -> None:
+    deployment = templates.Deployment(DETECTOR, {"CodeBucket": "b", "CodeKey": "k"})
+    name = deployment.properties("HeartbeatAlarm")["AlarmName"]
+    (widget,) = [w for w in _dashboard()["widgets"] if w["type"] == "alarm"]
+    assert widget["properties"]["alarms"] == [
+        f"arn:aws:cloudwatch:us-east-1:123456789012:alarm:{name}"
+    ]
+
+
+def test_the_dashboards_widgets_fit_the_grid_without_overlapping() -> None:
+    taken: set[tuple[int, int]] = set()
+    for widget in _dashboard()["widgets"]:
+        x, y, w, h = (widget[k] for k in ("x", "y", "width", "height"))
+        assert x >= 0, widget
+        assert x + w <= 24, widget
+        cells = {(x + i, y + j) for i in range(w) for j in range(h)}
+        assert not cells & taken, widget
+        taken |= cells
+        assert widget["properties"].get("region", "us-east-1") == "us-east-1"

@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from detector import backfill, cli
+from detector import cli
+from detector.adapters.archive import ArchiveError, s3_archive
+from detector.cli.output import event_line
 from detector.domain.event import parse_input
 from detector.domain.verdict import Verdict, classify
 from detector.log import get_logger
@@ -95,7 +97,7 @@ class Archive:
             for event in parse_input({"Records": copy.deepcopy(self.objects[key])}):
                 verdict = classify(event)
                 if verdict is not Verdict.IGNORED:
-                    lines.append((event, cli._line(f"s3://{BUCKET}/{key}", event), verdict))
+                    lines.append((event, event_line(f"s3://{BUCKET}/{key}", event), verdict))
         rank = {Verdict.CREATED: 0, Verdict.DEACTIVATED: 1, Verdict.ACTIVATED: 1}
         lines.sort(key=lambda x: (x[0].event_time, rank.get(x[2], 2)))
         return [line | {"verdict": verdict.value} for _, line, verdict in lines]
@@ -171,7 +173,7 @@ def archive(s3: Any) -> Archive:
 
 def _run(*args: str) -> tuple[int, list[dict[str, Any]]]:
     out = io.StringIO()
-    code = backfill.main(["--bucket", BUCKET, *args], out)
+    code = cli.main(["backfill", "--bucket", BUCKET, *args], out)
     return code, [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -254,6 +256,13 @@ def test_a_missing_bucket_is_a_clear_error(s3: Any, capsys: pytest.CaptureFixtur
     code, lines = _run("--bucket", "no-such-archive", "--since", "2026-11-20")
     assert (code, lines) == (2, [])
     assert "bucket 'no-such-archive' does not exist" in capsys.readouterr().err
+
+
+def test_an_object_gone_between_listing_and_reading_names_its_code(s3: Any) -> None:
+    archive = s3_archive(BUCKET, workers=1)
+    key = f"AWSLogs/{PRIMARY}/CloudTrail/us-east-1/2026/11/20/gone.json.gz"
+    with pytest.raises(ArchiveError, match=r"^cannot read \(NoSuchKey\): "):
+        archive.fetch(key)
 
 
 # ---------------------------------------------------------------------------------------------

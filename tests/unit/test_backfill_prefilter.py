@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detector import backfill, cli
-from detector.domain.event import (
-    RecordError,
-    decompress,
-    load_document,
-    parse_input,
-    parse_records,
-)
+from detector import cli
+from detector.adapters.archive import logs_root
+from detector.cli import backfill
+from detector.cli.output import event_line
+from detector.cli.progress import Progress
+from detector.domain import logscan
+from detector.domain.document import decompress, load_document
+from detector.domain.event import RecordError, parse_input, parse_records
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 from tests.factories import DROP, delete_record, record, update_record
@@ -44,7 +44,7 @@ RECORDS_NOT_CLOUDTRAIL = {"s3_event_notification.json", "sns_lambda_event.json"}
 def full_lines(data: bytes) -> list[dict[str, Any]]:
     """What ``classify`` prints for every record, kept where the verdict is not ignored."""
     return [
-        cli._line(SOURCE, event) | {"verdict": verdict.value}
+        event_line(SOURCE, event) | {"verdict": verdict.value}
         for event in parse_records(load_document(data))
         if not isinstance(event, RecordError)
         and (verdict := classify(event)) is not Verdict.IGNORED
@@ -53,8 +53,8 @@ def full_lines(data: bytes) -> list[dict[str, Any]]:
 
 def backfill_lines(data: bytes) -> list[dict[str, Any]]:
     return [
-        backfill.line(SOURCE, found) | {"verdict": found.verdict.value}
-        for found in backfill.scan_log(data).events
+        event_line(SOURCE, found.event) | {"verdict": found.verdict.value}
+        for found in logscan.scan_log(data).events
     ]
 
 
@@ -93,7 +93,7 @@ def test_every_fixture_gives_the_lines_full_classification_gives(
 @pytest.mark.parametrize("path", sorted((EVENTS / "logfiles").glob("*")), ids=lambda p: p.name)
 def test_log_files_as_cloudtrail_wrote_them_take_the_fast_path(path: Path) -> None:
     data = path.read_bytes()
-    assert backfill.candidate_records(data) is not None
+    assert logscan.candidate_records(data) is not None
     lines = backfill_lines(gzip.compress(data))
     assert lines == full_lines(data)
     assert lines  # each log file holds root key events
@@ -103,7 +103,7 @@ def test_all_fixture_records_in_one_file_cover_every_verdict() -> None:
     # Sanitised records lack eventIDs, which the fast path counts: they are tested above.
     records = [r for p in VALID if p.parent.name != "sanitised" for r in as_log_file(p)["Records"]]
     data = LAYOUTS["cloudtrail"]({"Records": records})
-    assert backfill.candidate_records(data) is not None
+    assert logscan.candidate_records(data) is not None
     lines = backfill_lines(gzip.compress(data))
     assert lines == full_lines(data)
     assert {line["verdict"] for line in lines} == {v.value for v in Verdict} - {"ignored"}
@@ -145,14 +145,14 @@ def _count_json_loads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         sizes.append(len(text))
         return real(text, *args, **kwargs)
 
-    monkeypatch.setattr(backfill.json, "loads", counting)
+    monkeypatch.setattr(logscan.json, "loads", counting)
     return sizes
 
 
 def test_a_file_without_root_is_skipped_without_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     parsed = _count_json_loads(monkeypatch)
     data = gzip.compress(LAYOUTS["cloudtrail"]({"Records": _noise(500)}))
-    scan = backfill.scan_log(data)
+    scan = logscan.scan_log(data)
     assert scan.skipped
     assert scan.events == ()
     assert parsed == []
@@ -165,7 +165,7 @@ def test_root_without_key_calls_is_skipped_without_parsing(
     parsed = _count_json_loads(monkeypatch)
     console = record(eventName="ConsoleLogin", eventSource="signin.amazonaws.com")
     others = [r for r in _noise(40) if r["eventName"] in {"ListRoles", "GetRole"}]
-    scan = backfill.scan_log(LAYOUTS["cloudtrail"]({"Records": [*others, console]}))
+    scan = logscan.scan_log(LAYOUTS["cloudtrail"]({"Records": [*others, console]}))
     assert scan.skipped
     assert parsed == []
 
@@ -176,7 +176,7 @@ def test_only_the_records_holding_root_are_parsed(monkeypatch: pytest.MonkeyPatc
     records.insert(700, record())  # root CreateAccessKey
     records.insert(300, record(eventName="ListAccessKeys", eventID="list-by-root"))
     data = LAYOUTS["cloudtrail"]({"Records": records})
-    scan = backfill.scan_log(gzip.compress(data))
+    scan = logscan.scan_log(gzip.compress(data))
     assert not scan.skipped
     assert [(f.index, f.verdict) for f in scan.events] == [(701, Verdict.CREATED)]
     assert scan.candidates == 1
@@ -195,7 +195,7 @@ def test_a_record_nested_like_a_record_sends_the_file_to_the_full_parse(
         rec["eventID"] = f"id-{n}"
     data = LAYOUTS["cloudtrail"]({"Records": records})
     assert b'},{"eventVersion":' in data.split(b'"items"')[1][:60]
-    assert backfill.candidate_records(data) is None
+    assert logscan.candidate_records(data) is None
     assert backfill_lines(data) == full_lines(data)
     assert [line["source"] for line in backfill_lines(data)] == [f"{SOURCE}#11", f"{SOURCE}#12"]
 
@@ -204,7 +204,7 @@ def test_a_root_record_holding_a_nested_record_is_still_found() -> None:
     inner = {"eventVersion": "1.0", "eventID": "inner"}
     rec = record(responseElements={"items": [{"a": 1}, inner]})
     data = LAYOUTS["cloudtrail"]({"Records": [*_noise(3), rec]})
-    assert backfill.candidate_records(data) is None
+    assert logscan.candidate_records(data) is None
     assert backfill_lines(data) == full_lines(data)
     assert len(backfill_lines(data)) == 1
 
@@ -260,7 +260,7 @@ def test_a_garbled_record_that_cannot_match_costs_nothing(layout: str) -> None:
 )
 def test_objects_that_are_not_log_files_are_errors(data: bytes, problem: str) -> None:
     with pytest.raises(EventParseError, match=problem.replace("$", r"\$")):
-        backfill.scan_log(data)
+        logscan.scan_log(data)
 
 
 def test_a_root_hit_that_is_not_json_is_an_error() -> None:
@@ -268,7 +268,7 @@ def test_a_root_hit_that_is_not_json_is_an_error() -> None:
         b' "iam.amazonaws.com" "eventID":1}]}'
     )
     with pytest.raises(EventParseError, match="not JSON"):
-        backfill.scan_log(gzip.compress(data))
+        logscan.scan_log(gzip.compress(data))
 
 
 def test_gzip_members_and_padding_are_read_and_a_bomb_is_stopped() -> None:
@@ -276,7 +276,7 @@ def test_gzip_members_and_padding_are_read_and_a_bomb_is_stopped() -> None:
     half = len(doc) // 2
     multi = gzip.compress(doc[:half]) + gzip.compress(doc[half:]) + b"\x00" * 8
     assert decompress(multi) == doc
-    assert len(backfill.scan_log(multi).events) == 1
+    assert len(logscan.scan_log(multi).events) == 1
     with pytest.raises(EventParseError, match="exceeds 1000 bytes"):
         decompress(gzip.compress(b" " * 100_000), limit=1000)
 
@@ -285,7 +285,7 @@ def test_corrupted_data_fails_the_gzip_check() -> None:
     data = bytearray(gzip.compress(LAYOUTS["cloudtrail"]({"Records": [record()]})))
     data[-6] ^= 0xFF  # the CRC-32 in the trailer
     with pytest.raises(EventParseError, match="incorrect data check"):
-        backfill.scan_log(bytes(data))
+        logscan.scan_log(bytes(data))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -339,15 +339,16 @@ def test_generated_log_files_agree_with_full_classification(
 
 
 def test_since_after_until_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
-    code = backfill.main(["--bucket", "b", "--since", "2026-11-21", "--until", "2026-11-20"])
+    code = cli.main(["backfill", "--bucket", "b", "--since", "2026-11-21", "--until", "2026-11-20"])
     assert code == 2
     assert "is after" in capsys.readouterr().err
 
 
-def test_lines_have_the_classify_fields() -> None:
-    events = parse_input({"Records": [*_noise(3), record()]})
-    found = backfill.Found(3, events[3], Verdict.CREATED)
-    assert backfill.line("s3://b/k", found) == cli._line("s3://b/k", events[3])
+def test_a_found_event_is_named_by_its_place_in_the_file() -> None:
+    data = LAYOUTS["cloudtrail"]({"Records": [*_noise(3), record()]})
+    (found,) = logscan.scan_log(data).events
+    assert found.index == found.event.index == 3
+    assert event_line("s3://b/k", found.event)["source"] == "s3://b/k#3"
 
 
 def test_days_are_inclusive() -> None:
@@ -370,7 +371,7 @@ def test_days_are_inclusive() -> None:
     ],
 )
 def test_the_prefix_goes_before_awslogs(prefix: str, root: str) -> None:
-    assert backfill._logs_root(prefix) == root
+    assert logs_root(prefix) == root
 
 
 class _Terminal(io.StringIO):
@@ -380,7 +381,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_is_drawn_on_a_terminal_only() -> None:
     tty = _Terminal()
-    bar = backfill.Progress(tty, total=2, enabled=tty.isatty())
+    bar = Progress(tty, total=2, enabled=tty.isatty())
     bar.advance(1_500_000)
     bar.note("backfill: s3://b/k: broken")
     bar.advance(500_000)
@@ -393,7 +394,7 @@ def test_progress_is_drawn_on_a_terminal_only() -> None:
     assert text.endswith("\r\x1b[K")
 
     pipe = io.StringIO()
-    quiet = backfill.Progress(pipe, total=2, enabled=pipe.isatty())
+    quiet = Progress(pipe, total=2, enabled=pipe.isatty())
     quiet.advance(1)
     quiet.note("a note")
     quiet.close()

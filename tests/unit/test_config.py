@@ -72,7 +72,7 @@ def test_every_variable_read() -> None:
     env = {
         **BOT,
         "SLACK_MODE": "BOT",
-        "SLACK_CHANNEL_ID": "#security-alerts",
+        "SLACK_CHANNEL_ID": "G0PRIVATE42",
         "SLACK_API_URL": "http://127.0.0.1:8765/api",
         "SLACK_TIMEOUT_SECONDS": "2.5",
         "CONFIRM_WAIT_SECONDS": "0",
@@ -83,7 +83,7 @@ def test_every_variable_read() -> None:
     settings = Settings.from_env(env)
 
     assert settings.slack_mode is SlackMode.BOT
-    assert settings.slack_channel_id == "#security-alerts"
+    assert settings.slack_channel_id == "G0PRIVATE42"
     assert settings.slack_api_url == "http://127.0.0.1:8765/api/"  # trailing slash added
     assert settings.slack_timeout_s == 2.5
     assert settings.confirm_wait_s == 0.0
@@ -142,6 +142,9 @@ def without(env: dict[str, str], name: str) -> dict[str, str]:
         ({**BOT, "SLACK_CHANNEL_ID": "c0123abcd"}, "SLACK_CHANNEL_ID"),
         ({**BOT, "SLACK_CHANNEL_ID": "U0123ABCD"}, "SLACK_CHANNEL_ID"),
         ({**BOT, "SLACK_CHANNEL_ID": "#Security Alerts"}, "SLACK_CHANNEL_ID"),
+        # A name, however well formed: conversations.history (a retry's look for its earlier
+        # post) takes only a conversation ID.
+        ({**BOT, "SLACK_CHANNEL_ID": "#security-alerts"}, "SLACK_CHANNEL_ID"),
         (without(WEBHOOK, "SLACK_WEBHOOK_SECRET_ID"), "SLACK_WEBHOOK_SECRET_ID"),
         ({**BOT, "SLACK_API_URL": "slack.com/api"}, "SLACK_API_URL"),
         ({**BOT, "SLACK_API_URL": "ftp://slack.com/api/"}, "SLACK_API_URL"),
@@ -176,6 +179,8 @@ def without(env: dict[str, str], name: str) -> dict[str, str]:
         ({**BOT, "SWEEP_CONCURRENCY": "many"}, "SWEEP_CONCURRENCY"),
         ({**BOT, "SWEEP_ACCOUNTS": "123456789012,abc"}, "SWEEP_ACCOUNTS"),
         ({**BOT, "MEMBER_ROLE_NAME": "role with space"}, "MEMBER_ROLE_NAME"),
+        ({**BOT, "MEMBER_ROLE_NAME": "rôle"}, "MEMBER_ROLE_NAME"),  # IAM names are ASCII
+        ({**BOT, "MEMBER_ROLE_NAME": "r" * 65}, "MEMBER_ROLE_NAME"),
         ({**BOT, "DETECTOR_ACCOUNT_ID": "12345"}, "DETECTOR_ACCOUNT_ID"),
         ({**BOT, "SLACK_TOKEN_SECRET_ID": "a secret"}, "SLACK_TOKEN_SECRET_ID"),
         ({**WEBHOOK, "SLACK_WEBHOOK_SECRET_ID": "x" * 513}, "SLACK_WEBHOOK_SECRET_ID"),

@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from detector import backfill, cli
-from detector.domain.event import (
+from detector import cli
+from detector.cli import backfill
+from detector.domain.document import (
     MAX_INPUT_BYTES,
     MAX_PARSE_BYTES,
     decompress,
     load_document,
     parse_cost,
 )
+from detector.domain.logscan import scan_log
 from detector.errors import EventParseError
 from tests.factories import record
 
@@ -97,7 +99,7 @@ def test_the_backfill_refuses_a_bomb(bomb: bytes) -> None:
     if data is not None:
         bomb = gzip.compress(data.replace(b'{"Records":[', b'{"Records":[' + rec + b",", 1))
     with pytest.raises(EventParseError):
-        backfill.scan_log(bomb)
+        scan_log(bomb)
 
 
 def test_the_backfill_decompresses_a_bounded_number_of_objects_at_once() -> None:

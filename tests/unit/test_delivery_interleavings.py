@@ -17,7 +17,8 @@ import pytest
 
 from detector import pipeline, retry
 from detector.domain.delivery import Action, Status
-from detector.domain.event import parse_event, sweep_event
+from detector.domain.event import parse_event
+from detector.domain.sweep_event import sweep_event
 from detector.errors import (
     EventParseError,
     ExternalServiceError,

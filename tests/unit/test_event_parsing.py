@@ -21,10 +21,10 @@ from detector.domain.event import (
     parse_event,
     parse_input,
     parse_records,
-    summary_fields,
-    sweep_event,
     untrusted_field,
 )
+from detector.domain.summary import summary_fields
+from detector.domain.sweep_event import sweep_event
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
 from tests.factories import (
@@ -183,16 +183,23 @@ def test_response_key_user_name_absent_or_root_is_still_roots_key(
     assert classify(event) is Verdict.CREATED
 
 
-def test_user_identity_user_name_is_the_account_alias_on_old_records() -> None:
+def test_user_identity_user_name_is_the_account_alias_on_old_records_not_a_target() -> None:
     event = only(record(**{"userIdentity.userName": "acme-prod"}))
-    assert event.account_alias == "acme-prod"
     assert event.target_user_name is None
+    assert event.untrusted == ()
     assert classify(event) is Verdict.CREATED
 
 
 def test_user_identity_user_name_absent_on_new_records() -> None:
     event = only(record(**{"userIdentity.userName": DROP}))
-    assert event.account_alias is None
+    assert event.untrusted == ()
+    assert classify(event) is Verdict.CREATED
+
+
+@pytest.mark.parametrize("field", ["eventVersion", "userIdentity.arn", "userIdentity.userName"])
+def test_a_garbled_field_the_detector_does_not_use_is_still_named(field: str) -> None:
+    event = only(record(**{field: {"garbled": True}}))
+    assert event.untrusted == (f"$.{field}",)
     assert classify(event) is Verdict.CREATED
 
 
@@ -297,8 +304,8 @@ def test_boolean_like_string_flags_are_read_as_booleans() -> None:
 
 def test_numeric_descriptive_fields_are_kept_as_text() -> None:
     event = only(record(eventVersion=1.1, recipientAccountId=int(ACCOUNT)))
-    assert event.event_version == "1.1"
     assert event.account_id == ACCOUNT
+    assert event.untrusted == ()
 
 
 def test_empty_error_code_is_not_a_failure() -> None:

@@ -208,7 +208,7 @@ def test_a_log_file_gives_its_records_events_one_by_one(records: list[Any]) -> N
 @SETTINGS
 @given(st.lists(log_records(), max_size=12))
 def test_a_record_that_cannot_be_a_root_key_call_is_ignored(records: list[Any]) -> None:
-    """What lets the backfill skip records unparsed (``backfill.record_might_match``)."""
+    """What lets the backfill skip records unparsed (``logscan.record_might_match``)."""
     for rec, event in zip(records, parse_records({"Records": records}), strict=True):
         if isinstance(event, RecordError):
             assert not isinstance(rec, dict) or rec.get("eventSource") != "iam.amazonaws.com"
