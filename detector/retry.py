@@ -31,16 +31,6 @@ SLACK_TRANSIENT_ERRORS = frozenset(
 )
 
 
-def _own(exc: BaseException) -> ExternalServiceError | None:
-    """``exc`` as the detector's own error (the adapters translate every SDK and network one)."""
-    if isinstance(exc, ExternalServiceError):
-        return exc
-    # Temporary: backfill.py's S3 calls still raise botocore's exceptions (see untranslated).
-    from detector.adapters.aws_errors import untranslated  # noqa: PLC0415
-
-    return untranslated(exc)
-
-
 def is_transient(exc: BaseException) -> bool:
     """True when the same call may succeed if repeated: throttling, 5xx, timeouts, network.
 
@@ -48,8 +38,7 @@ def is_transient(exc: BaseException) -> bool:
     transient: Slack ``ok: false`` answers such as ``channel_not_found`` or ``invalid_auth``,
     AWS access denied or validation errors, a bug.
     """
-    own = _own(exc)
-    return own is not None and own.transient
+    return isinstance(exc, ExternalServiceError) and exc.transient
 
 
 def retry_after_s(exc: BaseException | None) -> float | None:
@@ -202,5 +191,4 @@ def _common(policy: Policy, env: RetryEnv) -> dict[str, Any]:
 
 def error_code(exc: BaseException) -> str:
     """The most specific code an error carries: AWS code, Slack error, HTTP status, or type."""
-    own = _own(exc)
-    return own.code if own is not None else type(exc).__name__
+    return exc.code if isinstance(exc, ExternalServiceError) else type(exc).__name__

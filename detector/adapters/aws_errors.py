@@ -99,14 +99,3 @@ def aws_call(service: str, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kw
         return fn(*args, **kwargs)
     except _SDK_ERRORS as exc:
         raise translate(service, exc) from exc
-
-
-def untranslated(exc: BaseException) -> AwsCallError | None:
-    """The detector's error for an SDK exception that reached a retry policy untranslated.
-
-    Temporary: only backfill.py's S3 calls still raise botocore's own exceptions; this goes once
-    its archive adapter calls through :func:`aws_call`.
-    """
-    if isinstance(exc, botocore.exceptions.ClientError | botocore.exceptions.BotoCoreError):
-        return translate("aws", exc)
-    return None

@@ -33,9 +33,6 @@ FORBIDDEN_ANYWHERE = ("sandbox", "moto")
 NETWORK = ("boto3", "botocore", "urllib.request", "urllib.error", "urllib3", "http.client")
 ADAPTERS = PACKAGE / "adapters"
 COMPOSITION_ROOT = PACKAGE / "wiring.py"
-# Temporary, until their owners move the S3 archive into adapters/archive.py (issue 15):
-# backfill.py builds its S3 client and catches botocore's errors itself. Nothing else may join.
-NETWORK_ALLOWLIST = {PACKAGE / "backfill.py"}
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -127,23 +124,13 @@ def test_shipped_code_never_imports_the_sandbox_or_moto(path: Path) -> None:
 
 
 def outside_the_boundary() -> list[Path]:
-    return [
-        p
-        for p in all_modules()
-        if not p.is_relative_to(ADAPTERS) and p != COMPOSITION_ROOT and p not in NETWORK_ALLOWLIST
-    ]
+    return [p for p in all_modules() if not p.is_relative_to(ADAPTERS) and p != COMPOSITION_ROOT]
 
 
 @pytest.mark.parametrize("path", outside_the_boundary(), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_only_adapters_and_the_composition_root_import_network_code(path: Path) -> None:
     bad = sorted(m for m in imported_modules(path) for f in NETWORK if matches(m, f))
     assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
-
-
-def test_the_network_allowlist_holds_only_files_that_still_need_it() -> None:
-    # When backfill.py stops importing botocore, it must leave the allowlist too.
-    for path in NETWORK_ALLOWLIST:
-        assert any(matches(m, f) for m in imported_modules(path) for f in NETWORK), path.name
 
 
 def test_the_checker_sees_imports() -> None:
