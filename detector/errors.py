@@ -79,11 +79,6 @@ class AwsCallError(ExternalServiceError):
         self.status = status
         self.detail = message
 
-    @property
-    def throttling(self) -> bool:
-        """Whether AWS asked the caller to slow down."""
-        return self.failure is Failure.THROTTLING
-
 
 class ConditionFailed(AwsCallError):
     """DynamoDB refused a conditional write; ``item`` is the item as it stood when asked for."""

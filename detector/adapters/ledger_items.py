@@ -34,7 +34,6 @@ EVENT_TTL_S = 30 * 86400  # long enough to absorb every redelivery and DLQ redri
 KEY_TTL_S = 400 * 86400  # a key's record must outlive the key (renewed by every write)
 KEYS_PK = "ROOTKEYS"
 NOTICES_PK = "NOTICES"
-NOTICE_TTL_S = 7 * 86400  # a notice group lives as long as anyone replies in its hour
 MAX_PLAIN_EVENT_ID = 512  # longer ids are hashed (DynamoDB keys are at most 2,048 bytes)
 
 # The key's alert may be claimed: never claimed, or claimed but not posted and either expired

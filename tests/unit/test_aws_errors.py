@@ -90,7 +90,6 @@ def test_sdk_failures_become_aws_call_errors_of_the_right_kind(
 
     error = raised.value
     assert (error.code, error.failure, error.service) == (code, failure, "iam.GetAccountSummary")
-    assert error.throttling is (failure is Failure.THROTTLING)
     assert retry.is_transient(error) is (failure is not Failure.PERMANENT)
     assert error.__cause__ is exc  # the SDK's exception stays at hand for a traceback
 
