@@ -51,8 +51,9 @@ class Tally:
         total = sum(self.verdicts.values())
         counts = ", ".join(f"{v} {n}" for v, n in sorted(self.verdicts.items())) or "none"
         shown = f", {self.shown} shown" if filtered else ""
+        records = "record" if total == 1 else "records"
         return (
-            f"classify: {total} record{'' if total == 1 else 's'} ({counts}){shown}; {self.bad_records} not CloudTrail,"
+            f"classify: {total} {records} ({counts}){shown}; {self.bad_records} not CloudTrail,"
             f" {self.bad_inputs} inputs unreadable"
         )
 
