@@ -15,8 +15,8 @@ import pytest
 from detector import handler
 from detector.domain.confirmation import KeyState
 from detector.domain.event import RootKeyEvent, parse_event
-from detector.domain.preview import Assumptions, Story, preview_event
-from sandbox.aws import REGION, SLACK_CHANNEL
+from detector.domain.preview import Assumptions, Story, preview_event, preview_sweep
+from sandbox.aws import ACCOUNT_ID, REGION, SLACK_CHANNEL
 from sandbox.stack import SandboxStack, sample
 
 pytestmark = pytest.mark.usefixtures("detector_env")
@@ -137,3 +137,45 @@ def test_a_webhook_receives_the_preview_s_webhook_body(
     assert posted.payload == preview["slack"]["webhook"]["body"]
     assert "metadata" not in posted.payload
     assert _as_imported(filed, preview["finding"]) == preview["finding"]
+
+
+def _posts(sandbox: SandboxStack, since: int) -> list[dict[str, Any]]:
+    return [
+        r.payload or {} for r in sandbox.slack.requests[since:] if r.method == "chat.postMessage"
+    ]
+
+
+def test_the_sweep_s_messages_are_what_preview_digest_printed(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from detector.sweep import GONE  # noqa: PLC0415
+    from detector.wiring import runtime_from_env  # noqa: PLC0415
+
+    monkeypatch.setenv("KEY_SETTLE_SECONDS", "0")  # the next sweep may resolve the key at once
+    runtime = runtime_from_env()
+    sandbox.aws.set_root_key_present(True)
+    found = runtime.sweep()  # a root key no event told of: an alert and a digest
+    (filed,) = sandbox.aws.findings()
+    when = datetime.fromisoformat(filed["FirstObservedAt"])
+    assume = Assumptions(
+        region=REGION,
+        channel=SLACK_CHANNEL,
+        account_name=None,
+        iam_reason=filed["ProductFields"][REASON],
+    )
+    preview = preview_sweep(found.counts, [], ACCOUNT_ID, when, assume, gone=GONE)
+    alert, digest = _posts(sandbox, 0)
+    assert alert == preview["key_found"]["slack"]["bot"][0]["body"]
+    assert _as_imported(filed, preview["key_found"]["finding"]) == preview["key_found"]["finding"]
+    assert digest == preview["digest"]["slack"]["bot"][0]["body"]
+
+    sandbox.aws.set_root_key_present(False)
+    seen = len(sandbox.slack.requests)
+    gone = runtime.sweep()  # the key is gone: its finding resolved, a reply, a digest
+    top = sandbox.slack.top_level(SLACK_CHANNEL)[0]  # the alert (the digest came after)
+    preview = preview_sweep(gone.counts, [], ACCOUNT_ID, when, assume, gone=GONE)
+    resolution, digest = _posts(sandbox, seen)
+    assert resolution == _filled(preview["key_gone"]["slack"]["bot"][0]["body"], top.ts, None)
+    assert digest == preview["digest"]["slack"]["bot"][0]["body"]
+    (resolved,) = sandbox.aws.findings()
+    assert resolved["RecordState"] == preview["key_gone"]["finding"]["RecordState"] == "ARCHIVED"
