@@ -18,31 +18,12 @@ from urllib.parse import urlsplit
 import botocore.exceptions
 
 from detector import retry
+from detector.config import VARIABLES
 from detector.errors import DetectorError
 
-# The variables infra/detector.yaml gives the function that the detector reads (config.py);
-# AWS_REGION is Lambda's own and is the region the stack is read in.
-DETECTOR_SETTINGS = frozenset(
-    {
-        "CONFIRM_WAIT_SECONDS",
-        "DETECTOR_ACCOUNT_ID",
-        "EVENT_LEASE_SECONDS",
-        "KEY_SETTLE_SECONDS",
-        "LEDGER_TABLE",
-        "LOG_LEVEL",
-        "MEMBER_ROLE_NAME",
-        "ORGANIZATION_NAMES",
-        "SLACK_API_URL",
-        "SLACK_CHANNEL_ID",
-        "SLACK_MODE",
-        "SLACK_POSTS_PER_SECOND",
-        "SLACK_TIMEOUT_SECONDS",
-        "SLACK_TOKEN_SECRET_ID",
-        "SLACK_WEBHOOK_SECRET_ID",
-        "SWEEP_ACCOUNTS",
-        "SWEEP_CONCURRENCY",
-    }
-)
+# The detector's own settings (config.VARIABLES): what the function's environment is read for.
+# AWS_* variables are the SDK's and Lambda's (the region is the one the stack is read in).
+DETECTOR_SETTINGS = frozenset(v.name for v in VARIABLES if not v.name.startswith("AWS_"))
 # infra/detector.yaml's logical ids and outputs.
 FUNCTION_RESOURCE, FUNCTION_OUTPUT = "DetectorFunction", "FunctionName"
 QUEUE_RESOURCE, QUEUE_OUTPUT = "DeadLetterQueue", "DeadLetterQueueUrl"

@@ -17,15 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detector.domain.event import (
-    RecordError,
-    RootKeyEvent,
-    check_parse_cost,
-    decompress,
-    load_document,
-    parse_log_record,
-    parse_records,
-)
+from detector.domain.document import check_parse_cost, decompress, load_document
+from detector.domain.event import RecordError, RootKeyEvent, parse_log_record, parse_records
 from detector.errors import EventParseError
 
 INPUTS_HELP = (

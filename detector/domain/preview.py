@@ -16,14 +16,7 @@ from urllib.parse import quote
 
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.delivery import notice_group, refusal
-from detector.domain.event import (
-    InputForm,
-    RootKeyEvent,
-    finding_fields_sound,
-    summary_fields,
-    sweep_event,
-    untrusted_field,
-)
+from detector.domain.event import InputForm, RootKeyEvent, finding_fields_sound, untrusted_field
 from detector.domain.finding import (
     FindingContext,
     build_finding,
@@ -41,6 +34,8 @@ from detector.domain.message import (
     sweep_digest,
     with_count,
 )
+from detector.domain.summary import summary_fields
+from detector.domain.sweep_event import sweep_event
 from detector.domain.verdict import Verdict, classify
 
 # Slack's reference pages link each example to Block Kit Builder this way: the message's
