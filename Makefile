@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint format demo chaos fuzz bench bench-org clean
+.PHONY: help venv test lint format demo chaos fuzz bench bench-org redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -61,6 +61,13 @@ bench: $(STAMP) ## Alert latency, cold start, memory, zip size, classify through
 bench-org: $(STAMP) ## Sweep of 1,000 accounts and S3 backfill vs zcat, 50 ms on every call
 	$(BIN)/python -m bench.org_sweep
 	$(BIN)/python -m bench.org_backfill
+
+# The values reach the command through the environment, never pasted into the shell line.
+redrive: export RKD_STACK = $(STACK_NAME)
+redrive: export RKD_MAX = $(or $(MAX),10000)
+redrive: $(STAMP) ## Redrive the deployed stack's dead-letter queue with its function's settings (STACK_NAME=, MAX=)
+	@test -n "$$RKD_STACK" || { echo 'make redrive: set STACK_NAME (the stack of the detector)' >&2; exit 2; }
+	$(BIN)/python -m detector redrive --from-stack "$$RKD_STACK" --max "$$RKD_MAX"
 
 -include infra/infra.mk
 

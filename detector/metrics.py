@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, TextIO
 
 from detector import __version__
+from detector.domain.delivery import Action
 from detector.log import get_logger
 
 NAMESPACE = "RootKeyDetector"
@@ -94,8 +95,10 @@ METRICS = (
     SWEEP_COMPLETED,
 )
 # What an event's outcome actions (detector.domain.delivery.Action values) count as.
-ALERT_ACTIONS = frozenset({"alerted", "alert-replaced", "alerted-without-ledger"})
-NOTICE_ACTIONS = frozenset({"notice-posted"})
+ALERT_ACTIONS = frozenset(
+    {Action.ALERTED.value, Action.ALERT_REPLACED.value, Action.ALERTED_WITHOUT_LEDGER.value}
+)
+NOTICE_ACTIONS = frozenset({Action.NOTICE_POSTED.value})
 
 
 class Recorder:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from detector import retry
+from detector import metrics, retry
 from detector.config import SlackMode
 from detector.domain.confirmation import Confirmation
 from detector.domain.delivery import (
@@ -221,6 +221,8 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
     except BaseException:
         attempt.give_back()
         raise
+    finally:
+        metrics.outcome(outcome.actions, outcome.confirmation)
     if outcome.status is Status.DUPLICATE:
         log.info("duplicate delivery skipped", extra=_log_fields(event, verdict))
     else:
@@ -718,6 +720,7 @@ class _Attempt:
 
     def _fail(self, name: str, exc: Exception) -> None:
         self.failures.append(exc)
+        metrics.count(metrics.FAILURES, label=name)
         self._log_error(f"{name} failed", exc)
 
     def _log_error(self, what: str, exc: Exception, *, level: str = "error") -> None:

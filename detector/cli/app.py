@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from detector import __version__
-from detector.cli import backfill, classify, redrive, replay, sweep
+from detector.cli import backfill, classify, preview, redrive, replay, sweep
 from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PIPE, Stop
 from detector.cli.output import PROG, quiet_stdout
 from detector.problems import environment_problem, one_line
@@ -23,6 +23,7 @@ from detector.problems import environment_problem, one_line
 # Each command: its module's help, options and run, in the order ``--help`` lists them.
 _COMMANDS = {
     "classify": classify,
+    "preview": preview,
     "replay": replay,
     "redrive": redrive,
     "backfill": backfill,

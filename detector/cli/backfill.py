@@ -8,6 +8,7 @@ delivered; both archive layouts (single-account and organization trail) are read
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 import threading
 import time
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
 
 from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from detector.cli.output import emit, event_line
@@ -57,9 +59,31 @@ def _workers(text: str) -> int:
     return value
 
 
+# S3's bucket naming rules ("General purpose bucket naming rules", Amazon S3 User Guide):
+# 3-63 characters, lowercase letters, digits, dots and hyphens, a letter or digit at each end.
+_BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+
+
+def _bucket(text: str) -> tuple[str, str]:
+    """``--bucket``: a bucket name as before, or ``s3://bucket[/prefix]`` (bucket, prefix)."""
+    if "://" not in text:
+        return text, ""  # a plain name, as the option always took it
+    url = urlsplit(text)
+    if url.scheme != "s3" or not _BUCKET_RE.fullmatch(url.netloc) or url.query or url.fragment:
+        raise argparse.ArgumentTypeError(
+            f"not a bucket name or an s3://bucket/prefix URL: {text!r}"
+        )
+    return url.netloc, url.path.strip("/")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``backfill`` options."""
-    parser.add_argument("--bucket", required=True, help="the CloudTrail archive's S3 bucket")
+    parser.add_argument(
+        "--bucket",
+        required=True,
+        type=_bucket,
+        help="the CloudTrail archive's S3 bucket, or s3://bucket/prefix",
+    )
     parser.add_argument(
         "--prefix", default="", help="the trail's S3 key prefix (what comes before AWSLogs/)"
     )
@@ -130,7 +154,11 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
             return EXIT_BAD_INPUT
         deps = runtime.deps
 
-    archive = s3_archive(args.bucket, args.prefix, workers=args.workers)
+    bucket, prefix = args.bucket
+    if prefix and args.prefix:
+        print("backfill: the prefix is given twice (--prefix and the s3:// URL)", file=err)
+        return EXIT_BAD_INPUT
+    archive = s3_archive(bucket, prefix or args.prefix, workers=args.workers)
     totals = _Totals()
     try:
         found = _scan_archive(archive, days_between(since, until), args.workers, totals, err)

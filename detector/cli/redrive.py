@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from collections.abc import Mapping
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
@@ -36,7 +39,13 @@ def _queue_url(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``redrive`` options."""
-    parser.add_argument("--queue-url", required=True, type=_queue_url, help="the DLQ's URL")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--queue-url", type=_queue_url, help="the DLQ's URL")
+    source.add_argument(
+        "--from-stack",
+        metavar="STACK",
+        help="the deployed stack: its DLQ, and its function's settings instead of the environment",
+    )
     parser.add_argument(
         "--max",
         type=_positive,
@@ -47,14 +56,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``redrive`` with parsed arguments."""
-    return redrive_queue(args.queue_url, args.max, out)
+    if args.from_stack is None:
+        return redrive_queue(args.queue_url, args.max, out)
+    queue_url, env = from_stack(args.from_stack)
+    return redrive_queue(queue_url, args.max, out, env=env)
 
 
-def redrive_queue(queue_url: str, max_messages: int, out: TextIO) -> int:
+def from_stack(stack: str) -> tuple[str, dict[str, str]]:
+    """The stack's dead-letter queue, and the environment the detector runs with: the process's
+    (credentials, endpoint) with the function's settings in place of its own detector settings.
+
+    Only variable names are printed (the values may name secrets, and are not trusted).
+    """
+    from detector.adapters.stack import (  # noqa: PLC0415 - only this command needs boto3
+        DETECTOR_SETTINGS,
+        StackError,
+        read_deployed,
+    )
+
+    try:
+        deployed = read_deployed(stack)
+    except StackError as exc:
+        raise Stop(f"--from-stack: {exc}") from exc
+    env = {k: v for k, v in os.environ.items() if k not in DETECTOR_SETTINGS}
+    env |= deployed.settings | {"AWS_REGION": deployed.region}
+    names = ", ".join(deployed.settings) or "none"
+    print(
+        f"redrive: stack {stack}: function {deployed.function_name} in {deployed.region},"
+        f" its dead-letter queue; settings: {names}",
+        file=sys.stderr,
+    )
+    return deployed.dead_letter_queue_url, env
+
+
+def redrive_queue(
+    queue_url: str, max_messages: int, out: TextIO, *, env: Mapping[str, str] | None = None
+) -> int:
     """``redrive``: exits 0 when the queue drained, 1 when messages are left."""
     from detector.redrive import redrive  # noqa: PLC0415 - only this command needs boto3
 
-    runtime = load_runtime()
+    runtime = load_runtime(env)
     if runtime is None:
         return EXIT_BAD_INPUT
 

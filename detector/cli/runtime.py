@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
 from detector.cli.exits import Stop
@@ -19,12 +20,20 @@ if TYPE_CHECKING:
     from detector.wiring import Runtime
 
 
-def load_runtime() -> Runtime | None:
-    """The configured runtime, or None after printing which variable is wrong."""
-    from detector.wiring import runtime_from_env  # noqa: PLC0415 - classify needs none of it
+def load_runtime(env: Mapping[str, str] | None = None) -> Runtime | None:
+    """The configured runtime (from ``env`` instead of the process's environment when given),
+    or None after printing which variable is wrong."""
+    # Imported here: classify needs none of it.
+    from detector.config import Settings  # noqa: PLC0415
+    from detector.log import configure  # noqa: PLC0415
+    from detector.wiring import build_runtime, runtime_from_env  # noqa: PLC0415
 
     try:
-        return runtime_from_env()
+        if env is None:
+            return runtime_from_env()
+        settings = Settings.from_env(env)
+        configure(settings.log_level)
+        return build_runtime(settings)
     except DetectorError as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return None

@@ -108,10 +108,6 @@ def test_a_sweep_whose_alert_fails_counts_its_accounts_but_is_no_heartbeat(
     assert "SweepCompleted" not in doc
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline.process counts its outcome once metrics.outcome is called there (on merge)",
-)
 def test_an_alert_is_counted_in_the_invocations_metrics(
     sandbox: SandboxStack, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from detector.domain.document import load_document
 from detector.domain.event import (
     STAND_IN_ID_PREFIX,
     UNREADABLE_TIME,
@@ -17,7 +18,6 @@ from detector.domain.event import (
     RecordError,
     RootKeyEvent,
     finding_fields_sound,
-    load_document,
     parse_event,
     parse_input,
     parse_records,

@@ -10,7 +10,8 @@ import pytest
 
 from detector.controls import ROOT_ACCESS_KEYS
 from detector.domain.confirmation import Confirmation, KeyState
-from detector.domain.event import RootKeyEvent, load_document, parse_input
+from detector.domain.document import load_document
+from detector.domain.event import RootKeyEvent, parse_input
 from detector.domain.finding import PRODUCT_FIELD_PREFIX, FindingContext, build_finding, finding_id
 from detector.domain.verdict import Verdict, classify
 from tests.factories import (

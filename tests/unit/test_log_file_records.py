@@ -17,10 +17,10 @@ import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
+from detector.domain.document import load_document
 from detector.domain.event import (
     RecordError,
     RootKeyEvent,
-    load_document,
     parse_input,
     parse_log_record,
     parse_records,

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from detector.domain.confirmation import Confirmation, KeyState
-from detector.domain.event import RootKeyEvent, load_document, parse_input
+from detector.domain.document import load_document
+from detector.domain.event import RootKeyEvent, parse_input
 from detector.domain.finding import (
     FindingContext,
     build_finding,
