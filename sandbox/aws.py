@@ -34,6 +34,8 @@ SLACK_TOKEN = "xoxb-sandbox-token"
 SLACK_CHANNEL = "C0SECALERTS"
 TOKEN_SECRET_NAME = "root-key-detector/slack-bot-token"
 WEBHOOK_SECRET_NAME = "root-key-detector/slack-webhook-url"
+SIGNING_SECRET_NAME = "root-key-detector/slack-signing-secret"
+SLACK_SIGNING_SECRET = "5a9e0c3d1b7f42e8a6c4d2b0f8e6a4c2"  # the sandbox app's, not a real one
 LEDGER_TABLE = "root-key-detector-ledger"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -143,6 +145,10 @@ class MotoSandbox(ServedEndpoint):
         sm.create_secret(Name=TOKEN_SECRET_NAME, SecretString=json.dumps({"token": slack_token}))
         if webhook_url:
             sm.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=webhook_url)
+        sm.create_secret(
+            Name=SIGNING_SECRET_NAME,
+            SecretString=json.dumps({"signing_secret": SLACK_SIGNING_SECRET}),
+        )
         create_ledger_table(self.client("dynamodb"), LEDGER_TABLE)
 
     def enable_security_hub(self, *account_ids: str) -> None:

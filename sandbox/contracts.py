@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -43,6 +44,7 @@ StartResponse = Callable[..., Any]
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[0-9]{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _ACCOUNT = re.compile(r"<Account>([0-9]{12})</Account>")
 _ARN = re.compile(r"<Arn>([^<]+)</Arn>")
+_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 
 _SECURITYHUB_ROUTES = {
     ("POST", "/findings/import"): "import",  # BatchImportFindings
@@ -61,6 +63,7 @@ class Contracts:
         self.organizations = AccountStates()
         self._callers: dict[tuple[str, str], tuple[str, str]] = {}  # (key, header) -> acct, arn
         self._hubs: dict[tuple[str, str], bool] = {}  # (account, region) -> enabled
+        self._invocations: list[tuple[str, dict[str, Any]]] = []  # (function, payload)
 
     def now(self) -> datetime:
         """The sandbox's time (UTC): the real time unless a test set it."""
@@ -81,6 +84,18 @@ class Contracts:
         with self._lock:
             self._callers.clear()
             self._hubs.clear()
+            self._invocations.clear()
+
+    def queue_invocation(self, function: str, payload: dict[str, Any]) -> None:
+        """An asynchronous Lambda invocation, held for a test to run."""
+        with self._lock:
+            self._invocations.append((function, payload))
+
+    def take_invocations(self) -> list[tuple[str, dict[str, Any]]]:
+        """The asynchronous invocations queued so far (taken: each is run once)."""
+        with self._lock:
+            taken, self._invocations[:] = list(self._invocations), []
+        return taken
 
     def forget_hubs(self) -> None:
         """Security Hub was enabled or disabled somewhere: ask moto again."""
@@ -126,10 +141,35 @@ class ContractLayer:
         scope = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         if scope is not None and scope.group(3) == "securityhub":
             return self._securityhub(environ, start_response, scope.group(1), scope.group(2))
+        invoked = _INVOKE.fullmatch(path)
+        if invoked is not None and environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
+            return self._invoke_async(environ, start_response, unquote(invoked.group(1)))
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(TARGET_PREFIX) and target[len(TARGET_PREFIX) :] in REWRITTEN:
             return self._organizations(environ, start_response, target[len(TARGET_PREFIX) :])
         return self.app(environ, start_response)
+
+    # -- Lambda ---------------------------------------------------------------------------------
+
+    def _invoke_async(
+        self, environ: dict[str, Any], start_response: StartResponse, function: str
+    ) -> Iterable[bytes]:
+        """Invoke with InvocationType Event: Lambda queues the event and answers 202 ("Invoke",
+        Lambda API reference). moto cannot run the function here; the sandbox holds the event
+        for the test (or demo) to hand to the handler, as it does with routed events."""
+        try:
+            payload = json.loads(_read_body(environ) or b"{}")
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            error = {"Type": "User", "Message": "Could not parse request body into json"}
+            return _json(start_response, 400, error)
+        self.contracts.queue_invocation(function, payload)
+        start_response(
+            "202 Accepted",
+            [("Content-Length", "0"), ("x-amzn-RequestId", str(uuid.uuid4()))],
+        )
+        return [b""]
 
     # -- Security Hub ---------------------------------------------------------------------------
 

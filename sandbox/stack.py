@@ -18,17 +18,27 @@ from sandbox.aws import (
     ACCOUNT_ID,
     LEDGER_TABLE,
     REGION,
+    SIGNING_SECRET_NAME,
     SLACK_CHANNEL,
+    SLACK_SIGNING_SECRET,
     SLACK_TOKEN,
     TOKEN_SECRET_NAME,
     WEBHOOK_SECRET_NAME,
     MotoSandbox,
 )
+from sandbox.contracts import CONTRACTS
+from sandbox.function_url import Handler, LambdaContext
 from sandbox.slack_emulator import SlackEmulator
+from sandbox.slack_interactions import TEAM_ID, SlackUser
 
 SAMPLES = Path(__file__).parent / "samples"
 RULE_NAME = "root-key-detector-root-access-keys"
 QUEUE_NAME = "root-key-detector-delivery"
+INTERACT_FUNCTION = "root-key-detector-interact"
+# The sandbox workspace's people: Alice and Rita may triage, Bob may not.
+ALICE = SlackUser("U0ALICE", "alice")
+RITA = SlackUser("U0RITA", "rita")
+BOB = SlackUser("U0BOB", "bob")
 
 
 def sample(name: str, *, now: datetime | None = None) -> dict[str, Any]:
@@ -78,6 +88,7 @@ class SandboxStack:
         self.aws.start()
         self.slack.start()
         self.aws.seed(webhook_url=self.slack.webhook_url)
+        self.slack.interactivity.signing_secret = SLACK_SIGNING_SECRET
         self._route_to_queue()
         return self
 
@@ -110,6 +121,25 @@ class SandboxStack:
             "LOG_LEVEL": "WARNING",
         }
         return env
+
+    def interactivity_env(self) -> dict[str, str]:
+        """The detector's environment with triage from Slack on (Alice and Rita may act)."""
+        return {
+            **self.detector_env(),
+            "SLACK_INTERACTIVITY": "true",
+            "SLACK_SIGNING_SECRET_ID": SIGNING_SECRET_NAME,
+            "SLACK_TEAM_ID": TEAM_ID,
+            "SLACK_RESPONDERS": f"{ALICE.user_id},{RITA.user_id}",
+        }
+
+    def run_jobs(self, handler: Handler) -> list[dict[str, Any]]:
+        """Hand every queued asynchronous invocation to ``handler`` (as Lambda would), until
+        none is left; their results, in order."""
+        results: list[dict[str, Any]] = []
+        while taken := CONTRACTS.take_invocations():
+            for function, payload in taken:
+                results.append(handler(payload, LambdaContext(function.split(":")[-1])))
+        return results
 
     def put_cloudtrail_event(self, record: dict[str, Any]) -> None:
         """Put a record on the default bus the way CloudTrail's EventBridge delivery shapes it."""

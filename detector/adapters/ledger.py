@@ -327,6 +327,41 @@ class DynamoLedger:
         )
         return resp is not None
 
+    # -- triage ---------------------------------------------------------------------------
+
+    def remember_request(self, signature: str, keep_s: int) -> bool:
+        """Record a Slack request (by its signature); False when it was recorded before."""
+        now = self._now()
+        resp = self._update(
+            items.request_key(signature),
+            UpdateExpression="SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+            ExpressionAttributeValues={":exp": items.n(now + keep_s), ":now": items.n(now)},
+        )
+        return resp is not None
+
+    def claim_triage(self, fid: str, state: dict[str, Any], workflow: str, job: str) -> bool:
+        """Set the key's triage state unless it already has ``workflow`` (set by another job);
+        True when this job holds the change (its retry too)."""
+        changed = (
+            "triage_wf <> :wf"
+            if workflow != "NEW"
+            else "(attribute_exists(triage_wf) AND triage_wf <> :wf)"
+        )
+        if workflow != "NEW":
+            changed = f"(attribute_not_exists(triage_wf) OR {changed})"
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression="SET triage = :st, triage_wf = :wf, triage_job = :job",
+            ConditionExpression=f"attribute_exists(pk) AND (triage_job = :job OR {changed})",
+            ExpressionAttributeValues={
+                ":st": items.s(items.dump(state)),
+                ":wf": items.s(workflow),
+                ":job": items.s(job),
+            },
+        )
+        return resp is not None
+
     def join_group(self, fid: str, event_id: str) -> int:
         """Count a notice in its group (once per event, however often it is retried)."""
         resp = self._call(
