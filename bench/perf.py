@@ -1094,10 +1094,10 @@ def rss_env(stack: Any, image: LambdaImage, env: dict[str, str], run: int) -> di
     """An RSS child's environment: a ledger table of its own, so every run starts from the
     same state (an event naming a key reads all of its account's key records: with one shared
     table, each run would read the records of the runs before it)."""
-    from detector.adapters.ledger import create_table  # noqa: PLC0415
+    from sandbox.aws import create_ledger_table  # noqa: PLC0415
 
     table = f"bench-rss-{run}-{uuid.uuid4().hex[:8]}"
-    create_table(stack.aws.client("dynamodb"), table)
+    create_ledger_table(stack.aws.client("dynamodb"), table)
     return image.env({**env, "LEDGER_TABLE": table, "CONFIRM_WAIT_SECONDS": "0.2"})
 
 

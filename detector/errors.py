@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
+from typing import Any, Generic, Protocol, TypeVar
 
 
 class DetectorError(Exception):
@@ -51,6 +53,41 @@ class ExternalServiceError(DetectorError):
         self.code = code
         self.transient = transient
         self.retry_after_s = retry_after_s  # the server's Retry-After, when it sent one
+
+
+class Failure(Enum):
+    """What a failed AWS call may do if it is made again."""
+
+    THROTTLING = "throttling"  # AWS asked to slow down: the same call succeeds later
+    TRANSIENT = "transient"  # a 5xx, a timeout or a dropped connection: it may pass
+    PERMANENT = "permanent"  # denied, invalid, missing: repeating it changes nothing
+
+
+class AwsCallError(ExternalServiceError):
+    """An AWS call failed; the adapters raise it in place of the SDK's exceptions.
+
+    ``code`` is AWS's error code, or the SDK's exception name when AWS never answered
+    (``EndpointConnectionError``, ``NoCredentialsError``); ``status`` the HTTP status if any;
+    ``detail`` the SDK's own text.
+    """
+
+    def __init__(
+        self, service: str, code: str, message: str, *, failure: Failure, status: int | None = None
+    ) -> None:
+        super().__init__(service, code, message, transient=failure is not Failure.PERMANENT)
+        self.failure = failure
+        self.status = status
+        self.detail = message
+
+
+class ConditionFailed(AwsCallError):
+    """DynamoDB refused a conditional write; ``item`` is the item as it stood when asked for."""
+
+    def __init__(self, service: str, message: str, *, item: dict[str, Any]) -> None:
+        super().__init__(
+            service, "ConditionalCheckFailedException", message, failure=Failure.PERMANENT
+        )
+        self.item = item
 
 
 class LedgerBusy(ExternalServiceError):
@@ -112,3 +149,41 @@ class UnfileableEvent(DetectorError):
     def __init__(self, event_id: str, reason: str) -> None:
         super().__init__(f"event {event_id}: no finding filed: {reason}")
         self.reason = reason
+
+
+class _HasEventId(Protocol):
+    event_id: str
+
+
+_Outcome = TypeVar("_Outcome", bound=_HasEventId)
+_Summary = TypeVar("_Summary")
+
+
+class PipelineError(DetectorError, Generic[_Outcome]):
+    """One or more steps failed after their retries; the event must be retried or redriven.
+
+    ``outcome`` records what did succeed (e.g. the finding imported, Slack failed); the
+    ledger remembers it too, so a redrive completes only what is missing.
+    """
+
+    def __init__(self, outcome: _Outcome, failures: list[Exception]) -> None:
+        steps = "; ".join(f"{type(e).__name__}: {e}" for e in failures)
+        super().__init__(f"event {outcome.event_id}: {steps}")
+        self.outcome = outcome
+        self.failures = failures
+
+
+class SweepError(DetectorError, Generic[_Summary]):
+    """Every account was swept, but an alert, refresh or resolution failed: retry the sweep.
+
+    ``failed`` names each such account with what went wrong; ``summary`` is the whole sweep.
+    """
+
+    def __init__(self, summary: _Summary, failed: Sequence[tuple[str, str]]) -> None:
+        names = ", ".join(f"{account} ({detail})" for account, detail in failed[:10])
+        super().__init__(f"sweep: {len(failed)} account(s) not fully handled: {names}")
+        self.summary = summary
+
+
+class UnreadableMessage(DetectorError):
+    """A dead-letter message whose body cannot be decoded (it is left in the queue, counted)."""

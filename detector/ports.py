@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from detector.domain.confirmation import Confirmation
 from detector.domain.delivery import AlertSlot, KeyRecord, Progress, SlackRef
 from detector.domain.message import SlackMessage
+
+if TYPE_CHECKING:
+    from detector.domain.reconcile import OrgAccount  # the sweep's module: off an event's path
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,4 +159,43 @@ class Ledger(Protocol):
     def bind(self, unknown_fid: str, key_id: str, own_fid: str) -> bool:
         """Tie a sweep's unknown-key record to ``key_id`` (unless bound to another key), and
         point the key's own record at it; False when another key took it first."""
+        ...
+
+
+class KeyInventory(Protocol):
+    """What IAM says now about root's access keys in an account (the sweep's one fact)."""
+
+    def root_keys_present(self, account_id: str) -> bool:
+        """Whether root holds any access key; raises an ExternalServiceError if IAM cannot
+        be asked (the member role cannot be assumed, or IAM refuses)."""
+        ...
+
+
+class AccountDirectory(Protocol):
+    """The organization's accounts, each with its state."""
+
+    def accounts(self) -> list[OrgAccount]:
+        """Every account; raises an ExternalServiceError if the list cannot be read."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """A message received from the dead-letter queue."""
+
+    message_id: str
+    body: str
+    receipt: str = field(repr=False)  # the receipt handle that deletes it
+
+
+class DeadLetterQueue(Protocol):
+    """The queue that holds the events (and sweeps) that failed their retries."""
+
+    def receive(self, max_messages: int) -> list[QueuedMessage]:
+        """Up to ``max_messages`` (at most 10) messages, hidden from other readers for a while;
+        an empty list when none is waiting."""
+        ...
+
+    def delete(self, message: QueuedMessage) -> None:
+        """Remove a message that was handled."""
         ...

@@ -1,17 +1,19 @@
-"""Replay dead-lettered events through the pipeline; delete each only once it succeeded."""
+"""Replay dead-lettered events (and sweeps) through the pipeline; delete each once it succeeded."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from detector import pipeline, retry
-from detector.errors import DetectorError, EventParseError
+from detector import pipeline
+from detector.errors import DetectorError, EventParseError, UnreadableMessage
 from detector.log import get_logger
+from detector.ports import DeadLetterQueue, QueuedMessage
 
-_T = TypeVar("_T")
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
 
 
 @dataclass
@@ -39,10 +41,6 @@ class RedriveSummary:
         return out
 
 
-class UnreadableMessage(ValueError):
-    """A DLQ message whose body cannot be decoded (it is left in the queue, and counted)."""
-
-
 def original_event(body: str) -> Any:
     """The event inside a DLQ message.
 
@@ -63,9 +61,8 @@ def original_event(body: str) -> Any:
     return doc
 
 
-def redrive(
-    sqs: Any,
-    queue_url: str,
+def drain(
+    queue: DeadLetterQueue,
     deps: pipeline.Dependencies,
     *,
     max_messages: int = 10_000,
@@ -73,7 +70,7 @@ def redrive(
     sweep: Callable[[], Any] | None = None,
     stop: Callable[[BaseException], str | None] = lambda _exc: None,
 ) -> RedriveSummary:
-    """Drain ``queue_url`` through the pipeline.
+    """Drain ``queue`` through the pipeline.
 
     A message is deleted only after every record in it was handled; a failure leaves it in
     the queue (it becomes visible again after the visibility timeout) and is counted. An
@@ -83,94 +80,111 @@ def redrive(
     reason in ``stopped``.
 
     Raises:
-        botocore.exceptions.ClientError, BotoCoreError: the queue cannot be read or a
-            message deleted, after the AWS_CALL retries.
+        ExternalServiceError: the queue cannot be read or a message deleted, after the
+            queue's retry policy.
     """
-    run = _Run(sqs, queue_url, deps, on_result, sweep, stop)
+    run = _Run(queue, deps, on_result, sweep, stop)
     seen: set[str] = set()
     summary = run.summary
     while summary.received < max_messages:
-        resp = run.call(
-            lambda: sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=min(10, max_messages - summary.received),
-                WaitTimeSeconds=1,
-                VisibilityTimeout=300,
-            )
-        )
-        fresh = [m for m in resp.get("Messages", []) if m["MessageId"] not in seen]
+        batch = queue.receive(min(10, max_messages - summary.received))
+        fresh = [m for m in batch if m.message_id not in seen]
         if not fresh:
             break
         for message in fresh:
-            seen.add(message["MessageId"])
+            seen.add(message.message_id)
             summary.received += 1
             if not run.one(message):
                 return summary
     return summary
 
 
+def redrive(
+    sqs: SQSClient,
+    queue_url: str,
+    deps: pipeline.Dependencies,
+    *,
+    max_messages: int = 10_000,
+    on_result: Callable[[dict[str, Any]], None] | None = None,
+    sweep: Callable[[], Any] | None = None,
+    stop: Callable[[BaseException], str | None] = lambda _exc: None,
+) -> RedriveSummary:
+    """:func:`drain` on the SQS queue ``queue_url``.
+
+    Temporary: detector/cli.py still hands over an SQS client; once it passes
+    ``wiring.Runtime.dead_letter_queue(queue_url)`` to :func:`drain`, this goes.
+    """
+    from detector.adapters.sqs import SqsDeadLetterQueue  # noqa: PLC0415
+
+    queue = SqsDeadLetterQueue(lambda: sqs, queue_url, deps.retry_env)
+    return drain(
+        queue, deps, max_messages=max_messages, on_result=on_result, sweep=sweep, stop=stop
+    )
+
+
 @dataclass
 class _Run:
-    sqs: Any
-    queue_url: str
+    queue: DeadLetterQueue
     deps: pipeline.Dependencies
     on_result: Callable[[dict[str, Any]], None] | None
     sweep: Callable[[], Any] | None
     stop: Callable[[BaseException], str | None]
     summary: RedriveSummary = field(default_factory=RedriveSummary)
 
-    def call(self, fn: Callable[[], _T]) -> _T:
-        """One SQS call under the AWS_CALL policy (botocore itself makes one attempt)."""
-        result: _T = retry.build(retry.AWS_CALL, self.deps.retry_env)(fn)
-        return result
-
-    def delete(self, message: dict[str, Any]) -> None:
-        handle = message["ReceiptHandle"]
-        self.call(lambda: self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=handle))
-        self.summary.redriven += 1
-
-    def one(self, message: dict[str, Any]) -> bool:
+    def one(self, message: QueuedMessage) -> bool:
         """Handle one message; False when the run must stop."""
-        summary, message_id = self.summary, message["MessageId"]
         try:
-            doc = original_event(message.get("Body") or "")
+            doc = original_event(message.body)
         except UnreadableMessage as exc:
-            summary.unreadable += 1
-            summary.errors.append(f"{message_id}: {exc}")
+            self.summary.unreadable += 1
+            self.summary.errors.append(f"{message.message_id}: {exc}")
             return True
         if isinstance(doc, dict) and doc.get("detector") == "sweep":
-            # A scheduled sweep that failed its retries: run it again (it is idempotent).
-            if self.sweep is None:
-                summary.failed += 1
-                summary.errors.append(f"{message_id}: a sweep; run it with sweep")
-                return True
-            try:
-                result = self.sweep()
-            except DetectorError as exc:  # e.g. SweepError: an account's action failed
-                summary.failed += 1
-                summary.errors.append(f"{message_id}: {exc}")
-                summary.stopped = self.stop(exc)
-                return summary.stopped is None
-            if self.on_result is not None:
-                self.on_result({"sweep": result})
-            self.delete(message)
+            return self._sweep(message)
+        return self._events(message, doc)
+
+    def _sweep(self, message: QueuedMessage) -> bool:
+        """A scheduled sweep that failed its retries: run it again (it is idempotent)."""
+        summary = self.summary
+        if self.sweep is None:
+            summary.failed += 1
+            summary.errors.append(f"{message.message_id}: a sweep; run it with sweep")
             return True
+        try:
+            result = self.sweep()
+        except DetectorError as exc:  # e.g. SweepError: an account's action failed
+            return self._failed(message, exc)
+        if self.on_result is not None:
+            self.on_result({"sweep": result})
+        self._delete(message)
+        return True
+
+    def _events(self, message: QueuedMessage, doc: Any) -> bool:
+        """The pipeline over a message's records; deleted once every record was handled."""
         try:
             outcomes = pipeline.run(doc, self.deps)
         except EventParseError as exc:
-            summary.unreadable += 1
-            summary.errors.append(f"{message_id}: not CloudTrail: {exc}")
+            self.summary.unreadable += 1
+            self.summary.errors.append(f"{message.message_id}: not CloudTrail: {exc}")
             return True
         except DetectorError as exc:
-            summary.failed += 1
-            summary.errors.append(f"{message_id}: {exc}")
             get_logger().error(
-                "redrive failed", extra={"message_id": message_id, "error": str(exc)}
+                "redrive failed", extra={"message_id": message.message_id, "error": str(exc)}
             )
-            summary.stopped = self.stop(exc)
-            return summary.stopped is None
-        self.delete(message)
+            return self._failed(message, exc)
+        self._delete(message)
         if self.on_result is not None:
             for outcome in outcomes:
                 self.on_result(outcome.as_dict())
         return True
+
+    def _failed(self, message: QueuedMessage, exc: DetectorError) -> bool:
+        """Count a failure; False when it is one no later message can escape."""
+        self.summary.failed += 1
+        self.summary.errors.append(f"{message.message_id}: {exc}")
+        self.summary.stopped = self.stop(exc)
+        return self.summary.stopped is None
+
+    def _delete(self, message: QueuedMessage) -> None:
+        self.queue.delete(message)
+        self.summary.redriven += 1

@@ -1,23 +1,17 @@
 """Every retry policy, by name, and the one "is this transient?" function.
 
-One retry layer per call: botocore is configured for a single attempt and Slack's HTTP opener
-(:mod:`detector.adapters.slack`) retries nothing, so these policies are the only retries. Sleeps
-and the clock are injectable (tests never really sleep), and every policy stops early rather than
-outlive the Lambda's remaining time.
+The only retry layer (botocore makes one attempt, Slack's opener none). The policies classify
+the detector's own errors, which the adapters raise; they stop before the Lambda's time runs out.
 """
 
 from __future__ import annotations
 
-import http.client
 import math
 import time
-import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import botocore.exceptions
-from slack_sdk.errors import SlackApiError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -31,71 +25,26 @@ from tenacity.stop import stop_base
 from detector.errors import ExternalServiceError
 from detector.log import get_logger
 
-# AWS error codes that mean "slow down and try again" (botocore's own throttling list).
-AWS_THROTTLING_CODES = frozenset(
-    {
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestThrottledException",
-        "TooManyRequestsException",
-        "ProvisionedThroughputExceededException",
-        "TransactionInProgressException",
-        "RequestLimitExceeded",
-        "BandwidthLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "SlowDown",
-        "PriorRequestNotComplete",
-        "EC2ThrottledException",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "InternalError",
-        "InternalFailure",
-        "InternalServiceError",
-        "InternalServerError",
-        "InternalException",
-    }
-)
 # Slack `ok: false` errors that mean "our side had trouble, try again" (sent with HTTP 200).
 SLACK_TRANSIENT_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
-_NETWORK_ERRORS = (
-    botocore.exceptions.HTTPClientError,  # connection closed, read/connect timeouts, proxy
-    botocore.exceptions.ConnectionError,  # endpoint unreachable
-    urllib.error.URLError,  # urllib, Slack's transport
-    http.client.HTTPException,  # RemoteDisconnected, IncompleteRead
-    ConnectionError,
-    TimeoutError,
 )
 
 
 def is_transient(exc: BaseException) -> bool:
     """True when the same call may succeed if repeated: throttling, 5xx, timeouts, network.
 
-    Not transient: Slack ``ok: false`` answers such as ``channel_not_found`` or
-    ``invalid_auth``, AWS access denied or validation errors.
+    The adapters decide it (``ExternalServiceError.transient``); anything else is not
+    transient: Slack ``ok: false`` answers such as ``channel_not_found`` or ``invalid_auth``,
+    AWS access denied or validation errors, a bug.
     """
-    if isinstance(exc, ExternalServiceError):
-        return exc.transient
-    if isinstance(exc, botocore.exceptions.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        return code in AWS_THROTTLING_CODES or status == 429 or status >= 500
-    if isinstance(exc, SlackApiError):
-        status = int(getattr(exc.response, "status_code", 0) or 0)
-        return status == 429 or status >= 500 or error_code(exc) in SLACK_TRANSIENT_ERRORS
-    return isinstance(exc, _NETWORK_ERRORS)
+    return isinstance(exc, ExternalServiceError) and exc.transient
 
 
 def retry_after_s(exc: BaseException | None) -> float | None:
     """The server's Retry-After, in seconds, when the error carries one."""
-    if isinstance(exc, SlackApiError):
-        headers = getattr(exc.response, "headers", None) or {}
-        return retry_after_s_from_headers(headers)
     if isinstance(exc, ExternalServiceError):
-        return getattr(exc, "retry_after_s", None)
+        return exc.retry_after_s
     return None
 
 
@@ -242,13 +191,4 @@ def _common(policy: Policy, env: RetryEnv) -> dict[str, Any]:
 
 def error_code(exc: BaseException) -> str:
     """The most specific code an error carries: AWS code, Slack error, HTTP status, or type."""
-    if isinstance(exc, ExternalServiceError):
-        return exc.code
-    if isinstance(exc, botocore.exceptions.ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    if isinstance(exc, SlackApiError):
-        status = getattr(exc.response, "status_code", None)
-        data = getattr(exc.response, "data", None)
-        err = data.get("error") if isinstance(data, dict) else None
-        return str(err or f"HTTP {status}")
-    return type(exc).__name__
+    return exc.code if isinstance(exc, ExternalServiceError) else type(exc).__name__

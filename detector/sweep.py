@@ -1,11 +1,8 @@
 """The daily sweep: what IAM says now in every account, against the ledger's key records.
 
-EventBridge's delivery of CloudTrail events is best effort and keys may predate the detector:
-the sweep reads ``AccountAccessKeysPresent`` in every account (through the member role) and
-decides from the ledger (:mod:`detector.domain.reconcile`): a new key gets a finding and an
-alert, a known one has its finding re-imported before Security Hub's 90 days run out, and a
-gone one has its finding resolved with a reply in its alert's thread. An account it cannot read
-is reported; an action that fails makes the whole sweep fail once every account is swept.
+It asks the ports (:class:`~detector.ports.KeyInventory`, the ledger) for the facts, lets the
+pure :func:`detector.domain.reconcile.decide` choose, and carries the choice out: alert a new
+key, re-import a known one's finding, resolve a gone one's with a reply in its alert's thread.
 """
 
 from __future__ import annotations
@@ -17,14 +14,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detector import pipeline, retry
-from detector.adapters.aws import AccountClients
 from detector.domain.delivery import KeyRecord, MessageKind, SlotState, Status
 from detector.domain.finding import iso, refreshed, resolved
 from detector.domain.message import resolution_message, sweep_digest
 from detector.domain.reconcile import AccountStatus, decide
 from detector.domain.sweep_event import SWEEP_EVENT_PREFIX, SWEEP_RESOLVED, sweep_event
-from detector.errors import DetectorError
+from detector.errors import AwsCallError, DetectorError, SweepError
 from detector.log import get_logger
+from detector.ports import KeyInventory
+
+__all__ = ["AccountResult", "SweepError", "SweepSummary", "Sweeper"]  # SweepError: cli.py's import
 
 GONE = "IAM reports that the root user holds no access key"
 
@@ -77,30 +76,20 @@ class SweepSummary:
         return out
 
 
-class SweepError(DetectorError):
-    """Every account was swept, but an alert, refresh or resolution failed: retry the sweep."""
-
-    def __init__(self, summary: SweepSummary) -> None:
-        failed = [r for r in summary.results if r.action_failed]
-        names = ", ".join(f"{r.account} ({r.detail})" for r in failed[:10])
-        super().__init__(f"sweep: {len(failed)} account(s) not fully handled: {names}")
-        self.summary = summary
-
-
 class Sweeper:
     """Runs one sweep over a list of accounts with bounded concurrency."""
 
     def __init__(
         self,
         deps: pipeline.Dependencies,
-        accounts: AccountClients,
+        inventory: KeyInventory,
         *,
         concurrency: int = 32,
         settle_s: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._deps = deps
-        self._accounts = accounts
+        self._inventory = inventory
         self._concurrency = concurrency
         self._settle = timedelta(seconds=settle_s)
         self._now = now
@@ -131,8 +120,9 @@ class Sweeper:
         summary = SweepSummary(results, skipped=dict(skipped or {}))
         self._digest(summary)
         get_logger().info("sweep done", extra=summary.as_dict())
-        if any(r.action_failed for r in results):
-            raise SweepError(summary)
+        failed = [(r.account, r.detail) for r in results if r.action_failed]
+        if failed:
+            raise SweepError(summary, failed)
         return summary
 
     def _digest(self, summary: SweepSummary) -> None:
@@ -148,7 +138,7 @@ class Sweeper:
 
     def _one(self, account: str, records: list[KeyRecord]) -> AccountResult:
         try:
-            present = self._present(account)
+            present = self._inventory.root_keys_present(account)
         except Exception as exc:  # noqa: BLE001 - one account's failure is reported, not fatal
             return self._failed(account, exc, action=False)
         try:
@@ -159,12 +149,9 @@ class Sweeper:
     def _failed(self, account: str, exc: Exception, *, action: bool) -> AccountResult:
         code = retry.error_code(exc)
         get_logger().warning("sweep account failed", extra={"account": account, "error": code})
-        return AccountResult(account, AccountStatus.FAILED, f"{code}: {str(exc)[:200]}", action)
-
-    def _present(self, account: str) -> bool:
-        iam = self._accounts.client("iam", account)
-        summary = retry.build(retry.AWS_CALL, self._deps.retry_env)(iam.get_account_summary)
-        return int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0)) > 0
+        # An AWS read failure shows the SDK's own text (it names the operation and the code).
+        text = exc.detail if isinstance(exc, AwsCallError) else str(exc)
+        return AccountResult(account, AccountStatus.FAILED, f"{code}: {text[:200]}", action)
 
     def _act(self, account: str, present: bool, records: list[KeyRecord]) -> AccountResult:
         now = self._now()

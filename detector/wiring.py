@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import botocore.exceptions
-
 from detector import retry
-from detector.adapters.aws import AccountClients, AccountNames, AwsClients
-from detector.adapters.iam import IamKeyConfirmer
+from detector.adapters.account_names import AccountNames
+from detector.adapters.aws import AwsClients
+from detector.adapters.iam import IamKeyConfirmer, IamKeyInventory
 from detector.adapters.ledger import DynamoLedger
+from detector.adapters.member_accounts import AccountClients
 from detector.adapters.pacing import Pacer
 from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
+from detector.errors import AwsCallError
 from detector.log import configure, get_logger
 from detector.pipeline import Dependencies
-from detector.ports import Alerter
+from detector.ports import AccountDirectory, Alerter, DeadLetterQueue, KeyInventory
 
 if TYPE_CHECKING:
     from detector.domain.reconcile import Selection
@@ -68,20 +69,33 @@ class Runtime:
     deadline: Deadline
     deps: Dependencies
     accounts: AccountClients
+    inventory: KeyInventory
+
+    def directory(self) -> AccountDirectory:
+        """The organization's account list (AWS Organizations)."""
+        # The sweep's modules stay off an event's cold start.
+        from detector.adapters.organizations import OrganizationDirectory  # noqa: PLC0415
+
+        return OrganizationDirectory(
+            lambda: self.clients.client("organizations"), self.deps.retry_env
+        )
+
+    def dead_letter_queue(self, queue_url: str) -> DeadLetterQueue:
+        """The dead-letter queue at ``queue_url`` (SQS), for a redrive."""
+        from detector.adapters.sqs import SqsDeadLetterQueue  # noqa: PLC0415 - redrive only
+
+        return SqsDeadLetterQueue(
+            lambda: self.clients.client("sqs"), queue_url, self.deps.retry_env
+        )
 
     def sweep_selection(self) -> Selection:
         """SWEEP_ACCOUNTS, else the organization's active accounts, else this account."""
-        # The sweep's modules stay off an event's cold start.
-        from detector.adapters.organizations import OrganizationDirectory  # noqa: PLC0415
-        from detector.domain.reconcile import Selection, select  # noqa: PLC0415
+        from detector.domain.reconcile import Selection, select  # noqa: PLC0415 - sweep only
 
         if self.settings.sweep_accounts:
             return Selection(self.settings.sweep_accounts)
         if self.settings.member_role_name:
-            directory = OrganizationDirectory(
-                lambda: self.clients.client("organizations"), self.deps.retry_env
-            )
-            return select(directory.accounts())
+            return select(self.directory().accounts())
         return Selection((self.accounts.own_account_id(),))
 
     def sweep(
@@ -99,7 +113,7 @@ class Runtime:
         selection = Selection(tuple(accounts)) if accounts else self.sweep_selection()
         sweeper = Sweeper(
             self.deps,
-            self.accounts,
+            self.inventory,
             concurrency=self.settings.sweep_concurrency,
             settle_s=self.settings.key_settle_s,
             **({"now": lambda: at} if at is not None else {}),
@@ -157,7 +171,12 @@ def build_runtime(
         warm_up=lambda account_id: _warm(securityhub_for, account_id),
     )
     return Runtime(
-        settings=settings, clients=clients, deadline=deadline, deps=deps, accounts=accounts
+        settings=settings,
+        clients=clients,
+        deadline=deadline,
+        deps=deps,
+        accounts=accounts,
+        inventory=IamKeyInventory(iam_for, env),
     )
 
 
@@ -165,7 +184,7 @@ def _own_account(accounts: AccountClients) -> str | None:
     """This account's id, or None when STS cannot say (an event is then not refused for it)."""
     try:
         return accounts.own_account_id()
-    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+    except AwsCallError as exc:
         get_logger().warning("own account unknown", extra={"error_type": type(exc).__name__})
         return None
 

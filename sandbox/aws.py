@@ -26,7 +26,6 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
-from detector.adapters.ledger import create_table
 from sandbox.contracts import CONTRACTS, ContractLayer
 
 ACCOUNT_ID = "123456789012"  # moto's default account
@@ -144,7 +143,7 @@ class MotoSandbox(ServedEndpoint):
         sm.create_secret(Name=TOKEN_SECRET_NAME, SecretString=json.dumps({"token": slack_token}))
         if webhook_url:
             sm.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=webhook_url)
-        create_table(self.client("dynamodb"), LEDGER_TABLE)
+        create_ledger_table(self.client("dynamodb"), LEDGER_TABLE)
 
     def enable_security_hub(self, *account_ids: str) -> None:
         """Enable Security Hub in each account, as a deployment must have it (README)."""
@@ -300,3 +299,23 @@ def patched_environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = old
+
+
+def create_ledger_table(client: Any, table: str) -> None:
+    """Create the delivery ledger's table as infra/ declares it in AWS: ``pk``/``sk`` strings,
+    on demand, TTL on ``expires_at`` (the item layout is in detector/adapters/ledger.py)."""
+    client.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )

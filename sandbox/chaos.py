@@ -32,11 +32,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from detector import pipeline, retry
+from detector.adapters.sqs import SqsDeadLetterQueue
 from detector.config import Settings
 from detector.domain.finding import finding_id
 from detector.errors import DetectorError
 from detector.log import configure
-from detector.redrive import redrive
+from detector.redrive import drain
 from detector.wiring import build_runtime
 from sandbox.aws import ACCOUNT_ID, patched_environ
 from sandbox.aws_server import RemoteMoto
@@ -411,9 +412,10 @@ def main(argv: list[str] | None = None) -> int:
             stack.slack.set_fault_rates()
             time.sleep(1)  # let leases held by failed attempts lapse
             deps = build_runtime(Settings.from_env(env)).deps
+            queue = SqsDeadLetterQueue(lambda: sqs, dlq, deps.retry_env)
             redriven = 0
             for _ in range(5):
-                summary = redrive(sqs, dlq, deps)
+                summary = drain(queue, deps)
                 redriven += summary.redriven
                 if summary.received == 0:
                     break

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import botocore.exceptions
-
 from detector import retry
+from detector.adapters.aws_errors import aws_call
 from detector.domain.event import ACCOUNT_ID_PATTERN
-from detector.errors import DetectorError
+from detector.errors import AwsCallError, DetectorError
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -58,8 +57,8 @@ class S3Archive:
         self.root = logs_root(prefix)
         self._retry_env = retry_env or retry.RetryEnv()
 
-    def _call(self, fn: Callable[[], _T]) -> _T:
-        result: _T = retry.build(retry.AWS_CALL, self._retry_env)(fn)
+    def _call(self, service: str, fn: Callable[[], _T]) -> _T:
+        result: _T = retry.build(retry.AWS_CALL, self._retry_env)(aws_call, service, fn)
         return result
 
     def _list(self, prefix: str, delimiter: str | None) -> tuple[list[str], list[LogObject]]:
@@ -69,7 +68,7 @@ class S3Archive:
         if delimiter:
             kwargs["Delimiter"] = delimiter
         while True:
-            page = self._call(lambda: self.s3.list_objects_v2(**kwargs))
+            page = self._call("s3.ListObjectsV2", lambda: self.s3.list_objects_v2(**kwargs))
             folders.extend(p["Prefix"] for p in page.get("CommonPrefixes", []) if "Prefix" in p)
             objects.extend(
                 LogObject(o["Key"], int(o.get("Size", 0)))
@@ -112,21 +111,20 @@ class S3Archive:
             found: list[LogObject] = []
             for objects in pool.map(lambda p: self._list(p, None)[1], day_prefixes):
                 found.extend(objects)
-        except botocore.exceptions.ClientError as exc:
+        except AwsCallError as exc:
             raise ArchiveError(self._listing_problem(exc)) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise ArchiveError(f"cannot list s3://{self.bucket}/: {exc}") from exc
         return sorted(found, key=lambda o: o.key)
 
-    def _listing_problem(self, exc: botocore.exceptions.ClientError) -> str:
-        code = retry.error_code(exc)
-        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    def _listing_problem(self, exc: AwsCallError) -> str:
+        code, status = exc.code, exc.status
+        if status is None:  # S3 never answered
+            return f"cannot list s3://{self.bucket}/: {exc.detail}"
         if code == "NoSuchBucket":
             return f"bucket {self.bucket!r} does not exist"
         where = f"s3://{self.bucket}/{self.root}"
         if code in _DENIED_CODES or status == 403:
-            return f"access denied listing {where} ({code}): {exc}"
-        return f"cannot list {where} ({code}): {exc}"
+            return f"access denied listing {where} ({code}): {exc.detail}"
+        return f"cannot list {where} ({code}): {exc.detail}"
 
     def fetch(self, key: str) -> bytes:
         """The object's bytes (body read inside the retried call: a cut stream is retried).
@@ -143,11 +141,9 @@ class S3Archive:
                 body.close()
 
         try:
-            return self._call(get)
-        except botocore.exceptions.ClientError as exc:
-            raise ArchiveError(f"cannot read ({retry.error_code(exc)}): {exc}") from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise ArchiveError(f"cannot read ({type(exc).__name__}): {exc}") from exc
+            return self._call("s3.GetObject", get)
+        except AwsCallError as exc:
+            raise ArchiveError(f"cannot read ({exc.code}): {exc.detail}") from exc
 
     def url(self, key: str) -> str:
         """``s3://bucket/key``."""

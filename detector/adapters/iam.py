@@ -1,4 +1,5 @@
-"""IAM confirmation: does the root user hold a key now? (GetAccountSummary)."""
+"""IAM's answer to "does the root user hold an access key?" (GetAccountSummary), for an event's
+confirmation and for the sweep."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from detector import retry
+from detector.adapters.aws_errors import aws_call
 from detector.domain.confirmation import Confirmation, KeyState
+from detector.errors import AwsCallError
 from detector.log import get_logger
 
 if TYPE_CHECKING:
@@ -114,8 +117,7 @@ class IamKeyConfirmer:
         return result(KeyState.ABSENT, reason)
 
     def _keys_present(self, client: IAMClient) -> int:
-        summary = retry.build(retry.AWS_CALL, self._retry_env)(client.get_account_summary)
-        return int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0))
+        return _root_keys(client, self._retry_env)
 
     def _poll(self, check: Callable[[], int], until: Callable[[int], bool]) -> int:
         budget = self._wait_s
@@ -129,6 +131,31 @@ class IamKeyConfirmer:
         return result
 
 
+class IamKeyInventory:
+    """The sweep's view of IAM: whether root holds any access key in an account, asked now."""
+
+    def __init__(self, client_for: IamClientFor, retry_env: retry.RetryEnv) -> None:
+        self._client_for = client_for
+        self._retry_env = retry_env
+
+    def root_keys_present(self, account_id: str) -> bool:
+        """Whether IAM reports ``AccountAccessKeysPresent`` > 0 (through the member role).
+
+        Raises:
+            AwsCallError: the role cannot be assumed, or IAM refused after AWS_CALL's retries.
+        """
+        return _root_keys(self._client_for(account_id), self._retry_env) > 0
+
+
+def _root_keys(client: IAMClient, retry_env: retry.RetryEnv) -> int:
+    """``AccountAccessKeysPresent`` from GetAccountSummary, under the AWS_CALL policy."""
+    summary = retry.build(retry.AWS_CALL, retry_env)(
+        aws_call, "iam.GetAccountSummary", client.get_account_summary
+    )
+    return int(summary["SummaryMap"].get("AccountAccessKeysPresent", 0))
+
+
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    # An AWS failure shows the SDK's own text (it names the operation and the code).
+    text = exc.detail if isinstance(exc, AwsCallError) else str(exc)
     return text if len(text) <= 200 else text[:199] + "…"

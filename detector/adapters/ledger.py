@@ -1,63 +1,39 @@
 """The delivery ledger in DynamoDB: events' progress and keys' records, in the security account.
 
 Conditional writes make every claim atomic, so two invocations of one event (EventBridge
-delivers at least once; Lambda retries) produce one alert. Items expire through TTL.
-
-Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
-
-- ``EVENT#<eventID>`` / ``EVENT`` (an id over 512 characters is keyed by its SHA-256): status
-  (RUNNING, FAILED, DONE), owner + lease_until (the attempt that holds it), attempts, verdict,
-  finding_done, update_done, msg_channel, msg_ts, msg_kind, msg_sent (what it posted).
-- ``ROOTKEYS`` / ``<finding Id>``: one key's record. account, key_id, first_seen, origin (the
-  event that opened it); its top-level
-  alert (alert_owner, alert_lease, alert_channel, alert_ts); its newest recorded state
-  (observed, open, finding, shown); alias / bound_to (a sweep's unknown-key finding taken over
-  by the key's first event). All key records share one partition so the sweep reads them in
-  one query; root keys are rare, so the partition stays small.
-- ``NOTICES`` / ``notices/<account>/<hour>``: a notice group, shaped like a key's record: its
-  top-level message (alert_*), what it shows (shown), and members (the events in its thread).
+delivers at least once; Lambda retries) produce one alert. The items: :mod:`.ledger_items`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import botocore.exceptions
-
 from detector import retry
+from detector.adapters import ledger_items as items
+from detector.adapters.aws_errors import aws_call
 from detector.domain.delivery import (
-    NOTICE_GROUP_PREFIX,
     AlertSlot,
     KeyRecord,
-    MessageKind,
     Progress,
     SlackRef,
     SlotState,
 )
 from detector.domain.finding import iso
-from detector.errors import ExternalServiceError, LedgerBusy
+from detector.errors import ConditionFailed, LedgerBusy
 from detector.ports import EventClaim
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-EVENT_TTL_S = 30 * 86400  # long enough to absorb every redelivery and DLQ redrive
-KEY_TTL_S = 400 * 86400  # a key's record must outlive the key (renewed by every write)
-KEYS_PK = "ROOTKEYS"
-NOTICES_PK = "NOTICES"
-NOTICE_TTL_S = 7 * 86400  # a notice group lives as long as anyone replies in its hour
-MAX_PLAIN_EVENT_ID = 512  # longer ids are hashed (DynamoDB keys are at most 2,048 bytes)
 SERVICE = "dynamodb.ledger"
 
 
 class DynamoLedger:
-    """Ledger over one DynamoDB table (see the module docstring for the item schema)."""
+    """Ledger over one DynamoDB table (the item layout is in :mod:`.ledger_items`)."""
 
     def __init__(
         self,
@@ -75,28 +51,17 @@ class DynamoLedger:
     # -- plumbing ------------------------------------------------------------------------
 
     def _call(self, op: str, **kwargs: Any) -> Any:
+        """One DynamoDB call under AWS_CALL; a failed condition is raised as ConditionFailed."""
         fn = getattr(self._client(), op)
-        try:
-            return retry.build(retry.AWS_CALL, self._retry_env)(fn, TableName=self._table, **kwargs)
-        except botocore.exceptions.ClientError as exc:
-            if retry.error_code(exc) == "ConditionalCheckFailedException":
-                raise
-            raise ExternalServiceError(
-                f"{SERVICE}.{op}",
-                retry.error_code(exc),
-                str(exc),
-                transient=retry.is_transient(exc),
-            ) from exc
-        except botocore.exceptions.BotoCoreError as exc:
-            raise ExternalServiceError(
-                f"{SERVICE}.{op}", type(exc).__name__, str(exc), transient=retry.is_transient(exc)
-            ) from exc
+        return retry.build(retry.AWS_CALL, self._retry_env)(
+            aws_call, f"{SERVICE}.{op}", fn, TableName=self._table, **kwargs
+        )
 
     def _update(self, key: dict[str, Any], **kwargs: Any) -> dict[str, Any] | None:
-        """A conditional update: the new item, or None with ``old`` when the condition failed."""
+        """A conditional update: the new item, or None when the condition failed."""
         try:
             resp: dict[str, Any] = self._call("update_item", Key=key, **kwargs)
-        except botocore.exceptions.ClientError:
+        except ConditionFailed:
             return None
         return resp
 
@@ -110,9 +75,8 @@ class DynamoLedger:
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 **kwargs,
             )
-        except botocore.exceptions.ClientError as exc:
-            old: dict[str, Any] = exc.response.get("Item") or {}  # type: ignore[assignment]
-            return False, old
+        except ConditionFailed as exc:
+            return False, exc.item
         return True, resp["Attributes"]
 
     def _get(self, key: dict[str, Any]) -> dict[str, Any] | None:
@@ -138,7 +102,7 @@ class DynamoLedger:
         now = self._now()
         token = uuid.uuid4().hex
         applied, item = self._update_or_old(
-            _event_key(event_id),
+            items.event_key(event_id),
             UpdateExpression=(
                 "SET #st = :running, #own = :me, lease_until = :lease, verdict = :verdict, "
                 "expires_at = :exp ADD attempts :one"
@@ -149,20 +113,20 @@ class DynamoLedger:
             ),
             ExpressionAttributeNames={"#st": "status", "#own": "owner"},
             ExpressionAttributeValues={
-                ":running": _s("RUNNING"),
-                ":failed": _s("FAILED"),
-                ":me": _s(token),
-                ":lease": _n(now + max(1, int(lease_s))),
-                ":now": _n(now),
-                ":verdict": _s(verdict),
-                ":exp": _n(now + EVENT_TTL_S),
-                ":one": _n(1),
+                ":running": items.s("RUNNING"),
+                ":failed": items.s("FAILED"),
+                ":me": items.s(token),
+                ":lease": items.n(now + max(1, int(lease_s))),
+                ":now": items.n(now),
+                ":verdict": items.s(verdict),
+                ":exp": items.n(now + items.EVENT_TTL_S),
+                ":one": items.n(1),
             },
         )
         if applied:
-            return EventClaim(done=False, progress=_progress(item), token=token)
-        if _str(item, "status") == "DONE":
-            return EventClaim(done=True, progress=_progress(item))
+            return EventClaim(done=False, progress=items.progress(item), token=token)
+        if items.text(item, "status") == "DONE":
+            return EventClaim(done=True, progress=items.progress(item))
         raise LedgerBusy(
             SERVICE, "EventInProgress", f"event {event_id} is being processed", transient=True
         )
@@ -180,7 +144,7 @@ class DynamoLedger:
     def _write_progress(self, event_id: str, token: str, progress: Progress, status: str) -> None:
         ref = progress.message
         self._update(
-            _event_key(event_id),
+            items.event_key(event_id),
             UpdateExpression=(
                 "SET #st = :st, finding_done = :fd, update_done = :ud, msg_sent = :sent, "
                 "msg_channel = :ch, msg_ts = :ts, msg_kind = :kind"
@@ -188,25 +152,25 @@ class DynamoLedger:
             ConditionExpression="#own = :me AND (#st = :running OR #st = :done)",
             ExpressionAttributeNames={"#st": "status", "#own": "owner"},
             ExpressionAttributeValues={
-                ":st": _s(status),
+                ":st": items.s(status),
                 ":fd": {"BOOL": progress.finding_done},
                 ":ud": {"BOOL": progress.update_done},
                 ":sent": {"BOOL": progress.message_sent},
-                ":ch": _s(ref.channel if ref else ""),
-                ":ts": _s(ref.ts if ref else ""),
-                ":kind": _s(progress.message_kind.value if progress.message_kind else ""),
-                ":running": _s("RUNNING"),
-                ":done": _s("DONE"),
-                ":me": _s(token),
+                ":ch": items.s(ref.channel if ref else ""),
+                ":ts": items.s(ref.ts if ref else ""),
+                ":kind": items.s(progress.message_kind.value if progress.message_kind else ""),
+                ":running": items.s("RUNNING"),
+                ":done": items.s("DONE"),
+                ":me": items.s(token),
             },
         )
 
     def event_message(self, event_id: str) -> tuple[bool, SlackRef | None]:
         """Whether an event is done, and the message it posted (to repair an alert claim)."""
-        item = self._get(_event_key(event_id))
+        item = self._get(items.event_key(event_id))
         if item is None:
             return False, None
-        return _str(item, "status") == "DONE", _progress(item).message
+        return items.text(item, "status") == "DONE", items.progress(item).message
 
     # -- keys ----------------------------------------------------------------------------
 
@@ -231,36 +195,36 @@ class DynamoLedger:
             "expires_at = :exp",
         ]
         values: dict[str, Any] = {
-            ":acct": _s(account),
-            ":seen": _s(iso(seen)),
-            ":origin": _s(event_id),
-            ":exp": _n(now + KEY_TTL_S),
+            ":acct": items.s(account),
+            ":seen": items.s(iso(seen)),
+            ":origin": items.s(event_id),
+            ":exp": items.n(now + items.KEY_TTL_S),
         }
         if key_id:
             sets.append("key_id = if_not_exists(key_id, :kid)")
-            values[":kid"] = _s(key_id)
+            values[":kid"] = items.s(key_id)
         kwargs: dict[str, Any] = {}
         if claim:
             sets += ["alert_owner = :eid", "alert_lease = :lease"]
-            values |= {":eid": _s(event_id), ":lease": _n(now + max(1, int(lease_s)))}
-            kwargs["ConditionExpression"] = _CLAIMABLE
-            values[":now"] = _n(now)
+            values |= {":eid": items.s(event_id), ":lease": items.n(now + max(1, int(lease_s)))}
+            kwargs["ConditionExpression"] = items.CLAIMABLE
+            values[":now"] = items.n(now)
         applied, item = self._update_or_old(
-            _key_key(fid),
+            items.key_key(fid),
             UpdateExpression="SET " + ", ".join(sets),
             ExpressionAttributeValues=values,
             **kwargs,
         )
-        return _key_record(fid, item, event_id if claim and applied else None)
+        return items.key_record(fid, item, event_id if claim and applied else None)
 
     def read_key(self, fid: str) -> KeyRecord | None:
         """The key's record now (a consistent read), or None."""
-        item = self._get(_key_key(fid))
-        return None if item is None else _key_record(fid, item, None)
+        item = self._get(items.key_key(fid))
+        return None if item is None else items.key_record(fid, item, None)
 
     def account_keys(self, account: str) -> list[KeyRecord]:
         """Every key record of one account (a finding Id names its account)."""
-        return self._query(f"{_FID_PREFIX}{account}/")
+        return self._query(f"{items.FID_PREFIX}{account}/")
 
     def all_keys(self) -> list[KeyRecord]:
         """Every key record."""
@@ -268,9 +232,9 @@ class DynamoLedger:
 
     def _query(self, prefix: str | None) -> list[KeyRecord]:
         condition = "pk = :pk" + (" AND begins_with(sk, :prefix)" if prefix else "")
-        values: dict[str, Any] = {":pk": _s(KEYS_PK)}
+        values: dict[str, Any] = {":pk": items.s(items.KEYS_PK)}
         if prefix:
-            values[":prefix"] = _s(prefix)
+            values[":prefix"] = items.s(prefix)
         records: list[KeyRecord] = []
         start: dict[str, Any] | None = None
         while True:
@@ -282,7 +246,9 @@ class DynamoLedger:
             if start:
                 kwargs["ExclusiveStartKey"] = start
             resp = self._call("query", **kwargs)
-            records += [_key_record(_str(i, "sk") or "", i, None) for i in resp.get("Items", [])]
+            records += [
+                items.key_record(items.text(i, "sk") or "", i, None) for i in resp.get("Items", [])
+            ]
             start = resp.get("LastEvaluatedKey")
             if not start:
                 return records
@@ -291,39 +257,39 @@ class DynamoLedger:
         """Claim the key's top-level alert if it is free or its claim expired."""
         now = self._now()
         applied, item = self._update_or_old(
-            _key_key(fid),
+            items.key_key(fid),
             UpdateExpression="SET alert_owner = :eid, alert_lease = :lease",
-            ConditionExpression=f"attribute_exists(pk) AND ({_CLAIMABLE})",
+            ConditionExpression=f"attribute_exists(pk) AND ({items.CLAIMABLE})",
             ExpressionAttributeValues={
-                ":eid": _s(event_id),
-                ":lease": _n(now + max(1, int(lease_s))),
-                ":now": _n(now),
+                ":eid": items.s(event_id),
+                ":lease": items.n(now + max(1, int(lease_s))),
+                ":now": items.n(now),
             },
         )
-        slot = _key_record(fid, item, event_id if applied else None).slot
+        slot = items.key_record(fid, item, event_id if applied else None).slot
         return slot or AlertSlot(SlotState.POSTING)  # a vanished record: wait, then retry
 
     def release_alert(self, fid: str, event_id: str) -> None:
         """Posting failed: free the claim so the next attempt may post."""
         self._update(
-            _key_key(fid),
+            items.key_key(fid),
             UpdateExpression="REMOVE alert_owner, alert_lease",
             ConditionExpression="alert_owner = :eid AND attribute_not_exists(alert_ts)",
-            ExpressionAttributeValues={":eid": _s(event_id)},
+            ExpressionAttributeValues={":eid": items.s(event_id)},
         )
 
     def set_alert(self, fid: str, event_id: str, ref: SlackRef | None) -> None:
         """The top-level alert is posted (``ref`` None for webhooks, which have no threads)."""
         self._call(
             "update_item",
-            Key=_key_key(fid),
+            Key=items.key_key(fid),
             UpdateExpression=(
                 "SET alert_owner = :eid, alert_channel = :c, alert_ts = :ts REMOVE alert_lease"
             ),
             ExpressionAttributeValues={
-                ":eid": _s(event_id),
-                ":c": _s(ref.channel if ref else ""),
-                ":ts": _s(ref.ts if ref else ""),
+                ":eid": items.s(event_id),
+                ":c": items.s(ref.channel if ref else ""),
+                ":ts": items.s(ref.ts if ref else ""),
             },
         )
 
@@ -340,18 +306,18 @@ class DynamoLedger:
         Hub's for ``UpdatedAt``, except that an equal time is the same state recorded again)."""
         sets = ["observed = :t", "#open = :open", "expires_at = :exp"]
         values: dict[str, Any] = {
-            ":t": _s(iso(observed)),
+            ":t": items.s(iso(observed)),
             ":open": {"BOOL": open_},
-            ":exp": _n(self._now() + KEY_TTL_S),
+            ":exp": items.n(self._now() + items.KEY_TTL_S),
         }
         if finding is not None:
             sets.append("finding = :f")
-            values[":f"] = _s(_json(finding))
+            values[":f"] = items.s(items.dump(finding))
         if shown is not None:
             sets.append("shown = :m")
-            values[":m"] = _s(_json(shown))
+            values[":m"] = items.s(items.dump(shown))
         resp = self._update(
-            _key_key(fid),
+            items.key_key(fid),
             UpdateExpression="SET " + ", ".join(sets),
             ConditionExpression=(
                 "attribute_exists(pk) AND (attribute_not_exists(observed) OR observed <= :t)"
@@ -365,7 +331,7 @@ class DynamoLedger:
         """Count a notice in its group (once per event, however often it is retried)."""
         resp = self._call(
             "update_item",
-            Key=_key_key(fid),
+            Key=items.key_key(fid),
             UpdateExpression="ADD members :eid",
             ExpressionAttributeValues={":eid": {"SS": [event_id]}},
             ReturnValues="ALL_NEW",
@@ -376,127 +342,19 @@ class DynamoLedger:
         """Tie a sweep's unknown-key record to ``key_id``, then point the key's own record at
         it (dropping the alert claim the key's event made there in passing)."""
         bound = self._update(
-            _key_key(unknown_fid),
+            items.key_key(unknown_fid),
             UpdateExpression="SET bound_to = :k",
             ConditionExpression=(
                 "attribute_exists(pk) AND (attribute_not_exists(bound_to) OR bound_to = :k)"
             ),
-            ExpressionAttributeValues={":k": _s(key_id)},
+            ExpressionAttributeValues={":k": items.s(key_id)},
         )
         if bound is None:
             return False
         self._call(
             "update_item",
-            Key=_key_key(own_fid),
+            Key=items.key_key(own_fid),
             UpdateExpression="SET alias = :u REMOVE alert_owner, alert_lease",
-            ExpressionAttributeValues={":u": _s(unknown_fid)},
+            ExpressionAttributeValues={":u": items.s(unknown_fid)},
         )
         return True
-
-
-# The key's alert may be claimed: never claimed, or claimed but not posted and either expired
-# or claimed by this same event (its retry).
-_CLAIMABLE = (
-    "attribute_not_exists(alert_owner) OR (attribute_not_exists(alert_ts) "
-    "AND (alert_lease < :now OR alert_owner = :eid))"
-)
-_FID_PREFIX = "root-key-detector/"
-
-
-def _event_key(event_id: str) -> dict[str, Any]:
-    if len(event_id) > MAX_PLAIN_EVENT_ID:
-        digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
-        event_id = f"sha256:{digest}"
-    return {"pk": _s(f"EVENT#{event_id}"), "sk": _s("EVENT")}
-
-
-def _key_key(fid: str) -> dict[str, Any]:
-    # Notice groups live beside the keys but out of the sweep's partition.
-    pk = NOTICES_PK if fid.startswith(NOTICE_GROUP_PREFIX) else KEYS_PK
-    return {"pk": _s(pk), "sk": _s(fid)}
-
-
-def _progress(item: dict[str, Any]) -> Progress:
-    channel, ts = _str(item, "msg_channel"), _str(item, "msg_ts")
-    kind = _str(item, "msg_kind")
-    return Progress(
-        attempts=int(item.get("attempts", {}).get("N", "1")),
-        finding_done=_bool(item, "finding_done"),
-        update_done=_bool(item, "update_done"),
-        message=SlackRef(channel, ts) if channel and ts else None,
-        message_kind=MessageKind(kind) if kind else None,
-        message_sent=_bool(item, "msg_sent"),
-    )
-
-
-def _key_record(fid: str, item: dict[str, Any], claimed_by: str | None) -> KeyRecord:
-    owner, ts = _str(item, "alert_owner"), _str(item, "alert_ts")
-    slot: AlertSlot | None = None
-    if ts is not None:
-        ref = SlackRef(_str(item, "alert_channel") or "", ts) if ts else None
-        slot = AlertSlot(SlotState.POSTED, owner, ref)
-    elif claimed_by is not None:
-        slot = AlertSlot(SlotState.MINE, claimed_by)
-    elif owner is not None:
-        slot = AlertSlot(SlotState.POSTING, owner)
-    observed = _str(item, "observed")
-    return KeyRecord(
-        fid=fid,
-        account=_str(item, "account") or "",
-        key_id=_str(item, "key_id"),
-        first_seen=datetime.fromisoformat(_str(item, "first_seen") or "1970-01-01T00:00:00Z"),
-        slot=slot,
-        observed=datetime.fromisoformat(observed) if observed else None,
-        open=_bool(item, "open"),
-        finding=_load(_str(item, "finding")),
-        shown=_load(_str(item, "shown")),
-        alias=_str(item, "alias"),
-        bound_to=_str(item, "bound_to"),
-        origin=_str(item, "origin"),
-        joined=len(item.get("members", {}).get("SS", [])),
-    )
-
-
-def _json(doc: dict[str, Any]) -> str:
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
-
-
-def _load(raw: str | None) -> dict[str, Any] | None:
-    doc = json.loads(raw) if raw else None
-    return doc if isinstance(doc, dict) else None
-
-
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _str(item: dict[str, Any], name: str) -> str | None:
-    value = item.get(name, {}).get("S")
-    return None if value is None else str(value)
-
-
-def _bool(item: dict[str, Any], name: str) -> bool:
-    return bool(item.get(name, {}).get("BOOL", False))
-
-
-def create_table(client: DynamoDBClient, table: str) -> None:
-    """Create the ledger table (the sandbox and tests; infra/ creates it in AWS)."""
-    client.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "pk", "KeyType": "HASH"},
-            {"AttributeName": "sk", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.update_time_to_live(
-        TableName=table, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-    )

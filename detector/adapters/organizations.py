@@ -1,4 +1,4 @@
-"""AWS Organizations: the organization's accounts, each with its state."""
+"""AWS Organizations: the organization's accounts, each with its state (the sweep's list)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from detector import retry
+from detector.adapters.aws_errors import aws_call
 from detector.domain.reconcile import OrgAccount
 
 if TYPE_CHECKING:
@@ -14,7 +15,7 @@ if TYPE_CHECKING:
 
 class OrganizationDirectory:
     """Lists accounts with ``ListAccounts`` (the management account or a delegated
-    administrator may call it), every page under the AWS call retry policy."""
+    administrator may call it), every page under the AWS_CALL retry policy."""
 
     def __init__(
         self, client: Callable[[], OrganizationsClient], retry_env: retry.RetryEnv
@@ -23,13 +24,17 @@ class OrganizationDirectory:
         self._retry_env = retry_env
 
     def accounts(self) -> list[OrgAccount]:
-        """Every account of the organization."""
+        """Every account of the organization.
+
+        Raises:
+            AwsCallError: a page could not be read after AWS_CALL's retries.
+        """
         out: list[OrgAccount] = []
         token: str | None = None
         while True:
             kwargs: dict[str, Any] = {"NextToken": token} if token else {}
             page = retry.build(retry.AWS_CALL, self._retry_env)(
-                self._client().list_accounts, **kwargs
+                aws_call, "organizations.ListAccounts", self._client().list_accounts, **kwargs
             )
             for account in page.get("Accounts", []):
                 # botocore's model documents Status as retired on 2026-09-09 for State; an

@@ -1,9 +1,7 @@
 """Posts paced within Slack's rate for chat.postMessage, shared by every thread of a process.
 
-Slack's rate limits page: chat.postMessage "will generally allow an app to post 1 message per
-second to a specific channel, with short bursts over 1 allowed". One event posts one message,
-but a sweep, a backfill with ``--apply`` or a redrive posts many from one process: paced, they
-arrive within the limit instead of being refused and retried into failure.
+A sweep, a backfill or a redrive posts many messages from one process: paced, they arrive within
+the limit instead of being refused and retried into failure.
 """
 
 from __future__ import annotations
@@ -15,6 +13,8 @@ from collections.abc import Callable
 
 from detector.errors import AlertDeliveryError
 
+# Slack's rate limits page: chat.postMessage "will generally allow an app to post 1 message per
+# second to a specific channel, with short bursts over 1 allowed".
 DEFAULT_PER_SECOND = 1.0
 DEFAULT_BURST = 3
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from detector import retry
+from detector.adapters.aws_errors import aws_call
 from detector.errors import SecretError
 
 if TYPE_CHECKING:
@@ -76,7 +77,10 @@ class SlackSecret:
         code: str | None = None
         try:
             resp = retry.build(retry.AWS_CALL, self._retry_env)(
-                self._client().get_secret_value, SecretId=self._secret_id
+                aws_call,
+                "secretsmanager.GetSecretValue",
+                self._client().get_secret_value,
+                SecretId=self._secret_id,
             )
         except Exception as exc:  # noqa: BLE001 - every failure becomes a SecretError, below
             code = retry.error_code(exc)

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import botocore.exceptions
-
 from detector import retry
-from detector.errors import FindingImportError
+from detector.adapters.aws_errors import THROTTLING_CODES, aws_call
+from detector.errors import AwsCallError, FindingImportError
 
 if TYPE_CHECKING:
     from mypy_boto3_securityhub import SecurityHubClient
@@ -38,7 +37,11 @@ class SecurityHubSink:
         def call() -> None:
             # Inside the policy: for a member account this assumes its role (may fail too).
             client = self._client_for(str(finding["AwsAccountId"]))
-            resp = client.batch_import_findings(Findings=[finding])  # type: ignore[list-item]
+            resp = aws_call(
+                SERVICE,
+                client.batch_import_findings,
+                Findings=[finding],  # type: ignore[list-item]
+            )
             if resp.get("FailedCount", 0):
                 errors = resp.get("FailedFindings") or []
                 failed: Mapping[str, Any] = errors[0] if errors else {}
@@ -48,16 +51,14 @@ class SecurityHubSink:
                     code,
                     f"finding {failed.get('Id', finding['Id'])!r} refused: "
                     f"{failed.get('ErrorMessage', 'no message')}",
-                    transient=code in retry.AWS_THROTTLING_CODES,
+                    transient=code in THROTTLING_CODES,
                 )
 
         try:
             retry.build(retry.AWS_CALL, self._retry_env)(call)
         except FindingImportError:
             raise
-        except botocore.exceptions.ParamValidationError as exc:
-            raise FindingImportError(SERVICE, "ParamValidation", str(exc), transient=False) from exc
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise FindingImportError(
-                SERVICE, retry.error_code(exc), str(exc), transient=retry.is_transient(exc)
-            ) from exc
+        except AwsCallError as exc:
+            # botocore checks the finding against the API model before sending it.
+            code = "ParamValidation" if exc.code == "ParamValidationError" else exc.code
+            raise FindingImportError(SERVICE, code, exc.detail, transient=exc.transient) from exc

@@ -1,12 +1,7 @@
 """Slack delivery: Web API with a bot token (threads, updates) or an incoming webhook.
 
-Requests go through one urllib opener built here (:class:`SlackHttp`), not slack_sdk's clients:
-their urllib transport follows redirects, so a 302 from the API host would send
-``Authorization: Bearer xoxb-...`` on to wherever it points, and slack_sdk has no public way to
-stop that. This opener has no redirect handler: a 3xx answer is an error (:class:`RedirectRefused`).
 Every failure becomes an :class:`AlertDeliveryError` built from its type, Slack's error code or
 the HTTP status only, never from an exception's text (which may quote the token or the URL).
-Block Kit is still modelled with slack_sdk (:mod:`detector.domain.message`).
 """
 
 from __future__ import annotations
@@ -49,6 +44,11 @@ class Answer:
 
 class SlackHttp:
     """POSTs to Slack through a urllib opener that follows no redirect and raises no HTTPError.
+
+    Not slack_sdk's clients: their urllib transport follows redirects, so a 302 from the API
+    host would send ``Authorization: Bearer xoxb-...`` on to wherever it points, and slack_sdk
+    has no public way to stop that (Block Kit is still modelled with slack_sdk, in
+    :mod:`detector.domain.message`).
 
     The opener has only the HTTP, HTTPS (certificates verified) and proxy handlers (proxies
     from the environment, as slack_sdk honoured them): no redirect handler, no error processor,

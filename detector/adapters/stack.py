@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import botocore.exceptions
-
 from detector import retry
+from detector.adapters.aws_errors import aws_call
 from detector.config import VARIABLES
-from detector.errors import DetectorError
+from detector.errors import AwsCallError, DetectorError
 
 # The detector's own settings (config.VARIABLES): what the function's environment is read for.
 # AWS_* variables are the SDK's and Lambda's (the region is the one the stack is read in).
@@ -89,12 +88,12 @@ class StackReader:
 
     def _call(self, service: str, fn: Callable[[], _T], *, stack: str = "") -> _T:
         try:
-            result: _T = retry.build(retry.AWS_CALL, self._retry_env)(fn)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            code = retry.error_code(exc)
-            if stack and code == "ValidationError" and "does not exist" in str(exc):
+            result: _T = retry.build(retry.AWS_CALL, self._retry_env)(aws_call, service, fn)
+        except AwsCallError as exc:
+            code = exc.code
+            if stack and code == "ValidationError" and "does not exist" in exc.detail:
                 raise StackError(f"no stack {stack!r} in {self._region}") from exc
-            raise StackError(f"{service} failed ({code}): {exc}") from exc
+            raise StackError(f"{service} failed ({code}): {exc.detail}") from exc
         return result
 
     def _outputs(self, stack: str) -> dict[str, str]:

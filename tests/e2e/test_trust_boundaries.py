@@ -16,7 +16,7 @@ import pytest
 from detector import pipeline, retry
 from detector.config import Settings
 from detector.domain.finding import GENERATOR_ID, PRODUCT_FIELD_PREFIX, finding_id, product_arn
-from detector.sweep import SweepError
+from detector.errors import SweepError
 from detector.wiring import Runtime, build_runtime
 from sandbox.aws import ACCOUNT_ID, REGION
 from sandbox.stack import SLACK_CHANNEL, SandboxStack, sample

@@ -117,7 +117,7 @@ def test_sweep_alerts_unknown_keys_resolves_gone_ones_and_reports_failures(
     set_root_key_flag(False, ACCOUNT_ID)
 
     # The sweep runs ten minutes later: OTHER's finding is older than KEY_SETTLE_SECONDS.
-    sweeper = Sweeper(runtime.deps, runtime.accounts, concurrency=4, now=_later(minutes=10))
+    sweeper = Sweeper(runtime.deps, runtime.inventory, concurrency=4, now=_later(minutes=10))
     summary = sweeper.run([ACCOUNT_ID, MEMBER, OTHER])
     status = {r.account: r.status for r in summary.results}
     assert status == {ACCOUNT_ID: "clean", MEMBER: "alerted", OTHER: "resolved"}
@@ -156,12 +156,12 @@ def test_sweep_never_resolves_a_finding_updated_less_than_the_settle_time_ago(
     pipeline.run(_member_event(OTHER, seconds_ago=20), runtime.deps)
     set_root_key_flag(False, OTHER)  # IAM does not show it (yet, or any more)
 
-    soon = Sweeper(runtime.deps, runtime.accounts, settle_s=300).run([OTHER])
+    soon = Sweeper(runtime.deps, runtime.inventory, settle_s=300).run([OTHER])
     assert {r.account: r.status for r in soon.results} == {OTHER: "known"}
     (finding,) = _findings(sandbox, OTHER)
     assert finding["RecordState"] == "ACTIVE"
 
-    later = Sweeper(runtime.deps, runtime.accounts, settle_s=300, now=_later(minutes=6))
+    later = Sweeper(runtime.deps, runtime.inventory, settle_s=300, now=_later(minutes=6))
     assert {r.account: r.status for r in later.run([OTHER]).results} == {OTHER: "resolved"}
     (finding,) = _findings(sandbox, OTHER)
     assert finding["RecordState"] == "ARCHIVED"
@@ -171,7 +171,7 @@ def test_sweep_reports_an_unreadable_account_and_goes_on(
     sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     broken = _runtime(sandbox, monkeypatch, AWS_ENDPOINT_URL_STS="http://127.0.0.1:9")
-    summary = Sweeper(broken.deps, broken.accounts).run([ACCOUNT_ID, MEMBER])
+    summary = Sweeper(broken.deps, broken.inventory).run([ACCOUNT_ID, MEMBER])
     status = {r.account: r.status for r in summary.results}
     assert status == {ACCOUNT_ID: "clean", MEMBER: "failed"}
     failed = next(r for r in summary.results if r.status == "failed")
@@ -196,7 +196,7 @@ def test_concurrent_calls_through_shared_member_clients_act_in_their_own_account
     # bulk alerts yet (issue 13); this test is about signing, not pace.
     sandbox.slack.set_rate_limits(False)
 
-    summary = Sweeper(runtime.deps, runtime.accounts, concurrency=8).run(accounts)
+    summary = Sweeper(runtime.deps, runtime.inventory, concurrency=8).run(accounts)
 
     status = {r.account: r.status for r in summary.results}
     assert status == {a: "alerted" if a in with_key else "clean" for a in accounts}
@@ -229,8 +229,8 @@ def test_member_clients_are_made_once_per_account_and_kept_while_warm(
     runtime = build_runtime(settings, clients=clients, retry_env=retry.RetryEnv())
     accounts = [f"{478000000000 + i:012d}" for i in range(8)]
 
-    summary = Sweeper(runtime.deps, runtime.accounts, concurrency=8).run(accounts)
-    again = Sweeper(runtime.deps, runtime.accounts, concurrency=8).run(accounts)
+    summary = Sweeper(runtime.deps, runtime.inventory, concurrency=8).run(accounts)
+    again = Sweeper(runtime.deps, runtime.inventory, concurrency=8).run(accounts)
 
     assert summary.counts == again.counts == {"clean": 8}
     assert clients.made.count("iam") == 8  # one per account, reused by the second sweep

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from detector import pipeline, retry
 from detector.adapters.pacing import Pacer
 from detector.adapters.slack import SlackBotAlerter
-from detector.sweep import Sweeper, SweepError
+from detector.errors import SweepError
+from detector.sweep import Sweeper
 from sandbox.slack_emulator import DEFAULT_TOKEN, SlackEmulator
 from tests.fakes import FakeConfirmer, FakeSecurityHub, InMemoryLedger
 
@@ -45,15 +45,11 @@ class SharedClock:
         time.sleep(max(0.0, seconds) / self.SPEED)
 
 
-class _Accounts:
-    """Every account's root holds a key (the sweep's IAM read)."""
+class _EveryRootHoldsAKey:
+    """The sweep's key inventory: root holds a key in every account."""
 
-    def client(self, service: str, account: str) -> Any:
-        class _Iam:
-            def get_account_summary(self) -> dict[str, Any]:
-                return {"SummaryMap": {"AccountAccessKeysPresent": 1}}
-
-        return _Iam()
+    def root_keys_present(self, account_id: str) -> bool:
+        return True
 
 
 @pytest.fixture
@@ -84,7 +80,7 @@ def _sweeper(slack: SlackEmulator, clock: SharedClock, *, paced: bool) -> Sweepe
         ledger=InMemoryLedger(),
         retry_env=env,
     )
-    return Sweeper(deps, _Accounts(), concurrency=32)  # type: ignore[arg-type]
+    return Sweeper(deps, _EveryRootHoldsAKey(), concurrency=32)
 
 
 def test_a_first_sweep_of_300_accounts_with_keys_alerts_all_300(

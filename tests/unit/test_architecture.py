@@ -1,4 +1,5 @@
-"""The two rooms stay apart: a pure domain, network adapters, and no sandbox in shipped code."""
+"""The rooms stay apart: a pure domain, the network only in adapters/ (and the composition root
+that builds them), and no sandbox in shipped code."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ FORBIDDEN_IN_DOMAIN = (
     "threading",
 )
 FORBIDDEN_ANYWHERE = ("sandbox", "moto")
+# The network boundary: SDKs and HTTP clients only in adapters/ and wiring.py (which builds the
+# adapters); everything else sees ports and the detector's own errors.
+NETWORK = ("boto3", "botocore", "urllib.request", "urllib.error", "urllib3", "http.client")
+ADAPTERS = PACKAGE / "adapters"
+COMPOSITION_ROOT = PACKAGE / "wiring.py"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -117,9 +123,21 @@ def test_shipped_code_never_imports_the_sandbox_or_moto(path: Path) -> None:
     assert bad == [], f"{path.name} imports {bad}"
 
 
+def outside_the_boundary() -> list[Path]:
+    return [p for p in all_modules() if not p.is_relative_to(ADAPTERS) and p != COMPOSITION_ROOT]
+
+
+@pytest.mark.parametrize("path", outside_the_boundary(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_adapters_and_the_composition_root_import_network_code(path: Path) -> None:
+    bad = sorted(m for m in imported_modules(path) for f in NETWORK if matches(m, f))
+    assert bad == [], f"{path.relative_to(PACKAGE)} imports {bad}"
+
+
 def test_the_checker_sees_imports() -> None:
     # Guard against a checker that silently finds nothing.
-    assert "botocore.exceptions" in imported_modules(PACKAGE / "retry.py")
+    assert "botocore.exceptions" in imported_modules(ADAPTERS / "aws_errors.py")
+    assert "http.client" in imported_modules(ADAPTERS / "slack.py")
+    assert not matches("urllib.parse", "urllib.request")
     assert any(matches(m, "slack_sdk.models") for m in imported_modules(DOMAIN / "message.py"))
     assert matches("http.client", "http")
     assert not matches("httpx_like", "http")

@@ -299,7 +299,7 @@ def test_the_sweep_resolves_from_its_own_record_and_replies_in_the_thread(world:
     world.run(create(0))
     world.iam.present[ACCOUNT] = False
     later = datetime.now(UTC)
-    summary = Sweeper(world.deps, _Accounts(world), now=lambda: later).run([ACCOUNT])
+    summary = Sweeper(world.deps, _Inventory(world), now=lambda: later).run([ACCOUNT])
 
     assert summary.counts == {"resolved": 1}
     finding = world.finding()
@@ -313,20 +313,14 @@ def test_the_sweep_resolves_from_its_own_record_and_replies_in_the_thread(world:
     assert "sweep" in digest.message.text
 
 
-class _Accounts:
-    """The sweep's IAM read, answered by the fake confirmer's setting."""
+class _Inventory:
+    """The sweep's key inventory, answered by the fake confirmer's setting."""
 
     def __init__(self, world: World) -> None:
         self._world = world
 
-    def client(self, service: str, account: str) -> Any:
-        present = self._world.iam.present.get(account, True)
-
-        class _Iam:
-            def get_account_summary(self) -> dict[str, Any]:
-                return {"SummaryMap": {"AccountAccessKeysPresent": int(present)}}
-
-        return _Iam()
+    def root_keys_present(self, account_id: str) -> bool:
+        return self._world.iam.present.get(account_id, True)
 
 
 def test_a_known_key_whose_finding_expired_is_filed_again_not_alerted_again(
@@ -338,7 +332,7 @@ def test_a_known_key_whose_finding_expired_is_filed_again_not_alerted_again(
     first = world.finding()
     world.hub.findings.clear()  # 90 days without an update: Security Hub deleted it
     later = T0 + timedelta(days=95)
-    summary = Sweeper(world.deps, _Accounts(world), now=lambda: later).run([ACCOUNT])
+    summary = Sweeper(world.deps, _Inventory(world), now=lambda: later).run([ACCOUNT])
 
     assert summary.counts == {"known": 1}
     again = world.finding()
@@ -355,10 +349,10 @@ def test_a_known_keys_finding_is_re_imported_only_when_its_last_update_is_old(
     world.run(create(0))
     imports = len(world.hub.imports)
     soon = T0 + timedelta(days=10)
-    Sweeper(world.deps, _Accounts(world), now=lambda: soon).run([ACCOUNT])
+    Sweeper(world.deps, _Inventory(world), now=lambda: soon).run([ACCOUNT])
     assert len(world.hub.imports) == imports
     late = T0 + timedelta(days=31)
-    Sweeper(world.deps, _Accounts(world), now=lambda: late).run([ACCOUNT])
+    Sweeper(world.deps, _Inventory(world), now=lambda: late).run([ACCOUNT])
     assert len(world.hub.imports) == imports + 1
     assert world.finding()["UpdatedAt"].startswith("2026-12-21")
 

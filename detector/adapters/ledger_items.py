@@ -1,0 +1,135 @@
+"""The ledger's DynamoDB items: their keys and layout, and reading them into domain records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any
+
+from detector.domain.delivery import (
+    NOTICE_GROUP_PREFIX,
+    AlertSlot,
+    KeyRecord,
+    MessageKind,
+    Progress,
+    SlackRef,
+    SlotState,
+)
+
+# Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
+#
+# - ``EVENT#<eventID>`` / ``EVENT`` (an id over 512 characters is keyed by its SHA-256): status
+#   (RUNNING, FAILED, DONE), owner + lease_until (the attempt that holds it), attempts, verdict,
+#   finding_done, update_done, msg_channel, msg_ts, msg_kind, msg_sent (what it posted).
+# - ``ROOTKEYS`` / ``<finding Id>``: one key's record. account, key_id, first_seen, origin (the
+#   event that opened it); its top-level alert (alert_owner, alert_lease, alert_channel,
+#   alert_ts); its newest recorded state (observed, open, finding, shown); alias / bound_to (a
+#   sweep's unknown-key finding taken over by the key's first event). All key records share one
+#   partition so the sweep reads them in one query; root keys are rare, so it stays small.
+# - ``NOTICES`` / ``notices/<account>/<hour>``: a notice group, shaped like a key's record: its
+#   top-level message (alert_*), what it shows (shown), and members (the events in its thread).
+
+EVENT_TTL_S = 30 * 86400  # long enough to absorb every redelivery and DLQ redrive
+KEY_TTL_S = 400 * 86400  # a key's record must outlive the key (renewed by every write)
+KEYS_PK = "ROOTKEYS"
+NOTICES_PK = "NOTICES"
+MAX_PLAIN_EVENT_ID = 512  # longer ids are hashed (DynamoDB keys are at most 2,048 bytes)
+
+# The key's alert may be claimed: never claimed, or claimed but not posted and either expired
+# or claimed by this same event (its retry).
+CLAIMABLE = (
+    "attribute_not_exists(alert_owner) OR (attribute_not_exists(alert_ts) "
+    "AND (alert_lease < :now OR alert_owner = :eid))"
+)
+FID_PREFIX = "root-key-detector/"
+
+
+def event_key(event_id: str) -> dict[str, Any]:
+    """The key of an event's item."""
+    if len(event_id) > MAX_PLAIN_EVENT_ID:
+        digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
+        event_id = f"sha256:{digest}"
+    return {"pk": s(f"EVENT#{event_id}"), "sk": s("EVENT")}
+
+
+def key_key(fid: str) -> dict[str, Any]:
+    """The key of a key's record (or of a notice group)."""
+    # Notice groups live beside the keys but out of the sweep's partition.
+    pk = NOTICES_PK if fid.startswith(NOTICE_GROUP_PREFIX) else KEYS_PK
+    return {"pk": s(pk), "sk": s(fid)}
+
+
+def progress(item: dict[str, Any]) -> Progress:
+    """What an event's item says it did."""
+    channel, ts = text(item, "msg_channel"), text(item, "msg_ts")
+    kind = text(item, "msg_kind")
+    return Progress(
+        attempts=int(item.get("attempts", {}).get("N", "1")),
+        finding_done=flag(item, "finding_done"),
+        update_done=flag(item, "update_done"),
+        message=SlackRef(channel, ts) if channel and ts else None,
+        message_kind=MessageKind(kind) if kind else None,
+        message_sent=flag(item, "msg_sent"),
+    )
+
+
+def key_record(fid: str, item: dict[str, Any], claimed_by: str | None) -> KeyRecord:
+    """A key's record from its item (``claimed_by``: the event whose claim was just applied)."""
+    owner, ts = text(item, "alert_owner"), text(item, "alert_ts")
+    slot: AlertSlot | None = None
+    if ts is not None:
+        ref = SlackRef(text(item, "alert_channel") or "", ts) if ts else None
+        slot = AlertSlot(SlotState.POSTED, owner, ref)
+    elif claimed_by is not None:
+        slot = AlertSlot(SlotState.MINE, claimed_by)
+    elif owner is not None:
+        slot = AlertSlot(SlotState.POSTING, owner)
+    observed = text(item, "observed")
+    return KeyRecord(
+        fid=fid,
+        account=text(item, "account") or "",
+        key_id=text(item, "key_id"),
+        first_seen=datetime.fromisoformat(text(item, "first_seen") or "1970-01-01T00:00:00Z"),
+        slot=slot,
+        observed=datetime.fromisoformat(observed) if observed else None,
+        open=flag(item, "open"),
+        finding=load(text(item, "finding")),
+        shown=load(text(item, "shown")),
+        alias=text(item, "alias"),
+        bound_to=text(item, "bound_to"),
+        origin=text(item, "origin"),
+        joined=len(item.get("members", {}).get("SS", [])),
+    )
+
+
+def dump(doc: dict[str, Any]) -> str:
+    """A document as stored in a string attribute."""
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True)
+
+
+def load(raw: str | None) -> dict[str, Any] | None:
+    """A stored document back (None when absent or not an object)."""
+    doc = json.loads(raw) if raw else None
+    return doc if isinstance(doc, dict) else None
+
+
+def s(value: str) -> dict[str, str]:
+    """A string attribute value."""
+    return {"S": value}
+
+
+def n(value: int) -> dict[str, str]:
+    """A number attribute value."""
+    return {"N": str(value)}
+
+
+def text(item: dict[str, Any], name: str) -> str | None:
+    """A string attribute of ``item``, or None."""
+    value = item.get(name, {}).get("S")
+    return None if value is None else str(value)
+
+
+def flag(item: dict[str, Any], name: str) -> bool:
+    """A boolean attribute of ``item`` (False when absent)."""
+    return bool(item.get(name, {}).get("BOOL", False))
