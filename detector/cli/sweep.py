@@ -1,4 +1,4 @@
-"""``sweep``: reconcile every account's root keys with the open findings (the daily job)."""
+"""``sweep``: the daily job by hand: what IAM says now in every account, against the ledger."""
 
 from __future__ import annotations
 
