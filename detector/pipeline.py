@@ -67,6 +67,7 @@ from detector.errors import (
     DetectorError,
     ExternalServiceError,
     LedgerBusy,
+    PipelineError,
     RecordsFailed,
     UnfileableEvent,
 )
@@ -145,20 +146,6 @@ class Outcome:
             "slack_ts": self.slack_ts,
             "actions": [a.value for a in self.actions],
         }
-
-
-class PipelineError(DetectorError):
-    """One or more steps failed after their retries; the event must be retried or redriven.
-
-    ``outcome`` records what did succeed (e.g. the finding imported, Slack failed); the
-    ledger remembers it too, so a redrive completes only what is missing.
-    """
-
-    def __init__(self, outcome: Outcome, failures: list[Exception]) -> None:
-        steps = "; ".join(f"{type(e).__name__}: {e}" for e in failures)
-        super().__init__(f"event {outcome.event_id}: {steps}")
-        self.outcome = outcome
-        self.failures = failures
 
 
 def run(doc: Any, deps: Dependencies) -> list[Outcome]:

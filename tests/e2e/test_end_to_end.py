@@ -8,7 +8,7 @@ import json
 import pytest
 
 from detector import handler
-from detector.pipeline import PipelineError
+from detector.errors import PipelineError
 from sandbox.aws import SLACK_CHANNEL, SLACK_TOKEN
 from sandbox.stack import SandboxStack, sample
 
