@@ -773,7 +773,7 @@ def test_triage_role_reads_the_signing_secret_updates_findings_and_starts_jobs(
     reads = {
         str(st["Resource"])
         for st in statements
-        if "secretsmanager:GetSecretValue" in [st["Action"]] + list(st["Action"])
+        if "secretsmanager:GetSecretValue" in [st["Action"], *list(st["Action"])]
     }
     assert triage_stack.params["SlackSigningSecretArn"] in reads
     update = statement_for(statements, "securityhub:BatchUpdateFindings")
