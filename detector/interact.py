@@ -1,4 +1,5 @@
-"""Lambda entry point of triage from Slack: the function URL's requests, and the jobs they start.
+"""Lambda entry point of triage: Slack's requests (function URL), the jobs they start, and the
+changes people make in Security Hub (EventBridge).
 
 A request from Slack (a function URL event, payload format 2.0) is answered within Slack's three
 seconds (:func:`detector.triage.answer`); the work it starts arrives as an asynchronous
@@ -13,6 +14,7 @@ from detector.coldstart import long_lived
 
 with long_lived():  # modules live as long as the container
     from detector import handler, triage
+    from detector.domain.hub_change import is_hub_event, parse_hub_event
     from detector.log import bind_request, get_logger
 
 # Slack waits three seconds for the answer; the function's own calls stop well before.
@@ -31,6 +33,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if isinstance(event, dict) and event.get("detector") == triage.JOB_MARK:
             rt.deadline.start(remaining)
             return {"triage": triage.run_job(event, deps)}
+        if is_hub_event(event):  # a change made in Security Hub (its rules route it here)
+            rt.deadline.start(remaining)
+            change = parse_hub_event(event)
+            return {"hub": triage.run_hub_change(change, deps) if change else []}
         rt.deadline.start(min(remaining, ANSWER_BUDGET_S + rt.deps.retry_env.margin_s))
         return triage.answer(event, deps)
     except Exception:

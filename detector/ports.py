@@ -208,8 +208,11 @@ class TriageLedger(Ledger, Protocol):
         """Record a Slack request by its signature; False when it was recorded before."""
         ...
 
-    def claim_triage(self, fid: str, state: dict[str, Any], workflow: str, job: str) -> bool:
-        """Set the key's triage state unless it already has ``workflow`` (set by another job)."""
+    def claim_triage(
+        self, fid: str, state: dict[str, Any], workflow: str, job: str, *, note_counts: bool = False
+    ) -> bool:
+        """Set the key's triage state unless it already shows ``workflow`` (and, with
+        ``note_counts``, the same finding note), set by another job."""
         ...
 
 

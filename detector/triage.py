@@ -20,8 +20,9 @@ from typing import Any
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
-from detector.domain.delivery import KeyRecord, Progress, SlackRef
+from detector.domain.delivery import KeyRecord, MessageKind, Progress, SlackRef
 from detector.domain.finding import product_arn
+from detector.domain.hub_change import HubChange
 from detector.domain.interaction import (
     MAX_BODY_BYTES,
     Click,
@@ -75,6 +76,8 @@ class TriageDeps:
     partition: str = "aws"
     lease_s: float = 60.0
     response_origins: tuple[str, ...] = SLACK_RESPONSE_ORIGINS
+    # The roles whose updates are the detector's own (its role, the member role).
+    own_roles: Callable[[], frozenset[str]] = field(default=frozenset)
     clock: Callable[[], float] = field(default=lambda: datetime.now(UTC).timestamp())
 
     def policy(self) -> Responders:
@@ -218,6 +221,17 @@ def _job(action: TriageAction, fid: str, who: Responder, text: str, now: float) 
 # -- the job -----------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One change of a finding's triage, to carry out once."""
+
+    record: KeyRecord
+    state: TriageState
+    job: str
+    update: tuple[str, str] | None = None  # (status, note) for BatchUpdateFindings; None: done
+    note_only: bool = False
+
+
 def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     """Carry out one triage job; returns what happened ("done", "unchanged", "gone").
 
@@ -232,56 +246,62 @@ def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     if record is None or record.slot is None or record.slot.ref is None:
         return "gone"
     by = responder_label(str(job.get("user_name") or ""), str(job["user_id"]))
-    state = TriageState(action.workflow, by=by, at=at, note=str(job.get("text") or ""))
+    reason = str(job.get("text") or "")
+    note = note_text(action, by, at, reason)
+    state = TriageState(action.workflow, by=by, at=at, note=reason, finding_note=note)
     if not deps.ledger.claim_triage(fid, state.as_dict(), action.workflow.value, job_id):
         get_logger().info("triage unchanged", extra={"job": job_id, "finding_id": fid})
         return "unchanged"
-    claim = deps.ledger.begin_event(job_id, JOB_MARK, deps.lease_s)
+    return _carry_out(_Change(record, state, job_id, update=(action.workflow.value, note)), deps)
+
+
+def _carry_out(change: _Change, deps: TriageDeps) -> str:
+    """The change's steps not yet done: BatchUpdateFindings, the reply, the redraw."""
+    claim = deps.ledger.begin_event(change.job, JOB_MARK, deps.lease_s)
     if claim.done or claim.token is None:
         return "unchanged"
     progress = claim.progress
     try:
-        progress = _steps(record, action, state, progress, deps)
+        progress = _steps(change, progress, deps)
     except BaseException:
-        deps.ledger.release_event(job_id, claim.token, progress)
+        deps.ledger.release_event(change.job, claim.token, progress)
         raise
-    deps.ledger.finish_event(job_id, claim.token, progress)
+    deps.ledger.finish_event(change.job, claim.token, progress)
     return "done"
 
 
-def _steps(
-    record: KeyRecord,
-    action: TriageAction,
-    state: TriageState,
-    progress: Progress,
-    deps: TriageDeps,
-) -> Progress:
+def _steps(change: _Change, progress: Progress, deps: TriageDeps) -> Progress:
+    record = change.record
     assert record.slot is not None  # noqa: S101 - checked by the caller
     ref = record.slot.ref
     assert ref is not None  # noqa: S101
-    present = record.open
-    if not progress.finding_done:
-        note = note_text(action, state.by, state.at or datetime.now(UTC), state.note)
+    if change.update is not None and not progress.finding_done:
         arn = (record.finding or {}).get("ProductArn") or product_arn(
             deps.partition, deps.region, record.account
         )
         identifier = {"Id": record.fid, "ProductArn": str(arn)}
-        deps.workflow.set_workflow(
-            record.account, identifier, action.workflow.value, note, NOTE_AUTHOR
-        )
-        progress = replace(progress, finding_done=True)
+        status, note = change.update
+        deps.workflow.set_workflow(record.account, identifier, status, note, NOTE_AUTHOR)
+    progress = replace(progress, finding_done=True)
     if not progress.message_sent:
-        text = reply_text(state, key_present=present)
-        reply = SlackMessage(
-            text=clean(f"{state.by} {action.verb} the finding", 300),
-            blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+        posted = deps.slack.post(_reply(change), thread=ref)
+        progress = replace(
+            progress, message=posted, message_kind=MessageKind.REPLY, message_sent=True
         )
-        deps.slack.post(reply, thread=ref)
-        progress = replace(progress, message_sent=True)
     if not progress.update_done:
         _redraw(record.fid, deps)
         progress = replace(progress, update_done=True)
     return progress
+
+
+def _reply(change: _Change) -> SlackMessage:
+    state = change.state
+    text = reply_text(state, key_present=change.record.open, note_only=change.note_only)
+    who = state.by or "someone"
+    return SlackMessage(
+        text=clean(f"{who}: Workflow {state.workflow.value}", 300),
+        blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+    )
 
 
 def _redraw(fid: str, deps: TriageDeps) -> None:
@@ -293,3 +313,64 @@ def _redraw(fid: str, deps: TriageDeps) -> None:
     state = TriageState.from_dict(now.triage)
     drawn = with_triage(SlackMessage.from_payload(now.shown), fid, state, key_present=now.open)
     deps.slack.update(now.slot.ref, drawn)
+
+
+# -- changes made in Security Hub ----------------------------------------------------------------
+
+
+def run_hub_change(change: HubChange, deps: TriageDeps) -> list[str]:
+    """Show a change made in Security Hub in each finding's thread and alert (once per change,
+    whichever of its two events comes first; the second names the author if the first could
+    not). The detector's own updates are dropped: by their role, and by the ledger's state."""
+    own = deps.own_roles()
+    if change.issuer_role is not None and change.issuer_role in own:
+        return ["own"] * len(change.finding_ids)
+    return [_hub_change(fid, change, deps) for fid in change.finding_ids]
+
+
+def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
+    record = deps.ledger.read_key(fid)
+    if record is None or record.slot is None or record.slot.ref is None:
+        return "gone"
+    current = TriageState.from_dict(record.triage)
+    workflow = change.workflow or current.workflow
+    note = change.note if change.note is not None else current.finding_note
+    seed = f"{fid}\n{workflow.value}\n{note}"
+    job = "hub/" + hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    if workflow is current.workflow and note == current.finding_note:
+        if change.author and not current.by and not current.via_slack:
+            return _name_author(record, current, change.author, job, deps)
+        return "unchanged"
+    if change.at is not None and current.at is not None and change.at <= current.at:
+        # Older than the state shown (an echo of the detector's own import or update that
+        # arrives after a later change): a change is shown once, in the order it was made.
+        return "stale"
+    state = TriageState(
+        workflow,
+        by=change.author or "",
+        at=change.at or datetime.fromtimestamp(deps.clock(), UTC).replace(microsecond=0),
+        note=note,
+        via_slack=False,
+        finding_note=note,
+    )
+    if not deps.ledger.claim_triage(fid, state.as_dict(), workflow.value, job, note_counts=True):
+        return "unchanged"
+    note_only = workflow is current.workflow
+    return _carry_out(_Change(record, state, job, note_only=note_only), deps)
+
+
+def _name_author(
+    record: KeyRecord, current: TriageState, author: str, job: str, deps: TriageDeps
+) -> str:
+    """The change was shown without its author (its finding event came first): name it in the
+    reply already posted and on the alert."""
+    state = replace(current, by=author)
+    if not deps.ledger.claim_triage(
+        record.fid, state.as_dict(), state.workflow.value, job, note_counts=True
+    ):
+        return "unchanged"
+    done, reply = deps.ledger.event_message(job)
+    if done and reply is not None:
+        deps.slack.update(reply, _reply(_Change(record, state, job)))
+    _redraw(record.fid, deps)
+    return "author-named"

@@ -195,7 +195,8 @@ def build_runtime(
 
 
 def _triage(rt: Runtime, function: str) -> TriageDeps:
-    from detector.adapters.invoke import AsyncInvoker  # noqa: PLC0415 - triage only
+    from detector.adapters.identity import OwnRole  # noqa: PLC0415 - triage only
+    from detector.adapters.invoke import AsyncInvoker  # noqa: PLC0415
     from detector.adapters.secrets import signing_secret  # noqa: PLC0415
     from detector.triage import TriageDeps  # noqa: PLC0415
 
@@ -206,6 +207,12 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
         raise ConfigError("SLACK_INTERACTIVITY", "is off (or SLACK_MODE is not bot)")
     assert settings.slack_channel_id  # noqa: S101 - Settings validated it
     secret = SlackSecret(lambda: rt.clients.client("secretsmanager"), triage.signing_secret_id, env)
+    own_role = OwnRole(lambda: rt.clients.client("sts"), env)
+
+    def own_roles() -> frozenset[str]:
+        names = {settings.member_role_name, own_role.name()}
+        return frozenset(n for n in names if n)
+
     origins = ("https://hooks.slack.com/",)
     if settings.slack_api_url.startswith("http://"):  # a loopback emulator (config.py)
         origins = (settings.slack_api_url.split("/api/")[0] + "/",)
@@ -224,6 +231,7 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
         region=settings.region,
         partition=rt.deps.partition,
         response_origins=origins,
+        own_roles=own_roles,
     )
 
 

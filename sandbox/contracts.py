@@ -44,6 +44,8 @@ StartResponse = Callable[..., Any]
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[0-9]{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _ACCOUNT = re.compile(r"<Account>([0-9]{12})</Account>")
 _ARN = re.compile(r"<Arn>([^<]+)</Arn>")
+IMPORTED = "Security Hub Findings - Imported"
+CLOUDTRAIL = "AWS API Call via CloudTrail"
 _INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 
 _SECURITYHUB_ROUTES = {
@@ -206,8 +208,11 @@ class ContractLayer:
     ) -> dict[str, Any]:
         findings = self.contracts.securityhub
         enabled = self._hub_enabled(environ, caller)
+        changed: list[dict[str, Any]] = []
         if route == "import":  # per finding: InvalidAccess in FailedFindings
-            return findings.batch_import(caller, doc, enabled=enabled)
+            answer = findings.batch_import(caller, doc, enabled=enabled, changed=changed)
+            self._emit_imported(caller, changed)
+            return answer
         if route == "get":
             # AWS refuses GetFindings too where Security Hub is off; the sandbox still answers
             # it (with what that account holds: nothing it could have imported), because the
@@ -218,7 +223,86 @@ class ContractLayer:
             # quoted in https://github.com/joshlarsen/aws-recon/issues/65).
             message = f"Account {caller.account} is not subscribed to AWS Security Hub"
             raise SecurityHubError("InvalidAccessException", message)
-        return findings.batch_update(caller, doc)
+        answer = findings.batch_update(caller, doc, changed)
+        self._emit_imported(caller, changed)
+        self._emit_cloudtrail(caller, doc, answer)
+        return answer
+
+    # -- the events Security Hub and CloudTrail send to EventBridge ------------------------------
+
+    def _emit_imported(self, caller: Caller, findings: list[dict[str, Any]]) -> None:
+        """ "Security Hub Findings - Imported": one event per finding created or updated, by
+        BatchImportFindings or BatchUpdateFindings, with the finding as it now is ("EventBridge
+        event formats for Security Hub CSPM"), in the finding's account."""
+        for finding in findings:
+            account = str(finding.get("AwsAccountId", caller.account))
+            self._put_event(
+                caller.region, account, "aws.securityhub", IMPORTED, {"findings": [finding]}
+            )
+
+    def _emit_cloudtrail(
+        self, caller: Caller, request: dict[str, Any], answer: dict[str, Any]
+    ) -> None:
+        """CloudTrail's record of a BatchUpdateFindings call, as EventBridge delivers a write
+        management event ("AWS API Call via CloudTrail"), in the caller's account."""
+        now = self.contracts.now()
+        identity: dict[str, Any] = {
+            "type": "IAMUser",
+            "arn": caller.arn,
+            "accountId": caller.account,
+            "principalId": caller.account,
+        }
+        if ":assumed-role/" in caller.arn:
+            prefix, _, path = caller.arn.partition(":assumed-role/")
+            role = f"{prefix.replace(':sts:', ':iam:')}:role/{path.split('/', 1)[0]}"
+            identity["type"] = "AssumedRole"
+            identity["sessionContext"] = {
+                "sessionIssuer": {"type": "Role", "arn": role, "accountId": caller.account}
+            }
+        record = {
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": "securityhub.amazonaws.com",
+            "eventName": "BatchUpdateFindings",
+            "awsRegion": caller.region,
+            "sourceIPAddress": "127.0.0.1",
+            "userAgent": "sandbox",
+            "requestParameters": request,
+            "responseElements": answer,
+            "requestID": str(uuid.uuid4()),
+            "eventID": str(uuid.uuid4()),
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": caller.account,
+            "eventCategory": "Management",
+        }
+        self._put_event(caller.region, caller.account, "aws.securityhub", CLOUDTRAIL, record)
+
+    def _put_event(
+        self, region: str, account: str, source: str, detail_type: str, detail: dict[str, Any]
+    ) -> None:
+        """PutEvents on the account's default bus, asked of moto over its WSGI interface."""
+        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+        body = json.dumps({"Entries": [entry]}).encode()
+        environ = EnvironBuilder(
+            method="POST",
+            path="/",
+            headers={
+                "Authorization": (
+                    f"AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/events/aws4_request, "
+                    "SignedHeaders=host, Signature=0"
+                ),
+                "Host": f"events.{region}.amazonaws.com",
+                "X-Amz-Target": "AWSEvents.PutEvents",
+                "x-moto-account-id": account,
+            },
+            data=body,
+            content_type="application/x-amz-json-1.1",
+        ).get_environ()
+        chunks, _status, _ = run_wsgi_app(self.app, environ, buffered=True)
+        getattr(chunks, "close", lambda: None)()
 
     def _caller(self, environ: dict[str, Any], key_id: str, region: str) -> Caller:
         header = environ.get("HTTP_X_MOTO_ACCOUNT_ID", "")

@@ -462,7 +462,12 @@ class SecurityHubFindings:
     # -- BatchImportFindings ----------------------------------------------------------------
 
     def batch_import(
-        self, caller: Caller, body: dict[str, Any], *, enabled: bool
+        self,
+        caller: Caller,
+        body: dict[str, Any],
+        *,
+        enabled: bool,
+        changed: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """BatchImportFindings: per-finding refusals in FailedFindings, as [IMPORT] says.
 
@@ -485,6 +490,9 @@ class SecurityHubFindings:
                     failed.append(error)
                     continue
                 self._import(caller, finding, now)
+                if changed is not None:
+                    stored = self._findings[(finding["ProductArn"], finding["Id"])]
+                    changed.append(copy.deepcopy(stored.finding))
         return {
             "FailedCount": len(failed),
             "SuccessCount": len(findings) - len(failed),
@@ -556,7 +564,9 @@ class SecurityHubFindings:
 
     # -- BatchUpdateFindings -----------------------------------------------------------------
 
-    def batch_update(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    def batch_update(
+        self, caller: Caller, body: dict[str, Any], changed: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """BatchUpdateFindings: the customer's fields; UpdatedAt stays ([UPDATE]).
 
         Raises:
@@ -577,6 +587,8 @@ class SecurityHubFindings:
                 code = self._update_one(caller, body, key, seen=seen, error=error, now=now)
                 if code is None:
                     processed.append({"Id": key[1], "ProductArn": key[0]})  # type: ignore[index]
+                    if changed is not None:
+                        changed.append(copy.deepcopy(self._findings[key].finding))  # type: ignore[index]
                 else:
                     unprocessed.append(
                         {"FindingIdentifier": ident, "ErrorCode": code[0], "ErrorMessage": code[1]}

@@ -340,24 +340,30 @@ class DynamoLedger:
         )
         return resp is not None
 
-    def claim_triage(self, fid: str, state: dict[str, Any], workflow: str, job: str) -> bool:
-        """Set the key's triage state unless it already has ``workflow`` (set by another job);
-        True when this job holds the change (its retry too)."""
-        changed = (
-            "triage_wf <> :wf"
-            if workflow != "NEW"
-            else "(attribute_exists(triage_wf) AND triage_wf <> :wf)"
-        )
+    def claim_triage(
+        self, fid: str, state: dict[str, Any], workflow: str, job: str, *, note_counts: bool = False
+    ) -> bool:
+        """Set the key's triage state unless it already shows ``workflow`` (and, with
+        ``note_counts``, the same finding note); True when this job holds the change (a retry of
+        the same job too)."""
+        changed = ["triage_wf <> :wf"]
         if workflow != "NEW":
-            changed = f"(attribute_not_exists(triage_wf) OR {changed})"
+            changed.append("attribute_not_exists(triage_wf)")
+        if note_counts:
+            changed += ["triage_note <> :note", "attribute_not_exists(triage_note)"]
         resp = self._update(
             items.key_key(fid),
-            UpdateExpression="SET triage = :st, triage_wf = :wf, triage_job = :job",
-            ConditionExpression=f"attribute_exists(pk) AND (triage_job = :job OR {changed})",
+            UpdateExpression=(
+                "SET triage = :st, triage_wf = :wf, triage_job = :job, triage_note = :note"
+            ),
+            ConditionExpression=(
+                f"attribute_exists(pk) AND (triage_job = :job OR {' OR '.join(changed)})"
+            ),
             ExpressionAttributeValues={
                 ":st": items.s(items.dump(state)),
                 ":wf": items.s(workflow),
                 ":job": items.s(job),
+                ":note": items.s(str(state.get("finding_note", ""))),
             },
         )
         return resp is not None

@@ -91,6 +91,7 @@ class TriageState:
     at: datetime | None = None
     note: str = ""
     via_slack: bool = True  # set from the alert (False: changed in Security Hub)
+    finding_note: str = ""  # the finding's Note.Text as this state left it
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the ledger keeps it)."""
@@ -100,6 +101,7 @@ class TriageState:
             "at": self.at.isoformat() if self.at else None,
             "note": self.note,
             "via_slack": self.via_slack,
+            "finding_note": self.finding_note,
         }
 
     @classmethod
@@ -115,6 +117,7 @@ class TriageState:
                 at=datetime.fromisoformat(at) if isinstance(at, str) else None,
                 note=str(raw.get("note", "")),
                 via_slack=bool(raw.get("via_slack", True)),
+                finding_note=str(raw.get("finding_note", "")),
             )
         except ValueError:
             return cls()
@@ -228,10 +231,13 @@ def modal(action: TriageAction, fid: str, channel: str, ts: str) -> dict[str, An
     }
 
 
-def reply_text(state: TriageState, *, key_present: bool) -> str:
-    """The thread reply announcing a state (mrkdwn)."""
+def reply_text(state: TriageState, *, key_present: bool, note_only: bool = False) -> str:
+    """The thread reply announcing a state (mrkdwn); ``note_only``: only the note changed."""
     where = "in Slack" if state.via_slack else "in Security Hub"
     by = mrkdwn(state.by, 200) if state.by else "someone (author unknown)"
+    if note_only:
+        text = f":memo: {by} changed the finding's note {where}."
+        return text + (f"\nNote: {mrkdwn(state.note, 500)}" if state.note else "")
     verb = {
         Workflow.NEW: "reopened the finding (Workflow NEW)",
         Workflow.NOTIFIED: "acknowledged the finding (Workflow NOTIFIED)",

@@ -313,3 +313,98 @@ def test_no_refusal_logs_a_secret(sandbox: SandboxStack, logs: io.StringIO) -> N
     assert "slack request refused" in text
     for secret in (SLACK_SIGNING_SECRET, SLACK_TOKEN, "/actions/"):
         assert secret not in text
+
+
+# -- the other way round: a change made in Security Hub, shown in the thread ---------------------
+
+
+def analyst_securityhub(sandbox: SandboxStack) -> Any:
+    """Security Hub as a person in the account sees it (an IAM user's own credentials)."""
+    import boto3  # noqa: PLC0415 - a person's client, not the detector's
+
+    iam = sandbox.aws.client("iam")
+    iam.create_user(UserName="analyst")
+    key = iam.create_access_key(UserName="analyst")["AccessKey"]
+    return boto3.client(
+        "securityhub",
+        region_name="us-east-1",
+        endpoint_url=sandbox.aws.endpoint_url,
+        aws_access_key_id=key["AccessKeyId"],
+        aws_secret_access_key=key["SecretAccessKey"],
+    )
+
+
+ANALYST = "arn:aws:iam::123456789012:user/analyst"
+
+
+def suppress_in_security_hub(sandbox: SandboxStack, note: str) -> None:
+    (finding,) = sandbox.aws.findings()
+    analyst_securityhub(sandbox).batch_update_findings(
+        FindingIdentifiers=[{"Id": finding["Id"], "ProductArn": finding["ProductArn"]}],
+        Workflow={"Status": "SUPPRESSED"},
+        Note={"Text": note, "UpdatedBy": "analyst"},
+    )
+
+
+def hub_events(sandbox: SandboxStack) -> list[dict[str, Any]]:
+    return sandbox.receive_hub_changes(wait_s=0)
+
+
+def handle(events: list[dict[str, Any]]) -> list[Any]:
+    return [interact.lambda_handler(e, None)["hub"] for e in events]
+
+
+def test_the_detectors_own_imports_and_updates_never_echo(sandbox: SandboxStack) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, ACK)
+    jobs(sandbox)
+    events = hub_events(sandbox)
+    kinds = sorted(e["detail-type"] for e in events)
+    # the alert's import, the acknowledgement's update, and CloudTrail's record of it
+    assert kinds == [
+        "AWS API Call via CloudTrail",
+        "Security Hub Findings - Imported",
+        "Security Hub Findings - Imported",
+    ]
+    assert sorted(r[0] for r in handle(events)) == ["stale", "unchanged", "unchanged"]
+    assert len(sandbox.slack.replies(SLACK_CHANNEL, alert.ts)) == 1
+
+
+def test_a_suppression_in_security_hub_shows_who_in_the_thread_and_on_the_alert(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)  # the alert's own import
+    suppress_in_security_hub(sandbox, "accepted risk: sandbox account")
+    events = hub_events(sandbox)
+    cloudtrail = [e for e in events if e["detail-type"] == "AWS API Call via CloudTrail"]
+    imported = [e for e in events if e not in cloudtrail]
+    assert handle(cloudtrail + imported) == [["done"], ["unchanged"]]
+    (reply,) = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    text = json.dumps(reply.blocks)
+    assert "suppressed the finding (Workflow SUPPRESSED) in Security Hub" in text
+    assert "analyst" in text
+    assert "accepted risk" in text
+    redrawn = current(sandbox, alert)
+    assert "Workflow SUPPRESSED* in Security Hub by arn:" in status(redrawn)
+    assert buttons(redrawn) == [ACK, RESOLVE]
+
+
+def test_when_the_finding_event_comes_first_the_author_is_named_after(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)
+    suppress_in_security_hub(sandbox, "accepted risk")
+    events = hub_events(sandbox)
+    cloudtrail = [e for e in events if e["detail-type"] == "AWS API Call via CloudTrail"]
+    imported = [e for e in events if e not in cloudtrail]
+    assert handle(imported) == [["done"]]
+    (reply,) = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    assert "author unknown" in json.dumps(reply.blocks)
+    assert handle(cloudtrail) == [["author-named"]]
+    (reply,) = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    assert "author unknown" not in json.dumps(reply.blocks)
+    assert "analyst" in json.dumps(reply.blocks)
+    assert "analyst" in status(current(sandbox, alert))
+    assert handle(events) == [["unchanged"], ["unchanged"]]  # redelivered: nothing more
