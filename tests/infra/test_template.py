@@ -89,7 +89,18 @@ def test_async_failures_go_to_the_dead_letter_queue() -> None:
 def test_queue_policy_admits_only_the_rules_and_tls() -> None:
     policy = props("DeadLetterQueuePolicy")
     assert policy["Queues"] == [{"Ref": "DeadLetterQueue"}]
-    allow, deny = policy["PolicyDocument"]["Statement"]
+    allow, hub, deny = policy["PolicyDocument"]["Statement"]
+    # With triage from Slack, the finding-change rules too (their own statement).
+    interactive, absent = hub["Fn::If"][1:]
+    assert (hub["Fn::If"][0], absent) == ("IsInteractive", {"Ref": "AWS::NoValue"})
+    assert interactive["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        getatt("FindingsImportedRule", "Arn"),
+        getatt("FindingsUpdatedRule", "Arn"),
+    ]
+    assert (interactive["Principal"], interactive["Action"]) == (
+        {"Service": "events.amazonaws.com"},
+        "sqs:SendMessage",
+    )
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
