@@ -6,7 +6,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -189,7 +189,7 @@ def _own_account(accounts: AccountClients) -> str | None:
         return None
 
 
-def _warm(client_for: Any, account_id: str) -> None:
+def _warm(client_for: Callable[[str], object], account_id: str) -> None:
     """Create a client ahead of need; a failure here resurfaces, handled, where it is used."""
     with contextlib.suppress(Exception):
         client_for(account_id)
