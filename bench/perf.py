@@ -33,6 +33,7 @@ means and where the time goes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -250,7 +251,9 @@ def reference_paths(env: dict[str, str], events: list[dict[str, Any]]) -> dict[s
 
     handler._runtime = None
     paths: dict[str, Steps] = {}
-    with patched_environ(env):
+    # The handler writes each invocation's EMF metrics line on stdout, as Lambda wants it; here
+    # stdout holds only the bench lines, so those go to stderr with the other context.
+    with patched_environ(env), contextlib.redirect_stdout(sys.stderr):
         for event in events:
             out = handler.lambda_handler(event, _LambdaContext())
             (status, verdict, confirmation, actions), *more = path_of(out)
