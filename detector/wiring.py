@@ -22,6 +22,7 @@ from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
+from detector.controls import ROOT_ACCESS_KEYS
 from detector.errors import AwsCallError
 from detector.log import configure, get_logger
 from detector.pipeline import Dependencies
@@ -169,6 +170,7 @@ def build_runtime(
         organization=bool(settings.member_role_name),
         own_account=lambda: _own_account(accounts),
         warm_up=lambda account_id: _warm(securityhub_for, account_id),
+        control=ROOT_ACCESS_KEYS.with_severity(settings.finding_severity),
     )
     return Runtime(
         settings=settings,
