@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlparse
 
+from detector.controls import SEVERITY_LABELS
 from detector.domain.event import ACCOUNT_ID_PATTERN
 from detector.errors import ConfigError
 
@@ -147,6 +148,13 @@ LOG_LEVEL = Variable(
     choices=("DEBUG", "INFO", "WARNING", "ERROR"),
     parameter="LogLevel",
 )
+FINDING_SEVERITY = Variable(
+    "FINDING_SEVERITY",
+    "the severity the finding carries (FFIEC rates the control Medium; AWS rates IAM.4 Critical)",
+    default="MEDIUM",
+    choices=SEVERITY_LABELS,
+    parameter="FindingSeverity",
+)
 LEDGER_TABLE = Variable(
     "LEDGER_TABLE",
     "the DynamoDB ledger table (keys `pk`, `sk`; TTL `expires_at`)",
@@ -255,6 +263,7 @@ VARIABLES = (
     CONFIRM_WAIT_SECONDS,
     KEY_SETTLE_SECONDS,
     LOG_LEVEL,
+    FINDING_SEVERITY,
     LEDGER_TABLE,
     EVENT_LEASE_SECONDS,
     MEMBER_ROLE_NAME,
@@ -321,6 +330,7 @@ class Settings:
     own_account_id: str | None = None
     slack_posts_per_second: float = 1.0
     interactivity: Interactivity | None = None  # None: no triage from Slack
+    finding_severity: str = "MEDIUM"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -372,6 +382,7 @@ class Settings:
             key_settle_s=_number(env, KEY_SETTLE_SECONDS),
             log_level=log_level,
             interactivity=_interactivity(env, mode),
+            finding_severity=_choice(env, FINDING_SEVERITY),
         )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from detector import metrics, retry
 from detector.config import SlackMode
+from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation
 from detector.domain.delivery import (
     Action,
@@ -103,6 +104,7 @@ class Dependencies:
     warm_up: Callable[[str], None] = field(default=lambda _account: None)
     # Slack interactivity: a key's alert carries the triage status line and buttons.
     triage: bool = False
+    control: Control = ROOT_ACCESS_KEYS  # what findings and alerts report (FINDING_SEVERITY)
     _pool: ThreadPoolExecutor | None = None
 
     def pool(self) -> ThreadPoolExecutor:
@@ -460,7 +462,7 @@ class _Attempt:
             partition=deps.partition,
             account_name=self.account_name,
         )
-        return build_finding(self.event, self.verdict, confirmation, ctx)
+        return build_finding(self.event, self.verdict, confirmation, ctx, self.deps.control)
 
     # -- round 2: the finding and the Slack message, side by side --------------------------
 
@@ -753,6 +755,7 @@ class _Attempt:
             finding_id=fid,
             account_name=self.account_name,
             unfiled=self.unfiled,
+            control=self.deps.control,
         )
 
 
