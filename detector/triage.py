@@ -248,7 +248,10 @@ def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     by = responder_label(str(job.get("user_name") or ""), str(job["user_id"]))
     reason = str(job.get("text") or "")
     note = note_text(action, by, at, reason)
-    state = TriageState(action.workflow, by=by, at=at, note=reason, finding_note=note)
+    current = TriageState.from_dict(record.triage)
+    state = current.followed_by(
+        TriageState(action.workflow, by=by, at=at, note=reason, finding_note=note)
+    )
     if not deps.ledger.claim_triage(fid, state.as_dict(), action.workflow.value, job_id):
         get_logger().info("triage unchanged", extra={"job": job_id, "finding_id": fid})
         return "unchanged"
@@ -341,17 +344,21 @@ def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
         if change.author and not current.by and not current.via_slack:
             return _name_author(record, current, change.author, job, deps)
         return "unchanged"
-    if change.at is not None and current.at is not None and change.at <= current.at:
-        # Older than the state shown (an echo of the detector's own import or update that
-        # arrives after a later change): a change is shown once, in the order it was made.
+    if current.was(workflow, note) or (
+        change.at is not None and current.at is not None and change.at < current.at
+    ):
+        # An earlier state, or older than the one shown: an echo of an earlier import or
+        # update arriving late. A change is shown once, in the order it was made.
         return "stale"
-    state = TriageState(
-        workflow,
-        by=change.author or "",
-        at=change.at or datetime.fromtimestamp(deps.clock(), UTC).replace(microsecond=0),
-        note=note,
-        via_slack=False,
-        finding_note=note,
+    state = current.followed_by(
+        TriageState(
+            workflow,
+            by=change.author or "",
+            at=change.at or datetime.fromtimestamp(deps.clock(), UTC).replace(microsecond=0),
+            note=note,
+            via_slack=False,
+            finding_note=note,
+        )
     )
     if not deps.ledger.claim_triage(fid, state.as_dict(), workflow.value, job, note_counts=True):
         return "unchanged"

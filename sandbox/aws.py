@@ -6,6 +6,7 @@ summary flag (AccountAccessKeysPresent) directly in moto's backend.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -162,6 +163,22 @@ class MotoSandbox(ServedEndpoint):
         for account_id in account_ids:
             acting["account"] = account_id
             client.enable_security_hub(EnableDefaultStandards=False)
+
+    def person_client(self, service: str, user_name: str, region: str = REGION) -> Any:
+        """A client acting as a person of the account: an IAM user ``user_name`` (created if
+        needed) with an access key of their own, so AWS (and CloudTrail) tell them apart from
+        the detector."""
+        iam = self.client("iam")
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_user(UserName=user_name)
+        key = iam.create_access_key(UserName=user_name)["AccessKey"]
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            region_name=region,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
 
     def set_root_key_present(self, present: bool, account_id: str = ACCOUNT_ID) -> None:
         """What IAM's GetAccountSummary reports as AccountAccessKeysPresent for root."""

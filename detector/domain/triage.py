@@ -8,7 +8,7 @@ characters, with ``UpdatedBy``); the alert's status line and buttons show the fi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -28,6 +28,7 @@ MAX_NOTE = 512  # Note.Text, "NoteUpdate" (Security Hub API reference)
 NOTE_AUTHOR = "root-key-detector (Slack triage)"  # UpdatedBy of the detector's own notes
 STATUS_BLOCK = "triage_status"
 BUTTONS_BLOCK = "triage_buttons"
+MAX_PAST = 20  # earlier triage states remembered per finding
 MAX_METADATA = 3000  # a view's private_metadata ("View object", Slack reference)
 
 
@@ -92,6 +93,18 @@ class TriageState:
     note: str = ""
     via_slack: bool = True  # set from the alert (False: changed in Security Hub)
     finding_note: str = ""  # the finding's Note.Text as this state left it
+    # (workflow, finding note) of the states before this one, oldest first: an event that
+    # shows one of them arrived late (an echo of an earlier change), not a new change.
+    past: tuple[tuple[str, str], ...] = ()
+
+    def followed_by(self, new: TriageState) -> TriageState:
+        """``new``, remembering this state among its past ones (the last ``MAX_PAST``)."""
+        past = (*self.past, (self.workflow.value, self.finding_note))[-MAX_PAST:]
+        return replace(new, past=past)
+
+    def was(self, workflow: Workflow, note: str) -> bool:
+        """Whether an earlier state (not this one) showed ``workflow`` and ``note``."""
+        return (workflow.value, note) in self.past
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the ledger keeps it)."""
@@ -102,6 +115,7 @@ class TriageState:
             "note": self.note,
             "via_slack": self.via_slack,
             "finding_note": self.finding_note,
+            "past": [list(p) for p in self.past],
         }
 
     @classmethod
@@ -118,9 +132,18 @@ class TriageState:
                 note=str(raw.get("note", "")),
                 via_slack=bool(raw.get("via_slack", True)),
                 finding_note=str(raw.get("finding_note", "")),
+                past=_past(raw.get("past")),
             )
         except ValueError:
             return cls()
+
+
+def _past(raw: Any) -> tuple[tuple[str, str], ...]:
+    if not isinstance(raw, list):
+        return ()
+    return tuple(
+        (str(p[0]), str(p[1])) for p in raw[-MAX_PAST:] if isinstance(p, list) and len(p) == 2
+    )
 
 
 def responder_label(name: str, user_id: str) -> str:

@@ -318,28 +318,9 @@ def test_no_refusal_logs_a_secret(sandbox: SandboxStack, logs: io.StringIO) -> N
 # -- the other way round: a change made in Security Hub, shown in the thread ---------------------
 
 
-def analyst_securityhub(sandbox: SandboxStack) -> Any:
-    """Security Hub as a person in the account sees it (an IAM user's own credentials)."""
-    import boto3  # noqa: PLC0415 - a person's client, not the detector's
-
-    iam = sandbox.aws.client("iam")
-    iam.create_user(UserName="analyst")
-    key = iam.create_access_key(UserName="analyst")["AccessKey"]
-    return boto3.client(
-        "securityhub",
-        region_name="us-east-1",
-        endpoint_url=sandbox.aws.endpoint_url,
-        aws_access_key_id=key["AccessKeyId"],
-        aws_secret_access_key=key["SecretAccessKey"],
-    )
-
-
-ANALYST = "arn:aws:iam::123456789012:user/analyst"
-
-
 def suppress_in_security_hub(sandbox: SandboxStack, note: str) -> None:
     (finding,) = sandbox.aws.findings()
-    analyst_securityhub(sandbox).batch_update_findings(
+    sandbox.aws.person_client("securityhub", "analyst").batch_update_findings(
         FindingIdentifiers=[{"Id": finding["Id"], "ProductArn": finding["ProductArn"]}],
         Workflow={"Status": "SUPPRESSED"},
         Note={"Text": note, "UpdatedBy": "analyst"},
