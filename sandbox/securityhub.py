@@ -432,12 +432,22 @@ class SecurityHubFindings:
         self._findings: dict[tuple[str, str], _Stored] = {}  # (ProductArn, Id) -> finding
         self._seq = 0
         self.administrator: str | None = None
+        self._busy: dict[str, int] = {}  # finding Id -> updates still refused as concurrent
 
     def reset(self) -> None:
         """Forget every finding and the administrator."""
         with self._lock:
             self._findings.clear()
             self.administrator = None
+            self._busy.clear()
+
+    def busy(self, finding_id: str, updates: int) -> None:
+        """The next ``updates`` BatchUpdateFindings of ``finding_id`` meet another update in
+        progress: ConcurrentUpdateError in UnprocessedFindings ([UPDATE]: "another request
+        attempted to update the finding while this request was being processed", which a
+        BatchImportFindings at the same moment causes)."""
+        with self._lock:
+            self._busy[finding_id] = updates
 
     def sees(self, caller: Caller, finding: dict[str, Any]) -> bool:
         """Whether ``caller`` reads (and may BatchUpdateFindings) ``finding``.
@@ -615,6 +625,9 @@ class SecurityHubFindings:
         stored = self._findings.get(key)
         if stored is None or not self.sees(caller, stored.finding):
             return "FindingNotFound", "Finding Not Found"
+        if self._busy.get(key[1], 0) > 0:
+            self._busy[key[1]] -= 1
+            return "ConcurrentUpdateError", "Finding was being updated by another request"
         _apply_customer_update(stored, body, now)
         return None
 
