@@ -113,8 +113,8 @@ def request_body(event: dict[str, Any]) -> bytes:
 
 def answer(event: dict[str, Any], deps: TriageDeps) -> dict[str, Any]:
     """Answer one function URL request from Slack (within its three seconds)."""
-    headers = event.get("headers")
-    if not isinstance(headers, dict) or not isinstance(event, dict):
+    headers = event.get("headers") if isinstance(event, dict) else None
+    if not isinstance(headers, dict):
         return _refused(Refused(400, "not a function URL request"))
     try:
         body = request_body(event)

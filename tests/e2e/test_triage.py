@@ -389,3 +389,10 @@ def test_when_the_finding_event_comes_first_the_author_is_named_after(
     assert "analyst" in json.dumps(reply.blocks)
     assert "analyst" in status(current(sandbox, alert))
     assert handle(events) == [["unchanged"], ["unchanged"]]  # redelivered: nothing more
+
+
+@pytest.mark.parametrize("event", [{}, {"headers": "x"}, [], {"detector": "sweep"}])
+def test_anything_else_sent_to_the_function_is_400(sandbox: SandboxStack, event: Any) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    assert interact.lambda_handler(event, None)["statusCode"] == 400
+    nothing_changed(sandbox, alert)
