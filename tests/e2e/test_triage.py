@@ -396,3 +396,34 @@ def test_anything_else_sent_to_the_function_is_400(sandbox: SandboxStack, event:
     alert = alert_of_a_root_key(sandbox)
     assert interact.lambda_handler(event, None)["statusCode"] == 400
     nothing_changed(sandbox, alert)
+
+
+def test_two_responders_at_the_same_moment_give_one_update(sandbox: SandboxStack) -> None:
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, ACK)
+    click(sandbox, RITA, alert, ACK)
+    queued = CONTRACTS.take_invocations()
+    assert len(queued) == 2
+    with ThreadPoolExecutor(2) as pool:
+        results = list(
+            pool.map(lambda job: interact.lambda_handler(job[1], None)["triage"], queued)
+        )
+    assert sorted(results) == ["done", "unchanged"]
+    assert len(sandbox.slack.replies(SLACK_CHANNEL, alert.ts)) == 1
+    assert workflow(sandbox)[0] == "NOTIFIED"
+
+
+def test_a_member_of_the_responder_group_may_act(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_RESPONDERS", "")
+    monkeypatch.setenv("SLACK_RESPONDER_GROUP", "S0SECOPS")
+    monkeypatch.setattr(handler, "_runtime", None)
+    sandbox.slack.interactivity.groups["S0SECOPS"] = [BOB.user_id]
+    alert = alert_of_a_root_key(sandbox)
+    assert click(sandbox, ALICE, alert, ACK).status == 403  # not in the group
+    assert click(sandbox, BOB, alert, ACK).status == 200
+    assert jobs(sandbox) == [{"triage": "done"}]
+    assert "bob (U0BOB)" in str(workflow(sandbox)[1])
