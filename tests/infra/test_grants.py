@@ -260,7 +260,9 @@ class World:
         own = account == ACCOUNT_ID
         s3 = self.stack.aws.client("s3") if own else self.member_client("s3", account)
         trails = (
-            self.stack.aws.client("cloudtrail") if own else self.member_client("cloudtrail", account)
+            self.stack.aws.client("cloudtrail")
+            if own
+            else self.member_client("cloudtrail", account)
         )
         bucket = f"trail-{account}"
         s3.create_bucket(Bucket=bucket)
