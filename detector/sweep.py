@@ -116,6 +116,7 @@ class Sweeper:
         inventory: KeyInventory,
         *,
         dependencies: DependencyReader | None = None,
+        dry_run: bool = False,
         concurrency: int = 32,
         settle_s: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -123,6 +124,7 @@ class Sweeper:
         self._deps = deps
         self._inventory = inventory
         self._dependencies = dependencies
+        self._dry_run = dry_run  # read and decide, say what would be done, do none of it
         self._concurrency = concurrency
         self._settle = timedelta(seconds=settle_s)
         self._now = now
@@ -151,7 +153,8 @@ class Sweeper:
             if note:
                 result.detail = f"{note}; {result.detail}" if result.detail else note
         summary = SweepSummary(results, skipped=dict(skipped or {}))
-        self._digest(summary)
+        if not self._dry_run:
+            self._digest(summary)
         get_logger().info("sweep done", extra=summary.as_dict())
         failed = [(r.account, r.detail) for r in results if r.action_failed]
         if failed:
@@ -177,7 +180,8 @@ class Sweeper:
         except Exception as exc:  # noqa: BLE001 - one account's failure is reported, not fatal
             return self._failed(account, exc, action=False)
         try:
-            result = self._act(account, present, records)
+            act = self._would if self._dry_run else self._act
+            result = act(account, present, records)
         except Exception as exc:  # noqa: BLE001 - reported, and the sweep fails at the end
             result = self._failed(account, exc, action=True)
         result.dependencies = self._check_dependencies(account)
@@ -228,6 +232,21 @@ class Sweeper:
         elif status is AccountStatus.KNOWN:
             detail = f"{len(records)} key record(s)"
         return AccountResult(account, status, detail)
+
+    def _would(self, account: str, present: bool, records: list[KeyRecord]) -> AccountResult:
+        """What :meth:`_act` would do in the account, said in ``detail``; nothing is done."""
+        now = self._now()
+        unalerted = frozenset(r.fid for r in records if self._alert_missing(r))
+        decision = decide(present, records, now, settle=self._settle, unalerted=unalerted)
+        plans = [
+            "alert a root key no record covers" if decision.alert_new else "",
+            f"alert again {len(decision.realert)} key(s)" if decision.realert else "",
+            f"re-import {len(decision.refresh)} finding(s)" if decision.refresh else "",
+            f"resolve {len(decision.resolve)} finding(s)" if decision.resolve else "",
+            f"wait for {len(decision.settling)} recent finding(s)" if decision.settling else "",
+        ]
+        said = "; ".join(p for p in plans if p) or "nothing"
+        return AccountResult(account, decision.status, f"would: {said}")
 
     def _alert_missing(self, record: KeyRecord) -> bool:
         """A record a sweep opened whose event never finished (its alert, say, failed)."""

@@ -110,6 +110,7 @@ class Runtime:
             self.deps.retry_env,
             region=self.settings.region,
             rule_name_for=rule_name,
+            own_account=self.accounts.own_account_id if self.settings.member_role_name else None,
         )
 
     def sweep_selection(self) -> Selection:
@@ -123,10 +124,14 @@ class Runtime:
         return Selection((self.accounts.own_account_id(),))
 
     def sweep(
-        self, accounts: Iterable[str] | None = None, *, at: datetime | None = None
+        self,
+        accounts: Iterable[str] | None = None,
+        *,
+        at: datetime | None = None,
+        dry_run: bool = False,
     ) -> SweepSummary:
         """Run the daily sweep as configured (over ``accounts`` when given; ``at`` a time other
-        than now, for tests and replays).
+        than now, for tests and replays; ``dry_run``: decide and say, do nothing).
 
         Raises:
             SweepError: an alert, refresh or resolution failed in some account.
@@ -139,6 +144,7 @@ class Runtime:
             self.deps,
             self.inventory,
             dependencies=self.dependencies(),
+            dry_run=dry_run,
             concurrency=self.settings.sweep_concurrency,
             settle_s=self.settings.key_settle_s,
             **({"now": lambda: at} if at is not None else {}),

@@ -4,12 +4,13 @@ refuses is noted as unreadable (its error code), never raised."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from detector import retry
 from detector.adapters.aws_errors import aws_call
-from detector.domain.dependencies import Facts, Selectors, Trail, Unreadable
+from detector.domain.dependencies import Facts, Selectors, Trail, Unreadable, trail_ok
 from detector.errors import AwsCallError
 
 _T = TypeVar("_T")
@@ -23,7 +24,14 @@ HUB_OFF = frozenset({"InvalidAccessException", "ResourceNotFoundException"})
 
 
 class AccountDependencies:
-    """Reads an account's trails, rule and hub through ``client_for`` (its member role)."""
+    """Reads an account's trails, rule and hub through ``client_for`` (its member role).
+
+    An organization trail logs the events of every account of the organization ("Creating a
+    trail for an organization", CloudTrail user guide). When the detector's own account
+    (``own_account``) sees one that records this region and is logging management writes, that
+    trail is every account's, and member accounts' trails are not read (three calls and a
+    client fewer per account); else each account's are.
+    """
 
     def __init__(
         self,
@@ -32,11 +40,15 @@ class AccountDependencies:
         *,
         region: str,
         rule_name_for: Callable[[str], str],
+        own_account: Callable[[], str] | None = None,
     ) -> None:
         self._client_for = client_for
         self._retry_env = retry_env
         self._region = region
         self._rule_name_for = rule_name_for
+        self._own_account = own_account
+        self._lock = threading.Lock()
+        self._org_trail: tuple[Trail | None] | None = None  # (the trail or None) once read
 
     def read(self, account_id: str) -> Facts:
         """The facts of ``account_id``.
@@ -45,13 +57,34 @@ class AccountDependencies:
             AwsCallError: no client can act in the account (the member role).
         """
         rule_name = self._rule_name_for(account_id)
+        org_trail = self._organization_trail()
+        trails = (
+            (org_trail,)
+            if org_trail is not None
+            else self._trails(self._client_for("cloudtrail", account_id))
+        )
         return Facts(
             region=self._region,
             rule_name=rule_name,
-            trails=self._trails(self._client_for("cloudtrail", account_id)),
+            trails=trails,
             rule_state=self._rule(self._client_for("events", account_id), rule_name),
             hub_enabled=self._hub(self._client_for("securityhub", account_id)),
         )
+
+    def _organization_trail(self) -> Trail | None:
+        """The organization trail that covers every account, if the own account sees one."""
+        if self._own_account is None:
+            return None
+        with self._lock:
+            if self._org_trail is None:
+                self._org_trail = (self._read_organization_trail(self._own_account()),)
+            return self._org_trail[0]
+
+    def _read_organization_trail(self, own: str) -> Trail | None:
+        trails = self._trails(self._client_for("cloudtrail", own))
+        if isinstance(trails, Unreadable):
+            return None
+        return next((t for t in trails if t.organization and trail_ok(t)), None)
 
     def _call(self, name: str, fn: Callable[..., _T], **kwargs: Any) -> _T:
         result: _T = retry.build(retry.AWS_CALL, self._retry_env)(aws_call, name, fn, **kwargs)

@@ -144,7 +144,7 @@ def _trail(facts: Facts) -> Assessment:
         return Assessment(
             Check.TRAIL, Verdict.PROBLEM, f"no CloudTrail trail covers {facts.region}"
         )
-    if any(_trail_ok(t) for t in covering):
+    if any(trail_ok(t) for t in covering):
         return Assessment(Check.TRAIL, Verdict.OK)
     unreadable = _first_unreadable(covering)
     if unreadable is not None:
@@ -157,7 +157,8 @@ def _trail(facts: Facts) -> Assessment:
     )
 
 
-def _trail_ok(trail: Trail) -> bool:
+def trail_ok(trail: Trail) -> bool:
+    """Whether ``trail`` is logging and keeps IAM's management write events."""
     return (
         trail.logging is True
         and isinstance(trail.selectors, Selectors)

@@ -160,3 +160,50 @@ def test_a_shadow_trails_status_needs_its_arn(proxy: AwsFaultProxy) -> None:
     assert refused.value.response["Error"]["Code"] == "TrailNotFoundException"
     assert here.get_trail_status(Name=arn)["IsLogging"] is True
     assert home.get_trail_status(Name="everywhere")["IsLogging"] is True  # its own region
+
+
+def test_an_organization_trail_seen_by_the_detectors_account_covers_every_member(
+    sandbox: SandboxStack, proxy: AwsFaultProxy
+) -> None:
+    member = "210987654321"
+    sandbox.aws.client("organizations").create_organization(FeatureSet="ALL")
+    _trail(proxy, "organization", IsMultiRegionTrail=True, IsOrganizationTrail=True)
+    asked: list[tuple[str, str]] = []
+
+    def client_for(service: str, account: str) -> Any:
+        asked.append((service, account))
+        if account == ACCOUNT_ID:
+            return _client(proxy, service)
+        return sandbox.aws.client(service, account_id=account)
+
+    reader = AccountDependencies(
+        client_for,
+        retry.RetryEnv(sleep=lambda _s: None),
+        region=REGION,
+        rule_name_for=lambda _a: RULE,
+        own_account=lambda: ACCOUNT_ID,
+    )
+    (trail, _rule, _hub) = assess(reader.read(member))
+    assert trail.verdict is Verdict.OK
+    assert ("cloudtrail", member) not in asked  # the member's own trails were never read
+    assert reader.read("345678901234").trails == reader.read(member).trails
+    assert asked.count(("cloudtrail", ACCOUNT_ID)) == 1  # the organization's, read once
+
+
+def test_without_an_organization_trail_each_members_trails_are_read(
+    sandbox: SandboxStack, proxy: AwsFaultProxy
+) -> None:
+    member = "210987654321"
+    _trail(proxy, "own-only")  # the detector's account logs only itself
+    reader = AccountDependencies(
+        lambda service, account: sandbox.aws.client(service, account_id=account),
+        retry.RetryEnv(sleep=lambda _s: None),
+        region=REGION,
+        rule_name_for=lambda _a: RULE,
+        own_account=lambda: ACCOUNT_ID,
+    )
+    (trail, _rule, _hub) = assess(reader.read(member))
+    assert (trail.verdict, trail.detail) == (
+        Verdict.PROBLEM,
+        f"no CloudTrail trail covers {REGION}",
+    )
