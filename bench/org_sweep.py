@@ -9,7 +9,10 @@ Lambda runs it (``python3.13``, the zip ``make package`` builds, boto3 beside it
 ``bench/lambda_image.py``), holding nothing but the detector; the time is that of
 ``Runtime.sweep`` (the runtime built first, no client made yet). Per account the sweep makes
 what it makes in AWS: STS AssumeRole into the member role (distinct credentials per account)
-and IAM GetAccountSummary with them; the ledger's key records are read once (a DynamoDB Query).
+and IAM GetAccountSummary with them, then the dependency checks: EventBridge DescribeRule and
+Security Hub DescribeHub in the account (the canned endpoint's organization trail, read once in
+the detector's account, stands for every account's trail); the ledger's key records are read
+once (a DynamoDB Query).
 Three accounts hold a root key nobody alerted on: for each, the pipeline runs (ledger claims,
 IAM again, BatchImportFindings in the account, a Slack alert, ledger writes); then the digest is
 posted.
