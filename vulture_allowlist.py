@@ -23,7 +23,6 @@ MAX_METRICS  # detector/metrics.py: EMF's per-directive limit, which the metric 
 
 # The composition root's dead-letter queue for a redrive: detector/cli/redrive.py passes it to
 # redrive.drain once it switches from redrive.redrive (issue 15, on merge).
-_.dead_letter_queue  # detector/wiring.py: Runtime.dead_letter_queue
 
 # The configuration table's source: what README's table and the template are checked against
 # (tests/infra/test_config_agreement.py); Settings itself needs neither.

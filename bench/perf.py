@@ -33,6 +33,7 @@ means and where the time goes.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import json
 import os
@@ -250,7 +251,9 @@ def reference_paths(env: dict[str, str], events: list[dict[str, Any]]) -> dict[s
 
     handler._runtime = None
     paths: dict[str, Steps] = {}
-    with patched_environ(env):
+    # The handler writes each invocation's EMF metrics line on stdout, as Lambda wants it; here
+    # stdout holds only the bench lines, so those go to stderr with the other context.
+    with patched_environ(env), contextlib.redirect_stdout(sys.stderr):
         for event in events:
             out = handler.lambda_handler(event, _LambdaContext())
             (status, verdict, confirmation, actions), *more = path_of(out)
@@ -411,16 +414,29 @@ def report_warm(run: WarmRun) -> None:
 # ---------------------------------------------------------------------------------------------
 # cold_start_ratio and peak_rss_mb: fresh python3.13 processes running the built zip
 
-COLD_CHILD = """\
+# What Lambda hands every invocation (the parts the handler reads): a cold process is given it too,
+# so its first event learns its own account from the function's ARN, as in Lambda, not from STS.
+LAMBDA_CONTEXT = f"""\
+class Context:
+    aws_request_id = "bench-request"
+    function_name = "root-key-detector"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:{ACCOUNT}:function:root-key-detector"
+    def get_remaining_time_in_millis(self):
+        return 300_000
+"""
+COLD_CHILD = (
+    LAMBDA_CONTEXT
+    + """\
 import json, sys, time
 event = json.loads(sys.argv[1])
 t0 = time.perf_counter()
 from detector.handler import lambda_handler
 t1 = time.perf_counter()
-out = lambda_handler(event, None)
+out = lambda_handler(event, Context())
 t2 = time.perf_counter()
 print(json.dumps({"phases": [t1 - t0, t2 - t1], "out": out}))
 """
+)
 BASELINE_CHILD = """\
 import time
 t0 = time.perf_counter()
@@ -430,7 +446,9 @@ boto3.client("iam")
 print(t1 - t0, time.perf_counter() - t1)
 """
 # Not measured: one more cold process; the canned endpoint's log shows its first event's calls.
-COLD_TRACE_CHILD = """\
+COLD_TRACE_CHILD = (
+    LAMBDA_CONTEXT
+    + """\
 import json, sys, time
 event = json.loads(sys.argv[1])
 def mono():
@@ -438,13 +456,16 @@ def mono():
 t0 = mono()
 from detector.handler import lambda_handler
 t1 = mono()
-out = lambda_handler(event, None)
+out = lambda_handler(event, Context())
 print(json.dumps({"t": [t0, t1, mono()], "out": out}))
 """
+)
 # ru_maxrss of a spawned child starts at its parent's RSS (Linux records the pre-exec image's
 # high-water mark in it), and this harness holds more: the child reports VmHWM, the peak RSS of
 # its own image, and ru_maxrss only as context. Both in MiB.
-RSS_CHILD = """\
+RSS_CHILD = (
+    LAMBDA_CONTEXT
+    + """\
 import json, resource, sys
 def rss():
     try:
@@ -459,13 +480,14 @@ from detector.handler import lambda_handler
 imported = rss()
 processed = 0
 for i, event in enumerate(events):
-    processed += lambda_handler(event, None)["processed"]
+    processed += lambda_handler(event, Context())["processed"]
     if i == 0:
         first = rss()
 maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps({"started": started, "imported": imported, "first_event": first,
                   "peak": rss(), "ru_maxrss": maxrss, "processed": processed}))
 """
+)
 
 
 @dataclass(frozen=True)

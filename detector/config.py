@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import urlparse
 
+from detector.controls import SEVERITY_LABELS
 from detector.domain.event import ACCOUNT_ID_PATTERN
 from detector.errors import ConfigError
 
@@ -147,6 +148,13 @@ LOG_LEVEL = Variable(
     choices=("DEBUG", "INFO", "WARNING", "ERROR"),
     parameter="LogLevel",
 )
+FINDING_SEVERITY = Variable(
+    "FINDING_SEVERITY",
+    "the severity the finding carries (FFIEC rates the control Medium; AWS rates IAM.4 Critical)",
+    default="MEDIUM",
+    choices=SEVERITY_LABELS,
+    parameter="FindingSeverity",
+)
 LEDGER_TABLE = Variable(
     "LEDGER_TABLE",
     "the DynamoDB ledger table (keys `pk`, `sk`; TTL `expires_at`)",
@@ -229,6 +237,7 @@ VARIABLES = (
     CONFIRM_WAIT_SECONDS,
     KEY_SETTLE_SECONDS,
     LOG_LEVEL,
+    FINDING_SEVERITY,
     LEDGER_TABLE,
     EVENT_LEASE_SECONDS,
     MEMBER_ROLE_NAME,
@@ -281,6 +290,7 @@ class Settings:
     own_account_id: str | None = None
     slack_posts_per_second: float = 1.0
     event_rule_name: str = "root-key-detector-events"
+    finding_severity: str = "MEDIUM"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -333,6 +343,7 @@ class Settings:
             confirm_wait_s=_number(env, CONFIRM_WAIT_SECONDS),
             key_settle_s=_number(env, KEY_SETTLE_SECONDS),
             log_level=log_level,
+            finding_severity=_choice(env, FINDING_SEVERITY),
         )
 
 

@@ -1,8 +1,23 @@
-"""The FFIEC control this detector enforces, as data: the one place its metadata lives."""
+"""The control the finding reports, as data: FFIEC's, and the requirements AWS maps to its IAM.4.
+
+The one place this metadata lives: findings (``Compliance.RelatedRequirements``, severity) and
+the alert's context line are built from it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+SEVERITY_LABELS = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")  # ASFF Severity.Label
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """The requirements of one framework (one version of it) that the control satisfies."""
+
+    framework: str  # as a reader knows it, for the alert: "NIST SP 800-53 Rev. 5"
+    asff: tuple[str, ...]  # as ASFF's RelatedRequirements writes them (Security Hub's own form)
+    short: str  # the same requirements, briefly, for the alert's context line
 
 
 @dataclass(frozen=True, slots=True)
@@ -13,29 +28,56 @@ class Control:
     framework: str
     title: str
     description: str
-    severity_label: str  # ASFF Severity.Label
-    severity_original: str  # the framework's own rating
+    severity_label: str  # ASFF Severity.Label: configurable (FINDING_SEVERITY)
+    framework_rating: str  # the framework's own rating: FFIEC rates this Medium
     finding_type: str  # ASFF Types entry (namespace/category/classifier)
-    requirements: tuple[str, ...]  # ASFF Compliance.RelatedRequirements
+    mappings: tuple[Mapping, ...]  # the first is the control's own framework
     remediation_text: str
     remediation_url: str
     aws_equivalent: str  # AWS's own control for the same rule, with its rating
 
     def __post_init__(self) -> None:
-        if self.severity_label not in {"INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL"}:
+        if self.severity_label not in SEVERITY_LABELS:
             raise ValueError(f"control {self.id}: bad severity label {self.severity_label!r}")
         if self.finding_type.count("/") != 2:
             raise ValueError(
                 f"control {self.id}: Types entry must be namespace/category/classifier"
             )
-        if not self.requirements or len(self.requirements) > 32:
+        if not 1 <= len(self.requirements) <= 32:
             raise ValueError(f"control {self.id}: 1 to 32 related requirements")
         if len(self.title) > 256 or len(self.remediation_text) > 512:
             raise ValueError(f"control {self.id}: title or remediation text over ASFF limits")
         if not self.remediation_url.startswith("https://"):
             raise ValueError(f"control {self.id}: remediation URL must be https")
 
+    @property
+    def requirements(self) -> tuple[str, ...]:
+        """ASFF ``Compliance.RelatedRequirements``: every mapping's, in order."""
+        return tuple(req for mapping in self.mappings for req in mapping.asff)
 
+    @property
+    def severity_original(self) -> str:
+        """ASFF ``Severity.Original``: the rating the finding carries, as a word."""
+        return self.severity_label.capitalize()
+
+    @property
+    def context_line(self) -> str:
+        """What the alert's context line says the control maps to."""
+        return " · ".join([*(m.short for m in self.mappings), f"also {self.aws_equivalent}"])
+
+    def with_severity(self, label: str) -> Control:
+        """The same control, filed at severity ``label`` (one of SEVERITY_LABELS).
+
+        Raises:
+            ValueError: not an ASFF severity label.
+        """
+        return replace(self, severity_label=label.upper())
+
+
+# AWS Security Hub CSPM user guide, "Security Hub CSPM controls for IAM", control [IAM.4] "IAM
+# root user access key should not exist": its "Related requirements" are the CIS, PCI DSS and
+# NIST entries below, written as AWS writes them (https://docs.aws.amazon.com/securityhub/
+# latest/userguide/iam-controls.html#iam-4). AWS rates IAM.4 CRITICAL.
 ROOT_ACCESS_KEYS = Control(
     id="ffiec-iam-root-no-access-keys",
     framework="FFIEC",
@@ -47,12 +89,45 @@ ROOT_ACCESS_KEYS = Control(
         "and unnecessary default accounts to be secured."
     ),
     severity_label="MEDIUM",
-    severity_original="Medium",
+    framework_rating="Medium",
     finding_type="Software and Configuration Checks/Industry and Regulatory Standards/FFIEC",
-    requirements=(
-        "FFIEC D3.PC.Am.B.1",  # access by job responsibility, least privilege
-        "FFIEC D3.PC.Am.B.3",  # elevated privileges limited and tightly controlled
-        "FFIEC D3.PC.Am.B.8",  # default passwords / unnecessary default accounts changed
+    mappings=(
+        Mapping(
+            "FFIEC Cybersecurity Assessment Tool",
+            (
+                "FFIEC D3.PC.Am.B.1",  # access by job responsibility, least privilege
+                "FFIEC D3.PC.Am.B.3",  # elevated privileges limited and tightly controlled
+                "FFIEC D3.PC.Am.B.8",  # default passwords / unnecessary default accounts
+            ),
+            "FFIEC D3.PC.Am.B.1, B.3, B.8",
+        ),
+        Mapping(
+            "CIS AWS Foundations Benchmark",
+            (
+                "CIS AWS Foundations Benchmark v5.0.0/1.3",
+                "CIS AWS Foundations Benchmark v3.0.0/1.4",
+                "CIS AWS Foundations Benchmark v1.4.0/1.4",
+                "CIS AWS Foundations Benchmark v1.2.0/1.12",
+            ),
+            "CIS AWS Foundations v5.0.0 1.3",
+        ),
+        Mapping(
+            "NIST SP 800-53 Rev. 5",
+            (
+                "NIST.800-53.r5 AC-2(1)",
+                "NIST.800-53.r5 AC-3(15)",
+                "NIST.800-53.r5 AC-3(7)",
+                "NIST.800-53.r5 AC-6",
+                "NIST.800-53.r5 AC-6(10)",
+                "NIST.800-53.r5 AC-6(2)",
+            ),
+            "NIST 800-53 r5 AC-2(1), AC-3(7), AC-3(15), AC-6, AC-6(2), AC-6(10)",
+        ),
+        Mapping(
+            "PCI DSS v3.2.1",
+            ("PCI DSS v3.2.1/2.1", "PCI DSS v3.2.1/2.2", "PCI DSS v3.2.1/7.2.1"),
+            "PCI DSS v3.2.1 2.1, 2.2, 7.2.1",
+        ),
     ),
     remediation_text=(
         "Sign in as the root user, open Security credentials and delete the access key "

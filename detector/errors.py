@@ -187,3 +187,15 @@ class SweepError(DetectorError, Generic[_Summary]):
 
 class UnreadableMessage(DetectorError):
     """A dead-letter message whose body cannot be decoded (it is left in the queue, counted)."""
+
+
+class ArchiveError(DetectorError):
+    """A CloudTrail archive in S3, or one of its objects, cannot be read after the retries."""
+
+
+class StackError(DetectorError):
+    """A deployed stack, its function or its queue cannot be read, or is not a detector's."""
+
+
+class Stop(DetectorError):
+    """A command cannot go on (nothing more can work): it ends with this one line."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from detector import metrics, retry
 from detector.config import SlackMode
+from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation
 from detector.domain.delivery import (
     Action,
@@ -66,6 +67,7 @@ from detector.errors import (
     DetectorError,
     ExternalServiceError,
     LedgerBusy,
+    PipelineError,
     RecordsFailed,
     UnfileableEvent,
 )
@@ -99,6 +101,7 @@ class Dependencies:
     own_account: Callable[[], str | None] = field(default=lambda: None)
     # Cold start: create what round 2 needs (clients) while round 1 waits on the network.
     warm_up: Callable[[str], None] = field(default=lambda _account: None)
+    control: Control = ROOT_ACCESS_KEYS  # what findings and alerts report (FINDING_SEVERITY)
     _pool: ThreadPoolExecutor | None = None
 
     def pool(self) -> ThreadPoolExecutor:
@@ -142,20 +145,6 @@ class Outcome:
             "slack_ts": self.slack_ts,
             "actions": [a.value for a in self.actions],
         }
-
-
-class PipelineError(DetectorError):
-    """One or more steps failed after their retries; the event must be retried or redriven.
-
-    ``outcome`` records what did succeed (e.g. the finding imported, Slack failed); the
-    ledger remembers it too, so a redrive completes only what is missing.
-    """
-
-    def __init__(self, outcome: Outcome, failures: list[Exception]) -> None:
-        steps = "; ".join(f"{type(e).__name__}: {e}" for e in failures)
-        super().__init__(f"event {outcome.event_id}: {steps}")
-        self.outcome = outcome
-        self.failures = failures
 
 
 def run(doc: Any, deps: Dependencies) -> list[Outcome]:
@@ -470,7 +459,7 @@ class _Attempt:
             partition=deps.partition,
             account_name=self.account_name,
         )
-        return build_finding(self.event, self.verdict, confirmation, ctx)
+        return build_finding(self.event, self.verdict, confirmation, ctx, self.deps.control)
 
     # -- round 2: the finding and the Slack message, side by side --------------------------
 
@@ -751,6 +740,7 @@ class _Attempt:
             finding_id=fid,
             account_name=self.account_name,
             unfiled=self.unfiled,
+            control=self.deps.control,
         )
 
 

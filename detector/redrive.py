@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from detector import pipeline
 from detector.domain.event import RecordError, RootKeyEvent, parse_records
@@ -13,9 +13,6 @@ from detector.domain.verdict import classify
 from detector.errors import DetectorError, EventParseError, UnreadableMessage
 from detector.log import get_logger
 from detector.ports import DeadLetterQueue, QueuedMessage
-
-if TYPE_CHECKING:
-    from mypy_boto3_sqs import SQSClient
 
 
 @dataclass
@@ -117,36 +114,6 @@ def drain(
             if not run.one(message):
                 return summary
     return summary
-
-
-def redrive(
-    sqs: SQSClient,
-    queue_url: str,
-    deps: pipeline.Dependencies,
-    *,
-    max_messages: int = 10_000,
-    on_result: Callable[[dict[str, Any]], None] | None = None,
-    sweep: Callable[[], Any] | None = None,
-    stop: Callable[[BaseException], str | None] = lambda _exc: None,
-    dry_run: bool = False,
-) -> RedriveSummary:
-    """:func:`drain` on the SQS queue ``queue_url``.
-
-    Temporary: detector/cli.py still hands over an SQS client; once it passes
-    ``wiring.Runtime.dead_letter_queue(queue_url)`` to :func:`drain`, this goes.
-    """
-    from detector.adapters.sqs import SqsDeadLetterQueue  # noqa: PLC0415
-
-    queue = SqsDeadLetterQueue(lambda: sqs, queue_url, deps.retry_env)
-    return drain(
-        queue,
-        deps,
-        max_messages=max_messages,
-        on_result=on_result,
-        sweep=sweep,
-        stop=stop,
-        dry_run=dry_run,
-    )
 
 
 @dataclass

@@ -24,8 +24,6 @@ from detector.errors import AwsCallError, DetectorError, SweepError
 from detector.log import get_logger
 from detector.ports import DependencyReader, KeyInventory
 
-__all__ = ["AccountResult", "SweepError", "SweepSummary", "Sweeper"]  # SweepError: cli.py's import
-
 GONE = "IAM reports that the root user holds no access key"
 
 

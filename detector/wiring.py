@@ -6,7 +6,7 @@ import contextlib
 import math
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from detector.adapters.secrets import SlackSecret
 from detector.adapters.securityhub import SecurityHubSink
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
+from detector.controls import ROOT_ACCESS_KEYS
 from detector.errors import AwsCallError
 from detector.log import configure, get_logger
 from detector.pipeline import Dependencies
@@ -200,6 +201,7 @@ def build_runtime(
         organization=bool(settings.member_role_name),
         own_account=lambda: _own_account(accounts),
         warm_up=lambda account_id: _warm(securityhub_for, account_id),
+        control=ROOT_ACCESS_KEYS.with_severity(settings.finding_severity),
     )
     return Runtime(
         settings=settings,
@@ -220,7 +222,7 @@ def _own_account(accounts: AccountClients) -> str | None:
         return None
 
 
-def _warm(client_for: Any, account_id: str) -> None:
+def _warm(client_for: Callable[[str], object], account_id: str) -> None:
     """Create a client ahead of need; a failure here resurfaces, handled, where it is used."""
     with contextlib.suppress(Exception):
         client_for(account_id)

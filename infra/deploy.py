@@ -56,6 +56,7 @@ VARIABLES = {
     "CreateTrail": "CREATE_TRAIL",
     "ReservedConcurrency": "RESERVED_CONCURRENCY",
     "LogLevel": "LOG_LEVEL",
+    "FindingSeverity": "FINDING_SEVERITY",
     "ScheduleExpression": "SCHEDULE_EXPRESSION",
     "SweepAccounts": "SWEEP_ACCOUNTS",
     "SweepConcurrency": "SWEEP_CONCURRENCY",

@@ -23,6 +23,7 @@ HEARTBEAT_HOURS ?= 26
 CREATE_TRAIL ?= false
 RESERVED_CONCURRENCY ?= 5
 LOG_LEVEL ?= INFO
+FINDING_SEVERITY ?= MEDIUM
 SCHEDULE_EXPRESSION ?= rate(1 day)
 SWEEP_ACCOUNTS ?=
 SWEEP_CONCURRENCY ?= 32
@@ -84,6 +85,7 @@ DEPLOY_ARGS = --stack-name '$(STACK_NAME)' --bucket '$(ARTIFACT_BUCKET)' --prefi
 	--parameter 'AlarmEmail=$(ALARM_EMAIL)' --parameter 'HeartbeatHours=$(HEARTBEAT_HOURS)' \
 	--parameter 'CreateTrail=$(CREATE_TRAIL)' \
 	--parameter 'ReservedConcurrency=$(RESERVED_CONCURRENCY)' --parameter 'LogLevel=$(LOG_LEVEL)' \
+	--parameter 'FindingSeverity=$(FINDING_SEVERITY)' \
 	--parameter 'ScheduleExpression=$(SCHEDULE_EXPRESSION)' \
 	--parameter 'SweepAccounts=$(SWEEP_ACCOUNTS)' --parameter 'SweepConcurrency=$(SWEEP_CONCURRENCY)' \
 	--parameter 'FunctionTimeout=$(FUNCTION_TIMEOUT)' --parameter 'FunctionMemory=$(FUNCTION_MEMORY)'

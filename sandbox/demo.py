@@ -10,10 +10,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import sys
 import textwrap
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,7 +53,7 @@ def main() -> int:
         with patched_environ(stack.detector_env()):
             handler._runtime = None  # a fresh "container" reading this environment
             for event in delivered:
-                summary = handler.lambda_handler(event, None)
+                summary = _invoke(event)
                 print("handler returned:", json.dumps(summary["results"]))
 
         _title("4. Finding in Security Hub")
@@ -67,6 +70,9 @@ def main() -> int:
 
         ok &= _lifecycle_story(stack, root)
 
+    _title("7. What CloudWatch would count (the handler's EMF metric lines)")
+    print(", ".join(f"{name} {value:g}" for name, value in sorted(_METRICS.items())))
+
     _title("Result")
     print(
         "OK: one MEDIUM finding (Compliance FAILED) and one Slack alert; the IAM user's event "
@@ -76,6 +82,24 @@ def main() -> int:
         else "FAILED: see above"
     )
     return 0 if ok else 1
+
+
+# Each invocation writes its metrics as one embedded-metric-format line on stdout, which Lambda
+# sends to CloudWatch Logs; the demo adds them up instead of printing them.
+_METRICS: Counter[str] = Counter()
+
+
+def _invoke(event: dict[str, Any]) -> dict[str, Any]:
+    """One handler invocation, its EMF line counted in ``_METRICS``."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        summary: dict[str, Any] = handler.lambda_handler(event, None)
+    for line in out.getvalue().splitlines():
+        doc = json.loads(line)
+        for metric in doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+            value = doc[metric["Name"]]
+            _METRICS[metric["Name"]] += sum(value) if isinstance(value, list) else value
+    return summary
 
 
 def _lifecycle_story(stack: SandboxStack, root: dict[str, Any]) -> bool:
@@ -89,9 +113,9 @@ def _lifecycle_story(stack: SandboxStack, root: dict[str, Any]) -> bool:
             stack.aws.set_root_key_present(key_present)
             stack.put_cloudtrail_event(record)
             for event in stack.receive_routed():
-                handler.lambda_handler(event, None)
+                _invoke(event)
                 # EventBridge delivers at least once: a second delivery changes nothing.
-                again = handler.lambda_handler(event, None)["results"][0]["status"]
+                again = _invoke(event)["results"][0]["status"]
                 redelivered += again == "duplicate"
     (alert,) = stack.slack.top_level(SLACK_CHANNEL)
     replies = stack.slack.replies(SLACK_CHANNEL, alert.ts)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from detector import retry
 from detector.adapters.aws_errors import aws_call
 from detector.domain.event import ACCOUNT_ID_PATTERN
-from detector.errors import AwsCallError, DetectorError
+from detector.errors import ArchiveError, AwsCallError
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -25,10 +25,6 @@ _ACCOUNT_DIR = re.compile(f"^{ACCOUNT_ID_PATTERN}$")
 _ORG_DIR = re.compile(r"^o-[a-z0-9]{10,32}$")
 _DENIED_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId"})
 _T = TypeVar("_T")
-
-
-class ArchiveError(DetectorError):
-    """The archive, or one of its objects, cannot be read after the retries."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from detector import retry
 from detector.adapters.aws_errors import aws_call
 from detector.config import VARIABLES
-from detector.errors import AwsCallError, DetectorError
+from detector.errors import AwsCallError, StackError
 
 # The detector's own settings (config.VARIABLES): what the function's environment is read for.
 # AWS_* variables are the SDK's and Lambda's (the region is the one the stack is read in).
@@ -36,10 +36,6 @@ STACK_NAME = re.compile(
 _FUNCTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _QUEUE_PATH = re.compile(r"/[0-9]{12}/[A-Za-z0-9_-]{1,80}(\.fifo)?")
 _T = TypeVar("_T")
-
-
-class StackError(DetectorError):
-    """The stack, its function or its queue cannot be read, or is not a detector's."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,8 +16,9 @@ from typing import TextIO
 
 from detector import __version__
 from detector.cli import backfill, classify, preview, redrive, replay, sweep
-from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PIPE, Stop
+from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_PIPE
 from detector.cli.output import PROG, quiet_stdout
+from detector.errors import Stop
 from detector.problems import environment_problem, one_line
 
 # Each command: its module's help, options and run, in the order ``--help`` lists them.

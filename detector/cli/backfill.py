@@ -24,7 +24,7 @@ from detector.cli.progress import Progress
 from detector.cli.runtime import load_runtime, process_one
 from detector.domain.document import MAX_INPUT_BYTES
 from detector.domain.logscan import Found, Scan, scan_log
-from detector.errors import EventParseError
+from detector.errors import ArchiveError, EventParseError
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor, Future
@@ -138,7 +138,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
         0; 2 if an object was unreadable or the archive could not be listed (after reading
         everything else); 1 if ``--apply`` failed on an event.
     """
-    from detector.adapters.archive import ArchiveError, s3_archive  # noqa: PLC0415 - boto3
+    from detector.adapters.archive import s3_archive  # noqa: PLC0415 - boto3
 
     err = sys.stderr
     started = time.monotonic()
@@ -250,7 +250,6 @@ def _read_all(
 
 def _read_one(archive: S3Archive, obj: LogObject, inflating: threading.Semaphore) -> FileResult:
     """Download and scan one object; any failure is returned, never raised."""
-    from detector.adapters.archive import ArchiveError  # noqa: PLC0415 - as in run
 
     try:
         data = archive.fetch(obj.key)

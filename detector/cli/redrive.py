@@ -9,9 +9,10 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
-from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, Stop
+from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from detector.cli.output import emit
 from detector.cli.runtime import load_runtime
+from detector.errors import StackError, Stop
 from detector.problems import environment_problem
 
 HELP = "replay the dead-letter queue through the pipeline, deleting successes"
@@ -76,7 +77,6 @@ def from_stack(stack: str) -> tuple[str, dict[str, str]]:
     """
     from detector.adapters.stack import (  # noqa: PLC0415 - only this command needs boto3
         DETECTOR_SETTINGS,
-        StackError,
         read_deployed,
     )
 
@@ -105,7 +105,7 @@ def redrive_queue(
 ) -> int:
     """``redrive``: exits 0 when the queue drained, 1 when messages are left (with
     ``dry_run``: 0 unless a message is unreadable)."""
-    from detector.redrive import redrive  # noqa: PLC0415 - only this command needs boto3
+    from detector.redrive import drain  # noqa: PLC0415 - only this command redrives
 
     runtime = load_runtime(env)
     if runtime is None:
@@ -114,9 +114,8 @@ def redrive_queue(
     def sweep() -> Any:
         return runtime.sweep().as_dict()
 
-    summary = redrive(
-        runtime.clients.client("sqs"),
-        queue_url,
+    summary = drain(
+        runtime.dead_letter_queue(queue_url),
         runtime.deps,
         max_messages=max_messages,
         on_result=lambda result: emit(out, result),

@@ -6,11 +6,10 @@ import sys
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
-from detector.cli.exits import Stop
 from detector.cli.output import emit, error_fields
 from detector.domain.event import RootKeyEvent
 from detector.domain.verdict import classify
-from detector.errors import DetectorError
+from detector.errors import DetectorError, PipelineError, Stop
 from detector.problems import environment_problem
 
 if TYPE_CHECKING:
@@ -63,7 +62,7 @@ def process_one(
 
     try:
         outcome = pipeline.process(event, deps)
-    except pipeline.PipelineError as exc:
+    except PipelineError as exc:
         emit(out, base | exc.outcome.as_dict() | {"error": str(exc)})
         return False
     except DetectorError as exc:  # e.g. the ledger unreachable after its retries

@@ -1,4 +1,4 @@
-"""``sweep``: reconcile every account's root keys with the open findings (the daily job)."""
+"""``sweep``: the daily job by hand: what IAM says now in every account, against the ledger."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import TextIO
 from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from detector.cli.output import PROG, emit
 from detector.cli.runtime import load_runtime
+from detector.errors import SweepError
 
 HELP = "reconcile every account's root keys with the open findings (daily job)"
 _ACCOUNT_RE = re.compile(r"[0-9]{12}")
@@ -54,7 +55,6 @@ def sweep_accounts(accounts: Sequence[str] | None, out: TextIO, *, dry_run: bool
     runtime = load_runtime()
     if runtime is None:
         return EXIT_BAD_INPUT
-    from detector.sweep import SweepError  # noqa: PLC0415 - only this command sweeps
 
     ids = list(accounts or runtime.settings.sweep_accounts)
     if ids and not runtime.settings.member_role_name:

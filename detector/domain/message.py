@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from detector.controls import ROOT_ACCESS_KEYS
+from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import InputForm, RootKeyEvent, untrusted_field
 from detector.domain.sweep_event import SWEEP_RESOLVED
@@ -100,8 +100,9 @@ def build_message(
     account_name: str | None = None,
     finding_id: str | None = None,
     unfiled: str | None = None,
+    control: Control = ROOT_ACCESS_KEYS,
 ) -> SlackMessage:
-    """Build the alert (or notice) for one classified event.
+    """Build the alert (or notice) for one classified event (``control``: what it reports).
 
     Every value that came from the event is cleaned, truncated and escaped; the key id is
     masked (the full id is in the finding). The fields the record held in a shape that could
@@ -114,7 +115,9 @@ def build_message(
     key = mask_key(event.access_key_id)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=f"{title}", emoji=True)),
-        SectionBlock(text=MarkdownTextObject(text=f"{emoji} {_summary(event, verdict, named)}")),
+        SectionBlock(
+            text=MarkdownTextObject(text=f"{emoji} {_summary(event, verdict, named, control)}")
+        ),
         SectionBlock(fields=_fields(event, confirmation, named, key)[:10]),
     ]
     doubts = _doubts(event, unfiled)
@@ -127,9 +130,7 @@ def build_message(
     if finding_id:
         context.append(f"Finding {_value(finding_id, 200)}")
     if verdict.key_expected_present is not None:
-        context.append(
-            f"{', '.join(ROOT_ACCESS_KEYS.requirements)} · also {ROOT_ACCESS_KEYS.aws_equivalent}"
-        )
+        context.append(control.context_line)
     blocks.append(DividerBlock())
     blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(context))]))
 
@@ -146,7 +147,7 @@ def build_message(
     return SlackMessage(text=mrkdwn(text, MAX_FALLBACK), blocks=blocks, metadata=metadata)
 
 
-def _summary(event: RootKeyEvent, verdict: Verdict, named: str) -> str:
+def _summary(event: RootKeyEvent, verdict: Verdict, named: str, control: Control) -> str:
     """The message's first line: who did what, in which account, and what it means."""
     who = "The root user" + (" (AssumeRoot session)" if event.assumed_root else "")
     summary = f"*{who} of account {named} {verdict.action}.*"
@@ -164,8 +165,18 @@ def _summary(event: RootKeyEvent, verdict: Verdict, named: str) -> str:
             summary += f" ({mrkdwn(event.error_message, MAX_FIELD_VALUE)})"
         summary += "."
     if verdict is not Verdict.USER_KEY and verdict is not Verdict.CREATE_FAILED:
-        summary += f" Severity {ROOT_ACCESS_KEYS.severity_original} ({ROOT_ACCESS_KEYS.framework})."
+        summary += f" {_severity(control)}."
     return summary
+
+
+def _severity(control: Control) -> str:
+    """The finding's severity, and whose rating it is."""
+    rated = control.severity_original
+    if rated == control.framework_rating:
+        return f"Severity {rated} ({control.framework})"
+    return (
+        f"Severity {rated} (as configured; {control.framework} rates it {control.framework_rating})"
+    )
 
 
 def _fields(

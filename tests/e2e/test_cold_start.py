@@ -75,6 +75,6 @@ def test_a_cold_process_alerts_without_importing_the_boto3_package(sandbox: Sand
         text=True,
         check=True,
     )
-    out = json.loads(proc.stdout)
+    out = json.loads(proc.stdout.splitlines()[-1])  # after the invocation's EMF metrics line
     assert "alerted" in out["actions"]
     assert out["imported"] == []

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from detector import handler
-from detector.pipeline import PipelineError
+from detector.errors import PipelineError
 from sandbox.aws import SLACK_CHANNEL, SLACK_TOKEN
 from sandbox.stack import SandboxStack, sample
 
@@ -41,11 +41,11 @@ def test_root_key_creation_raises_a_finding_and_one_alert(
     assert finding["Id"] == result["finding_id"]
     assert finding["Severity"]["Label"] == "MEDIUM"
     assert finding["Compliance"]["Status"] == "FAILED"
-    assert finding["Compliance"]["RelatedRequirements"] == [
-        "FFIEC D3.PC.Am.B.1",
-        "FFIEC D3.PC.Am.B.3",
-        "FFIEC D3.PC.Am.B.8",
-    ]
+    requirements = finding["Compliance"]["RelatedRequirements"]
+    assert requirements[:3] == ["FFIEC D3.PC.Am.B.1", "FFIEC D3.PC.Am.B.3", "FFIEC D3.PC.Am.B.8"]
+    # And what AWS's own control for the same rule (IAM.4) maps to, as AWS writes it.
+    assert {"CIS AWS Foundations Benchmark v5.0.0/1.3", "NIST.800-53.r5 AC-6"} <= set(requirements)
+    assert "PCI DSS v3.2.1/7.2.1" in requirements
     assert finding["Resources"][0]["Id"] == "AKIAZSANDBOXDEMO7Q2X"
 
     (alert,) = sandbox.slack.top_level(SLACK_CHANNEL)
@@ -60,6 +60,23 @@ def test_root_key_creation_raises_a_finding_and_one_alert(
         logs.getvalue() + json.dumps(finding) + "".join(r.body for r in sandbox.slack.requests)
     )
     assert SLACK_TOKEN not in everything
+
+
+def test_a_configured_severity_is_the_findings_and_the_alert_says_whose_rating_it_is(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FINDING_SEVERITY", "CRITICAL")
+    sandbox.aws.set_root_key_present(True)
+    (event,) = _deliver(sandbox, sample("root_create_access_key"))
+    handler.lambda_handler(event, None)
+
+    (finding,) = sandbox.aws.findings()
+    assert finding["Severity"]["Label"] == "CRITICAL"
+    assert finding["FindingProviderFields"]["Severity"]["Label"] == "CRITICAL"
+    (alert,) = sandbox.slack.top_level(SLACK_CHANNEL)
+    body = json.dumps(alert.payload, ensure_ascii=False)
+    assert "Severity Critical (as configured; FFIEC rates it Medium)" in body
+    assert "CIS AWS Foundations v5.0.0 1.3" in body  # the context line's mappings
 
 
 def test_key_not_visible_yet_still_alerts_as_unconfirmed(sandbox: SandboxStack) -> None:

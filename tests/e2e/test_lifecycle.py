@@ -19,7 +19,7 @@ from detector import handler
 from detector.adapters.ledger import DynamoLedger
 from detector.domain.finding import finding_id
 from detector.domain.message import METADATA_EVENT_TYPE
-from detector.pipeline import PipelineError
+from detector.errors import PipelineError
 from detector.wiring import runtime_from_env
 from sandbox.aws import SLACK_CHANNEL, SLACK_TOKEN
 from sandbox.stack import SandboxStack, lambda_failure_record, sample

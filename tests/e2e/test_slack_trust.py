@@ -19,7 +19,7 @@ from slack_sdk.web import WebClient
 from detector import handler
 from detector.domain.finding import finding_id
 from detector.domain.message import METADATA_EVENT_TYPE
-from detector.pipeline import PipelineError
+from detector.errors import PipelineError
 from sandbox.slack_emulator import BOT_USER_ID, Identity
 from sandbox.stack import SLACK_CHANNEL, SandboxStack, sample
 

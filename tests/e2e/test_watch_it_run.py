@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from detector import __version__, handler
+from detector.errors import SweepError
 from detector.log import bind_request, get_logger
-from detector.sweep import SweepError
 from sandbox.stack import SandboxStack, sample
 
 pytestmark = pytest.mark.usefixtures("detector_env")

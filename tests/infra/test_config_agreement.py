@@ -135,3 +135,47 @@ def _nodes(node: Any) -> Iterator[Any]:
     elif isinstance(node, list):
         for value in node:
             yield from _nodes(value)
+
+
+# README's "Deploying to AWS" table: make variable -> template parameter -> default.
+_DEPLOY_ROW = re.compile(r"^\| (?P<make>[^|]*) \| (?P<param>[^|]*) \| (?P<default>[^|]*) \|")
+_MAKE_DEFAULT = re.compile(r"^(?P<name>[A-Z_]+) \?= ?(?P<value>.*)$", re.MULTILINE)
+# Defaults README states that are not the template's own (the parameter has none to state).
+_NOT_THE_TEMPLATES = {"CodeBucket": "(required)", "CodeKey": "`root-key-detector`"}
+
+
+def _deploy_rows() -> dict[str, tuple[list[str], str]]:
+    section = README.read_text().split("\n### Parameters\n", 1)[1].split("\n### ", 1)[0]
+    rows: dict[str, tuple[list[str], str]] = {}
+    for line in section.splitlines():
+        match = _DEPLOY_ROW.match(line)
+        param = re.fullmatch(r"`(\w+)`", match["param"].strip()) if match else None
+        if match and param:
+            make = re.findall(r"`([A-Z_]+)`", match["make"])
+            rows[param[1]] = (make, match["default"].strip())
+    return rows
+
+
+def _stated(default: Any) -> str:
+    return "—" if default in (None, "") else f"`{default}`"
+
+
+def test_readmes_deploy_table_names_every_parameter_with_the_templates_default() -> None:
+    rows = _deploy_rows()
+    assert sorted(rows) == sorted(PARAMETERS), "README's Parameters table and the template differ"
+    for name, (_, default) in rows.items():
+        expected = _NOT_THE_TEMPLATES.get(name) or _stated(PARAMETERS[name].get("Default"))
+        assert default == expected, f"{name}: README says {default}, the template {expected}"
+
+
+def test_the_make_variables_default_to_what_readme_says() -> None:
+    makefile = (README.parent / "infra" / "infra.mk").read_text()
+    make_defaults = {m["name"]: m["value"].strip() for m in _MAKE_DEFAULT.finditer(makefile)}
+    for name, (make, default) in _deploy_rows().items():
+        for variable in make:
+            value = make_defaults[variable]
+            if value.startswith("$("):  # an alias of another variable (SLACK_SECRET_ARN)
+                continue
+            assert _stated(value) == default or (default == "(required)" and not value), (
+                f"{variable} ({name}): infra.mk says {value!r}, README {default}"
+            )

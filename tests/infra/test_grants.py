@@ -43,8 +43,8 @@ from typing import Any
 import pytest
 
 from detector import cli, handler
+from detector.errors import PipelineError
 from detector.log import get_logger
-from detector.pipeline import PipelineError
 from sandbox.aws import (
     ACCOUNT_ID,
     LEDGER_TABLE,

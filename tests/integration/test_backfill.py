@@ -15,10 +15,11 @@ from typing import Any
 import pytest
 
 from detector import cli
-from detector.adapters.archive import ArchiveError, s3_archive
+from detector.adapters.archive import s3_archive
 from detector.cli.output import event_line
 from detector.domain.event import parse_input
 from detector.domain.verdict import Verdict, classify
+from detector.errors import ArchiveError
 from detector.log import get_logger
 from sandbox.aws import SLACK_CHANNEL
 from sandbox.stack import SandboxStack

@@ -12,7 +12,7 @@ import pytest
 from detector import pipeline, retry
 from detector.config import Settings
 from detector.domain.delivery import Action, Status
-from detector.errors import DetectorError
+from detector.errors import DetectorError, PipelineError
 from detector.wiring import Runtime, build_runtime
 from sandbox.aws_proxy import AwsFaultProxy
 from sandbox.stack import SLACK_CHANNEL, SandboxStack, sample
@@ -72,7 +72,7 @@ def test_an_unrecorded_state_reopens_the_event_and_its_retry_records_it(
     (finding,) = sandbox.aws.findings()
     assert finding["Id"] == retried.finding_id == record.finding["Id"]
     # The first attempt said what failed and what it had done.
-    assert isinstance(first.value, pipeline.PipelineError)
+    assert isinstance(first.value, PipelineError)
     assert "InternalServerError" in str(first.value)
     assert Action.FINDING_IMPORTED in first.value.outcome.actions
     # The third delivery found the event done.

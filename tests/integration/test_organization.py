@@ -13,6 +13,7 @@ import pytest
 from detector import pipeline, retry
 from detector.adapters.aws import AwsClients
 from detector.config import Settings
+from detector.errors import PipelineError
 from detector.sweep import Sweeper
 from detector.wiring import Runtime, build_runtime
 from sandbox.aws import ACCOUNT_ID, SLACK_CHANNEL, set_root_key_flag
@@ -95,7 +96,7 @@ def test_unreachable_member_role_still_alerts_unconfirmed(
 ) -> None:
     # STS answers nothing (as when the role is missing or denies us): no session, no import.
     broken = _runtime(sandbox, monkeypatch, AWS_ENDPOINT_URL_STS="http://127.0.0.1:9")
-    with pytest.raises(pipeline.PipelineError) as err:
+    with pytest.raises(PipelineError) as err:
         pipeline.run(_member_event(MEMBER), broken.deps)
     assert err.value.outcome.confirmation == "UNCONFIRMED"
     (alert,) = sandbox.slack.top_level(SLACK_CHANNEL)

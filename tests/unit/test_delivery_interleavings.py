@@ -23,6 +23,7 @@ from detector.errors import (
     EventParseError,
     ExternalServiceError,
     LedgerBusy,
+    PipelineError,
     RecordsFailed,
     UnfileableEvent,
 )
@@ -227,7 +228,7 @@ def test_the_same_event_twice_at_once_is_busy_for_one(world: World) -> None:
 
 def test_a_failed_post_is_retried_without_importing_twice(world: World) -> None:
     world.slack.fail_posts = 1
-    with pytest.raises(pipeline.PipelineError) as failed:
+    with pytest.raises(PipelineError) as failed:
         world.run(create())
     assert Action.FINDING_IMPORTED in failed.value.outcome.actions
     retried = world.run(create())
@@ -474,7 +475,7 @@ def test_a_root_key_event_whose_time_cannot_be_read_is_alerted_and_fails_loudly(
     every retry without posting again."""
     redacted = record(eventTime="redacted", eventID="redacted-time")
     for _ in range(3):  # the invocation and Lambda's two retries
-        with pytest.raises(pipeline.PipelineError, match="eventTime") as failed:
+        with pytest.raises(PipelineError, match="eventTime") as failed:
             world.run(redacted)
         assert [type(e) for e in failed.value.failures] == [UnfileableEvent]
     (alert,) = world.slack.messages

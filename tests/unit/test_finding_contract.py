@@ -70,6 +70,43 @@ def finding_for(
     return build_finding(event, verdict, Confirmation(state, REASONS[state]), ctx(event, verdict))
 
 
+FFIEC = ["FFIEC D3.PC.Am.B.1", "FFIEC D3.PC.Am.B.3", "FFIEC D3.PC.Am.B.8"]
+# The "Related requirements" of AWS's control IAM.4, as the Security Hub CSPM user guide lists
+# them ("Security Hub CSPM controls for IAM"), in its form.
+AWS_IAM_4 = [
+    "CIS AWS Foundations Benchmark v5.0.0/1.3",
+    "CIS AWS Foundations Benchmark v3.0.0/1.4",
+    "CIS AWS Foundations Benchmark v1.4.0/1.4",
+    "CIS AWS Foundations Benchmark v1.2.0/1.12",
+    "NIST.800-53.r5 AC-2(1)",
+    "NIST.800-53.r5 AC-3(15)",
+    "NIST.800-53.r5 AC-3(7)",
+    "NIST.800-53.r5 AC-6",
+    "NIST.800-53.r5 AC-6(10)",
+    "NIST.800-53.r5 AC-6(2)",
+    "PCI DSS v3.2.1/2.1",
+    "PCI DSS v3.2.1/2.2",
+    "PCI DSS v3.2.1/7.2.1",
+]
+
+
+def test_a_bank_that_rates_it_as_aws_does_files_it_critical() -> None:
+    event = event_for(Verdict.CREATED, KEY_ID)
+    confirmation = Confirmation(KeyState.PRESENT, REASONS[KeyState.PRESENT])
+    control = ROOT_ACCESS_KEYS.with_severity("critical")
+    finding = build_finding(
+        event, Verdict.CREATED, confirmation, ctx(event, Verdict.CREATED), control
+    )
+    assert finding["Severity"] == {"Label": "CRITICAL", "Original": "Critical"}
+    assert finding["FindingProviderFields"]["Severity"] == finding["Severity"]
+    assert finding["Compliance"]["RelatedRequirements"] == [*FFIEC, *AWS_IAM_4]
+
+
+def test_only_asff_severity_labels_are_taken() -> None:
+    with pytest.raises(ValueError, match="severity label"):
+        ROOT_ACCESS_KEYS.with_severity("SEVERE")
+
+
 def key_resource(finding: dict[str, Any]) -> dict[str, Any]:
     (res,) = [r for r in finding["Resources"] if r["Type"] == "AwsIamAccessKey"]
     return res
@@ -95,12 +132,7 @@ def test_constant_parts_of_every_finding(verdict: Verdict, state: KeyState) -> N
         "Severity": {"Label": "MEDIUM", "Original": "Medium"},
         "Types": [FFIEC_TYPE],
     }
-    assert finding["Compliance"]["RelatedRequirements"] == list(ROOT_ACCESS_KEYS.requirements)
-    assert finding["Compliance"]["RelatedRequirements"] == [
-        "FFIEC D3.PC.Am.B.1",
-        "FFIEC D3.PC.Am.B.3",
-        "FFIEC D3.PC.Am.B.8",
-    ]
+    assert finding["Compliance"]["RelatedRequirements"] == [*FFIEC, *AWS_IAM_4]
     assert finding["AwsAccountId"] == ACCOUNT
     assert finding["ProductArn"] == (
         f"arn:aws:securityhub:{REGION}:{ACCOUNT}:product/{ACCOUNT}/default"

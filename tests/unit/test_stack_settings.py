@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detector.adapters.stack import DETECTOR_SETTINGS, StackError, detector_settings, queue_url_ok
+from detector.adapters.stack import DETECTOR_SETTINGS, detector_settings, queue_url_ok
+from detector.errors import StackError
 
 
 def test_the_settings_taken_are_the_detector_s_own_and_no_sdk_variable() -> None:
