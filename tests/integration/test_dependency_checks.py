@@ -207,3 +207,20 @@ def test_without_an_organization_trail_each_members_trails_are_read(
         Verdict.PROBLEM,
         f"no CloudTrail trail covers {REGION}",
     )
+
+
+def test_a_check_the_role_may_not_make_is_unreadable_at_once_not_a_failure(
+    proxy: AwsFaultProxy,
+) -> None:
+    _trail(proxy, "management")
+    proxy.deny = lambda target, path, _body: (
+        target.endswith((".DescribeTrails", ".DescribeRule")) or path == "/accounts"
+    )
+    sleeps: list[float] = []
+    got = {a.check: (a.verdict, a.detail) for a in assess(_reader(proxy, sleeps).read(ACCOUNT_ID))}
+    assert got == {
+        Check.TRAIL: (Verdict.UNREADABLE, "trails cannot be read (AccessDeniedException)"),
+        Check.RULE: (Verdict.UNREADABLE, f"rule {RULE} cannot be read (AccessDeniedException)"),
+        Check.HUB: (Verdict.UNREADABLE, "Security Hub cannot be read (AccessDeniedException)"),
+    }
+    assert sleeps == []  # a denial is not retried
