@@ -187,6 +187,22 @@ def test_zip_is_reproducible(built: tuple[Path, Path], tmp_path: Path) -> None:
     assert digest(again.read_bytes()).hexdigest() == digest(built[0].read_bytes()).hexdigest()
 
 
+def test_the_release_zip_is_named_after_the_one_version(built: tuple[Path, Path]) -> None:
+    import detector  # noqa: PLC0415
+
+    out = built[0]
+    release = out.with_name(f"root-key-detector-{detector.__version__}.zip")
+    assert release.read_bytes() == out.read_bytes()
+    assert _package_module().detector_version() == detector.__version__
+
+
+def test_pyproject_takes_its_version_from_the_package() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "detector.__version__"}
+
+
 def test_requirements_come_from_pyproject_minus_the_runtime() -> None:
     pins = _package_module().lambda_requirements(ROOT / "pyproject.toml")
     assert [p.split("==")[0] for p in pins] == ["slack-sdk", "tenacity"]
