@@ -234,11 +234,32 @@ def compile_bytecode(tree: Path, python: str) -> None:
     )
 
 
+# What only the command line runs (``python -m detector``, from a checkout): the Lambda's entry
+# points never import it, so the zip does not carry it.
+COMMAND_LINE_ONLY = frozenset(
+    {
+        "__main__.py",
+        "cli",
+        "domain/preview.py",
+        "domain/logscan.py",
+        "domain/summary.py",
+        "adapters/archive.py",
+        "adapters/stack.py",
+    }
+)
+
+
 def copy_package(source: Path, target: Path) -> None:
-    """Copy the ``detector`` package into ``target`` without this checkout's bytecode."""
-    shutil.copytree(
-        source, target / source.name, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]")
-    )
+    """Copy the ``detector`` package into ``target`` without this checkout's bytecode, and
+    without the modules only the command line runs (``COMMAND_LINE_ONLY``)."""
+    caches = shutil.ignore_patterns("__pycache__", "*.py[co]")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        where = Path(folder).relative_to(source)
+        left_out = {n for n in names if (where / n).as_posix() in COMMAND_LINE_ONLY}
+        return set(caches(folder, names)) | left_out
+
+    shutil.copytree(source, target / source.name, ignore=ignore)
 
 
 def strip(tree: Path) -> None:

@@ -13,6 +13,7 @@ cannot ship, and CI (.ci/run: `make test` on a fresh machine) must say so.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -141,6 +142,44 @@ def test_zip_holds_the_detector_its_deps_and_their_bytecode_but_not_boto3(
     # This machine's build directory is nowhere in the zip (the pycs name /var/task/...).
     build_dir = str(built[1]).encode()
     assert not [n for n, data in contents.items() if build_dir in data]
+
+
+def test_the_zip_leaves_out_what_only_the_command_line_runs_and_nothing_it_holds_needs_it(
+    task_dir: Path,
+) -> None:
+    package = task_dir / "detector"
+    shipped = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
+    shipped = {n for n in shipped if n.split("/", 1)[0] != "__pycache__"}
+    left_out = _package_module().COMMAND_LINE_ONLY
+    assert not {n for n in shipped for out in left_out if n == out or n.startswith(out + "/")}
+    assert {"handler.py", "pipeline.py", "sweep.py", "wiring.py"} <= shipped
+    # Every module the zip holds imports only what the zip (or the runtime) holds.
+    missing = {
+        f"{source}: {module}"
+        for source in sorted((task_dir / "detector").rglob("*.py"))
+        for module in _absolute_imports(source)
+        if module.startswith("detector.")
+        and not _in_zip(task_dir, module)
+        and not _in_zip(task_dir, module.rsplit(".", 1)[0])  # `from x import name`
+    }
+    assert missing == set()
+
+
+def _absolute_imports(source: Path) -> set[str]:
+    """The modules ``source`` imports absolutely (``from x import y`` gives ``x`` and ``x.y``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _in_zip(task: Path, module: str) -> bool:
+    path = task.joinpath(*module.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 BYTECODE_CHECK = """
