@@ -15,7 +15,10 @@ trip), then gets a fixed answer in its protocol's wire shape:
   the key plus what the update expression's ``SET`` and ``ADD`` clauses write into an empty
   item (``if_not_exists(x, :v)`` is ``:v``). ``Query`` finds nothing, ``GetItem`` no item.
 - Secrets Manager ``GetSecretValue``: ``{"token": T}``, the Slack token as the sandbox stores it.
-- Security Hub ``BatchImportFindings``: every finding accepted.
+- Security Hub ``BatchImportFindings``: every finding accepted; ``DescribeHub``: enabled.
+- The sweep's dependency checks: CloudTrail ``DescribeTrails`` lists one logging organization
+  trail of every region (``GetTrailStatus``: logging; ``GetEventSelectors``: the default
+  selector, all management events), EventBridge ``DescribeRule``: the rule, ``ENABLED``.
 - Slack ``chat.postMessage`` / ``chat.update`` (bot token ``T`` required): accepted, each post a
   new ``ts``.
 
@@ -267,11 +270,43 @@ def _json_answer(target: str, request: dict[str, Any], state: CannedState) -> di
             "SecretString": json.dumps({"token": state.token}),  # as the sandbox stores it
             "VersionId": "canned",
         }
+    if target.startswith(CLOUDTRAIL_PREFIX):
+        return _cloudtrail_answer(target.removeprefix(CLOUDTRAIL_PREFIX), request)
+    if target == "AWSEvents.DescribeRule":
+        name = str(request.get("Name", ""))
+        arn = f"arn:aws:events:us-east-1:{OWN_ACCOUNT}:rule/{name}"
+        return {"Name": name, "Arn": arn, "State": "ENABLED", "EventBusName": "default"}
     raise NotCanned(target)
 
 
+CLOUDTRAIL_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+ORG_TRAIL = f"arn:aws:cloudtrail:us-east-1:{OWN_ACCOUNT}:trail/organization"
+
+
+def _cloudtrail_answer(operation: str, request: dict[str, Any]) -> dict[str, Any]:
+    if operation == "DescribeTrails":
+        trail = {
+            "Name": "organization",
+            "TrailARN": ORG_TRAIL,
+            "HomeRegion": "us-east-1",
+            "IsMultiRegionTrail": True,
+            "IsOrganizationTrail": True,
+            "S3BucketName": "organization-trail",
+        }
+        return {"trailList": [trail]}
+    if operation == "GetTrailStatus":
+        return {"IsLogging": True}
+    if operation == "GetEventSelectors":
+        selector = {"ReadWriteType": "All", "IncludeManagementEvents": True, "DataResources": []}
+        return {"TrailARN": request.get("TrailName"), "EventSelectors": [selector]}
+    raise NotCanned(operation)
+
+
 def _json_op(target: str) -> str:
+    if target.startswith(CLOUDTRAIL_PREFIX):
+        return f"cloudtrail.{target.removeprefix(CLOUDTRAIL_PREFIX)}"
     service, _, action = target.partition(".")
+    service = {"AWSEvents": "events"}.get(service, service)
     return f"{'dynamodb' if service.startswith('DynamoDB') else service}.{action}"
 
 
@@ -311,9 +346,11 @@ class _Handler(BaseHTTPRequestHandler):
         """Quiet."""
 
     def do_GET(self) -> None:
-        """The control plane's read: the call log."""
+        """The control plane's read (the call log), and Security Hub's DescribeHub."""
         state = self.server.state
-        if urlsplit(self.path).path == f"{CONTROL_PREFIX}log":
+        if urlsplit(self.path).path == "/accounts":
+            self._describe_hub()
+        elif urlsplit(self.path).path == f"{CONTROL_PREFIX}log":
             with state.lock:
                 calls = [asdict(c) for c in state.log]
             self._send(200, json.dumps({"calls": calls}).encode(), "application/json")
@@ -364,6 +401,21 @@ class _Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.log.append(call)
         self._send(call.status, payload_out, ctype_out)
+
+    def _describe_hub(self) -> None:
+        state = self.server.state
+        read = now_mono()
+        time.sleep(state.latency_s)
+        account = _caller_account(self.headers.get("Authorization") or "")
+        doc = {
+            "HubArn": f"arn:aws:securityhub:us-east-1:{account}:hub/default",
+            "SubscribedAt": "2026-01-01T00:00:00.000Z",
+            "AutoEnableControls": True,
+        }
+        call = Call("securityhub.DescribeHub", read, now_mono(), 200, account=account)
+        with state.lock:
+            state.log.append(call)
+        self._send(200, json.dumps(doc).encode(), "application/json")
 
     def _control(self, path: str, body: bytes) -> None:
         state = self.server.state

@@ -9,7 +9,10 @@ Lambda runs it (``python3.13``, the zip ``make package`` builds, boto3 beside it
 ``bench/lambda_image.py``), holding nothing but the detector; the time is that of
 ``Runtime.sweep`` (the runtime built first, no client made yet). Per account the sweep makes
 what it makes in AWS: STS AssumeRole into the member role (distinct credentials per account)
-and IAM GetAccountSummary with them; the ledger's key records are read once (a DynamoDB Query).
+and IAM GetAccountSummary with them, then the dependency checks: EventBridge DescribeRule and
+Security Hub DescribeHub in the account (the canned endpoint's organization trail, read once in
+the detector's account, stands for every account's trail); the ledger's key records are read
+once (a DynamoDB Query).
 Three accounts hold a root key nobody alerted on: for each, the pipeline runs (ledger claims,
 IAM again, BatchImportFindings in the account, a Slack alert, ledger writes); then the digest is
 posted.
@@ -39,7 +42,7 @@ from bench.canned_aws import CannedProcess
 from bench.lambda_image import LambdaImage, lambda_image
 from bench.perf import lambda_zip, process_cpu_s, spawn
 from detector import retry
-from detector.config import Settings
+from detector.config import MEMBER_FORWARD_RULE, Settings
 from detector.sweep import SweepSummary
 from detector.wiring import build_runtime
 from sandbox.aws import SLACK_CHANNEL, SLACK_TOKEN, patched_environ
@@ -87,7 +90,10 @@ runtime = build_runtime(Settings.from_env(), retry_env=retry.RetryEnv())
 cpu, start = time.process_time(), time.perf_counter()
 summary = runtime.sweep(accounts)
 wall, cpu = time.perf_counter() - start, time.process_time() - cpu
-statuses = {r.account: r.status.value for r in summary.results}
+statuses = {
+    r.account: " ".join([r.status.value, *(f"{a.check}={a.verdict}" for a in r.dependencies)])
+    for r in summary.results
+}
 print(json.dumps({"wall": wall, "cpu": cpu, "statuses": statuses}))
 """
 
@@ -117,7 +123,25 @@ def accounts_of(run: int, n: int) -> list[str]:
 
 
 def statuses(summary: SweepSummary) -> dict[str, str]:
-    return {r.account: r.status.value for r in summary.results}
+    """Each account's status and dependency verdicts (``clean trail=ok rule=ok ...``)."""
+    return {
+        r.account: " ".join([r.status.value, *(f"{a.check}={a.verdict}" for a in r.dependencies)])
+        for r in summary.results
+    }
+
+
+def seed_dependencies(stack: SandboxStack, accounts: list[str]) -> None:
+    """What the README's deployment gives each member account: a logging trail of management
+    events and the forwarding rule (infra/member.yaml), enabled."""
+    for account in accounts:
+        s3 = stack.aws.client("s3", account_id=account)
+        s3.create_bucket(Bucket=f"trail-{account}")
+        trails = stack.aws.client("cloudtrail", account_id=account)
+        trails.create_trail(Name="org", S3BucketName=f"trail-{account}", IsMultiRegionTrail=True)
+        trails.start_logging(Name="org")
+        stack.aws.client("events", account_id=account).put_rule(
+            Name=MEMBER_FORWARD_RULE, EventPattern='{"source": ["aws.iam"]}', State="ENABLED"
+        )
 
 
 @dataclass(frozen=True)
@@ -137,6 +161,7 @@ def reference(concurrency: int) -> Reference:
         # Security Hub is on in every swept account, as the README's deployment requires (the
         # sandbox refuses imports in an account without it, as AWS does).
         stack.aws.enable_security_hub(*accounts)
+        seed_dependencies(stack, accounts)
         for account in accounts[:WITH_KEYS]:
             stack.aws.set_root_key_present(True, account)
         env = sweep_env(stack.detector_env(), concurrency)
@@ -176,9 +201,14 @@ def one_run(
     endpoint_cpu = process_cpu_s(canned.pid) - endpoint_cpu
     wall, cpu = swept.wall, swept.cpu
     calls = Counter(c.op for c in canned.log())
-    counts = dict(Counter(swept.statuses.values()))
-    if counts != {"alerted": WITH_KEYS, "clean": n - WITH_KEYS}:
-        raise SystemExit(f"bench: unexpected sweep result {counts}")
+    counts = dict(Counter(s.split()[0] for s in swept.statuses.values()))
+    checks = {c for s in swept.statuses.values() for c in s.split()[1:]}
+    if counts != {"alerted": WITH_KEYS, "clean": n - WITH_KEYS} or checks != {
+        "trail=ok",
+        "rule=ok",
+        "security-hub=ok",
+    }:
+        raise SystemExit(f"bench: unexpected sweep result {counts} {sorted(checks)}")
     per_account = ", ".join(f"{op} {k / n:.3g}" for op, k in calls.most_common())
     note(
         f"run {run}: {n} accounts in {wall:.2f} s; CPU: the detector {cpu:.2f} s "

@@ -202,6 +202,17 @@ SWEEP_CONCURRENCY = Variable(
     high=256,
     parameter="SweepConcurrency",
 )
+EVENT_RULE_NAME = Variable(
+    "EVENT_RULE_NAME",
+    "the stack's rule on this account's default bus (the daily sweep checks it is enabled)",
+    default="root-key-detector-events",
+    # EventBridge rule names: 1-64 of . - _ letters digits ("PutRule", EventBridge API Reference).
+    pattern=r"[A-Za-z0-9._-]{1,64}",
+    form="an EventBridge rule name",
+    parameter="EventRuleName",
+)
+# The forwarding rule's fixed name in every member account (infra/member.yaml, Mappings.Forward).
+MEMBER_FORWARD_RULE = "root-key-detector-forward"
 DETECTOR_ACCOUNT_ID = Variable(
     "DETECTOR_ACCOUNT_ID",
     "this account's id (else asked of STS once)",
@@ -270,6 +281,7 @@ VARIABLES = (
     ORGANIZATION_NAMES,
     SWEEP_ACCOUNTS,
     SWEEP_CONCURRENCY,
+    EVENT_RULE_NAME,
     DETECTOR_ACCOUNT_ID,
     SLACK_INTERACTIVITY,
     SLACK_SIGNING_SECRET_ID,
@@ -330,6 +342,7 @@ class Settings:
     own_account_id: str | None = None
     slack_posts_per_second: float = 1.0
     interactivity: Interactivity | None = None  # None: no triage from Slack
+    event_rule_name: str = "root-key-detector-events"
     finding_severity: str = "MEDIUM"
 
     @classmethod
@@ -371,6 +384,8 @@ class Settings:
             sweep_accounts=_accounts(env),
             sweep_concurrency=_count(env, SWEEP_CONCURRENCY),
             own_account_id=_named(env, DETECTOR_ACCOUNT_ID, "a 12-digit account id"),
+            event_rule_name=_named(env, EVENT_RULE_NAME, "an EventBridge rule name")
+            or str(EVENT_RULE_NAME.default),
             slack_mode=mode,
             slack_token_secret_id=token_id,
             slack_channel_id=channel,

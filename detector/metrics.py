@@ -83,6 +83,10 @@ SWEEP_ACCOUNTS = Metric(
 )
 SWEEP_DURATION = Metric("SweepDuration", Unit.MILLISECONDS)
 SWEEP_COMPLETED = Metric("SweepCompleted", Unit.COUNT)
+# Accounts where a dependency check (detector.domain.dependencies.Check) was not OK.
+SWEEP_DEPENDENCY_PROBLEMS = Metric(
+    "SweepDependencyProblems", Unit.COUNT, ("trail", "rule", "security-hub")
+)
 
 METRICS = (
     ALERTS,
@@ -93,6 +97,7 @@ METRICS = (
     SWEEP_ACCOUNTS,
     SWEEP_DURATION,
     SWEEP_COMPLETED,
+    SWEEP_DEPENDENCY_PROBLEMS,
 )
 # What an event's outcome actions (detector.domain.delivery.Action values) count as.
 ALERT_ACTIONS = frozenset(
@@ -144,11 +149,22 @@ class Recorder:
         if confirmation is not None:
             self.count(CONFIRMATIONS, label=str(confirmation))
 
-    def sweep(self, counts: dict[str, int], elapsed_s: float, *, completed: bool) -> None:
-        """Count one sweep: its accounts by status, its duration and, if it ``completed``
-        (every account swept, no action failed), one SweepCompleted: the heartbeat."""
+    def sweep(
+        self,
+        counts: dict[str, int],
+        elapsed_s: float,
+        *,
+        completed: bool,
+        dependencies: dict[str, dict[str, int]] | None = None,
+    ) -> None:
+        """Count one sweep: its accounts by status, its duration, the accounts per dependency
+        check that was not OK and, if it ``completed`` (every account swept, no action
+        failed), one SweepCompleted: the heartbeat."""
         for status, accounts in counts.items():
             self.count(SWEEP_ACCOUNTS, accounts, label=status)
+        for check, verdicts in (dependencies or {}).items():
+            not_ok = sum(n for verdict, n in verdicts.items() if verdict != "ok")
+            self.count(SWEEP_DEPENDENCY_PROBLEMS, not_ok, label=check)
         self.duration(SWEEP_DURATION, elapsed_s)
         if completed:
             self.count(SWEEP_COMPLETED)
@@ -163,7 +179,12 @@ class Recorder:
             counts = getattr(getattr(exc, "summary", None), "counts", None)
             self.sweep(counts or {}, time.monotonic() - started, completed=False)
             raise
-        self.sweep(summary.counts, time.monotonic() - started, completed=True)
+        self.sweep(
+            summary.counts,
+            time.monotonic() - started,
+            completed=True,
+            dependencies=getattr(summary, "dependencies", None),
+        )
         return summary
 
     def end_invocation(self, function_name: object, request_id: str | None) -> None:

@@ -12,7 +12,8 @@ from detector.domain.delivery import AlertSlot, KeyRecord, Progress, SlackRef
 from detector.domain.message import SlackMessage
 
 if TYPE_CHECKING:
-    from detector.domain.reconcile import OrgAccount  # the sweep's module: off an event's path
+    from detector.domain.dependencies import Facts  # the sweep's modules: off an event's path
+    from detector.domain.reconcile import OrgAccount
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,19 @@ class KeyInventory(Protocol):
     def root_keys_present(self, account_id: str) -> bool:
         """Whether root holds any access key; raises an ExternalServiceError if IAM cannot
         be asked (the member role cannot be assumed, or IAM refuses)."""
+        ...
+
+
+class DependencyReader(Protocol):
+    """What AWS says about the parts of an account the detector depends on (the sweep's
+    daily check): its trails, its event rule, its Security Hub."""
+
+    def read(self, account_id: str) -> Facts:
+        """The facts; one that AWS refuses to give is an ``Unreadable`` in them, never an error.
+
+        Raises:
+            ExternalServiceError: no client can act in the account (the member role).
+        """
         ...
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from detector import pipeline
+from detector.domain.event import RecordError, RootKeyEvent, parse_records
+from detector.domain.verdict import classify
 from detector.errors import DetectorError, EventParseError, UnreadableMessage
 from detector.log import get_logger
 from detector.ports import DeadLetterQueue, QueuedMessage
@@ -18,15 +20,17 @@ class RedriveSummary:
     """What a redrive did; printed by the CLI."""
 
     received: int = 0
-    redriven: int = 0
+    redriven: int = 0  # with dry_run: the messages that would be redriven
     failed: int = 0
     unreadable: int = 0
     errors: list[str] = field(default_factory=list)
     stopped: str | None = None  # why the run ended early: nothing more could work
+    dry_run: bool = False  # nothing was done: what would have been
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view (at most 20 error texts)."""
-        out: dict[str, Any] = {
+        out: dict[str, Any] = {"dry_run": True} if self.dry_run else {}
+        out |= {
             "received": self.received,
             "redriven": self.redriven,
             "failed": self.failed,
@@ -36,6 +40,18 @@ class RedriveSummary:
         if self.stopped:
             out["stopped"] = self.stopped
         return out
+
+
+def _would_record(item: RootKeyEvent | RecordError) -> dict[str, Any]:
+    """One record of a message, as a dry run shows it: its event and verdict."""
+    if isinstance(item, RecordError):
+        return {"index": item.index, "error": f"not CloudTrail: {item.error}"}
+    return {
+        "event_id": item.event_id,
+        "event_name": item.event_name,
+        "account": item.account_id,
+        "verdict": classify(item).value,
+    }
 
 
 def original_event(body: str) -> Any:
@@ -66,8 +82,11 @@ def drain(
     on_result: Callable[[dict[str, Any]], None] | None = None,
     sweep: Callable[[], Any] | None = None,
     stop: Callable[[BaseException], str | None] = lambda _exc: None,
+    dry_run: bool = False,
 ) -> RedriveSummary:
-    """Drain ``queue`` through the pipeline.
+    """Drain ``queue`` through the pipeline (with ``dry_run``: say, per message, what it
+    would do, and do nothing: no pipeline, no sweep, no delete; the messages received come
+    back after the queue's visibility timeout).
 
     A message is deleted only after every record in it was handled; a failure leaves it in
     the queue (it becomes visible again after the visibility timeout) and is counted. An
@@ -80,7 +99,8 @@ def drain(
         ExternalServiceError: the queue cannot be read or a message deleted, after the
             queue's retry policy.
     """
-    run = _Run(queue, deps, on_result, sweep, stop)
+    run = _Run(queue, deps, on_result, sweep, stop, dry_run=dry_run)
+    run.summary.dry_run = dry_run
     seen: set[str] = set()
     summary = run.summary
     while summary.received < max_messages:
@@ -104,6 +124,7 @@ class _Run:
     sweep: Callable[[], Any] | None
     stop: Callable[[BaseException], str | None]
     summary: RedriveSummary = field(default_factory=RedriveSummary)
+    dry_run: bool = False
 
     def one(self, message: QueuedMessage) -> bool:
         """Handle one message; False when the run must stop."""
@@ -113,9 +134,32 @@ class _Run:
             self.summary.unreadable += 1
             self.summary.errors.append(f"{message.message_id}: {exc}")
             return True
+        if self.dry_run:
+            return self._would(message, doc)
         if isinstance(doc, dict) and doc.get("detector") == "sweep":
             return self._sweep(message)
         return self._events(message, doc)
+
+    def _would(self, message: QueuedMessage, doc: Any) -> bool:
+        """Say what redriving ``message`` would do; do none of it."""
+        if isinstance(doc, dict) and doc.get("detector") == "sweep":
+            self._say({"message_id": message.message_id, "would": "run the sweep"})
+            self.summary.redriven += 1
+            return True
+        try:
+            items = parse_records(doc)
+        except EventParseError as exc:
+            self.summary.unreadable += 1
+            self.summary.errors.append(f"{message.message_id}: not CloudTrail: {exc}")
+            return True
+        records = [_would_record(item) for item in items]
+        self._say({"message_id": message.message_id, "would": "process", "records": records})
+        self.summary.redriven += 1
+        return True
+
+    def _say(self, line: dict[str, Any]) -> None:
+        if self.on_result is not None:
+            self.on_result({"dry_run": True, **line})
 
     def _sweep(self, message: QueuedMessage) -> bool:
         """A scheduled sweep that failed its retries: run it again (it is idempotent)."""

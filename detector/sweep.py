@@ -15,13 +15,14 @@ from typing import Any
 
 from detector import pipeline, retry
 from detector.domain.delivery import KeyRecord, MessageKind, SlotState, Status
+from detector.domain.dependencies import Assessment, Check, Verdict, assess, problems
 from detector.domain.finding import iso, refreshed, resolved
 from detector.domain.message import resolution_message, sweep_digest
 from detector.domain.reconcile import AccountStatus, decide
 from detector.domain.sweep_event import SWEEP_EVENT_PREFIX, SWEEP_RESOLVED, sweep_event
 from detector.errors import AwsCallError, DetectorError, SweepError
 from detector.log import get_logger
-from detector.ports import KeyInventory
+from detector.ports import DependencyReader, KeyInventory
 
 GONE = "IAM reports that the root user holds no access key"
 
@@ -34,10 +35,20 @@ class AccountResult:
     status: AccountStatus
     detail: str = ""
     action_failed: bool = False  # an alert, refresh or resolution failed (not a read)
+    dependencies: tuple[Assessment, ...] = ()  # the trail, rule and hub checks (if made)
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
-        return {"account": self.account, "status": self.status.value, "detail": self.detail}
+        out: dict[str, Any] = {
+            "account": self.account,
+            "status": self.status.value,
+            "detail": self.detail,
+        }
+        if self.dependencies:
+            out["dependencies"] = {a.check.value: a.verdict.value for a in self.dependencies}
+            if problems(self.dependencies):
+                out["dependency_problems"] = problems(self.dependencies)
+        return out
 
 
 @dataclass
@@ -61,6 +72,24 @@ class SweepSummary:
         changing = {AccountStatus.ALERTED, AccountStatus.RESOLVED, AccountStatus.FAILED}
         return any(r.status in changing for r in self.results)
 
+    @property
+    def dependencies(self) -> dict[str, dict[str, int]]:
+        """Per check (trail, rule, security-hub), how many accounts ended in each verdict."""
+        out: dict[str, dict[str, int]] = {}
+        for r in self.results:
+            for a in r.dependencies:
+                verdicts = out.setdefault(a.check.value, {})
+                verdicts[a.verdict.value] = verdicts.get(a.verdict.value, 0) + 1
+        return out
+
+    def dependency_problems(self) -> list[tuple[str, str]]:
+        """(account, what is wrong) for each account with a check not OK."""
+        return [
+            (r.account, "; ".join(problems(r.dependencies)))
+            for r in self.results
+            if problems(r.dependencies)
+        ]
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
         failed = [r.as_dict() for r in self.results if r.status is AccountStatus.FAILED]
@@ -69,6 +98,8 @@ class SweepSummary:
             "counts": self.counts,
             "failed": failed[:50],
         }
+        if self.dependencies:
+            out["dependencies"] = self.dependencies
         if self.skipped:
             out["skipped"] = self.skipped
         return out
@@ -82,12 +113,16 @@ class Sweeper:
         deps: pipeline.Dependencies,
         inventory: KeyInventory,
         *,
+        dependencies: DependencyReader | None = None,
+        dry_run: bool = False,
         concurrency: int = 32,
         settle_s: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._deps = deps
         self._inventory = inventory
+        self._dependencies = dependencies
+        self._dry_run = dry_run  # read and decide, say what would be done, do none of it
         self._concurrency = concurrency
         self._settle = timedelta(seconds=settle_s)
         self._now = now
@@ -116,7 +151,8 @@ class Sweeper:
             if note:
                 result.detail = f"{note}; {result.detail}" if result.detail else note
         summary = SweepSummary(results, skipped=dict(skipped or {}))
-        self._digest(summary)
+        if not self._dry_run:
+            self._digest(summary)
         get_logger().info("sweep done", extra=summary.as_dict())
         failed = [(r.account, r.detail) for r in results if r.action_failed]
         if failed:
@@ -124,13 +160,15 @@ class Sweeper:
         return summary
 
     def _digest(self, summary: SweepSummary) -> None:
-        if not summary.changed or self._deps.alerter is None:
+        """The digest, when anything changed or an account's dependency is broken."""
+        broken = summary.dependency_problems()
+        if not (summary.changed or broken) or self._deps.alerter is None:
             return
         failed = [
             (r.account, r.detail) for r in summary.results if r.status is AccountStatus.FAILED
         ]
         try:
-            self._deps.alerter.post(sweep_digest(summary.counts, failed))
+            self._deps.alerter.post(sweep_digest(summary.counts, failed, broken))
         except DetectorError as exc:
             get_logger().error("sweep digest failed", extra={"error": str(exc)})
 
@@ -140,9 +178,25 @@ class Sweeper:
         except Exception as exc:  # noqa: BLE001 - one account's failure is reported, not fatal
             return self._failed(account, exc, action=False)
         try:
-            return self._act(account, present, records)
+            act = self._would if self._dry_run else self._act
+            result = act(account, present, records)
         except Exception as exc:  # noqa: BLE001 - reported, and the sweep fails at the end
-            return self._failed(account, exc, action=True)
+            result = self._failed(account, exc, action=True)
+        result.dependencies = self._check_dependencies(account)
+        return result
+
+    def _check_dependencies(self, account: str) -> tuple[Assessment, ...]:
+        """The account's trail, rule and hub, judged; all unreadable if it cannot be entered."""
+        if self._dependencies is None:
+            return ()
+        try:
+            return assess(self._dependencies.read(account))
+        except Exception as exc:  # noqa: BLE001 - a check that cannot be made is said, not fatal
+            code = retry.error_code(exc)
+            return tuple(
+                Assessment(c, Verdict.UNREADABLE, f"{c.value} cannot be read ({code})")
+                for c in Check
+            )
 
     def _failed(self, account: str, exc: Exception, *, action: bool) -> AccountResult:
         code = retry.error_code(exc)
@@ -176,6 +230,21 @@ class Sweeper:
         elif status is AccountStatus.KNOWN:
             detail = f"{len(records)} key record(s)"
         return AccountResult(account, status, detail)
+
+    def _would(self, account: str, present: bool, records: list[KeyRecord]) -> AccountResult:
+        """What :meth:`_act` would do in the account, said in ``detail``; nothing is done."""
+        now = self._now()
+        unalerted = frozenset(r.fid for r in records if self._alert_missing(r))
+        decision = decide(present, records, now, settle=self._settle, unalerted=unalerted)
+        plans = [
+            "alert a root key no record covers" if decision.alert_new else "",
+            f"alert again {len(decision.realert)} key(s)" if decision.realert else "",
+            f"re-import {len(decision.refresh)} finding(s)" if decision.refresh else "",
+            f"resolve {len(decision.resolve)} finding(s)" if decision.resolve else "",
+            f"wait for {len(decision.settling)} recent finding(s)" if decision.settling else "",
+        ]
+        said = "; ".join(p for p in plans if p) or "nothing"
+        return AccountResult(account, decision.status, f"would: {said}")
 
     def _alert_missing(self, record: KeyRecord) -> bool:
         """A record a sweep opened whose event never finished (its alert, say, failed)."""

@@ -26,7 +26,13 @@ from detector.controls import ROOT_ACCESS_KEYS
 from detector.errors import AwsCallError, ConfigError
 from detector.log import configure, get_logger
 from detector.pipeline import Dependencies
-from detector.ports import AccountDirectory, Alerter, DeadLetterQueue, KeyInventory
+from detector.ports import (
+    AccountDirectory,
+    Alerter,
+    DeadLetterQueue,
+    DependencyReader,
+    KeyInventory,
+)
 
 if TYPE_CHECKING:
     from detector.domain.reconcile import Selection
@@ -102,6 +108,25 @@ class Runtime:
             lambda: self.clients.client("sqs"), queue_url, self.deps.retry_env
         )
 
+    def dependencies(self) -> DependencyReader:
+        """The daily check of each account's trails, event rule and Security Hub."""
+        from detector.adapters.dependencies import AccountDependencies  # noqa: PLC0415 - sweep
+        from detector.config import MEMBER_FORWARD_RULE  # noqa: PLC0415
+
+        own_rule = self.settings.event_rule_name
+
+        def rule_name(account_id: str) -> str:
+            own = not self.settings.member_role_name or account_id == self.accounts.own_account_id()
+            return own_rule if own else MEMBER_FORWARD_RULE
+
+        return AccountDependencies(
+            self.accounts.client,
+            self.deps.retry_env,
+            region=self.settings.region,
+            rule_name_for=rule_name,
+            own_account=self.accounts.own_account_id if self.settings.member_role_name else None,
+        )
+
     def sweep_selection(self) -> Selection:
         """SWEEP_ACCOUNTS, else the organization's active accounts, else this account."""
         from detector.domain.reconcile import Selection, select  # noqa: PLC0415 - sweep only
@@ -113,10 +138,14 @@ class Runtime:
         return Selection((self.accounts.own_account_id(),))
 
     def sweep(
-        self, accounts: Iterable[str] | None = None, *, at: datetime | None = None
+        self,
+        accounts: Iterable[str] | None = None,
+        *,
+        at: datetime | None = None,
+        dry_run: bool = False,
     ) -> SweepSummary:
         """Run the daily sweep as configured (over ``accounts`` when given; ``at`` a time other
-        than now, for tests and replays).
+        than now, for tests and replays; ``dry_run``: decide and say, do nothing).
 
         Raises:
             SweepError: an alert, refresh or resolution failed in some account.
@@ -128,6 +157,8 @@ class Runtime:
         sweeper = Sweeper(
             self.deps,
             self.inventory,
+            dependencies=self.dependencies(),
+            dry_run=dry_run,
             concurrency=self.settings.sweep_concurrency,
             settle_s=self.settings.key_settle_s,
             **({"now": lambda: at} if at is not None else {}),

@@ -14,6 +14,10 @@ number; an interpreter with another would ignore the pycs and compile the source
 The zip is reproducible: sorted entries, fixed timestamps and permissions, and bytecode that
 depends only on the sources and the 3.13 release compiling them (see ``compile_bytecode``).
 
+The zip is also written as ``root-key-detector-<version>.zip`` beside ``--out`` (the version is
+``detector.__version__``, the one source): the release's artefact; ``dist/lambda.zip`` stays for
+what reads that path (``make deploy``, the benchmarks).
+
 Usage: python infra/package.py [--out dist/lambda.zip] [--build-dir build/lambda]
                                [--python /path/to/python3.13]
 """
@@ -230,11 +234,32 @@ def compile_bytecode(tree: Path, python: str) -> None:
     )
 
 
+# What only the command line runs (``python -m detector``, from a checkout): the Lambda's entry
+# points never import it, so the zip does not carry it.
+COMMAND_LINE_ONLY = frozenset(
+    {
+        "__main__.py",
+        "cli",
+        "domain/preview.py",
+        "domain/logscan.py",
+        "domain/summary.py",
+        "adapters/archive.py",
+        "adapters/stack.py",
+    }
+)
+
+
 def copy_package(source: Path, target: Path) -> None:
-    """Copy the ``detector`` package into ``target`` without this checkout's bytecode."""
-    shutil.copytree(
-        source, target / source.name, ignore=shutil.ignore_patterns("__pycache__", "*.py[co]")
-    )
+    """Copy the ``detector`` package into ``target`` without this checkout's bytecode, and
+    without the modules only the command line runs (``COMMAND_LINE_ONLY``)."""
+    caches = shutil.ignore_patterns("__pycache__", "*.py[co]")
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        where = Path(folder).relative_to(source)
+        left_out = {n for n in names if (where / n).as_posix() in COMMAND_LINE_ONLY}
+        return set(caches(folder, names)) | left_out
+
+    shutil.copytree(source, target / source.name, ignore=ignore)
 
 
 def strip(tree: Path) -> None:
@@ -265,6 +290,20 @@ def write_zip(tree: Path, out: Path) -> None:
     tmp.replace(out)
 
 
+def detector_version() -> str:
+    """``detector.__version__``, read from the source (this script imports nothing of it)."""
+    text = (ROOT / "detector" / "__init__.py").read_text(encoding="utf-8")
+    found = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
+    if found is None:
+        raise SystemExit("package: detector/__init__.py has no __version__ line")
+    return found.group(1)
+
+
+def release_name() -> str:
+    """The release zip's file name: ``root-key-detector-<version>.zip``."""
+    return f"root-key-detector-{detector_version()}.zip"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Build the zip and print its path, size and SHA-256."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -285,10 +324,14 @@ def main(argv: list[str] | None = None) -> int:
     strip(args.build_dir)
     compile_bytecode(args.build_dir, python)
     write_zip(args.build_dir, args.out)
+    release = args.out.with_name(release_name())
+    if release != args.out:
+        shutil.copyfile(args.out, release)
 
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()
     size = args.out.stat().st_size
     print(f"{args.out}: {size} bytes ({size / 1024:.0f} KiB), sha256 {digest}")
+    print(f"  also as {release}")
     print(f"  bundled: detector/ + {', '.join(requirements) or 'nothing else'}")
     print(f"  bytecode: unchecked-hash pycs compiled by {python}")
     print("  not bundled (the Lambda runtime provides them): " + ", ".join(RUNTIME_PROVIDED))

@@ -180,6 +180,20 @@ class MotoSandbox(ServedEndpoint):
             aws_secret_access_key=key["SecretAccessKey"],
         )
 
+    def add_dependencies(
+        self, account_id: str = ACCOUNT_ID, *, rule_name: str = "root-key-detector-events"
+    ) -> None:
+        """What the sweep checks in an account, in order: a logging multi-region trail (all
+        management events) and the event rule, enabled (README, "What the sweep checks")."""
+        bucket = f"trail-{account_id}"
+        self.client("s3", account_id=account_id).create_bucket(Bucket=bucket)
+        trails = self.client("cloudtrail", account_id=account_id)
+        trails.create_trail(Name="management", S3BucketName=bucket, IsMultiRegionTrail=True)
+        trails.start_logging(Name="management")
+        self.client("events", account_id=account_id).put_rule(
+            Name=rule_name, EventPattern='{"source": ["aws.iam"]}', State="ENABLED"
+        )
+
     def set_root_key_present(self, present: bool, account_id: str = ACCOUNT_ID) -> None:
         """What IAM's GetAccountSummary reports as AccountAccessKeysPresent for root."""
         set_root_key_flag(present, account_id)

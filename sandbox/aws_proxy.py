@@ -66,6 +66,7 @@ class AwsFaultProxy(ServedEndpoint):
         host: str = "127.0.0.1",
         control: bool = False,
         refuse: Callable[[str, bytes], bool] | None = None,
+        deny: Callable[[str, str, bytes], bool] | None = None,
         contracts: bool = True,
         record: CallLog | None = None,
     ) -> None:
@@ -73,6 +74,9 @@ class AwsFaultProxy(ServedEndpoint):
         # Tests: a request for which refuse(X-Amz-Target, body) holds gets a 500 and has no
         # effect (a service failing one kind of write only).
         self.refuse = refuse
+        # Tests: a request for which deny(X-Amz-Target, path, body) holds gets AWS's
+        # AccessDeniedException (HTTP 400), as a role without the action would.
+        self.deny = deny
         # Tests: every signed request that reaches this endpoint (throttled or not) is noted
         # there: its service, operation and caller (see sandbox.aws_calls).
         self.record = record
@@ -108,6 +112,21 @@ class AwsFaultProxy(ServedEndpoint):
             return self._control(environ, start_response)
         if self.latency_s:
             time.sleep(self.latency_s)
+        if self.deny is not None:
+            body = read_body(environ)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+            target = environ.get("HTTP_X_AMZ_TARGET", "")
+            if self.deny(target, environ.get("PATH_INFO", ""), body):
+                status, headers, payload = error_response(
+                    environ.get("CONTENT_TYPE", ""),
+                    target,
+                    "AccessDeniedException",
+                    400,
+                    "User is not authorized to perform this action",
+                )
+                return _answer(start_response, status, payload, headers)
         if self.refuse is not None:
             body = read_body(environ)
             environ["wsgi.input"] = io.BytesIO(body)

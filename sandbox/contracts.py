@@ -4,7 +4,8 @@
 BatchImportFindings, GetFindings and BatchUpdateFindings from its own findings store
 (:mod:`sandbox.securityhub`: the only store of findings; moto's stays empty) and rewrites
 Organizations' account answers (:mod:`sandbox.organizations`). Every other call, Security Hub's
-EnableSecurityHub and DescribeHub included, is moto's, untouched.
+EnableSecurityHub and DescribeHub included, is moto's, untouched, but for two of CloudTrail's
+(:mod:`sandbox.cloudtrail`).
 
 Who calls is moto's answer, asked over its own WSGI interface (nothing of moto's modules is
 imported): STS GetCallerIdentity with the caller's access key id (moto does not verify
@@ -35,6 +36,7 @@ from urllib.parse import unquote
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
+from sandbox import cloudtrail
 from sandbox.organizations import REWRITTEN, TARGET_PREFIX, AccountStates
 from sandbox.securityhub import Caller, SecurityHubError, SecurityHubFindings
 
@@ -151,6 +153,9 @@ class ContractLayer:
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(TARGET_PREFIX) and target[len(TARGET_PREFIX) :] in REWRITTEN:
             return self._organizations(environ, start_response, target[len(TARGET_PREFIX) :])
+        operation = target.removeprefix(cloudtrail.TARGET_PREFIX)
+        if target.startswith(cloudtrail.TARGET_PREFIX) and cloudtrail.handles(operation):
+            return cloudtrail.answer(self.app, environ, start_response, operation)
         return self.app(environ, start_response)
 
     # -- Lambda ---------------------------------------------------------------------------------

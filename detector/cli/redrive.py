@@ -53,14 +53,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=10_000,
         help=f"stop after N messages (1..{MAX_REDRIVE}, default 10000)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="say per message what a redrive would do; post, import, record and delete nothing"
+        " (the messages read come back after the queue's visibility timeout)",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``redrive`` with parsed arguments."""
     if args.from_stack is None:
-        return redrive_queue(args.queue_url, args.max, out)
+        return redrive_queue(args.queue_url, args.max, out, dry_run=args.dry_run)
     queue_url, env = from_stack(args.from_stack)
-    return redrive_queue(queue_url, args.max, out, env=env)
+    return redrive_queue(queue_url, args.max, out, env=env, dry_run=args.dry_run)
 
 
 def from_stack(stack: str) -> tuple[str, dict[str, str]]:
@@ -90,9 +96,15 @@ def from_stack(stack: str) -> tuple[str, dict[str, str]]:
 
 
 def redrive_queue(
-    queue_url: str, max_messages: int, out: TextIO, *, env: Mapping[str, str] | None = None
+    queue_url: str,
+    max_messages: int,
+    out: TextIO,
+    *,
+    env: Mapping[str, str] | None = None,
+    dry_run: bool = False,
 ) -> int:
-    """``redrive``: exits 0 when the queue drained, 1 when messages are left."""
+    """``redrive``: exits 0 when the queue drained, 1 when messages are left (with
+    ``dry_run``: 0 unless a message is unreadable)."""
     from detector.redrive import drain  # noqa: PLC0415 - only this command redrives
 
     runtime = load_runtime(env)
@@ -111,6 +123,7 @@ def redrive_queue(
         stop=lambda exc: environment_problem(
             exc, ledger_table=runtime.settings.ledger_table, queue_url=queue_url
         ),
+        dry_run=dry_run,
     )
     emit(out, {"redrive": summary.as_dict()})
     if summary.stopped:

@@ -34,14 +34,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_account_list,
         help="comma-separated 12-digit account ids (default: SWEEP_ACCOUNTS, else all)",
     )
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read every account and say what the sweep would do; post, import and record nothing",
+    )
 
 
 def run(args: argparse.Namespace, out: TextIO) -> int:
     """Run ``sweep`` with parsed arguments."""
-    return sweep_accounts(args.accounts, out)
+    return sweep_accounts(args.accounts, out, dry_run=args.dry_run)
 
 
-def sweep_accounts(accounts: Sequence[str] | None, out: TextIO) -> int:
+def sweep_accounts(accounts: Sequence[str] | None, out: TextIO, *, dry_run: bool = False) -> int:
     """``sweep``: one JSON line per account and a summary; exits 1 if an account failed.
 
     Without MEMBER_ROLE_NAME the detector can read only its own account: asked for another,
@@ -64,10 +69,10 @@ def sweep_accounts(accounts: Sequence[str] | None, out: TextIO) -> int:
             )
             return EXIT_BAD_INPUT
     try:
-        summary = runtime.sweep(ids or None)
+        summary = runtime.sweep(ids or None, dry_run=dry_run)
     except SweepError as exc:
         summary = exc.summary
     for result in summary.results:
         emit(out, result.as_dict())
-    emit(out, {"sweep": summary.as_dict()})
+    emit(out, {"sweep": summary.as_dict() | ({"dry_run": True} if dry_run else {})})
     return EXIT_FAILED if summary.counts.get("failed") else EXIT_OK

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from detector import __version__
 from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import InputForm, RootKeyEvent
@@ -210,6 +211,9 @@ def refreshed(finding: dict[str, Any], now: datetime) -> dict[str, Any]:
     """
     out = copy.deepcopy(finding)
     out["UpdatedAt"] = out["LastObservedAt"] = iso(now)
+    fields = dict(out.get("ProductFields", {}))
+    fields[f"{PRODUCT_FIELD_PREFIX}/Version"] = __version__  # this release re-imports it
+    out["ProductFields"] = dict(list(fields.items())[:MAX_PRODUCT_FIELDS])
     return out
 
 
@@ -271,6 +275,7 @@ def _product_fields(
     event: RootKeyEvent, verdict: Verdict, confirmation: Confirmation, ctx: FindingContext
 ) -> dict[str, str]:
     raw: dict[str, str | None] = {
+        "Version": __version__,  # the detector release that wrote the finding
         "EventId": event.event_id,
         "EventName": event.event_name,
         "EventTime": iso(event.event_time),

@@ -357,14 +357,27 @@ def resolution_message(account: str, account_name: str | None, finding_id: str) 
     )
 
 
-def sweep_digest(counts: dict[str, int], failed: list[tuple[str, str]]) -> SlackMessage:
-    """One message per sweep that changed anything: counts, and the accounts it could not read."""
+def sweep_digest(
+    counts: dict[str, int],
+    failed: list[tuple[str, str]],
+    broken: list[tuple[str, str]] | None = None,
+) -> SlackMessage:
+    """One message per sweep that changed anything or found a dependency broken: counts, the
+    accounts it could not read, and the accounts whose trail, rule or Security Hub is not
+    as the detector needs (``broken``: account, what is wrong)."""
     summary = ", ".join(f"{k} {v}" for k, v in counts.items())
     lines = [f"*Root access key sweep:* {summary}."]
     for account, reason in failed[:20]:
         lines.append(f"• {account}: {mrkdwn(reason, 200)}")
     if len(failed) > 20:
         lines.append(f"• … and {len(failed) - 20} more accounts not read")
+    broken = broken or []
+    if broken:
+        lines.append(f"*What the detector depends on:* {len(broken)} account(s) need attention.")
+    for account, reason in broken[:20]:
+        lines.append(f"• {account}: {mrkdwn(reason, 300)}")
+    if len(broken) > 20:
+        lines.append(f"• … and {len(broken) - 20} more accounts")
     return SlackMessage(
         text=clean(f"Root access key sweep: {summary}", MAX_FALLBACK),
         blocks=[SectionBlock(text=MarkdownTextObject(text=truncate("\n".join(lines), 2900)))],

@@ -153,6 +153,7 @@ def test_the_sweep_s_messages_are_what_preview_digest_printed(
 
     monkeypatch.setenv("KEY_SETTLE_SECONDS", "0")  # the next sweep may resolve the key at once
     runtime = runtime_from_env()
+    sandbox.aws.add_dependencies()  # the digest then holds the counts alone, as preview's
     sandbox.aws.set_root_key_present(True)
     found = runtime.sweep()  # a root key no event told of: an alert and a digest
     (filed,) = sandbox.aws.findings()

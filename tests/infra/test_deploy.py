@@ -389,6 +389,7 @@ def test_lambda_configuration(
         "ORGANIZATION_NAMES": "true",
         "SWEEP_ACCOUNTS": SWEEP_ACCOUNTS,
         "SWEEP_CONCURRENCY": "32",
+        "EVENT_RULE_NAME": "root-key-detector-events",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     concurrency = lam.get_function_concurrency(FunctionName=config["FunctionName"])
@@ -590,6 +591,7 @@ def test_single_account_has_no_organization_or_slack_permissions(
         "LEDGER_TABLE": single_stack.outputs["LedgerTableName"],
         "ORGANIZATION_NAMES": "false",
         "SWEEP_CONCURRENCY": "32",
+        "EVENT_RULE_NAME": "root-key-detector-events",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     # one account sweeps too (itself: no SWEEP_ACCOUNTS, no member role)
@@ -614,6 +616,7 @@ def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
         "LEDGER_TABLE": webhook_stack.outputs["LedgerTableName"],
         "ORGANIZATION_NAMES": "false",
         "SWEEP_CONCURRENCY": "8",
+        "EVENT_RULE_NAME": "root-key-detector-events",
         "DETECTOR_ACCOUNT_ID": ACCOUNT_ID,
     }
     assert int(config["Timeout"]) == 60

@@ -277,6 +277,20 @@ class World:
             aws_session_token=c["SessionToken"],
         )
 
+    def trail(self, account: str) -> None:
+        """A logging trail in ``account`` (the sweep then reads its status and selectors)."""
+        own = account == ACCOUNT_ID
+        s3 = self.stack.aws.client("s3") if own else self.member_client("s3", account)
+        trails = (
+            self.stack.aws.client("cloudtrail")
+            if own
+            else self.member_client("cloudtrail", account)
+        )
+        bucket = f"trail-{account}"
+        s3.create_bucket(Bucket=bucket)
+        trails.create_trail(Name="management", S3BucketName=bucket)
+        trails.start_logging(Name="management")
+
     def enable_security_hub(self, account: str) -> None:
         if account != ACCOUNT_ID:
             self.member_client("securityhub", account).enable_security_hub()
@@ -424,6 +438,7 @@ def sweep(world: World) -> None:
     """The daily sweep: one account holds an unalerted key, one an open finding whose key is
     gone (every account of the organization, SWEEP_ACCOUNTS, or this account alone)."""
     if not world.config.organization:
+        world.trail(ACCOUNT_ID)
         world.container()
         set_root_key_flag(True, ACCOUNT_ID)
         first = world.sweep()
@@ -444,6 +459,7 @@ def sweep(world: World) -> None:
         )
     for account in (alerted, resolved):
         world.enable_security_hub(account)
+        world.trail(account)
     world.container()
     set_root_key_flag(True, resolved)  # alerted by an event, then deleted unseen
     world.invoke(_event(_created(resolved)))

@@ -13,6 +13,7 @@ cannot ship, and CI (.ci/run: `make test` on a fresh machine) must say so.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib.util
 import json
@@ -143,6 +144,44 @@ def test_zip_holds_the_detector_its_deps_and_their_bytecode_but_not_boto3(
     assert not [n for n, data in contents.items() if build_dir in data]
 
 
+def test_the_zip_leaves_out_what_only_the_command_line_runs_and_nothing_it_holds_needs_it(
+    task_dir: Path,
+) -> None:
+    package = task_dir / "detector"
+    shipped = {p.relative_to(package).as_posix() for p in package.rglob("*.py")}
+    shipped = {n for n in shipped if n.split("/", 1)[0] != "__pycache__"}
+    left_out = _package_module().COMMAND_LINE_ONLY
+    assert not {n for n in shipped for out in left_out if n == out or n.startswith(out + "/")}
+    assert {"handler.py", "pipeline.py", "sweep.py", "wiring.py"} <= shipped
+    # Every module the zip holds imports only what the zip (or the runtime) holds.
+    missing = {
+        f"{source}: {module}"
+        for source in sorted((task_dir / "detector").rglob("*.py"))
+        for module in _absolute_imports(source)
+        if module.startswith("detector.")
+        and not _in_zip(task_dir, module)
+        and not _in_zip(task_dir, module.rsplit(".", 1)[0])  # `from x import name`
+    }
+    assert missing == set()
+
+
+def _absolute_imports(source: Path) -> set[str]:
+    """The modules ``source`` imports absolutely (``from x import y`` gives ``x`` and ``x.y``)."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(source.read_text())):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def _in_zip(task: Path, module: str) -> bool:
+    path = task.joinpath(*module.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
 BYTECODE_CHECK = """
 import importlib.util, json, marshal, pathlib, sys
 task = pathlib.Path(sys.argv[1])
@@ -185,6 +224,22 @@ def test_zip_is_reproducible(built: tuple[Path, Path], tmp_path: Path) -> None:
     _build(again, tmp_path / "elsewhere" / "build-tree")
     digest = hashlib.sha256
     assert digest(again.read_bytes()).hexdigest() == digest(built[0].read_bytes()).hexdigest()
+
+
+def test_the_release_zip_is_named_after_the_one_version(built: tuple[Path, Path]) -> None:
+    import detector  # noqa: PLC0415
+
+    out = built[0]
+    release = out.with_name(f"root-key-detector-{detector.__version__}.zip")
+    assert release.read_bytes() == out.read_bytes()
+    assert _package_module().detector_version() == detector.__version__
+
+
+def test_pyproject_takes_its_version_from_the_package() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"]
+    assert project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "detector.__version__"}
 
 
 def test_requirements_come_from_pyproject_minus_the_runtime() -> None:

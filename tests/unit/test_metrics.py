@@ -249,3 +249,20 @@ def test_without_a_context_the_function_name_comes_from_lambdas_environment(
     assert (doc["RequestId"], doc["SweepCompleted"]) == ("req-9", 1)
     assert (doc["SweepAccounts.clean"], doc["SweepAccounts.failed"]) == (3, 1)
     assert doc["SweepDuration"] == [2000.0]
+
+
+def test_a_sweep_counts_the_accounts_whose_dependency_checks_were_not_ok(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    recorder = Recorder()
+    recorder.sweep(
+        {"clean": 3},
+        1.0,
+        completed=True,
+        dependencies={"trail": {"ok": 1, "problem": 1, "unreadable": 1}, "rule": {"ok": 3}},
+    )
+    recorder.end_invocation("fn", "req")
+    doc = json.loads(capsys.readouterr().out)
+    check_emf(doc)
+    assert doc["SweepDependencyProblems.trail"] == 2
+    assert doc["SweepDependencyProblems.rule"] == 0
