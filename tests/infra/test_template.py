@@ -247,7 +247,13 @@ def test_findings_are_imported_to_the_own_accounts_default_product_only() -> Non
         ]
         assert [(_actions(s), s["Resource"]) for s in statements] == [
             (["securityhub:BatchImportFindings"], product)
-        ] + ([(["securityhub:BatchUpdateFindings"], HUB)] if template is MEMBER else []), logical_id
+        ], logical_id
+    (update,) = [
+        s
+        for lid, s in _iam_statements(MEMBER)
+        if lid == "MemberRole" and "securityhub:BatchUpdateFindings" in _actions(s)
+    ]
+    assert (_actions(update), update["Resource"]) == (["securityhub:BatchUpdateFindings"], HUB)
 
 
 HUB = {"Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default"}
