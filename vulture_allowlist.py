@@ -11,6 +11,8 @@ belong here: remove it instead (entries under "to remove" wait for their files' 
 lambda_handler  # detector/handler.py: the Lambda runtime calls it (Handler in infra/detector.yaml)
 _.format  # detector/log.py: logging.Formatter.format, called by the logging module
 event_pattern_json  # detector/pattern.py: sandbox/stack.py puts the rule with it
+IMPORTED_PATTERN  # detector/domain/hub_change.py: the template's rule (test_pattern_contract)
+UPDATED_PATTERN  # detector/domain/hub_change.py: the template's rule and sandbox/stack.py's
 
 # Used in ways vulture does not read.
 SecurityHubClient  # detector/adapters/securityhub.py: a string annotation (a TYPE_CHECKING import)

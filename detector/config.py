@@ -220,6 +220,43 @@ DETECTOR_ACCOUNT_ID = Variable(
     pattern=ACCOUNT_ID_PATTERN,
     form="a 12-digit account id",
 )
+SLACK_INTERACTIVITY = Variable(
+    "SLACK_INTERACTIVITY",
+    "triage from the alert: Acknowledge, Suppress and Resolve buttons, written to the finding "
+    '(bot mode; needs the interaction function, see "Triage from Slack")',
+    default="false",
+    choices=("true", "false"),
+    parameter="SlackInteractivity",
+)
+SLACK_SIGNING_SECRET_ID = Variable(
+    "SLACK_SIGNING_SECRET_ID",
+    'the Slack app\'s signing secret (bare or `{"signing_secret": "…"}`), with interactivity',
+    pattern=_SM_NAME_OR_ARN,
+    form="a Secrets Manager secret name or ARN",
+    parameter="SlackSigningSecretArn",
+)
+SLACK_TEAM_ID = Variable(
+    "SLACK_TEAM_ID",
+    "the only workspace whose people may triage, with interactivity",
+    pattern=r"[TE][A-Z0-9]{2,20}",
+    form="a workspace ID (`T0123ABCD`)",
+    parameter="SlackTeamId",
+)
+SLACK_RESPONDERS = Variable(
+    "SLACK_RESPONDERS",
+    "Slack users who may triage (with SLACK_RESPONDER_GROUP: its members too)",
+    pattern=r"[UW][A-Z0-9]{2,20}",
+    form="user IDs (`U0123ABCD`), comma-separated",
+    separator=",",
+    parameter="SlackResponders",
+)
+SLACK_RESPONDER_GROUP = Variable(
+    "SLACK_RESPONDER_GROUP",
+    "a Slack user group whose members may triage (`usergroups:read`)",
+    pattern=r"S[A-Z0-9]{2,20}",
+    form="a user group ID (`S0123ABCD`)",
+    parameter="SlackResponderGroup",
+)
 AWS_ENDPOINT_URL = Variable(
     "AWS_ENDPOINT_URL",
     "boto3's standard endpoint override, read by boto3 itself (the sandbox uses it)",
@@ -246,6 +283,11 @@ VARIABLES = (
     SWEEP_CONCURRENCY,
     EVENT_RULE_NAME,
     DETECTOR_ACCOUNT_ID,
+    SLACK_INTERACTIVITY,
+    SLACK_SIGNING_SECRET_ID,
+    SLACK_TEAM_ID,
+    SLACK_RESPONDERS,
+    SLACK_RESPONDER_GROUP,
     AWS_ENDPOINT_URL,
 )
 
@@ -265,6 +307,16 @@ class SlackMode(StrEnum):
     BOT = "bot"  # chat.postMessage with a bot token: threads and updates
     WEBHOOK = "webhook"  # incoming webhook: simpler, no threads
     DISABLED = "disabled"  # findings only (explicitly chosen, never by accident)
+
+
+@dataclass(frozen=True, slots=True)
+class Interactivity:
+    """Triage from Slack: the signing secret and who may act."""
+
+    signing_secret_id: str
+    team_id: str
+    responders: tuple[str, ...]
+    responder_group: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,6 +341,7 @@ class Settings:
     sweep_concurrency: int = 32
     own_account_id: str | None = None
     slack_posts_per_second: float = 1.0
+    interactivity: Interactivity | None = None  # None: no triage from Slack
     event_rule_name: str = "root-key-detector-events"
     finding_severity: str = "MEDIUM"
 
@@ -343,8 +396,39 @@ class Settings:
             confirm_wait_s=_number(env, CONFIRM_WAIT_SECONDS),
             key_settle_s=_number(env, KEY_SETTLE_SECONDS),
             log_level=log_level,
+            interactivity=_interactivity(env, mode),
             finding_severity=_choice(env, FINDING_SEVERITY),
         )
+
+
+def _interactivity(env: Mapping[str, str], mode: SlackMode) -> Interactivity | None:
+    on = _choice(env, SLACK_INTERACTIVITY) == "true"
+    secret = _named(env, SLACK_SIGNING_SECRET_ID, "a Secrets Manager secret name or ARN")
+    team = _named(env, SLACK_TEAM_ID, "a workspace ID like T0123ABCD")
+    responders = _items(env, SLACK_RESPONDERS, "a user ID like U0123ABCD")
+    group = _named(env, SLACK_RESPONDER_GROUP, "a user group ID like S0123ABCD")
+    if not on:
+        return None
+    if mode is not SlackMode.BOT:
+        raise ConfigError("SLACK_INTERACTIVITY", "needs SLACK_MODE=bot (buttons and threads)")
+    if not secret:
+        raise ConfigError("SLACK_SIGNING_SECRET_ID", "required when SLACK_INTERACTIVITY=true")
+    if not team:
+        raise ConfigError("SLACK_TEAM_ID", "required when SLACK_INTERACTIVITY=true")
+    if not responders and not group:
+        raise ConfigError(
+            "SLACK_RESPONDERS", "SLACK_RESPONDERS or SLACK_RESPONDER_GROUP names who may triage"
+        )
+    return Interactivity(secret, team, responders, group)
+
+
+def _items(env: Mapping[str, str], var: Variable, what: str) -> tuple[str, ...]:
+    raw = _get(env, var) or ""
+    values = tuple(a.strip() for a in raw.split(var.separator) if a.strip())
+    for value in values:
+        if not var.matches(value):
+            raise ConfigError(var.name, f"{value!r} is not {what}")
+    return values
 
 
 def _check_slack(

@@ -61,6 +61,7 @@ from detector.domain.message import (
     without_ledger,
 )
 from detector.domain.text import clean, mask_key
+from detector.domain.triage import TriageState, with_triage
 from detector.domain.verdict import Verdict, classify
 from detector.errors import (
     AlertDeliveryError,
@@ -101,6 +102,8 @@ class Dependencies:
     own_account: Callable[[], str | None] = field(default=lambda: None)
     # Cold start: create what round 2 needs (clients) while round 1 waits on the network.
     warm_up: Callable[[str], None] = field(default=lambda _account: None)
+    # Slack interactivity: a key's alert carries the triage status line and buttons.
+    triage: bool = False
     control: Control = ROOT_ACCESS_KEYS  # what findings and alerts report (FINDING_SEVERITY)
     _pool: ThreadPoolExecutor | None = None
 
@@ -497,6 +500,8 @@ class _Attempt:
         if steps.post is None:
             self.outcome.slack_ts = self.progress.message.ts if self.progress.message else None
             return
+        if steps.post is MessageKind.ALERT:
+            message = self._with_triage(message, key)
         ref = self._posted_before(message, steps.thread) if steps.look_first else None
         kind = steps.post
         if ref is not None:
@@ -697,7 +702,17 @@ class _Attempt:
     def _drawing(self, record: KeyRecord) -> SlackMessage:
         assert record.shown is not None  # noqa: S101 - checked by the caller
         shown = SlackMessage.from_payload(record.shown)
-        return with_count(shown, record.joined) if self.grouped else shown
+        return (
+            with_count(shown, record.joined) if self.grouped else self._with_triage(shown, record)
+        )
+
+    def _with_triage(self, message: SlackMessage, record: KeyRecord | None) -> SlackMessage:
+        """A key's alert with its triage line and buttons, when interactivity is on."""
+        if not self.deps.triage or record is None or self.verdict.key_expected_present is None:
+            return message
+        present = record.open if record.observed else bool(self.verdict.key_expected_present)
+        state = TriageState.from_dict(record.triage)
+        return with_triage(message, record.fid, state, key_present=present)
 
     # -- helpers ---------------------------------------------------------------------------
 

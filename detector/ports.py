@@ -213,3 +213,40 @@ class DeadLetterQueue(Protocol):
     def delete(self, message: QueuedMessage) -> None:
         """Remove a message that was handled."""
         ...
+
+
+class TriageLedger(Ledger, Protocol):
+    """The ledger's part in triage: Slack requests seen, and each key's triage state."""
+
+    def remember_request(self, signature: str, keep_s: int) -> bool:
+        """Record a Slack request by its signature; False when it was recorded before."""
+        ...
+
+    def claim_triage(
+        self, fid: str, state: dict[str, Any], workflow: str, job: str, *, note_counts: bool = False
+    ) -> bool:
+        """Set the key's triage state unless it already shows ``workflow`` (and, with
+        ``note_counts``, the same finding note), set by another job."""
+        ...
+
+
+class WorkflowSink(Protocol):
+    """Security Hub's BatchUpdateFindings for one finding; raises FindingImportError."""
+
+    def set_workflow(
+        self, account: str, identifier: dict[str, str], status: str, note: str, author: str
+    ) -> None: ...
+
+
+class TriageSlack(Protocol):
+    """What triage asks of Slack beyond posting: modals, ephemeral answers, user groups."""
+
+    def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> SlackRef: ...
+
+    def update(self, ref: SlackRef, message: SlackMessage) -> None: ...
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None: ...
+
+    def respond(self, response_url: str, text: str) -> None: ...
+
+    def group_members(self, group_id: str) -> frozenset[str]: ...

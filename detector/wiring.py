@@ -19,11 +19,11 @@ from detector.adapters.ledger import DynamoLedger
 from detector.adapters.member_accounts import AccountClients
 from detector.adapters.pacing import Pacer
 from detector.adapters.secrets import SlackSecret
-from detector.adapters.securityhub import SecurityHubSink
+from detector.adapters.securityhub import SecurityHubSink, SecurityHubTriage
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
 from detector.controls import ROOT_ACCESS_KEYS
-from detector.errors import AwsCallError
+from detector.errors import AwsCallError, ConfigError
 from detector.log import configure, get_logger
 from detector.pipeline import Dependencies
 from detector.ports import (
@@ -37,6 +37,7 @@ from detector.ports import (
 if TYPE_CHECKING:
     from detector.domain.reconcile import Selection
     from detector.sweep import SweepSummary
+    from detector.triage import TriageDeps
 
 
 # Lambda retries a failed asynchronous invocation (a timeout included) after about a minute
@@ -77,6 +78,18 @@ class Runtime:
     deps: Dependencies
     accounts: AccountClients
     inventory: KeyInventory
+
+    _triage: TriageDeps | None = None
+
+    def triage_deps(self, function: str) -> TriageDeps:
+        """Triage from Slack (built on first use); ``function`` receives the jobs.
+
+        Raises:
+            ConfigError: SLACK_INTERACTIVITY is off.
+        """
+        if self._triage is None:
+            self._triage = _triage(self, function)
+        return self._triage
 
     def directory(self) -> AccountDirectory:
         """The organization's account list (AWS Organizations)."""
@@ -201,6 +214,7 @@ def build_runtime(
         organization=bool(settings.member_role_name),
         own_account=lambda: _own_account(accounts),
         warm_up=lambda account_id: _warm(securityhub_for, account_id),
+        triage=settings.interactivity is not None,
         control=ROOT_ACCESS_KEYS.with_severity(settings.finding_severity),
     )
     return Runtime(
@@ -210,6 +224,47 @@ def build_runtime(
         deps=deps,
         accounts=accounts,
         inventory=IamKeyInventory(iam_for, env),
+    )
+
+
+def _triage(rt: Runtime, function: str) -> TriageDeps:
+    from detector.adapters.identity import OwnRole  # noqa: PLC0415 - triage only
+    from detector.adapters.invoke import AsyncInvoker  # noqa: PLC0415
+    from detector.adapters.secrets import signing_secret  # noqa: PLC0415
+    from detector.triage import TriageDeps  # noqa: PLC0415
+
+    settings, env = rt.settings, rt.deps.retry_env
+    triage = settings.interactivity
+    slack = rt.deps.alerter
+    if triage is None or not isinstance(slack, SlackBotAlerter):
+        raise ConfigError("SLACK_INTERACTIVITY", "is off (or SLACK_MODE is not bot)")
+    assert settings.slack_channel_id  # noqa: S101 - Settings validated it
+    secret = SlackSecret(lambda: rt.clients.client("secretsmanager"), triage.signing_secret_id, env)
+    own_role = OwnRole(lambda: rt.clients.client("sts"), env)
+
+    def own_roles() -> frozenset[str]:
+        names = {settings.member_role_name, own_role.name()}
+        return frozenset(n for n in names if n)
+
+    origins = ("https://hooks.slack.com/",)
+    if settings.slack_api_url.startswith("http://"):  # a loopback emulator (config.py)
+        origins = (settings.slack_api_url.split("/api/")[0] + "/",)
+    return TriageDeps(
+        ledger=rt.deps.ledger,  # type: ignore[arg-type]  # DynamoLedger implements both
+        workflow=SecurityHubTriage(
+            lambda account_id: rt.accounts.client("securityhub", account_id), env
+        ),
+        slack=slack,
+        submit=AsyncInvoker(lambda: rt.clients.client("lambda"), function, env).submit,
+        signing_secret=lambda: signing_secret(secret),
+        team_id=triage.team_id,
+        channel_id=settings.slack_channel_id,
+        responders=frozenset(triage.responders),
+        responder_group=triage.responder_group,
+        region=settings.region,
+        partition=rt.deps.partition,
+        response_origins=origins,
+        own_roles=own_roles,
     )
 
 

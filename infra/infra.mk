@@ -24,6 +24,11 @@ CREATE_TRAIL ?= false
 RESERVED_CONCURRENCY ?= 5
 LOG_LEVEL ?= INFO
 FINDING_SEVERITY ?= MEDIUM
+SLACK_INTERACTIVITY ?= false
+SLACK_SIGNING_SECRET_ARN ?=
+SLACK_TEAM_ID ?=
+SLACK_RESPONDERS ?=
+SLACK_RESPONDER_GROUP ?=
 SCHEDULE_EXPRESSION ?= rate(1 day)
 SWEEP_ACCOUNTS ?=
 SWEEP_CONCURRENCY ?= 32
@@ -86,6 +91,10 @@ DEPLOY_ARGS = --stack-name '$(STACK_NAME)' --bucket '$(ARTIFACT_BUCKET)' --prefi
 	--parameter 'CreateTrail=$(CREATE_TRAIL)' \
 	--parameter 'ReservedConcurrency=$(RESERVED_CONCURRENCY)' --parameter 'LogLevel=$(LOG_LEVEL)' \
 	--parameter 'FindingSeverity=$(FINDING_SEVERITY)' \
+	--parameter 'SlackInteractivity=$(SLACK_INTERACTIVITY)' \
+	--parameter 'SlackSigningSecretArn=$(SLACK_SIGNING_SECRET_ARN)' \
+	--parameter 'SlackTeamId=$(SLACK_TEAM_ID)' --parameter 'SlackResponders=$(SLACK_RESPONDERS)' \
+	--parameter 'SlackResponderGroup=$(SLACK_RESPONDER_GROUP)' \
 	--parameter 'ScheduleExpression=$(SCHEDULE_EXPRESSION)' \
 	--parameter 'SweepAccounts=$(SWEEP_ACCOUNTS)' --parameter 'SweepConcurrency=$(SWEEP_CONCURRENCY)' \
 	--parameter 'FunctionTimeout=$(FUNCTION_TIMEOUT)' --parameter 'FunctionMemory=$(FUNCTION_MEMORY)'

@@ -6,6 +6,7 @@ summary flag (AccountAccessKeysPresent) directly in moto's backend.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import logging
@@ -34,6 +35,8 @@ SLACK_TOKEN = "xoxb-sandbox-token"
 SLACK_CHANNEL = "C0SECALERTS"
 TOKEN_SECRET_NAME = "root-key-detector/slack-bot-token"
 WEBHOOK_SECRET_NAME = "root-key-detector/slack-webhook-url"
+SIGNING_SECRET_NAME = "root-key-detector/slack-signing-secret"
+SLACK_SIGNING_SECRET = "5a9e0c3d1b7f42e8a6c4d2b0f8e6a4c2"  # the sandbox app's, not a real one
 LEDGER_TABLE = "root-key-detector-ledger"
 FAKE_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
@@ -143,6 +146,10 @@ class MotoSandbox(ServedEndpoint):
         sm.create_secret(Name=TOKEN_SECRET_NAME, SecretString=json.dumps({"token": slack_token}))
         if webhook_url:
             sm.create_secret(Name=WEBHOOK_SECRET_NAME, SecretString=webhook_url)
+        sm.create_secret(
+            Name=SIGNING_SECRET_NAME,
+            SecretString=json.dumps({"signing_secret": SLACK_SIGNING_SECRET}),
+        )
         create_ledger_table(self.client("dynamodb"), LEDGER_TABLE)
 
     def enable_security_hub(self, *account_ids: str) -> None:
@@ -156,6 +163,22 @@ class MotoSandbox(ServedEndpoint):
         for account_id in account_ids:
             acting["account"] = account_id
             client.enable_security_hub(EnableDefaultStandards=False)
+
+    def person_client(self, service: str, user_name: str, region: str = REGION) -> Any:
+        """A client acting as a person of the account: an IAM user ``user_name`` (created if
+        needed) with an access key of their own, so AWS (and CloudTrail) tell them apart from
+        the detector."""
+        iam = self.client("iam")
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
+            iam.create_user(UserName=user_name)
+        key = iam.create_access_key(UserName=user_name)["AccessKey"]
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            region_name=region,
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+        )
 
     def add_dependencies(
         self, account_id: str = ACCOUNT_ID, *, rule_name: str = "root-key-detector-events"

@@ -47,6 +47,8 @@ IAM_ACTION_OF = {
     ("s3", "ListObjects"): "s3:ListBucket",
     ("s3", "HeadBucket"): "s3:ListBucket",
     ("s3", "HeadObject"): "s3:GetObject",
+    # "Actions, resources, and condition keys for AWS Lambda": Invoke is lambda:InvokeFunction.
+    ("lambda", "Invoke"): "lambda:InvokeFunction",
 }
 
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 import threading
 import uuid
@@ -31,6 +32,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import unquote
 
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
@@ -38,6 +40,7 @@ from sandbox import cloudtrail
 from sandbox.organizations import REWRITTEN, TARGET_PREFIX, AccountStates
 from sandbox.securityhub import Caller, SecurityHubError, SecurityHubFindings
 
+_LOG = logging.getLogger(__name__)
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 StartResponse = Callable[..., Any]
 
@@ -45,6 +48,9 @@ StartResponse = Callable[..., Any]
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/[0-9]{8}/([^/,\s]+)/([^/,\s]+)/aws4_request")
 _ACCOUNT = re.compile(r"<Account>([0-9]{12})</Account>")
 _ARN = re.compile(r"<Arn>([^<]+)</Arn>")
+IMPORTED = "Security Hub Findings - Imported"
+CLOUDTRAIL = "AWS API Call via CloudTrail"
+_INVOKE = re.compile(r"/2015-03-31/functions/([^/]+)/invocations")
 
 _SECURITYHUB_ROUTES = {
     ("POST", "/findings/import"): "import",  # BatchImportFindings
@@ -63,6 +69,7 @@ class Contracts:
         self.organizations = AccountStates()
         self._callers: dict[tuple[str, str], tuple[str, str]] = {}  # (key, header) -> acct, arn
         self._hubs: dict[tuple[str, str], bool] = {}  # (account, region) -> enabled
+        self._invocations: list[tuple[str, dict[str, Any]]] = []  # (function, payload)
 
     def now(self) -> datetime:
         """The sandbox's time (UTC): the real time unless a test set it."""
@@ -83,6 +90,18 @@ class Contracts:
         with self._lock:
             self._callers.clear()
             self._hubs.clear()
+            self._invocations.clear()
+
+    def queue_invocation(self, function: str, payload: dict[str, Any]) -> None:
+        """An asynchronous Lambda invocation, held for a test to run."""
+        with self._lock:
+            self._invocations.append((function, payload))
+
+    def take_invocations(self) -> list[tuple[str, dict[str, Any]]]:
+        """The asynchronous invocations queued so far (taken: each is run once)."""
+        with self._lock:
+            taken, self._invocations[:] = list(self._invocations), []
+        return taken
 
     def forget_hubs(self) -> None:
         """Security Hub was enabled or disabled somewhere: ask moto again."""
@@ -128,6 +147,9 @@ class ContractLayer:
         scope = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         if scope is not None and scope.group(3) == "securityhub":
             return self._securityhub(environ, start_response, scope.group(1), scope.group(2))
+        invoked = _INVOKE.fullmatch(path)
+        if invoked is not None and environ.get("HTTP_X_AMZ_INVOCATION_TYPE") == "Event":
+            return self._invoke_async(environ, start_response, unquote(invoked.group(1)))
         target = environ.get("HTTP_X_AMZ_TARGET", "")
         if target.startswith(TARGET_PREFIX) and target[len(TARGET_PREFIX) :] in REWRITTEN:
             return self._organizations(environ, start_response, target[len(TARGET_PREFIX) :])
@@ -135,6 +157,28 @@ class ContractLayer:
         if target.startswith(cloudtrail.TARGET_PREFIX) and cloudtrail.handles(operation):
             return cloudtrail.answer(self.app, environ, start_response, operation)
         return self.app(environ, start_response)
+
+    # -- Lambda ---------------------------------------------------------------------------------
+
+    def _invoke_async(
+        self, environ: dict[str, Any], start_response: StartResponse, function: str
+    ) -> Iterable[bytes]:
+        """Invoke with InvocationType Event: Lambda queues the event and answers 202 ("Invoke",
+        Lambda API reference). moto cannot run the function here; the sandbox holds the event
+        for the test (or demo) to hand to the handler, as it does with routed events."""
+        try:
+            payload = json.loads(_read_body(environ) or b"{}")
+        except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
+            error = {"Type": "User", "Message": "Could not parse request body into json"}
+            return _json(start_response, 400, error)
+        self.contracts.queue_invocation(function, payload)
+        start_response(
+            "202 Accepted",
+            [("Content-Length", "0"), ("x-amzn-RequestId", str(uuid.uuid4()))],
+        )
+        return [b""]
 
     # -- Security Hub ---------------------------------------------------------------------------
 
@@ -171,8 +215,11 @@ class ContractLayer:
     ) -> dict[str, Any]:
         findings = self.contracts.securityhub
         enabled = self._hub_enabled(environ, caller)
+        changed: list[dict[str, Any]] = []
         if route == "import":  # per finding: InvalidAccess in FailedFindings
-            return findings.batch_import(caller, doc, enabled=enabled)
+            answer = findings.batch_import(caller, doc, enabled=enabled, changed=changed)
+            self._emit_imported(caller, changed)
+            return answer
         if route == "get":
             # AWS refuses GetFindings too where Security Hub is off; the sandbox still answers
             # it (with what that account holds: nothing it could have imported), because the
@@ -183,7 +230,94 @@ class ContractLayer:
             # quoted in https://github.com/joshlarsen/aws-recon/issues/65).
             message = f"Account {caller.account} is not subscribed to AWS Security Hub"
             raise SecurityHubError("InvalidAccessException", message)
-        return findings.batch_update(caller, doc)
+        answer = findings.batch_update(caller, doc, changed)
+        self._emit_imported(caller, changed)
+        self._emit_cloudtrail(caller, doc, answer)
+        return answer
+
+    # -- the events Security Hub and CloudTrail send to EventBridge ------------------------------
+
+    def _emit_imported(self, caller: Caller, findings: list[dict[str, Any]]) -> None:
+        """ "Security Hub Findings - Imported": one event per finding created or updated, by
+        BatchImportFindings or BatchUpdateFindings, with the finding as it now is ("EventBridge
+        event formats for Security Hub CSPM"), in the finding's account."""
+        for finding in findings:
+            account = str(finding.get("AwsAccountId", caller.account))
+            self._put_event(
+                caller.region, account, "aws.securityhub", IMPORTED, {"findings": [finding]}
+            )
+
+    def _emit_cloudtrail(
+        self, caller: Caller, request: dict[str, Any], answer: dict[str, Any]
+    ) -> None:
+        """CloudTrail's record of a BatchUpdateFindings call, as EventBridge delivers a write
+        management event ("AWS API Call via CloudTrail"), in the caller's account."""
+        now = self.contracts.now()
+        identity: dict[str, Any] = {
+            "type": "IAMUser",
+            "arn": caller.arn,
+            "accountId": caller.account,
+            "principalId": caller.account,
+        }
+        if ":assumed-role/" in caller.arn:
+            prefix, _, path = caller.arn.partition(":assumed-role/")
+            role = f"{prefix.replace(':sts:', ':iam:')}:role/{path.split('/', 1)[0]}"
+            identity["type"] = "AssumedRole"
+            identity["sessionContext"] = {
+                "sessionIssuer": {"type": "Role", "arn": role, "accountId": caller.account}
+            }
+        record = {
+            "eventVersion": "1.08",
+            "userIdentity": identity,
+            "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "eventSource": "securityhub.amazonaws.com",
+            "eventName": "BatchUpdateFindings",
+            "awsRegion": caller.region,
+            "sourceIPAddress": "127.0.0.1",
+            "userAgent": "sandbox",
+            "requestParameters": request,
+            "responseElements": answer,
+            "requestID": str(uuid.uuid4()),
+            "eventID": str(uuid.uuid4()),
+            "readOnly": False,
+            "eventType": "AwsApiCall",
+            "managementEvent": True,
+            "recipientAccountId": caller.account,
+            "eventCategory": "Management",
+        }
+        self._put_event(caller.region, caller.account, "aws.securityhub", CLOUDTRAIL, record)
+
+    def _put_event(
+        self, region: str, account: str, source: str, detail_type: str, detail: dict[str, Any]
+    ) -> None:
+        """PutEvents on the account's default bus, asked of moto over its WSGI interface."""
+        entry = {"Source": source, "DetailType": detail_type, "Detail": json.dumps(detail)}
+        body = json.dumps({"Entries": [entry]}).encode()
+        environ = EnvironBuilder(
+            method="POST",
+            path="/",
+            headers={
+                "Authorization": (
+                    f"AWS4-HMAC-SHA256 Credential=testing/20260101/{region}/events/aws4_request, "
+                    "SignedHeaders=host, Signature=0"
+                ),
+                "Host": f"events.{region}.amazonaws.com",
+                "X-Amz-Target": "AWSEvents.PutEvents",
+                "x-moto-account-id": account,
+            },
+            data=body,
+            content_type="application/x-amz-json-1.1",
+        ).get_environ()
+        try:
+            chunks, status, _ = run_wsgi_app(self.app, environ, buffered=True)
+            getattr(chunks, "close", lambda: None)()
+        except Exception:  # noqa: BLE001 - the event is lost, the Security Hub call is not
+            # (moto's PutEvents raises NotImplementedError when the account has a scheduled
+            # rule, as a deployed stack's sweep schedule is: moto cannot route past it.)
+            _LOG.warning("sandbox: PutEvents of %r failed", detail_type, exc_info=True)
+            return
+        if not status.startswith("200"):
+            _LOG.warning("sandbox: PutEvents of %r answered %s", detail_type, status)
 
     def _caller(self, environ: dict[str, Any], key_id: str, region: str) -> Caller:
         header = environ.get("HTTP_X_MOTO_ACCOUNT_ID", "")

@@ -5,7 +5,12 @@
 3. put a root CreateAccessKey event and an IAM user's CreateAccessKey event on the bus;
 4. the EventBridge rule (the detector's own pattern) routes to SQS; the Lambda handler runs on
    each delivered event;
-5. show the finding as Security Hub returns it and the alert as Slack received it.
+5. show the finding as Security Hub returns it and the alert as Slack received it;
+6. triage from the alert: a named responder clicks Acknowledge in the Slack emulator (a signed
+   request to the interaction function's URL), and the finding shows Workflow NOTIFIED with a
+   note naming them; then someone suppresses the finding in Security Hub, and the key's thread
+   says who;
+7. the key's later life: root deactivates, then deletes it.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from detector import handler
+from detector import handler, interact
 from sandbox.aws import patched_environ
-from sandbox.stack import SLACK_CHANNEL, SandboxStack, sample
+from sandbox.function_url import FunctionUrl
+from sandbox.stack import ALICE, SLACK_CHANNEL, SandboxStack, sample
 
 
 def main() -> int:
@@ -50,7 +56,7 @@ def main() -> int:
             print(f"{record['userIdentity']['type']:8} -> {'ROUTED' if routed else 'not routed'}")
         ok &= routed_ids == {root["eventID"]}
 
-        with patched_environ(stack.detector_env()):
+        with patched_environ(stack.interactivity_env()):
             handler._runtime = None  # a fresh "container" reading this environment
             for event in delivered:
                 summary = _invoke(event)
@@ -68,16 +74,18 @@ def main() -> int:
             _print_message(message.text or "", message.blocks or [])
         ok &= len(messages) == 1
 
+        ok &= _triage_story(stack)
         ok &= _lifecycle_story(stack, root)
 
-    _title("7. What CloudWatch would count (the handler's EMF metric lines)")
+    _title("9. What CloudWatch would count (the handler's EMF metric lines)")
     print(", ".join(f"{name} {value:g}" for name, value in sorted(_METRICS.items())))
 
     _title("Result")
     print(
         "OK: one MEDIUM finding (Compliance FAILED) and one Slack alert; the IAM user's event "
-        "was not routed; the key's deactivation and deletion are replies in the alert's thread "
-        "and resolved the finding."
+        "was not routed; alice acknowledged it from Slack (Workflow NOTIFIED, with her note) and "
+        "the thread showed a suppression made in Security Hub, with who made it; the key's "
+        "deactivation and deletion are replies in the alert's thread and resolved the finding."
         if ok
         else "FAILED: see above"
     )
@@ -102,13 +110,67 @@ def _invoke(event: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _triage_story(stack: SandboxStack) -> bool:
+    """Alice acknowledges from Slack; an analyst suppresses in Security Hub; the thread says so."""
+    _title("6. Triage from the alert: alice clicks Acknowledge")
+    (alert,) = stack.slack.top_level(SLACK_CHANNEL)
+    with patched_environ(stack.interactivity_env()), FunctionUrl(interact.lambda_handler) as url:
+        stack.slack.interactivity.request_url = url.url
+        answer = stack.slack.click(ALICE, SLACK_CHANNEL, alert.ts, "triage_acknowledge")
+        print(f"Slack -> {url.url} (signed, as Slack signs): HTTP {answer.status}")
+        for result in stack.run_jobs(interact.lambda_handler):
+            print(f"the job it started: {result}")
+        (finding,) = stack.aws.findings()
+        note = finding.get("Note") or {}
+        print(f"finding: Workflow {finding['Workflow']['Status']}")
+        print(f"  Note  {note.get('Text')} (UpdatedBy {note.get('UpdatedBy')})")
+        acked = finding["Workflow"]["Status"] == "NOTIFIED" and "alice (U0ALICE)" in str(note)
+        _print_thread(stack, alert.ts)
+
+        _title("7. Meanwhile, in Security Hub: an analyst suppresses the finding")
+        stack.receive_hub_changes(wait_s=0)  # the detector's own import and update: nothing new
+        stack.aws.person_client("securityhub", "analyst").batch_update_findings(
+            FindingIdentifiers=[{"Id": finding["Id"], "ProductArn": finding["ProductArn"]}],
+            Workflow={"Status": "SUPPRESSED"},
+            Note={"Text": "accepted risk: break-glass account, key in the vault", "UpdatedBy": "x"},
+        )
+        for event in stack.receive_hub_changes():
+            result = interact.lambda_handler(event, None)
+            print(f"{event['detail-type']:34} -> {result['hub']}")
+    replies = _print_thread(stack, alert.ts)
+    shown = json.dumps(replies[-1].blocks) if replies else ""
+    return acked and len(replies) == 2 and "analyst" in shown and "SUPPRESSED" in shown
+
+
+def _print_thread(stack: SandboxStack, ts: str) -> list[Any]:
+    replies = stack.slack.replies(SLACK_CHANNEL, ts)
+    for reply in replies:
+        texts = [b["text"]["text"] for b in reply.blocks or [] if b.get("type") == "section"]
+        print("thread reply: " + " ".join(texts).replace("\n", " "))
+    alert = stack.slack.message(SLACK_CHANNEL, ts)
+    status = [
+        b["elements"][0]["text"]
+        for b in (alert.blocks if alert else None) or []
+        if b.get("block_id") == "triage_status"
+    ]
+    buttons = [
+        e["text"]["text"]
+        for b in (alert.blocks if alert else None) or []
+        if b.get("block_id") == "triage_buttons"
+        for e in b["elements"]
+    ]
+    print(f"the alert's status line: {' '.join(status)}")
+    print(f"the alert's buttons:     {', '.join(buttons)}")
+    return replies
+
+
 def _lifecycle_story(stack: SandboxStack, root: dict[str, Any]) -> bool:
     """Deactivate then delete the key: two thread replies, the finding resolved."""
-    _title("6. The story goes on: root deactivates, then deletes the key")
+    _title("8. The story goes on: root deactivates, then deletes the key")
     deactivate = _lifecycle(root, "UpdateAccessKey", 30, "Inactive")
     delete = _lifecycle(root, "DeleteAccessKey", 60)
     redelivered = 0
-    with patched_environ(stack.detector_env()):
+    with patched_environ(stack.interactivity_env()):
         for record, key_present in ((deactivate, True), (delete, False)):
             stack.aws.set_root_key_present(key_present)
             stack.put_cloudtrail_event(record)
@@ -118,7 +180,7 @@ def _lifecycle_story(stack: SandboxStack, root: dict[str, Any]) -> bool:
                 again = _invoke(event)["results"][0]["status"]
                 redelivered += again == "duplicate"
     (alert,) = stack.slack.top_level(SLACK_CHANNEL)
-    replies = stack.slack.replies(SLACK_CHANNEL, alert.ts)
+    replies = stack.slack.replies(SLACK_CHANNEL, alert.ts)[2:]  # after the two triage replies
     for reply in replies:
         print(f"thread reply: {reply.text}")
     print(f"top-level alert now reads: {alert.text}")

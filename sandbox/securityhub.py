@@ -432,12 +432,22 @@ class SecurityHubFindings:
         self._findings: dict[tuple[str, str], _Stored] = {}  # (ProductArn, Id) -> finding
         self._seq = 0
         self.administrator: str | None = None
+        self._busy: dict[str, int] = {}  # finding Id -> updates still refused as concurrent
 
     def reset(self) -> None:
         """Forget every finding and the administrator."""
         with self._lock:
             self._findings.clear()
             self.administrator = None
+            self._busy.clear()
+
+    def busy(self, finding_id: str, updates: int) -> None:
+        """The next ``updates`` BatchUpdateFindings of ``finding_id`` meet another update in
+        progress: ConcurrentUpdateError in UnprocessedFindings ([UPDATE]: "another request
+        attempted to update the finding while this request was being processed", which a
+        BatchImportFindings at the same moment causes)."""
+        with self._lock:
+            self._busy[finding_id] = updates
 
     def sees(self, caller: Caller, finding: dict[str, Any]) -> bool:
         """Whether ``caller`` reads (and may BatchUpdateFindings) ``finding``.
@@ -462,7 +472,12 @@ class SecurityHubFindings:
     # -- BatchImportFindings ----------------------------------------------------------------
 
     def batch_import(
-        self, caller: Caller, body: dict[str, Any], *, enabled: bool
+        self,
+        caller: Caller,
+        body: dict[str, Any],
+        *,
+        enabled: bool,
+        changed: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """BatchImportFindings: per-finding refusals in FailedFindings, as [IMPORT] says.
 
@@ -485,6 +500,9 @@ class SecurityHubFindings:
                     failed.append(error)
                     continue
                 self._import(caller, finding, now)
+                if changed is not None:
+                    stored = self._findings[(finding["ProductArn"], finding["Id"])]
+                    changed.append(copy.deepcopy(stored.finding))
         return {
             "FailedCount": len(failed),
             "SuccessCount": len(findings) - len(failed),
@@ -556,7 +574,9 @@ class SecurityHubFindings:
 
     # -- BatchUpdateFindings -----------------------------------------------------------------
 
-    def batch_update(self, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    def batch_update(
+        self, caller: Caller, body: dict[str, Any], changed: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
         """BatchUpdateFindings: the customer's fields; UpdatedAt stays ([UPDATE]).
 
         Raises:
@@ -577,6 +597,8 @@ class SecurityHubFindings:
                 code = self._update_one(caller, body, key, seen=seen, error=error, now=now)
                 if code is None:
                     processed.append({"Id": key[1], "ProductArn": key[0]})  # type: ignore[index]
+                    if changed is not None:
+                        changed.append(copy.deepcopy(self._findings[key].finding))  # type: ignore[index]
                 else:
                     unprocessed.append(
                         {"FindingIdentifier": ident, "ErrorCode": code[0], "ErrorMessage": code[1]}
@@ -603,6 +625,9 @@ class SecurityHubFindings:
         stored = self._findings.get(key)
         if stored is None or not self.sees(caller, stored.finding):
             return "FindingNotFound", "Finding Not Found"
+        if self._busy.get(key[1], 0) > 0:
+            self._busy[key[1]] -= 1
+            return "ConcurrentUpdateError", "Finding was being updated by another request"
         _apply_customer_update(stored, body, now)
         return None
 

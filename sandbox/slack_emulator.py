@@ -56,6 +56,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Self, cast, get_args
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from sandbox.slack_interactions import Delivered, InteractionError, Interactivity, SlackUser
 from sandbox.slack_limits import (
     APP_KINDS,
     DOCUMENTED_ERRORS,
@@ -122,6 +123,7 @@ _CONTROL_PREFIX: Final = "/_emulator/"
 _API_PREFIX: Final = "/api/"
 _SERVICES_PREFIX: Final = "/services/"
 _PAGE_PREFIX: Final = "/channel/"
+_ACTIONS_PREFIX: Final = "/actions/"  # response URLs handed out with clicks
 
 _JSON_TYPE: Final = "application/json; charset=utf-8"
 _TEXT_TYPE: Final = "text/plain; charset=utf-8"
@@ -588,7 +590,11 @@ class SlackEmulator:
         self._address: tuple[str, int] | None = None
         self._stopping = threading.Event()
 
+        #: Interactivity: clicks and modal submissions sent, signed, to the app's Request URL.
+        self.interactivity = Interactivity(root_url=lambda: self.root_url, clock=clock)
         self._api: dict[str, Callable[[JSONDict, Identity], JSONDict]] = {
+            "views.open": self._interactive(self.interactivity.views_open),
+            "usergroups.users.list": self._interactive(self.interactivity.usergroups_users_list),
             "auth.test": self._auth_test,
             "chat.postMessage": self._chat_post_message,
             "chat.update": self._chat_update,
@@ -736,6 +742,38 @@ class SlackEmulator:
             self._revoked.clear()
             self._inactive = False
             self._edit_window = None
+        self.interactivity.reset()
+
+    # ------------------------------------------------------------------ interactivity
+
+    @staticmethod
+    def _interactive(
+        method: Callable[[JSONDict], JSONDict],
+    ) -> Callable[[JSONDict, Identity], JSONDict]:
+        def call(payload: JSONDict, identity: Identity) -> JSONDict:
+            try:
+                return method(payload)
+            except InteractionError as error:
+                raise _SlackError(error.error) from None
+
+        return call
+
+    def click(
+        self,
+        user: SlackUser,
+        channel: str,
+        ts: str,
+        action_id: str,
+        *,
+        extra_headers: dict[str, str] | None = None,
+    ) -> Delivered:
+        """``user`` clicks a button of the message at ``ts``: Slack's signed request to the
+        app's Request URL (``interactivity.request_url``), and the app's answer."""
+        stored = self._stored(channel, ts)
+        message = {"ts": stored.ts, "blocks": copy.deepcopy(stored.blocks or [])}
+        return self.interactivity.click(
+            user, message, action_id, channel=channel, extra_headers=extra_headers
+        )
 
     # ------------------------------------------------------------------ workspace settings
 
@@ -1029,6 +1067,14 @@ class SlackEmulator:
             return
         if url.path.startswith(_CONTROL_PREFIX):
             handler.send(self._control(handler.command, url.path, url.query, body))
+            return
+        if handler.command == "POST" and url.path.startswith(_ACTIONS_PREFIX):
+            try:
+                self.interactivity.respond(url.path, body)
+            except InteractionError as error:
+                handler.send(_text_response(400, error.error))
+                return
+            handler.send(_text_response(200, "ok"))
             return
 
         content_type = handler.headers.get("Content-Type") or ""

@@ -13,22 +13,43 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from detector.domain.hub_change import IMPORTED_PATTERN, UPDATED_PATTERN
 from detector.pattern import event_pattern_json
 from sandbox.aws import (
     ACCOUNT_ID,
     LEDGER_TABLE,
     REGION,
+    SIGNING_SECRET_NAME,
     SLACK_CHANNEL,
+    SLACK_SIGNING_SECRET,
     SLACK_TOKEN,
     TOKEN_SECRET_NAME,
     WEBHOOK_SECRET_NAME,
     MotoSandbox,
 )
+from sandbox.contracts import CONTRACTS
+from sandbox.function_url import Handler, LambdaContext
 from sandbox.slack_emulator import SlackEmulator
+from sandbox.slack_interactions import TEAM_ID, SlackUser
 
 SAMPLES = Path(__file__).parent / "samples"
 RULE_NAME = "root-key-detector-root-access-keys"
 QUEUE_NAME = "root-key-detector-delivery"
+HUB_QUEUE_NAME = "root-key-detector-hub-changes"
+# moto's pattern engine does not look into arrays of objects (``detail.findings[].Id``), which
+# EventBridge does ("Arrays in Amazon EventBridge event patterns"): its copy of the imported rule
+# leaves the Id prefix out, and the detector drops any finding not its own (domain/hub_change.py).
+HUB_RULES = {
+    "root-key-detector-findings-imported": {
+        k: v for k, v in IMPORTED_PATTERN.items() if k != "detail"
+    },
+    "root-key-detector-findings-updated": UPDATED_PATTERN,
+}
+INTERACT_FUNCTION = "root-key-detector-interact"
+# The sandbox workspace's people: Alice and Rita may triage, Bob may not.
+ALICE = SlackUser("U0ALICE", "alice")
+RITA = SlackUser("U0RITA", "rita")
+BOB = SlackUser("U0BOB", "bob")
 
 
 def sample(name: str, *, now: datetime | None = None) -> dict[str, Any]:
@@ -73,11 +94,13 @@ class SandboxStack:
     aws: MotoSandbox = field(default_factory=MotoSandbox)
     slack: SlackEmulator = field(default_factory=lambda: SlackEmulator(tokens=[SLACK_TOKEN]))
     queue_url: str = ""
+    hub_queue_url: str = ""
 
     def __enter__(self) -> SandboxStack:
         self.aws.start()
         self.slack.start()
         self.aws.seed(webhook_url=self.slack.webhook_url)
+        self.slack.interactivity.signing_secret = SLACK_SIGNING_SECRET
         self._route_to_queue()
         return self
 
@@ -95,6 +118,14 @@ class SandboxStack:
         events = self.aws.client("events")
         events.put_rule(Name=RULE_NAME, EventPattern=event_pattern_json(), State="ENABLED")
         events.put_targets(Rule=RULE_NAME, Targets=[{"Id": "detector", "Arn": arn}])
+        # The changes made in Security Hub: the interaction function's two rules, to a queue.
+        self.hub_queue_url = sqs.create_queue(QueueName=HUB_QUEUE_NAME)["QueueUrl"]
+        hub_arn = sqs.get_queue_attributes(
+            QueueUrl=self.hub_queue_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        for name, pattern in HUB_RULES.items():
+            events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
+            events.put_targets(Rule=name, Targets=[{"Id": "interact", "Arn": hub_arn}])
 
     def detector_env(self, *, mode: str = "bot") -> dict[str, str]:
         """The environment a deployed Lambda would have, pointing at the sandbox."""
@@ -111,6 +142,25 @@ class SandboxStack:
         }
         return env
 
+    def interactivity_env(self) -> dict[str, str]:
+        """The detector's environment with triage from Slack on (Alice and Rita may act)."""
+        return {
+            **self.detector_env(),
+            "SLACK_INTERACTIVITY": "true",
+            "SLACK_SIGNING_SECRET_ID": SIGNING_SECRET_NAME,
+            "SLACK_TEAM_ID": TEAM_ID,
+            "SLACK_RESPONDERS": f"{ALICE.user_id},{RITA.user_id}",
+        }
+
+    def run_jobs(self, handler: Handler) -> list[dict[str, Any]]:
+        """Hand every queued asynchronous invocation to ``handler`` (as Lambda would), until
+        none is left; their results, in order."""
+        results: list[dict[str, Any]] = []
+        while taken := CONTRACTS.take_invocations():
+            for function, payload in taken:
+                results.append(handler(payload, LambdaContext(function.split(":")[-1])))
+        return results
+
     def put_cloudtrail_event(self, record: dict[str, Any]) -> None:
         """Put a record on the default bus the way CloudTrail's EventBridge delivery shapes it."""
         resp = self.aws.client("events").put_events(
@@ -125,20 +175,27 @@ class SandboxStack:
         if resp["FailedEntryCount"]:
             raise RuntimeError(f"put_events failed: {resp['Entries']}")
 
-    def receive_routed(self, wait_s: int = 1) -> list[dict[str, Any]]:
+    def receive_hub_changes(self, wait_s: int = 1) -> list[dict[str, Any]]:
+        """Every Security Hub event the interaction function's rules routed (deleted once read)."""
+        return self.receive_routed(wait_s, queue_url=self.hub_queue_url)
+
+    def receive_routed(
+        self, wait_s: int = 1, *, queue_url: str | None = None
+    ) -> list[dict[str, Any]]:
         """Every EventBridge event the rule delivered to the queue (deleted once read)."""
         sqs = self.aws.client("sqs")
+        queue_url = queue_url or self.queue_url
         out: list[dict[str, Any]] = []
         while True:
             resp = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=wait_s
             )
             messages = resp.get("Messages", [])
             if not messages:
                 return out
             for message in messages:
                 out.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             wait_s = 0
 
 

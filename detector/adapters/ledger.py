@@ -327,6 +327,47 @@ class DynamoLedger:
         )
         return resp is not None
 
+    # -- triage ---------------------------------------------------------------------------
+
+    def remember_request(self, signature: str, keep_s: int) -> bool:
+        """Record a Slack request (by its signature); False when it was recorded before."""
+        now = self._now()
+        resp = self._update(
+            items.request_key(signature),
+            UpdateExpression="SET expires_at = :exp",
+            ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+            ExpressionAttributeValues={":exp": items.n(now + keep_s), ":now": items.n(now)},
+        )
+        return resp is not None
+
+    def claim_triage(
+        self, fid: str, state: dict[str, Any], workflow: str, job: str, *, note_counts: bool = False
+    ) -> bool:
+        """Set the key's triage state unless it already shows ``workflow`` (and, with
+        ``note_counts``, the same finding note); True when this job holds the change (a retry of
+        the same job too)."""
+        changed = ["triage_wf <> :wf"]
+        if workflow != "NEW":
+            changed.append("attribute_not_exists(triage_wf)")
+        if note_counts:
+            changed += ["triage_note <> :note", "attribute_not_exists(triage_note)"]
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression=(
+                "SET triage = :st, triage_wf = :wf, triage_job = :job, triage_note = :note"
+            ),
+            ConditionExpression=(
+                f"attribute_exists(pk) AND (triage_job = :job OR {' OR '.join(changed)})"
+            ),
+            ExpressionAttributeValues={
+                ":st": items.s(items.dump(state)),
+                ":wf": items.s(workflow),
+                ":job": items.s(job),
+                ":note": items.s(str(state.get("finding_note", ""))),
+            },
+        )
+        return resp is not None
+
     def join_group(self, fid: str, event_id: str) -> int:
         """Count a notice in its group (once per event, however often it is retried)."""
         resp = self._call(

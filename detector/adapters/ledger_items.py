@@ -29,6 +29,10 @@ from detector.domain.delivery import (
 #   partition so the sweep reads them in one query; root keys are rare, so it stays small.
 # - ``NOTICES`` / ``notices/<account>/<hour>``: a notice group, shaped like a key's record: its
 #   top-level message (alert_*), what it shows (shown), and members (the events in its thread).
+#   A key's record also holds its triage (the workflow the alert shows, JSON), triage_wf (its
+#   status) and triage_job (the triage job that set it).
+# - ``REQUEST#<sha256 of a Slack signature>`` / ``REQUEST``: a Slack request already handled (the
+#   replay guard), kept past Slack's five-minute window.
 
 EVENT_TTL_S = 30 * 86400  # long enough to absorb every redelivery and DLQ redrive
 KEY_TTL_S = 400 * 86400  # a key's record must outlive the key (renewed by every write)
@@ -51,6 +55,12 @@ def event_key(event_id: str) -> dict[str, Any]:
         digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
         event_id = f"sha256:{digest}"
     return {"pk": s(f"EVENT#{event_id}"), "sk": s("EVENT")}
+
+
+def request_key(signature: str) -> dict[str, Any]:
+    """The key of a handled Slack request's item."""
+    digest = hashlib.sha256(signature.encode("utf-8", "surrogatepass")).hexdigest()
+    return {"pk": s(f"REQUEST#{digest}"), "sk": s("REQUEST")}
 
 
 def key_key(fid: str) -> dict[str, Any]:
@@ -100,6 +110,7 @@ def key_record(fid: str, item: dict[str, Any], claimed_by: str | None) -> KeyRec
         bound_to=text(item, "bound_to"),
         origin=text(item, "origin"),
         joined=len(item.get("members", {}).get("SS", [])),
+        triage=load(text(item, "triage")),
     )
 
 

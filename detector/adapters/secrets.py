@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 
 TOKEN_KEYS = ("token", "bot_token", "slack_bot_token")
 URL_KEYS = ("url", "webhook_url", "slack_webhook_url")
+SIGNING_KEYS = ("signing_secret", "secret")
+# An app's signing secret ("Verifying requests from Slack"): shown under Basic Information as
+# hex; accepted here as 16 to 128 letters and digits.
+_SIGNING_SECRET = re.compile(r"[A-Za-z0-9]{16,128}")
 
 # Slack's "Token types" (https://api.slack.com/authentication/token-types): bot tokens start
 # "xoxb-"; with token rotation on ("Using token rotation",
@@ -92,6 +96,15 @@ class SlackSecret:
             raise SecretError(self._secret_id, "holds no SecretString (empty, or a binary secret)")
         return value.strip()
 
+    @property
+    def secret_id(self) -> str:
+        """The secret's name or ARN (never its value)."""
+        return self._secret_id
+
+    def read(self) -> str:
+        """The raw value (read once per container)."""
+        return self._read()
+
     def invalidate(self) -> None:
         """Forget the cached value (after Slack says the token is invalid: it may be rotated)."""
         with self._lock:
@@ -120,6 +133,20 @@ class SlackSecret:
         if problem is not None:
             raise SecretError(self._secret_id, f"holds a webhook URL ({where}) that {problem}")
         return url
+
+
+def signing_secret(secret: SlackSecret) -> str:
+    """The app's signing secret held by ``secret``.
+
+    Raises:
+        SecretError: the secret cannot be read or holds no well-formed signing secret.
+    """
+    value, where = _pick(secret.read(), SIGNING_KEYS, secret.secret_id)
+    if not _SIGNING_SECRET.fullmatch(value):
+        raise SecretError(
+            secret.secret_id, f"holds a signing secret ({where}) that is not 16-128 letters/digits"
+        )
+    return value
 
 
 def bot_token_problem(token: str) -> str | None:

@@ -206,6 +206,41 @@ class SlackBotAlerter:
         """Replace the text and blocks of a posted message."""
         self._call("chat.update", {"channel": ref.channel, "ts": ref.ts, **message.payload()})
 
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        """Open a modal (``views.open``). Once, unretried: the trigger id lives three seconds
+        and works once ("views.open method", Slack reference)."""
+        self._send(
+            "slack.views.open", "views.open", {"trigger_id": trigger_id, "view": view}, form=False
+        )
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        """The user ids of a user group (``usergroups.users.list``, scope ``usergroups:read``)."""
+        data = self._call("usergroups.users.list", {"usergroup": group_id}, form=True)
+        users = data.get("users")
+        return (
+            frozenset(u for u in users if isinstance(u, str))
+            if isinstance(users, list)
+            else frozenset()
+        )
+
+    def respond(self, response_url: str, text: str) -> None:
+        """An ephemeral answer to the person who clicked, through the payload's response_url
+        (no token: the URL is the credential, and it is never logged)."""
+        body = json.dumps({"response_type": "ephemeral", "replace_original": False, "text": text})
+        answer = self._http.post(
+            "slack.response_url",
+            response_url,
+            body.encode(),
+            {"Content-Type": "application/json; charset=utf-8"},
+        )
+        if answer.status != 200:
+            raise AlertDeliveryError(
+                "slack.response_url",
+                f"HTTP {answer.status}",
+                f"Slack answered HTTP {answer.status}",
+                transient=answer.status == 429 or answer.status >= 500,
+            )
+
     def identity(self) -> BotIdentity:
         """The bot this token posts as (``auth.test``, asked once per container).
 

@@ -83,6 +83,7 @@ class KeyRecord:
     bound_to: str | None = None  # a sweep's unknown-key record: the key it turned out to be
     origin: str | None = None  # the event that opened the record (a sweep's, for its finds)
     joined: int = 0  # a notice group: how many notices replied in its thread
+    triage: dict[str, Any] | None = None  # the finding's workflow as the alert shows it
 
 
 NOTICE_GROUP_PREFIX = "notices/"

@@ -27,8 +27,17 @@ NARROWER = {
         "arn:aws:secretsmanager:us-east-1:123456789012:secret:root-key-detector/slack-AbCdEf",
         "arn:aws-us-gov:secretsmanager:us-east-1:123456789012:secret:s-123456",
     ],
+    # Only a full ARN in us-east-1, as SlackSecretArn.
+    "SlackSigningSecretArn": [
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:root-key-detector/sign-AbCdEf",
+    ],
     # Only https (Lambda has no loopback emulator to talk to).
     "SlackApiUrl": ["https://slack.com/api/", "https://slack.example.com/api"],
+}
+INTERACTIVE = {
+    "SLACK_INTERACTIVITY": "true",
+    "SLACK_TEAM_ID": "T0123ABCD",
+    "SLACK_RESPONDERS": "U0123ABCD",
 }
 BOT = {
     "AWS_REGION": "us-east-1",
@@ -115,12 +124,16 @@ def test_a_narrower_parameter_takes_only_values_settings_takes(name: str) -> Non
         for var in vars_:
             mode = {"SLACK_WEBHOOK_SECRET_ID": "webhook"}.get(var.name, "bot")
             env = {**BOT, "SLACK_MODE": mode, var.name: value}
-            assert getattr(Settings.from_env(env), _FIELDS[var.name]).rstrip("/") == value.rstrip(
-                "/"
-            )
+            if var.name == "SLACK_SIGNING_SECRET_ID":
+                env.update(INTERACTIVE)
+            got: Any = Settings.from_env(env)
+            for part in _FIELDS[var.name].split("."):
+                got = getattr(got, part)
+            assert str(got).rstrip("/") == value.rstrip("/")
 
 
 _FIELDS = {
+    "SLACK_SIGNING_SECRET_ID": "interactivity.signing_secret_id",
     "SLACK_TOKEN_SECRET_ID": "slack_token_secret_id",
     "SLACK_WEBHOOK_SECRET_ID": "slack_webhook_secret_id",
     "SLACK_API_URL": "slack_api_url",

@@ -16,6 +16,8 @@ template):
 - moto resolves ``Ref`` to a ``Number`` parameter as a number (CloudFormation: a string), and
   ``Fn::FindInMap`` then misses the mapping's string key (``EventLease``, keyed by
   ``FunctionTimeout``): moto gets that key through ``Fn::Sub``, which yields the string.
+- moto has no ``AWS::Lambda::Url`` and refuses a stack whose outputs ``Fn::GetAtt`` a resource
+  it cannot create: the function URL and its output are left out (test_template.py checks them).
 Reading back, moto returns a role's inline CloudFormation policy as a Python repr, not JSON.
 
 The stacks are created on the session's moto server (tests/conftest.py: moto's state is per
@@ -73,6 +75,11 @@ def for_moto(template: dict[str, Any]) -> str:
             rule["Properties"]["EventPattern"] = json.loads(rule["Properties"]["EventPattern"])
     for key in templates.resources_of_type(template, "AWS::KMS::Key").values():
         key["Properties"]["KeyPolicy"] = {"Fn::ToJsonString": key["Properties"]["KeyPolicy"]}
+    for url in templates.resources_of_type(template, "AWS::Lambda::Url"):
+        del template["Resources"][url]
+        outputs = template.get("Outputs", {})
+        for name in [n for n, o in outputs.items() if url in json.dumps(o.get("Value"))]:
+            del outputs[name]
     return json.dumps(_string_map_keys(template))
 
 
@@ -218,6 +225,30 @@ def whole_org_stack(sandbox: MotoSandbox) -> Stack:
             "CodeKey": CODE_KEY,
             "SlackMode": "disabled",
             "OrganizationId": ORG_ID,
+        },
+    )
+
+
+@pytest.fixture(scope="module")
+def triage_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
+    """One account, bot mode, triage from Slack on, with an existing signing secret."""
+    signing = sandbox.client("secretsmanager").create_secret(
+        Name="rkd-triage/signing", SecretString='{"signing_secret": "0123456789abcdef0123"}'
+    )["ARN"]
+    return create_stack(
+        sandbox,
+        "rkd-triage",
+        templates.DETECTOR_TEMPLATE,
+        {
+            "CodeBucket": CODE_BUCKET,
+            "CodeKey": CODE_KEY,
+            "SlackMode": "bot",
+            "SlackChannelId": "C0SECALERTS",
+            "SlackSecretArn": slack_secret_arn,
+            "SlackInteractivity": "true",
+            "SlackSigningSecretArn": signing,
+            "SlackTeamId": "T0SANDBOX",
+            "SlackResponders": "U0ALICE,U0RITA",
         },
     )
 
@@ -714,3 +745,42 @@ def test_member_role_trusts_only_the_detector_role_and_grants_the_templates_acti
     assert statement_for(statements, "securityhub:BatchImportFindings")["Resource"] == (
         f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:product/{ACCOUNT_ID}/default"
     )
+
+
+# -- triage from Slack -----------------------------------------------------------------------
+
+
+def test_triage_deploys_the_interaction_function_with_the_detectors_role_and_settings(
+    sandbox: MotoSandbox, triage_stack: Stack, slack_secret_arn: str
+) -> None:
+    lam = sandbox.client("lambda")
+    name = triage_stack.physical["InteractFunction"]
+    assert name == f"{triage_stack.name}-interact"
+    config = lam.get_function_configuration(FunctionName=name)
+    assert config["Handler"] == "detector.interact.lambda_handler"
+    assert config["Role"] == triage_stack.outputs["DetectorRoleArn"]
+    env = config["Environment"]["Variables"]
+    assert env["SLACK_INTERACTIVITY"] == "true"
+    assert env["SLACK_TOKEN_SECRET_ID"] == slack_secret_arn
+    assert env["SLACK_SIGNING_SECRET_ID"] == triage_stack.outputs["SlackSigningSecretArn"]
+    assert (env["SLACK_TEAM_ID"], env["SLACK_RESPONDERS"]) == ("T0SANDBOX", "U0ALICE,U0RITA")
+    detector = lam.get_function_configuration(FunctionName=triage_stack.outputs["FunctionName"])
+    assert detector["Environment"]["Variables"]["SLACK_INTERACTIVITY"] == "true"
+
+
+def test_triage_role_reads_the_signing_secret_updates_findings_and_starts_jobs(
+    sandbox: MotoSandbox, triage_stack: Stack
+) -> None:
+    role = triage_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
+    actions, statements = role_actions(sandbox, role)
+    assert {"securityhub:BatchUpdateFindings", "lambda:InvokeFunction"} <= actions
+    invoke = statement_for(statements, "lambda:InvokeFunction")
+    assert invoke["Resource"].endswith(f":function:{triage_stack.name}-interact")
+    reads = {
+        str(st["Resource"])
+        for st in statements
+        if "secretsmanager:GetSecretValue" in [st["Action"], *list(st["Action"])]
+    }
+    assert triage_stack.params["SlackSigningSecretArn"] in reads
+    update = statement_for(statements, "securityhub:BatchUpdateFindings")
+    assert update["Resource"] == f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:hub/default"

@@ -42,21 +42,26 @@ from typing import Any
 
 import pytest
 
-from detector import cli, handler
+from detector import cli, handler, interact
 from detector.errors import PipelineError
 from detector.log import get_logger
 from sandbox.aws import (
     ACCOUNT_ID,
     LEDGER_TABLE,
     REGION,
+    SIGNING_SECRET_NAME,
     SLACK_CHANNEL,
+    SLACK_SIGNING_SECRET,
     TOKEN_SECRET_NAME,
     WEBHOOK_SECRET_NAME,
     set_root_key_flag,
 )
 from sandbox.aws_calls import AwsCall, CallLog
 from sandbox.aws_proxy import AwsFaultProxy
-from sandbox.stack import SandboxStack, lambda_failure_record
+from sandbox.function_url import LambdaContext as FunctionContext
+from sandbox.function_url import url_event
+from sandbox.slack_interactions import TEAM_ID, block_actions, form_body, signed_headers
+from sandbox.stack import ALICE, SandboxStack, lambda_failure_record
 from tests import factories
 from tests.conftest import reset_stack
 from tests.infra import templates
@@ -145,7 +150,11 @@ class Config:
         return templates.Deployment(
             DETECTOR,
             {"CodeBucket": "artifacts", "CodeKey": "lambda.zip", **self.parameters},
-            resources={"LedgerTable": LEDGER_TABLE, "SlackSecret": secret},
+            resources={
+                "LedgerTable": LEDGER_TABLE,
+                "SlackSecret": secret,
+                "SigningSecret": SIGNING_SECRET_NAME,
+            },
         )
 
 
@@ -166,11 +175,24 @@ CONFIGS = (
             "SweepAccounts": f"{MEMBER},{OTHER}",
         },
     ),
+    Config(
+        "organization-triage",  # triage from Slack: the interaction function and its jobs
+        {
+            **_BASE,
+            "OrganizationId": ORG_ID,
+            "SlackMode": "bot",
+            "SlackChannelId": SLACK_CHANNEL,
+            "SlackInteractivity": "true",
+            "SlackTeamId": TEAM_ID,
+            "SlackResponders": ALICE.user_id,
+        },
+    ),
     Config("one-account", {**_BASE, "SlackMode": "bot", "SlackChannelId": SLACK_CHANNEL}),
     Config("one-account-findings-only", {**_BASE, "SlackMode": "disabled"}),
 )
 ORGANIZATION = frozenset(c.name for c in CONFIGS if c.organization)
 BOT = frozenset(c.name for c in CONFIGS if c.slack == "bot")
+TRIAGE = frozenset(c.name for c in CONFIGS if c.parameters.get("SlackInteractivity") == "true")
 
 
 # -- the world a scenario acts in --------------------------------------------------------------
@@ -375,6 +397,43 @@ def member_event(world: World) -> None:
     assert (created["confirmation"], deleted["confirmation"]) == ("PRESENT", "ABSENT")
 
 
+def triage(world: World) -> None:
+    """A responder acknowledges two alerts from Slack: this account's key and a member's (its
+    finding updated through the member role); the jobs run as asynchronous invocations."""
+    world.enable_security_hub(MEMBER)
+    world.container()
+    for account in (ACCOUNT_ID, MEMBER):
+        set_root_key_flag(True, account)
+        world.invoke(_event(_created(account)))
+    context = FunctionContext("root-key-detector-interact")
+    for alert in world.stack.slack.top_level(SLACK_CHANNEL):
+        payload = interaction_for(world.stack, alert)
+        body = form_body(payload)
+        headers = signed_headers(SLACK_SIGNING_SECRET, body)
+        answer = interact.lambda_handler(url_event("POST", "/", headers, body), context)
+        assert answer["statusCode"] == 200, answer
+    results = world.stack.run_jobs(interact.lambda_handler)
+    assert results == [{"triage": "done"}] * 2, results
+
+
+def interaction_for(stack: SandboxStack, alert: Any) -> dict[str, Any]:
+    """Alice's click on an alert's Acknowledge button."""
+    (button,) = [
+        e
+        for b in alert.blocks or []
+        for e in b.get("elements") or []
+        if e.get("action_id") == "triage_acknowledge"
+    ]
+    return block_actions(
+        ALICE,
+        channel=SLACK_CHANNEL,
+        message_ts=alert.ts,
+        action_id="triage_acknowledge",
+        value=button["value"],
+        response_url=f"{stack.slack.root_url}/actions/grants",
+    )
+
+
 def sweep(world: World) -> None:
     """The daily sweep: one account holds an unalerted key, one an open finding whose key is
     gone (every account of the organization, SWEEP_ACCOUNTS, or this account alone)."""
@@ -464,6 +523,7 @@ SCENARIOS = (
     Scenario("Slack refuses an alert, the retry posts it", slack_refuses_then_retry, BOT),
     Scenario("a member account's root key", member_event, ORGANIZATION),
     Scenario("the daily sweep", sweep),
+    Scenario("triage from Slack", triage, TRIAGE),
     # The command line runs with an operator's credentials. In one account only: in an
     # organization its member-account steps need the member role, which trusts the
     # detector's role alone (README, "Replaying the dead-letter queue").

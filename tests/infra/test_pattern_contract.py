@@ -18,6 +18,7 @@ import pytest
 from moto.events.models import EventPattern
 
 from detector.domain.event import ACCESS_KEY_EVENT_NAMES
+from detector.domain.hub_change import IMPORTED_PATTERN, UPDATED_PATTERN
 from detector.pattern import EVENT_PATTERN, event_pattern_json
 from tests.infra import templates
 
@@ -49,7 +50,13 @@ def _rules() -> tuple[list[tuple[str, Any]], list[str]]:
     return patterns, scheduled
 
 
-RULE_PATTERNS, SCHEDULED_RULES = _rules()
+ALL_PATTERNS, SCHEDULED_RULES = _rules()
+# The interaction function's rules: changes made in Security Hub (detector/domain/hub_change.py).
+HUB_RULES = {
+    "detector.yaml:FindingsImportedRule": IMPORTED_PATTERN,
+    "detector.yaml:FindingsUpdatedRule": UPDATED_PATTERN,
+}
+RULE_PATTERNS = [(name, pattern) for name, pattern in ALL_PATTERNS if name not in HUB_RULES]
 
 
 def _envelope(record: dict[str, Any]) -> dict[str, Any]:
@@ -112,6 +119,13 @@ def test_every_rule_found() -> None:
     ]
     # the only rule without the pattern is the sweep's schedule
     assert SCHEDULED_RULES == ["detector.yaml:SweepScheduleRule"]
+    assert sorted(name for name, _ in ALL_PATTERNS if name in HUB_RULES) == sorted(HUB_RULES)
+
+
+@pytest.mark.parametrize("rule", sorted(HUB_RULES))
+def test_the_finding_change_rules_carry_the_codes_patterns(rule: str) -> None:
+    (pattern,) = [p for name, p in ALL_PATTERNS if name == rule]
+    assert pattern == json.dumps(HUB_RULES[rule], separators=(",", ":"))
 
 
 @pytest.mark.parametrize(("rule", "pattern"), RULE_PATTERNS, ids=[n for n, _ in RULE_PATTERNS])

@@ -94,7 +94,18 @@ def test_async_failures_go_to_the_dead_letter_queue() -> None:
 def test_queue_policy_admits_only_the_rules_and_tls() -> None:
     policy = props("DeadLetterQueuePolicy")
     assert policy["Queues"] == [{"Ref": "DeadLetterQueue"}]
-    allow, deny = policy["PolicyDocument"]["Statement"]
+    allow, hub, deny = policy["PolicyDocument"]["Statement"]
+    # With triage from Slack, the finding-change rules too (their own statement).
+    interactive, absent = hub["Fn::If"][1:]
+    assert (hub["Fn::If"][0], absent) == ("IsInteractive", {"Ref": "AWS::NoValue"})
+    assert interactive["Condition"]["ArnEquals"]["aws:SourceArn"] == [
+        getatt("FindingsImportedRule", "Arn"),
+        getatt("FindingsUpdatedRule", "Arn"),
+    ]
+    assert (interactive["Principal"], interactive["Action"]) == (
+        {"Service": "events.amazonaws.com"},
+        "sqs:SendMessage",
+    )
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     assert allow["Condition"]["ArnEquals"]["aws:SourceArn"] == {
@@ -237,6 +248,46 @@ def test_findings_are_imported_to_the_own_accounts_default_product_only() -> Non
         assert [(_actions(s), s["Resource"]) for s in statements] == [
             (["securityhub:BatchImportFindings"], product)
         ], logical_id
+    (update,) = [
+        s
+        for lid, s in _iam_statements(MEMBER)
+        if lid == "MemberRole" and "securityhub:BatchUpdateFindings" in _actions(s)
+    ]
+    assert (_actions(update), update["Resource"]) == (["securityhub:BatchUpdateFindings"], HUB)
+
+
+HUB = {"Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:hub/default"}
+
+
+def test_triage_is_off_by_default_and_then_creates_nothing() -> None:
+    assert DETECTOR["Parameters"]["SlackInteractivity"]["Default"] == "false"
+    for logical_id in ("InteractFunction", "InteractUrl", "TriagePolicy", "SigningSecret"):
+        assert RESOURCES[logical_id]["Condition"] in {"IsInteractive", "CreateSigningSecret"}
+
+
+def test_the_function_url_is_public_only_through_the_url() -> None:
+    assert props("InteractUrl")["AuthType"] == "NONE"
+    url, via_url = props("InteractUrlPermission"), props("InteractViaUrlPermission")
+    # "Control access to Lambda function URLs": both actions, the second only via the URL.
+    assert (url["Action"], url["Principal"], url["FunctionUrlAuthType"]) == (
+        "lambda:InvokeFunctionUrl",
+        "*",
+        "NONE",
+    )
+    assert (via_url["Action"], via_url["Principal"], via_url["InvokedViaFunctionUrl"]) == (
+        "lambda:InvokeFunction",
+        "*",
+        True,
+    )
+
+
+def test_triage_updates_only_this_accounts_findings_and_invokes_only_itself() -> None:
+    statements = props("TriagePolicy")["PolicyDocument"]["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+    assert by_sid["UpdateOwnFindingsWorkflow"]["Resource"] == HUB
+    invoke = by_sid["StartTriageJob"]["Resource"]["Fn::Sub"]
+    assert invoke.endswith(":function:${AWS::StackName}-interact")
+    assert props("InteractFunction")["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-interact"}
 
 
 def test_central_bus_admits_only_the_organizations_forward_roles() -> None:

@@ -1,0 +1,383 @@
+"""Triage from Slack: a verified interaction request answered at once, and the job that follows.
+
+:func:`answer` runs within Slack's three seconds: verify, parse, authorise, guard against replay,
+open the modal (Suppress, Resolve) or hand the job on (Acknowledge, a submitted modal).
+:func:`run_job` does the work after the answer: the ledger's conditional write makes it happen
+once per change (a double click, a retry or two responders give one update), then
+BatchUpdateFindings, one reply in the key's thread and the alert redrawn, each step recorded so
+a retried job finishes what its predecessor left.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
+from detector.domain.delivery import KeyRecord, MessageKind, Progress, SlackRef
+from detector.domain.finding import product_arn
+from detector.domain.hub_change import HubChange
+from detector.domain.interaction import (
+    MAX_BODY_BYTES,
+    Click,
+    LinkClick,
+    Refused,
+    Responder,
+    Responders,
+    Submission,
+    header,
+    is_response_url,
+    parse,
+    verify,
+)
+from detector.domain.message import SlackMessage
+from detector.domain.text import clean
+from detector.domain.triage import (
+    NOTE_AUTHOR,
+    TriageAction,
+    TriageState,
+    modal,
+    note_text,
+    reply_text,
+    responder_label,
+    with_triage,
+)
+from detector.errors import DetectorError
+from detector.log import get_logger
+from detector.ports import TriageLedger, TriageSlack, WorkflowSink
+
+JOB_MARK = "triage"  # {"detector": "triage", ...}: an asynchronous invocation carrying a job
+REQUEST_KEEP_S = 900  # a request is remembered past Slack's five-minute window
+NOT_ALLOWED = ":no_entry: You are not allowed to triage this finding from Slack."
+# Where Slack's response URLs live ("Handling user interaction in your Slack apps").
+SLACK_RESPONSE_ORIGINS = ("https://hooks.slack.com/",)
+
+
+@dataclass
+class TriageDeps:
+    """What triage needs, built once per container (see wiring.py)."""
+
+    ledger: TriageLedger
+    workflow: WorkflowSink
+    slack: TriageSlack
+    submit: Callable[[dict[str, Any]], None]  # hands a job to an asynchronous invocation
+    signing_secret: Callable[[], str]
+    team_id: str
+    channel_id: str
+    responders: frozenset[str]
+    responder_group: str | None = None
+    region: str = "us-east-1"
+    partition: str = "aws"
+    lease_s: float = 60.0
+    response_origins: tuple[str, ...] = SLACK_RESPONSE_ORIGINS
+    # The roles whose updates are the detector's own (its role, the member role).
+    own_roles: Callable[[], frozenset[str]] = field(default=frozenset)
+    clock: Callable[[], float] = field(default=lambda: datetime.now(UTC).timestamp())
+
+    def policy(self) -> Responders:
+        """Who may act now (a user group's members are asked of Slack each time)."""
+        users = set(self.responders)
+        if self.responder_group:
+            users |= self.slack.group_members(self.responder_group)
+        return Responders(self.team_id, self.channel_id, frozenset(users))
+
+
+def http(status: int, body: str = "") -> dict[str, Any]:
+    """A function URL response."""
+    headers = {"content-type": "application/json" if body.startswith("{") else "text/plain"}
+    return {"statusCode": status, "headers": headers, "body": body}
+
+
+def request_body(event: dict[str, Any]) -> bytes:
+    """The raw body of a function URL request (base64-decoded when Lambda encoded it).
+
+    Raises:
+        Refused: 413 past 64 KB (checked before decoding), 400 for a body that does not decode.
+    """
+    raw = event.get("body") or ""
+    if not isinstance(raw, str) or len(raw) > 2 * MAX_BODY_BYTES:
+        raise Refused(413, "body over 64 KB")
+    if event.get("isBase64Encoded"):
+        try:
+            return base64.b64decode(raw, validate=True)
+        except (binascii.Error, ValueError):
+            raise Refused(400, "body is not base64") from None
+    return raw.encode("utf-8", "surrogatepass")
+
+
+def answer(event: dict[str, Any], deps: TriageDeps) -> dict[str, Any]:
+    """Answer one function URL request from Slack (within its three seconds)."""
+    headers = event.get("headers") if isinstance(event, dict) else None
+    if not isinstance(headers, dict):
+        return _refused(Refused(400, "not a function URL request"))
+    try:
+        body = request_body(event)
+        sig = verify(headers, body, deps.signing_secret(), deps.clock())
+        interaction = parse(body)
+        if isinstance(interaction, LinkClick):
+            return http(200)
+        record = _authorised(interaction, deps)
+        if not deps.ledger.remember_request(sig, REQUEST_KEEP_S):
+            return _seen_before(headers)
+        return _act(interaction, record, deps)
+    except Refused as refusal:
+        return _refused(refusal)
+
+
+def _seen_before(headers: dict[str, Any]) -> dict[str, Any]:
+    """A request whose signature was handled: Slack's retry is answered, a replay refused."""
+    if header(headers, "X-Slack-Retry-Num") is not None:
+        return http(200)
+    return _refused(Refused(401, "replay of a handled request"))
+
+
+def _refused(refusal: Refused) -> dict[str, Any]:
+    get_logger().warning(
+        "slack request refused", extra={"status": refusal.status, "reason": refusal.reason}
+    )
+    return http(refusal.status, refusal.reason)
+
+
+def _authorised(interaction: Click | Submission, deps: TriageDeps) -> KeyRecord:
+    """The key's record the interaction acts on, if the responder may act there.
+
+    Raises:
+        Refused: 403 for another workspace or channel; 403 for a user not allowed (who is told
+            so, ephemerally); 404 for a message that is not the key's alert.
+    """
+    responder = interaction.responder
+    reason = deps.policy().refusal(responder, interaction.channel_id)
+    if reason is not None:
+        get_logger().warning(
+            "slack responder refused",
+            extra={"reason": reason, "user_id": responder.user_id, "team_id": responder.team_id},
+        )
+        if reason == "user not allowed" and isinstance(interaction, Click):
+            _tell(deps, interaction.response_url, NOT_ALLOWED)
+        raise Refused(403, reason)
+    record = deps.ledger.read_key(interaction.finding_id)
+    ref = SlackRef(interaction.channel_id, interaction.message_ts)
+    if record is None or record.slot is None or record.slot.ref != ref:
+        raise Refused(404, "not the alert of one of this detector's findings")
+    return record
+
+
+def _tell(deps: TriageDeps, response_url: str, text: str) -> None:
+    """An ephemeral answer, only to one of Slack's response URLs; a failure is only logged."""
+    if not is_response_url(response_url, deps.response_origins):
+        get_logger().warning("response_url not Slack's: not answered")
+        return
+    try:
+        deps.slack.respond(response_url, text)
+    except DetectorError as exc:
+        get_logger().warning("ephemeral answer failed", extra={"error_type": type(exc).__name__})
+
+
+def _act(interaction: Click | Submission, record: KeyRecord, deps: TriageDeps) -> dict[str, Any]:
+    if isinstance(interaction, Click) and interaction.action.asks_text:
+        view = modal(interaction.action, record.fid, interaction.channel_id, interaction.message_ts)
+        try:
+            deps.slack.open_view(interaction.trigger_id, view)
+        except DetectorError as exc:
+            get_logger().warning("views.open failed", extra={"error_type": type(exc).__name__})
+            return http(502, "the modal could not be opened")
+        return http(200)
+    text = interaction.text if isinstance(interaction, Submission) else ""
+    job = _job(interaction.action, record.fid, interaction.responder, text, deps.clock())
+    try:
+        deps.submit(job)
+    except DetectorError as exc:
+        get_logger().error("triage job not started", extra={"error_type": type(exc).__name__})
+        return http(500, "not started")
+    get_logger().info(
+        "triage job started",
+        extra={"job": job["job"], "action": job["action"], "user_id": job["user_id"]},
+    )
+    return http(200)
+
+
+def _job(action: TriageAction, fid: str, who: Responder, text: str, now: float) -> dict[str, Any]:
+    at = datetime.fromtimestamp(now, UTC).replace(microsecond=0)
+    seed = f"{fid}\n{action.value}\n{who.user_id}\n{at.isoformat()}\n{text}"
+    job_id = "triage/" + hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return {
+        "detector": JOB_MARK,
+        "job": job_id,
+        "action": action.value,
+        "finding_id": fid,
+        "user_id": who.user_id,
+        "user_name": who.name,
+        "text": text,
+        "at": at.isoformat(),
+    }
+
+
+# -- the job -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """One change of a finding's triage, to carry out once."""
+
+    record: KeyRecord
+    state: TriageState
+    job: str
+    update: tuple[str, str] | None = None  # (status, note) for BatchUpdateFindings; None: done
+    note_only: bool = False
+
+
+def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
+    """Carry out one triage job; returns what happened ("done", "unchanged", "gone").
+
+    Raises:
+        ExternalServiceError: a step failed after its retries (the job is retried by Lambda and
+            finishes the steps left).
+    """
+    action = TriageAction(str(job["action"]))
+    fid, job_id = str(job["finding_id"]), str(job["job"])
+    at = datetime.fromisoformat(str(job["at"]))
+    record = deps.ledger.read_key(fid)
+    if record is None or record.slot is None or record.slot.ref is None:
+        return "gone"
+    by = responder_label(str(job.get("user_name") or ""), str(job["user_id"]))
+    reason = str(job.get("text") or "")
+    note = note_text(action, by, at, reason)
+    current = TriageState.from_dict(record.triage)
+    state = current.followed_by(
+        TriageState(action.workflow, by=by, at=at, note=reason, finding_note=note)
+    )
+    if not deps.ledger.claim_triage(fid, state.as_dict(), action.workflow.value, job_id):
+        get_logger().info("triage unchanged", extra={"job": job_id, "finding_id": fid})
+        return "unchanged"
+    return _carry_out(_Change(record, state, job_id, update=(action.workflow.value, note)), deps)
+
+
+def _carry_out(change: _Change, deps: TriageDeps) -> str:
+    """The change's steps not yet done: BatchUpdateFindings, the reply, the redraw."""
+    claim = deps.ledger.begin_event(change.job, JOB_MARK, deps.lease_s)
+    if claim.done or claim.token is None:
+        return "unchanged"
+    progress = claim.progress
+    try:
+        progress = _steps(change, progress, deps)
+    except BaseException:
+        deps.ledger.release_event(change.job, claim.token, progress)
+        raise
+    deps.ledger.finish_event(change.job, claim.token, progress)
+    return "done"
+
+
+def _steps(change: _Change, progress: Progress, deps: TriageDeps) -> Progress:
+    record = change.record
+    assert record.slot is not None  # noqa: S101 - checked by the caller
+    ref = record.slot.ref
+    assert ref is not None  # noqa: S101
+    if change.update is not None and not progress.finding_done:
+        arn = (record.finding or {}).get("ProductArn") or product_arn(
+            deps.partition, deps.region, record.account
+        )
+        identifier = {"Id": record.fid, "ProductArn": str(arn)}
+        status, note = change.update
+        deps.workflow.set_workflow(record.account, identifier, status, note, NOTE_AUTHOR)
+    progress = replace(progress, finding_done=True)
+    if not progress.message_sent:
+        posted = deps.slack.post(_reply(change), thread=ref)
+        progress = replace(
+            progress, message=posted, message_kind=MessageKind.REPLY, message_sent=True
+        )
+    if not progress.update_done:
+        _redraw(record.fid, deps)
+        progress = replace(progress, update_done=True)
+    return progress
+
+
+def _reply(change: _Change) -> SlackMessage:
+    state = change.state
+    text = reply_text(state, key_present=change.record.open, note_only=change.note_only)
+    who = state.by or "someone"
+    return SlackMessage(
+        text=clean(f"{who}: Workflow {state.workflow.value}", 300),
+        blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
+    )
+
+
+def _redraw(fid: str, deps: TriageDeps) -> None:
+    """The alert as the ledger has it now: a later change than this job's wins, whichever job
+    redraws last."""
+    now = deps.ledger.read_key(fid)
+    if now is None or now.shown is None or now.slot is None or now.slot.ref is None:
+        return
+    state = TriageState.from_dict(now.triage)
+    drawn = with_triage(SlackMessage.from_payload(now.shown), fid, state, key_present=now.open)
+    deps.slack.update(now.slot.ref, drawn)
+
+
+# -- changes made in Security Hub ----------------------------------------------------------------
+
+
+def run_hub_change(change: HubChange, deps: TriageDeps) -> list[str]:
+    """Show a change made in Security Hub in each finding's thread and alert (once per change,
+    whichever of its two events comes first; the second names the author if the first could
+    not). The detector's own updates are dropped: by their role, and by the ledger's state."""
+    own = deps.own_roles()
+    if change.issuer_role is not None and change.issuer_role in own:
+        return ["own"] * len(change.finding_ids)
+    return [_hub_change(fid, change, deps) for fid in change.finding_ids]
+
+
+def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
+    record = deps.ledger.read_key(fid)
+    if record is None or record.slot is None or record.slot.ref is None:
+        return "gone"
+    current = TriageState.from_dict(record.triage)
+    workflow = change.workflow or current.workflow
+    note = change.note if change.note is not None else current.finding_note
+    seed = f"{fid}\n{workflow.value}\n{note}"
+    job = "hub/" + hashlib.sha256(seed.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    if workflow is current.workflow and note == current.finding_note:
+        if change.author and not current.by and not current.via_slack:
+            return _name_author(record, current, change.author, job, deps)
+        return "unchanged"
+    if current.was(workflow, note) or (
+        change.at is not None and current.at is not None and change.at < current.at
+    ):
+        # An earlier state, or older than the one shown: an echo of an earlier import or
+        # update arriving late. A change is shown once, in the order it was made.
+        return "stale"
+    state = current.followed_by(
+        TriageState(
+            workflow,
+            by=change.author or "",
+            at=change.at or datetime.fromtimestamp(deps.clock(), UTC).replace(microsecond=0),
+            note=note,
+            via_slack=False,
+            finding_note=note,
+        )
+    )
+    if not deps.ledger.claim_triage(fid, state.as_dict(), workflow.value, job, note_counts=True):
+        return "unchanged"
+    note_only = workflow is current.workflow
+    return _carry_out(_Change(record, state, job, note_only=note_only), deps)
+
+
+def _name_author(
+    record: KeyRecord, current: TriageState, author: str, job: str, deps: TriageDeps
+) -> str:
+    """The change was shown without its author (its finding event came first): name it in the
+    reply already posted and on the alert."""
+    state = replace(current, by=author)
+    if not deps.ledger.claim_triage(
+        record.fid, state.as_dict(), state.workflow.value, job, note_counts=True
+    ):
+        return "unchanged"
+    done, reply = deps.ledger.event_message(job)
+    if done and reply is not None:
+        deps.slack.update(reply, _reply(_Change(record, state, job)))
+    _redraw(record.fid, deps)
+    return "author-named"
