@@ -20,7 +20,7 @@ from typing import Any, Self
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sandbox.aws import ACCOUNT_ID, REGION, read_body
+from sandbox.aws import ACCOUNT_ID, REGION, ServedEndpoint, read_body
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/javascript")
@@ -76,7 +76,7 @@ def url_event(method: str, path: str, headers: dict[str, str], body: bytes) -> d
     }
 
 
-class FunctionUrl:
+class FunctionUrl(ServedEndpoint):
     """Serves ``handler`` as a function URL (auth type NONE); ``url`` is its address."""
 
     def __init__(self, handler: Handler, function_name: str = "root-key-detector-interact"):
@@ -96,19 +96,6 @@ class FunctionUrl:
         self._server = make_server("127.0.0.1", 0, self._app, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
-
-    def stop(self) -> None:
-        """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         headers = {

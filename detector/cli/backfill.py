@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
+from detector.cli.arguments import whole_number
 from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from detector.cli.output import emit, event_line
 from detector.cli.progress import Progress
@@ -47,16 +48,6 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 1 <= value <= MAX_WORKERS:
-        raise argparse.ArgumentTypeError(f"must be 1..{MAX_WORKERS}")
-    return value
 
 
 # S3's bucket naming rules ("General purpose bucket naming rules", Amazon S3 User Guide):
@@ -100,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--workers",
-        type=_workers,
+        type=whole_number(MAX_WORKERS),
         default=DEFAULT_WORKERS,
         help=f"parallel downloads (default {DEFAULT_WORKERS})",
     )

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 from urllib.parse import urlparse
 
+from detector.cli.arguments import whole_number
 from detector.cli.exits import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK
 from detector.cli.output import emit
 from detector.cli.runtime import load_runtime
@@ -17,16 +18,6 @@ from detector.problems import environment_problem
 
 HELP = "replay the dead-letter queue through the pipeline, deleting successes"
 MAX_REDRIVE = 1_000_000
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if not 1 <= value <= MAX_REDRIVE:
-        raise argparse.ArgumentTypeError(f"must be 1..{MAX_REDRIVE}, got {value}")
-    return value
 
 
 def _queue_url(text: str) -> str:
@@ -49,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max",
-        type=_positive,
+        type=whole_number(MAX_REDRIVE),
         default=10_000,
         help=f"stop after N messages (1..{MAX_REDRIVE}, default 10000)",
     )
