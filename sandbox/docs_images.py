@@ -10,6 +10,8 @@ fields and buttons, and writes one screenshot of each to ``docs/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import shutil
@@ -113,7 +115,7 @@ def _tell_the_story(stack: SandboxStack, camera: _Camera) -> list[str]:
     with patched_environ(env):
         handler._runtime = None  # a fresh container reading this environment
         try:
-            handler.lambda_handler({"detector": "sweep"}, None)
+            _quietly(lambda: handler.lambda_handler({"detector": "sweep"}, None))
         finally:
             handler._runtime = None
     digest = stack.slack.top_level(SLACK_CHANNEL)[-1]
@@ -124,7 +126,9 @@ def _tell_the_story(stack: SandboxStack, camera: _Camera) -> list[str]:
 
 
 def _deliver(stack: SandboxStack, records: list[dict[str, Any]], key_present: list[bool]) -> None:
-    with patched_environ({**stack.detector_env(), "LOG_LEVEL": "ERROR"}):
+    # Triage from Slack on, as a deployment with SlackInteractivity has it: the alert shows its
+    # Acknowledge, Suppress and Resolve buttons.
+    with patched_environ({**stack.interactivity_env(), "LOG_LEVEL": "ERROR"}):
         handler._runtime = None
         for record, present in zip(records, key_present, strict=True):
             stack.aws.set_root_key_present(present)
@@ -133,8 +137,14 @@ def _deliver(stack: SandboxStack, records: list[dict[str, Any]], key_present: li
             if not routed:
                 raise RuntimeError(f"the rule did not route {record['eventName']}")
             for event in routed:
-                handler.lambda_handler(event, None)
+                _quietly(lambda event=event: handler.lambda_handler(event, None))
         handler._runtime = None
+
+
+def _quietly(invoke: Callable[[], object]) -> None:
+    """One handler invocation, its EMF metrics line (stdout, for CloudWatch) not printed."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        invoke()
 
 
 def _shifted(create: dict[str, Any], seconds: int) -> dict[str, Any]:

@@ -42,6 +42,9 @@ _EMOJI: Final[Mapping[str, str]] = {
     "x": "\u274c",
     "information_source": "\u2139\ufe0f",
     "heavy_check_mark": "\u2714\ufe0f",
+    "bell": "\U0001f514",
+    "memo": "\U0001f4dd",
+    "no_entry": "\u26d4",
 }
 
 # Characters the renderer uses internally as placeholders; never taken from the message.
