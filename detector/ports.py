@@ -79,8 +79,8 @@ class Alerter(Protocol):
         ...
 
 
-class Ledger(Protocol):
-    """Delivery state in the security account: events' progress and keys' records."""
+class EventLedger(Protocol):
+    """Each delivered event's progress: claimed by one invocation at a time, done once."""
 
     def begin_event(self, event_id: str, verdict: str, lease_s: float) -> EventClaim:
         """Claim an event; raises a transient error while another invocation holds it."""
@@ -98,6 +98,10 @@ class Ledger(Protocol):
     def event_message(self, event_id: str) -> tuple[bool, SlackRef | None]:
         """Whether an event is done, and the message it posted (to repair an alert claim)."""
         ...
+
+
+class KeyLedger(Protocol):
+    """Each key's record: first seen, state, finding, and its one alert slot."""
 
     def open_key(
         self,
@@ -153,14 +157,22 @@ class Ledger(Protocol):
         """
         ...
 
-    def join_group(self, fid: str, event_id: str) -> int:
-        """Count a notice in its group, once per event; returns how many it holds."""
-        ...
-
     def bind(self, unknown_fid: str, key_id: str, own_fid: str) -> bool:
         """Tie a sweep's unknown-key record to ``key_id`` (unless bound to another key), and
         point the key's own record at it; False when another key took it first."""
         ...
+
+
+class NoticeLedger(Protocol):
+    """Notices grouped per account and hour."""
+
+    def join_group(self, fid: str, event_id: str) -> int:
+        """Count a notice in its group, once per event; returns how many it holds."""
+        ...
+
+
+class Ledger(EventLedger, KeyLedger, NoticeLedger, Protocol):
+    """Delivery state in the security account: events' progress and keys' records."""
 
 
 class KeyInventory(Protocol):

@@ -78,6 +78,7 @@ class Runtime:
     deps: Dependencies
     accounts: AccountClients
     inventory: KeyInventory
+    ledger: DynamoLedger  # the pipeline's ledger (deps.ledger), and triage's
 
     _triage: TriageDeps | None = None
 
@@ -200,6 +201,7 @@ def build_runtime(
     def securityhub_for(account_id: str) -> Any:
         return accounts.client("securityhub", account_id)
 
+    ledger = DynamoLedger(lambda: clients.client("dynamodb"), settings.ledger_table, env)
     deps = Dependencies(
         region=settings.region,
         confirmer=IamKeyConfirmer(
@@ -207,7 +209,7 @@ def build_runtime(
         ),
         findings=SecurityHubSink(securityhub_for, env),
         alerter=_alerter(settings, clients, env),
-        ledger=DynamoLedger(lambda: clients.client("dynamodb"), settings.ledger_table, env),
+        ledger=ledger,
         retry_env=env,
         lease_s=settings.event_lease_s,
         account_name=AccountNames(clients, enabled=settings.organization_names).name,
@@ -224,6 +226,7 @@ def build_runtime(
         deps=deps,
         accounts=accounts,
         inventory=IamKeyInventory(iam_for, env),
+        ledger=ledger,
     )
 
 
@@ -250,7 +253,7 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
     if settings.slack_api_url.startswith("http://"):  # a loopback emulator (config.py)
         origins = (settings.slack_api_url.split("/api/")[0] + "/",)
     return TriageDeps(
-        ledger=rt.deps.ledger,  # type: ignore[arg-type]  # DynamoLedger implements both
+        ledger=rt.ledger,
         workflow=SecurityHubTriage(
             lambda account_id: rt.accounts.client("securityhub", account_id), env
         ),
