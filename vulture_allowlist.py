@@ -23,13 +23,7 @@ first_observation  # detector/domain/finding.py: a first event's FindingContext 
 emitted_names  # detector/metrics.py: every metric name; the template tests tie the dashboard to it
 MAX_METRICS  # detector/metrics.py: EMF's per-directive limit, which the metric tests hold it to
 
-# The composition root's dead-letter queue for a redrive: detector/cli/redrive.py passes it to
-# redrive.drain once it switches from redrive.redrive (issue 15, on merge).
-
 # The configuration table's source: what README's table and the template are checked against
 # (tests/infra/test_config_agreement.py); Settings itself needs neither.
 markdown_table  # detector/config.py: README's table, generated
 _.parameter  # detector/config.py: Variable.parameter, the template parameter that sets it
-
-# To remove: dead, in files this allowlist's author did not own (issue 15).
-root_keys_present  # detector/domain/confirmation.py: set by adapters/iam.py, read only by a test

@@ -22,6 +22,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
+from detector import metrics
 from detector.errors import ExternalServiceError
 from detector.log import get_logger
 
@@ -169,6 +170,8 @@ def _common(policy: Policy, env: RetryEnv) -> dict[str, Any]:
 
     def before_sleep(rs: RetryCallState) -> None:
         exc = rs.outcome.exception() if rs.outcome is not None and rs.outcome.failed else None
+        if policy is SLACK_CALL:
+            metrics.count(metrics.SLACK_RETRIES)
         get_logger().warning(
             "retrying",
             extra={

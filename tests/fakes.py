@@ -439,4 +439,4 @@ class FakeConfirmer:
             state = KeyState.PRESENT if expect_present else KeyState.UNCONFIRMED
         else:
             state = KeyState.UNCONFIRMED if expect_present else KeyState.ABSENT
-        return Confirmation(state, "fake IAM", root_keys_present=int(present))
+        return Confirmation(state, "fake IAM")

@@ -96,7 +96,7 @@ class IamKeyConfirmer:
             present = self._poll(count, until=settled)
 
         def result(state: KeyState, reason: str) -> Confirmation:
-            return Confirmation(state, reason, root_keys_present=present, attempts=attempts)
+            return Confirmation(state, reason, attempts=attempts)
 
         if present > 0:
             if expect_present:

@@ -20,5 +20,4 @@ class Confirmation:
 
     state: KeyState
     reason: str
-    root_keys_present: int | None = None  # GetAccountSummary.AccountAccessKeysPresent
     attempts: int = 1

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from detector import retry
+from detector import metrics, retry
 from detector.errors import (
     AlertDeliveryError,
     AwsCallError,
@@ -432,3 +432,13 @@ def test_polling_retries_transient_errors_and_raises_permanent_ones() -> None:
     with pytest.raises(AwsCallError):
         retry.build_for_result(IAM_VISIBILITY, env([]), lambda p: p == 0)(denied)
     assert denied.calls == 1
+
+
+def test_each_slack_retry_is_counted_in_the_invocations_metrics() -> None:
+    metrics.RECORDER.document("test")  # start from nothing
+    assert retry.build(SLACK_CALL, env([]))(Flaky(ratelimited(1.0), ratelimited(1.0))) == "ok"
+    assert retry.build(AWS_CALL, env([]))(Flaky(external(transient=True))) == "ok"
+
+    doc = metrics.RECORDER.document("test")
+    assert doc is not None
+    assert doc["SlackRetries"] == 2  # the AWS retry is not a Slack one
