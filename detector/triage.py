@@ -335,6 +335,10 @@ def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
     record = deps.ledger.read_key(fid)
     if record is None or record.slot is None or record.slot.ref is None:
         return "gone"
+    if not _same_finding(record, change, deps):
+        # Same Id, another product or account: someone else's finding, not ours (a finding is
+        # {Id, ProductArn}: BatchUpdateFindings, Security Hub API Reference).
+        return "foreign"
     current = TriageState.from_dict(record.triage)
     workflow = change.workflow or current.workflow
     note = change.note if change.note is not None else current.finding_note
@@ -364,6 +368,17 @@ def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
         return "unchanged"
     note_only = workflow is current.workflow
     return _carry_out(_Change(record, state, job, note_only=note_only), deps)
+
+
+def _same_finding(record: KeyRecord, change: HubChange, deps: TriageDeps) -> bool:
+    """Whether the event's finding is the record's: its ProductArn and its account."""
+    arn, account = change.origin(record.fid)
+    ours = (record.finding or {}).get("ProductArn") or product_arn(
+        deps.partition, deps.region, record.account
+    )
+    if arn is None or arn != ours:
+        return False
+    return account == record.account
 
 
 def _name_author(

@@ -391,6 +391,46 @@ def test_when_the_finding_event_comes_first_the_author_is_named_after(
     assert handle(events) == [["unchanged"], ["unchanged"]]  # redelivered: nothing more
 
 
+def as_another_accounts(event: dict[str, Any]) -> dict[str, Any]:
+    """The same change, to a finding with the same Id in another account's product."""
+    other = "arn:aws:securityhub:us-east-1:210987654321:product/210987654321/default"
+    text = json.dumps(event)
+    for finding in event["detail"].get("findings", []):
+        text = text.replace(json.dumps(finding["ProductArn"]), json.dumps(other))
+        text = text.replace(json.dumps(finding["AwsAccountId"]), json.dumps("210987654321"))
+    for ident in event["detail"].get("requestParameters", {}).get("FindingIdentifiers", []):
+        text = text.replace(json.dumps(ident["ProductArn"]), json.dumps(other))
+    forged: dict[str, Any] = json.loads(text)
+    return forged
+
+
+def test_a_change_to_another_products_finding_with_our_id_is_not_shown(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)
+    suppress_in_security_hub(sandbox, "forged: someone else's finding")
+    events = [as_another_accounts(e) for e in hub_events(sandbox)]
+    assert handle(events) == [["foreign"], ["foreign"]]
+    assert sandbox.slack.replies(SLACK_CHANNEL, alert.ts) == []
+    assert not [r for r in sandbox.slack.requests if r.method == "chat.update"]
+
+
+def test_an_update_security_hub_did_not_process_is_not_shown(sandbox: SandboxStack) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)
+    (finding,) = sandbox.aws.findings()
+    other = "arn:aws:securityhub:us-east-1:210987654321:product/210987654321/default"
+    sandbox.aws.person_client("securityhub", "analyst").batch_update_findings(
+        FindingIdentifiers=[{"Id": finding["Id"], "ProductArn": other}],
+        Workflow={"Status": "SUPPRESSED"},
+    )
+    events = hub_events(sandbox)
+    assert [e["detail-type"] for e in events] == ["AWS API Call via CloudTrail"]
+    assert handle(events) == [[]]
+    nothing_changed(sandbox, alert)
+
+
 @pytest.mark.parametrize("event", [{}, {"headers": "x"}, [], {"detector": "sweep"}])
 def test_anything_else_sent_to_the_function_is_400(sandbox: SandboxStack, event: Any) -> None:
     alert = alert_of_a_root_key(sandbox)
