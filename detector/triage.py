@@ -76,8 +76,10 @@ class TriageDeps:
     partition: str = "aws"
     lease_s: float = 60.0
     response_origins: tuple[str, ...] = SLACK_RESPONSE_ORIGINS
-    # The roles whose updates are the detector's own (its role, the member role).
-    own_roles: Callable[[], frozenset[str]] = field(default=frozenset)
+    # Whose updates are the detector's own, by full ARN: its role's (None: unknown), and the
+    # member role's in the finding's account (None: no member role).
+    own_role_arn: Callable[[], str | None] = field(default=lambda: None)
+    member_role_name: str | None = None
     clock: Callable[[], float] = field(default=lambda: datetime.now(UTC).timestamp())
 
     def policy(self) -> Responders:
@@ -325,10 +327,18 @@ def run_hub_change(change: HubChange, deps: TriageDeps) -> list[str]:
     """Show a change made in Security Hub in each finding's thread and alert (once per change,
     whichever of its two events comes first; the second names the author if the first could
     not). The detector's own updates are dropped: by their role, and by the ledger's state."""
-    own = deps.own_roles()
-    if change.issuer_role is not None and change.issuer_role in own:
-        return ["own"] * len(change.finding_ids)
     return [_hub_change(fid, change, deps) for fid in change.finding_ids]
+
+
+def _own(record: KeyRecord, change: HubChange, deps: TriageDeps) -> bool:
+    """Whether the change was made by the detector's role, or by the member role in the
+    finding's own account (a role of that name in any other account is someone else's)."""
+    if change.issuer is None:
+        return False
+    own = {deps.own_role_arn()}
+    if deps.member_role_name:
+        own.add(f"arn:{deps.partition}:iam::{record.account}:role/{deps.member_role_name}")
+    return change.issuer in own
 
 
 def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
@@ -339,6 +349,8 @@ def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
         # Same Id, another product or account: someone else's finding, not ours (a finding is
         # {Id, ProductArn}: BatchUpdateFindings, Security Hub API Reference).
         return "foreign"
+    if _own(record, change, deps):
+        return "own"
     current = TriageState.from_dict(record.triage)
     workflow = change.workflow or current.workflow
     note = change.note if change.note is not None else current.finding_note

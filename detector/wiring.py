@@ -245,9 +245,12 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
     secret = SlackSecret(lambda: rt.clients.client("secretsmanager"), triage.signing_secret_id, env)
     own_role = OwnRole(lambda: rt.clients.client("sts"), env)
 
-    def own_roles() -> frozenset[str]:
-        names = {settings.member_role_name, own_role.name()}
-        return frozenset(n for n in names if n)
+    def own_role_arn() -> str | None:
+        # The detector's roles have no path (detector.yaml), so the session's role name and
+        # this account make the role's ARN as CloudTrail's sessionIssuer gives it.
+        name = own_role.name()
+        account = _own_account(rt.accounts) if name else None
+        return f"arn:{rt.deps.partition}:iam::{account}:role/{name}" if name and account else None
 
     origins = ("https://hooks.slack.com/",)
     if settings.slack_api_url.startswith("http://"):  # a loopback emulator (config.py)
@@ -267,7 +270,8 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
         region=settings.region,
         partition=rt.deps.partition,
         response_origins=origins,
-        own_roles=own_roles,
+        own_role_arn=own_role_arn,
+        member_role_name=settings.member_role_name,
     )
 
 

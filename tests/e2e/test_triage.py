@@ -431,6 +431,39 @@ def test_an_update_security_hub_did_not_process_is_not_shown(sandbox: SandboxSta
     nothing_changed(sandbox, alert)
 
 
+MEMBER_ROLE = "RootKeyDetectorMember"
+
+
+def made_by(event: dict[str, Any], account: str, role: str) -> dict[str, Any]:
+    """CloudTrail's record of the same call, made by a session of ``role`` in ``account``."""
+    forged: dict[str, Any] = json.loads(json.dumps(event))
+    forged["detail"]["userIdentity"] = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{account}:assumed-role/{role}/session",
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}"}
+        },
+    }
+    return forged
+
+
+@pytest.mark.parametrize(
+    ("account", "shown"), [("123456789012", ["own"]), ("210987654321", ["done"])]
+)
+def test_only_the_member_role_of_the_findings_own_account_is_the_detectors(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch, account: str, shown: list[str]
+) -> None:
+    monkeypatch.setenv("MEMBER_ROLE_NAME", MEMBER_ROLE)
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)
+    suppress_in_security_hub(sandbox, "by a role named like the detector's")
+    events = hub_events(sandbox)
+    (cloudtrail,) = [e for e in events if e["detail-type"] == "AWS API Call via CloudTrail"]
+    assert handle([made_by(cloudtrail, account, MEMBER_ROLE)]) == [shown]
+    replies = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    assert len(replies) == (0 if shown == ["own"] else 1)
+
+
 @pytest.mark.parametrize("event", [{}, {"headers": "x"}, [], {"detector": "sweep"}])
 def test_anything_else_sent_to_the_function_is_400(sandbox: SandboxStack, event: Any) -> None:
     alert = alert_of_a_root_key(sandbox)
