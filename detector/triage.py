@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -53,6 +55,10 @@ from detector.log import get_logger
 from detector.ports import TriageLedger, TriageSlack, WorkflowSink
 
 JOB_MARK = "triage"  # {"detector": "triage", ...}: an asynchronous invocation carrying a job
+# A job is signed by the function that answered Slack, with the app's signing secret: any
+# other invoker of the function (it holds lambda:InvokeFunction, not the secret) cannot forge
+# who acted, on what, or how.
+JOB_MAC_PREFIX = b"triage-job:v1:"
 REQUEST_KEEP_S = 900  # a request is remembered past Slack's five-minute window
 NOT_ALLOWED = ":no_entry: You are not allowed to triage this finding from Slack."
 # Where Slack's response URLs live ("Handling user interaction in your Slack apps").
@@ -192,6 +198,7 @@ def _act(interaction: Click | Submission, record: KeyRecord, deps: TriageDeps) -
         return http(200)
     text = interaction.text if isinstance(interaction, Submission) else ""
     job = _job(interaction.action, record.fid, interaction.responder, text, deps.clock())
+    job["mac"] = job_mac(job, deps.signing_secret())
     try:
         deps.submit(job)
     except DetectorError as exc:
@@ -220,6 +227,25 @@ def _job(action: TriageAction, fid: str, who: Responder, text: str, now: float) 
     }
 
 
+def job_mac(job: dict[str, Any], secret: str) -> str:
+    """HMAC-SHA256 of the job (every field but ``mac``, as canonical JSON) under ``secret``."""
+    fields = {k: v for k, v in job.items() if k != "mac"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    digest = hmac.new(secret.encode("utf-8"), JOB_MAC_PREFIX + canonical.encode("ascii"), "sha256")
+    return digest.hexdigest()
+
+
+def _signed(job: dict[str, Any], deps: TriageDeps) -> bool:
+    mac = job.get("mac")
+    if not isinstance(mac, str):
+        return False
+    try:
+        expected = job_mac(job, deps.signing_secret())
+    except (TypeError, ValueError):  # a field JSON cannot hold: not a job this function made
+        return False
+    return hmac.compare_digest(mac.encode("utf-8", "surrogatepass"), expected.encode("ascii"))
+
+
 # -- the job -----------------------------------------------------------------------------------
 
 
@@ -235,12 +261,16 @@ class _Change:
 
 
 def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
-    """Carry out one triage job; returns what happened ("done", "unchanged", "gone").
+    """Carry out one triage job; returns what happened ("done", "unchanged", "gone", or
+    "refused" for a job this function did not sign).
 
     Raises:
         ExternalServiceError: a step failed after its retries (the job is retried by Lambda and
             finishes the steps left).
     """
+    if not _signed(job, deps):
+        get_logger().warning("triage job refused: not signed by this function")
+        return "refused"
     action = TriageAction(str(job["action"]))
     fid, job_id = str(job["finding_id"]), str(job["job"])
     at = datetime.fromisoformat(str(job["at"]))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -176,6 +176,28 @@ def test_a_retried_job_finishes_without_repeating_itself(sandbox: SandboxStack) 
         CONTRACTS.queue_invocation(function, payload)
     assert [r["triage"] for r in jobs(sandbox)] == ["done", "unchanged"]
     assert len(sandbox.slack.replies(SLACK_CHANNEL, alert.ts)) == 1
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda job: job.pop("mac"),
+        lambda job: job.update(user_name="the CISO"),
+        lambda job: job.update(action="suppress", text="forged reason"),
+        lambda job: job.update(mac="0" * 64),
+        lambda job: job.update(mac=["not", "text"]),
+    ],
+)
+def test_a_job_the_function_did_not_sign_changes_nothing(
+    sandbox: SandboxStack, forge: Callable[[dict[str, Any]], Any]
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, ACK)
+    ((function, job),) = CONTRACTS.take_invocations()
+    forge(job)
+    CONTRACTS.queue_invocation(function, job)
+    assert jobs(sandbox) == [{"triage": "refused"}]
+    nothing_changed(sandbox, alert)
 
 
 # -- refusals: right status, nothing changed, no secret logged ----------------------------------
