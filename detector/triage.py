@@ -39,7 +39,7 @@ from detector.domain.interaction import (
     verify,
 )
 from detector.domain.message import SlackMessage
-from detector.domain.text import clean
+from detector.domain.text import mrkdwn
 from detector.domain.triage import (
     NOTE_AUTHOR,
     TriageAction,
@@ -334,7 +334,8 @@ def _reply(change: _Change) -> SlackMessage:
     text = reply_text(state, key_present=change.record.open, note_only=change.note_only)
     who = state.by or "someone"
     return SlackMessage(
-        text=clean(f"{who}: Workflow {state.workflow.value}", 300),
+        # The fallback text is shown in notifications and parsed as mrkdwn too.
+        text=f"{mrkdwn(who, 200)}: Workflow {state.workflow.value}",
         blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
     )
 

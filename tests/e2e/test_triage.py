@@ -200,6 +200,20 @@ def test_a_job_the_function_did_not_sign_changes_nothing(
     nothing_changed(sandbox, alert)
 
 
+def test_a_responders_name_is_inert_in_the_replys_notification_text(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    loud = SlackUser(ALICE.user_id, "<!channel> *urgent* <https://evil.example|click>")
+    click(sandbox, loud, alert, ACK)
+    assert jobs(sandbox) == [{"triage": "done"}]
+    (reply,) = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    assert "<!channel>" not in reply.text
+    assert "<https://" not in reply.text
+    assert "*urgent*" not in reply.text
+    assert "&lt;!channel&gt;" in reply.text
+
+
 # -- refusals: right status, nothing changed, no secret logged ----------------------------------
 
 
