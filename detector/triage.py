@@ -50,7 +50,7 @@ from detector.domain.triage import (
     responder_label,
     with_triage,
 )
-from detector.errors import DetectorError
+from detector.errors import DetectorError, FindingImportError
 from detector.log import get_logger
 from detector.ports import TriageLedger, TriageSlack, WorkflowSink
 
@@ -261,8 +261,9 @@ class _Change:
 
 
 def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
-    """Carry out one triage job; returns what happened ("done", "unchanged", "gone", or
-    "refused" for a job this function did not sign).
+    """Carry out one triage job; returns what happened ("done", "unchanged", "gone",
+    "failed" when Security Hub refused the update for good, or "refused" for a job this
+    function did not sign).
 
     Raises:
         ExternalServiceError: a step failed after its retries (the job is retried by Lambda and
@@ -287,7 +288,37 @@ def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     if not deps.ledger.claim_triage(fid, state.as_dict(), action.workflow.value, job_id):
         get_logger().info("triage unchanged", extra={"job": job_id, "finding_id": fid})
         return "unchanged"
-    return _carry_out(_Change(record, state, job_id, update=(action.workflow.value, note)), deps)
+    change = _Change(record, state, job_id, update=(action.workflow.value, note))
+    try:
+        return _carry_out(change, deps)
+    except FindingImportError as exc:
+        if exc.transient:
+            raise  # Lambda retries the job
+        return _failed(change, exc, deps)
+
+
+def _failed(change: _Change, exc: FindingImportError, deps: TriageDeps) -> str:
+    """Security Hub refused the update for good: the ledger goes back to what it showed (so a
+    later click is tried again, not answered "unchanged") and the thread says so."""
+    record = change.record
+    get_logger().error(
+        "triage update refused by Security Hub",
+        extra={"job": change.job, "finding_id": record.fid, "error_code": exc.code},
+    )
+    deps.ledger.undo_triage(record.fid, record.triage, change.job)
+    ref = record.slot.ref if record.slot is not None else None
+    assert ref is not None  # noqa: S101 - run_job checked
+    who = mrkdwn(change.state.by or "someone", 200)
+    text = (
+        f":x: {who}: Workflow {change.state.workflow.value} could not be written to Security "
+        f"Hub ({mrkdwn(exc.code, 80)}); the finding is unchanged."
+    )
+    message = SlackMessage(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+    try:
+        deps.slack.post(message, thread=ref)
+    except DetectorError as err:
+        get_logger().warning("failure reply not posted", extra={"error_type": type(err).__name__})
+    return "failed"
 
 
 def _carry_out(change: _Change, deps: TriageDeps) -> str:

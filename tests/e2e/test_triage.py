@@ -9,6 +9,7 @@ import io
 import json
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -212,6 +213,26 @@ def test_a_responders_name_is_inert_in_the_replys_notification_text(
     assert "<https://" not in reply.text
     assert "*urgent*" not in reply.text
     assert "&lt;!channel&gt;" in reply.text
+
+
+def test_an_update_security_hub_refuses_is_said_in_the_thread_and_may_be_tried_again(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, ACK)
+    # 91 days on, Security Hub has deleted the finding: the update fails for good.
+    sandbox.aws.set_clock(datetime.now(UTC) + timedelta(days=91))
+    try:
+        assert jobs(sandbox) == [{"triage": "failed"}]
+        (reply,) = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+        assert "could not be written to Security Hub" in reply.text
+        assert "the finding is unchanged" in reply.text
+        assert "Workflow NEW" in status(current(sandbox, alert))
+        # The ledger was put back: the next click is tried, not answered "unchanged".
+        click(sandbox, RITA, alert, ACK)
+        assert jobs(sandbox) == [{"triage": "failed"}]
+    finally:
+        sandbox.aws.set_clock(None)
 
 
 # -- refusals: right status, nothing changed, no secret logged ----------------------------------
