@@ -68,13 +68,6 @@ class HubChange:
                 return origin
         return None, None
 
-    @property
-    def issuer_role(self) -> str | None:
-        """The role name of ``issuer`` when it is a role."""
-        if self.issuer and ":role/" in self.issuer:
-            return self.issuer.rsplit("/", 1)[-1]
-        return None
-
 
 def is_hub_event(event: Any) -> bool:
     """Whether ``event`` is one of the two kinds this module reads."""
