@@ -50,7 +50,7 @@ from detector.domain.triage import (
     responder_label,
     with_triage,
 )
-from detector.errors import DetectorError, FindingImportError
+from detector.errors import DetectorError, FindingImportError, SecretError
 from detector.log import get_logger
 from detector.ports import TriageLedger, TriageSlack, WorkflowSink
 
@@ -136,6 +136,9 @@ def answer(event: dict[str, Any], deps: TriageDeps) -> dict[str, Any]:
         return _act(interaction, record, deps)
     except Refused as refusal:
         return _refused(refusal)
+    except SecretError as exc:  # no traceback: the secret's id and problem say it all
+        get_logger().error("signing secret unavailable", extra={"problem": exc.problem})
+        return http(503, "not configured")
 
 
 def _seen_before(headers: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import pytest
 
 from detector import handler, interact
 from detector.log import configure, get_logger
-from sandbox.aws import SLACK_CHANNEL, SLACK_SIGNING_SECRET, SLACK_TOKEN
+from sandbox.aws import SIGNING_SECRET_NAME, SLACK_CHANNEL, SLACK_SIGNING_SECRET, SLACK_TOKEN
 from sandbox.contracts import CONTRACTS
 from sandbox.function_url import FunctionUrl
 from sandbox.slack_emulator import StoredMessage
@@ -359,6 +359,24 @@ def test_a_click_on_another_message_is_404(sandbox: SandboxStack) -> None:
     alert = alert_of_a_root_key(sandbox)
     payload = signed_payload(sandbox, alert, message_ts="1700000000.000001")
     refuse(sandbox, alert, sandbox.slack.interactivity.deliver(payload), 404)
+
+
+def test_an_unreadable_signing_secret_is_503_without_a_traceback_and_not_read_each_time(
+    sandbox: SandboxStack, logs: io.StringIO
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    secrets = sandbox.aws.client("secretsmanager")
+    secrets.put_secret_value(SecretId=SIGNING_SECRET_NAME, SecretString='{"other": "x"}')
+    assert click(sandbox, ALICE, alert, ACK).status == 503
+    # Mended at once, but the failure is remembered for a while: no read per request.
+    secrets.put_secret_value(
+        SecretId=SIGNING_SECRET_NAME,
+        SecretString=json.dumps({"signing_secret": SLACK_SIGNING_SECRET}),
+    )
+    assert click(sandbox, RITA, alert, ACK).status == 503
+    assert "Traceback" not in logs.getvalue()
+    assert "signing secret unavailable" in logs.getvalue()
+    nothing_changed(sandbox, alert)
 
 
 def test_no_refusal_logs_a_secret(sandbox: SandboxStack, logs: io.StringIO) -> None:
