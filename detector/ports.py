@@ -241,6 +241,11 @@ class TriageLedger(Ledger, Protocol):
         ``note_counts``, the same finding note), set by another job."""
         ...
 
+    def undo_triage(self, fid: str, previous: dict[str, Any] | None, job: str) -> bool:
+        """Put back the triage state ``job`` replaced (``previous``; None: none), if ``job``
+        still holds it; False when a later change has."""
+        ...
+
 
 class WorkflowSink(Protocol):
     """Security Hub's BatchUpdateFindings for one finding; raises FindingImportError."""

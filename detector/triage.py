@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import hmac
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -37,7 +39,7 @@ from detector.domain.interaction import (
     verify,
 )
 from detector.domain.message import SlackMessage
-from detector.domain.text import clean
+from detector.domain.text import mrkdwn
 from detector.domain.triage import (
     NOTE_AUTHOR,
     TriageAction,
@@ -48,11 +50,15 @@ from detector.domain.triage import (
     responder_label,
     with_triage,
 )
-from detector.errors import DetectorError
+from detector.errors import DetectorError, FindingImportError, SecretError
 from detector.log import get_logger
 from detector.ports import TriageLedger, TriageSlack, WorkflowSink
 
 JOB_MARK = "triage"  # {"detector": "triage", ...}: an asynchronous invocation carrying a job
+# A job is signed by the function that answered Slack, with the app's signing secret: any
+# other invoker of the function (it holds lambda:InvokeFunction, not the secret) cannot forge
+# who acted, on what, or how.
+JOB_MAC_PREFIX = b"triage-job:v1:"
 REQUEST_KEEP_S = 900  # a request is remembered past Slack's five-minute window
 NOT_ALLOWED = ":no_entry: You are not allowed to triage this finding from Slack."
 # Where Slack's response URLs live ("Handling user interaction in your Slack apps").
@@ -76,8 +82,10 @@ class TriageDeps:
     partition: str = "aws"
     lease_s: float = 60.0
     response_origins: tuple[str, ...] = SLACK_RESPONSE_ORIGINS
-    # The roles whose updates are the detector's own (its role, the member role).
-    own_roles: Callable[[], frozenset[str]] = field(default=frozenset)
+    # Whose updates are the detector's own, by full ARN: its role's (None: unknown), and the
+    # member role's in the finding's account (None: no member role).
+    own_role_arn: Callable[[], str | None] = field(default=lambda: None)
+    member_role_name: str | None = None
     clock: Callable[[], float] = field(default=lambda: datetime.now(UTC).timestamp())
 
     def policy(self) -> Responders:
@@ -128,6 +136,9 @@ def answer(event: dict[str, Any], deps: TriageDeps) -> dict[str, Any]:
         return _act(interaction, record, deps)
     except Refused as refusal:
         return _refused(refusal)
+    except SecretError as exc:  # no traceback: the secret's id and problem say it all
+        get_logger().error("signing secret unavailable", extra={"problem": exc.problem})
+        return http(503, "not configured")
 
 
 def _seen_before(headers: dict[str, Any]) -> dict[str, Any]:
@@ -190,6 +201,7 @@ def _act(interaction: Click | Submission, record: KeyRecord, deps: TriageDeps) -
         return http(200)
     text = interaction.text if isinstance(interaction, Submission) else ""
     job = _job(interaction.action, record.fid, interaction.responder, text, deps.clock())
+    job["mac"] = job_mac(job, deps.signing_secret())
     try:
         deps.submit(job)
     except DetectorError as exc:
@@ -218,6 +230,25 @@ def _job(action: TriageAction, fid: str, who: Responder, text: str, now: float) 
     }
 
 
+def job_mac(job: dict[str, Any], secret: str) -> str:
+    """HMAC-SHA256 of the job (every field but ``mac``, as canonical JSON) under ``secret``."""
+    fields = {k: v for k, v in job.items() if k != "mac"}
+    canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    digest = hmac.new(secret.encode("utf-8"), JOB_MAC_PREFIX + canonical.encode("ascii"), "sha256")
+    return digest.hexdigest()
+
+
+def _signed(job: dict[str, Any], deps: TriageDeps) -> bool:
+    mac = job.get("mac")
+    if not isinstance(mac, str):
+        return False
+    try:
+        expected = job_mac(job, deps.signing_secret())
+    except (TypeError, ValueError):  # a field JSON cannot hold: not a job this function made
+        return False
+    return hmac.compare_digest(mac.encode("utf-8", "surrogatepass"), expected.encode("ascii"))
+
+
 # -- the job -----------------------------------------------------------------------------------
 
 
@@ -233,12 +264,17 @@ class _Change:
 
 
 def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
-    """Carry out one triage job; returns what happened ("done", "unchanged", "gone").
+    """Carry out one triage job; returns what happened ("done", "unchanged", "gone",
+    "failed" when Security Hub refused the update for good, or "refused" for a job this
+    function did not sign).
 
     Raises:
         ExternalServiceError: a step failed after its retries (the job is retried by Lambda and
             finishes the steps left).
     """
+    if not _signed(job, deps):
+        get_logger().warning("triage job refused: not signed by this function")
+        return "refused"
     action = TriageAction(str(job["action"]))
     fid, job_id = str(job["finding_id"]), str(job["job"])
     at = datetime.fromisoformat(str(job["at"]))
@@ -255,7 +291,37 @@ def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     if not deps.ledger.claim_triage(fid, state.as_dict(), action.workflow.value, job_id):
         get_logger().info("triage unchanged", extra={"job": job_id, "finding_id": fid})
         return "unchanged"
-    return _carry_out(_Change(record, state, job_id, update=(action.workflow.value, note)), deps)
+    change = _Change(record, state, job_id, update=(action.workflow.value, note))
+    try:
+        return _carry_out(change, deps)
+    except FindingImportError as exc:
+        if exc.transient:
+            raise  # Lambda retries the job
+        return _failed(change, exc, deps)
+
+
+def _failed(change: _Change, exc: FindingImportError, deps: TriageDeps) -> str:
+    """Security Hub refused the update for good: the ledger goes back to what it showed (so a
+    later click is tried again, not answered "unchanged") and the thread says so."""
+    record = change.record
+    get_logger().error(
+        "triage update refused by Security Hub",
+        extra={"job": change.job, "finding_id": record.fid, "error_code": exc.code},
+    )
+    deps.ledger.undo_triage(record.fid, record.triage, change.job)
+    ref = record.slot.ref if record.slot is not None else None
+    assert ref is not None  # noqa: S101 - run_job checked
+    who = mrkdwn(change.state.by or "someone", 200)
+    text = (
+        f":x: {who}: Workflow {change.state.workflow.value} could not be written to Security "
+        f"Hub ({mrkdwn(exc.code, 80)}); the finding is unchanged."
+    )
+    message = SlackMessage(text=text, blocks=[SectionBlock(text=MarkdownTextObject(text=text))])
+    try:
+        deps.slack.post(message, thread=ref)
+    except DetectorError as err:
+        get_logger().warning("failure reply not posted", extra={"error_type": type(err).__name__})
+    return "failed"
 
 
 def _carry_out(change: _Change, deps: TriageDeps) -> str:
@@ -302,7 +368,8 @@ def _reply(change: _Change) -> SlackMessage:
     text = reply_text(state, key_present=change.record.open, note_only=change.note_only)
     who = state.by or "someone"
     return SlackMessage(
-        text=clean(f"{who}: Workflow {state.workflow.value}", 300),
+        # The fallback text is shown in notifications and parsed as mrkdwn too.
+        text=f"{mrkdwn(who, 200)}: Workflow {state.workflow.value}",
         blocks=[SectionBlock(text=MarkdownTextObject(text=text))],
     )
 
@@ -325,16 +392,30 @@ def run_hub_change(change: HubChange, deps: TriageDeps) -> list[str]:
     """Show a change made in Security Hub in each finding's thread and alert (once per change,
     whichever of its two events comes first; the second names the author if the first could
     not). The detector's own updates are dropped: by their role, and by the ledger's state."""
-    own = deps.own_roles()
-    if change.issuer_role is not None and change.issuer_role in own:
-        return ["own"] * len(change.finding_ids)
     return [_hub_change(fid, change, deps) for fid in change.finding_ids]
+
+
+def _own(record: KeyRecord, change: HubChange, deps: TriageDeps) -> bool:
+    """Whether the change was made by the detector's role, or by the member role in the
+    finding's own account (a role of that name in any other account is someone else's)."""
+    if change.issuer is None:
+        return False
+    own = {deps.own_role_arn()}
+    if deps.member_role_name:
+        own.add(f"arn:{deps.partition}:iam::{record.account}:role/{deps.member_role_name}")
+    return change.issuer in own
 
 
 def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
     record = deps.ledger.read_key(fid)
     if record is None or record.slot is None or record.slot.ref is None:
         return "gone"
+    if not _same_finding(record, change, deps):
+        # Same Id, another product or account: someone else's finding, not ours (a finding is
+        # {Id, ProductArn}: BatchUpdateFindings, Security Hub API Reference).
+        return "foreign"
+    if _own(record, change, deps):
+        return "own"
     current = TriageState.from_dict(record.triage)
     workflow = change.workflow or current.workflow
     note = change.note if change.note is not None else current.finding_note
@@ -364,6 +445,17 @@ def _hub_change(fid: str, change: HubChange, deps: TriageDeps) -> str:
         return "unchanged"
     note_only = workflow is current.workflow
     return _carry_out(_Change(record, state, job, note_only=note_only), deps)
+
+
+def _same_finding(record: KeyRecord, change: HubChange, deps: TriageDeps) -> bool:
+    """Whether the event's finding is the record's: its ProductArn and its account."""
+    arn, account = change.origin(record.fid)
+    ours = (record.finding or {}).get("ProductArn") or product_arn(
+        deps.partition, deps.region, record.account
+    )
+    if arn is None or arn != ours:
+        return False
+    return account == record.account
 
 
 def _name_author(

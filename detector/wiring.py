@@ -23,7 +23,7 @@ from detector.adapters.securityhub import SecurityHubSink, SecurityHubTriage
 from detector.adapters.slack import SlackBotAlerter, SlackWebhookAlerter
 from detector.config import Settings, SlackMode
 from detector.controls import ROOT_ACCESS_KEYS
-from detector.errors import AwsCallError, ConfigError
+from detector.errors import AwsCallError, ConfigError, SecretError
 from detector.log import configure, get_logger
 from detector.pipeline import Dependencies
 from detector.ports import (
@@ -245,9 +245,12 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
     secret = SlackSecret(lambda: rt.clients.client("secretsmanager"), triage.signing_secret_id, env)
     own_role = OwnRole(lambda: rt.clients.client("sts"), env)
 
-    def own_roles() -> frozenset[str]:
-        names = {settings.member_role_name, own_role.name()}
-        return frozenset(n for n in names if n)
+    def own_role_arn() -> str | None:
+        # The detector's roles have no path (detector.yaml), so the session's role name and
+        # this account make the role's ARN as CloudTrail's sessionIssuer gives it.
+        name = own_role.name()
+        account = _own_account(rt.accounts) if name else None
+        return f"arn:{rt.deps.partition}:iam::{account}:role/{name}" if name and account else None
 
     origins = ("https://hooks.slack.com/",)
     if settings.slack_api_url.startswith("http://"):  # a loopback emulator (config.py)
@@ -259,7 +262,7 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
         ),
         slack=slack,
         submit=AsyncInvoker(lambda: rt.clients.client("lambda"), function, env).submit,
-        signing_secret=lambda: signing_secret(secret),
+        signing_secret=_remember_failure(lambda: signing_secret(secret), SECRET_RETRY_S),
         team_id=triage.team_id,
         channel_id=settings.slack_channel_id,
         responders=frozenset(triage.responders),
@@ -267,8 +270,32 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
         region=settings.region,
         partition=rt.deps.partition,
         response_origins=origins,
-        own_roles=own_roles,
+        own_role_arn=own_role_arn,
+        member_role_name=settings.member_role_name,
     )
+
+
+SECRET_RETRY_S = 30.0  # a signing secret that could not be read is asked for again after this
+
+
+def _remember_failure(read: Callable[[], str], for_s: float) -> Callable[[], str]:
+    """``read``, whose SecretError is raised again without asking for ``for_s`` seconds (so a
+    flood of requests while the secret is missing or malformed is not a flood of reads)."""
+    failed: list[tuple[float, SecretError]] = []
+
+    def remembered() -> str:
+        now = time.monotonic()
+        if failed and now - failed[0][0] < for_s:
+            raise failed[0][1]
+        try:
+            value = read()
+        except SecretError as exc:
+            failed[:] = [(now, exc)]
+            raise
+        failed.clear()
+        return value
+
+    return remembered
 
 
 def _own_account(accounts: AccountClients) -> str | None:

@@ -368,6 +368,31 @@ class DynamoLedger:
         )
         return resp is not None
 
+    def undo_triage(self, fid: str, previous: dict[str, Any] | None, job: str) -> bool:
+        """Put back the triage state ``job`` replaced, if ``job`` still holds it (a job that
+        could not write the finding must not leave the ledger saying it did)."""
+        if previous is None:
+            resp = self._update(
+                items.key_key(fid),
+                UpdateExpression="REMOVE triage, triage_wf, triage_job, triage_note",
+                ConditionExpression="triage_job = :job",
+                ExpressionAttributeValues={":job": items.s(job)},
+            )
+            return resp is not None
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression="SET triage = :st, triage_wf = :wf, triage_note = :note "
+            "REMOVE triage_job",
+            ConditionExpression="triage_job = :job",
+            ExpressionAttributeValues={
+                ":st": items.s(items.dump(previous)),
+                ":wf": items.s(str(previous.get("workflow", "NEW"))),
+                ":note": items.s(str(previous.get("finding_note", ""))),
+                ":job": items.s(job),
+            },
+        )
+        return resp is not None
+
     def join_group(self, fid: str, event_id: str) -> int:
         """Count a notice in its group (once per event, however often it is retried)."""
         resp = self._call(

@@ -10,7 +10,9 @@ Hub CSPM API calls with CloudTrail", Security Hub user guide):
   caller as AWS authenticated it (``userIdentity``) and what was asked (``requestParameters``).
 
 Both are untrusted input: anything of an unexpected shape is read as absent, and an event that
-names none of the detector's findings is no change at all.
+names none of the detector's findings is no change at all. A finding is identified by its Id
+and ProductArn together (BatchUpdateFindings, Security Hub API Reference), so each change
+carries where it came from: the caller decides whether that is where its finding lives.
 """
 
 from __future__ import annotations
@@ -56,13 +58,15 @@ class HubChange:
     author: str | None = None  # who, as AWS authenticated the caller (CloudTrail only)
     issuer: str | None = None  # the role of a role session, else the caller itself
     at: datetime | None = None  # when it happened (the event's time, to the second)
+    # Per finding id: (ProductArn, AwsAccountId) as the event gives them; None: not said.
+    origins: tuple[tuple[str | None, str | None], ...] = ()
 
-    @property
-    def issuer_role(self) -> str | None:
-        """The role name of ``issuer`` when it is a role."""
-        if self.issuer and ":role/" in self.issuer:
-            return self.issuer.rsplit("/", 1)[-1]
-        return None
+    def origin(self, fid: str) -> tuple[str | None, str | None]:
+        """(ProductArn, AwsAccountId) the event gives for ``fid``; (None, None) if unsaid."""
+        for known, origin in zip(self.finding_ids, self.origins, strict=False):
+            if known == fid:
+                return origin
+        return None, None
 
 
 def is_hub_event(event: Any) -> bool:
@@ -108,6 +112,7 @@ def _imported(detail: dict[str, Any]) -> HubChange | None:
         finding_ids=ids,
         workflow=_workflow(finding.get("Workflow")),
         note=_note(note) if isinstance(note, dict) else "",
+        origins=((_text(finding.get("ProductArn")), _text(finding.get("AwsAccountId"))),),
     )
 
 
@@ -124,9 +129,18 @@ def _updated(detail: dict[str, Any]) -> HubChange | None:
     identifiers = params.get("FindingIdentifiers")
     if not isinstance(identifiers, list):
         return None
-    ids = _ours([i.get("Id") for i in identifiers[:MAX_FINDINGS] if isinstance(i, dict)])
+    # Only the findings the call changed: those in the answer's ProcessedFindings (one listed
+    # only in UnprocessedFindings, or a call without an answer, changed nothing).
+    processed = _processed(detail.get("responseElements"))
+    pairs = [
+        (i.get("Id"), _text(i.get("ProductArn")))
+        for i in identifiers[:MAX_FINDINGS]
+        if isinstance(i, dict)
+    ]
+    ids = _ours([fid for fid, arn in pairs if (fid, arn) in processed])
     if not ids:
         return None
+    arns = {fid: arn for fid, arn in pairs if (fid, arn) in processed}
     note = params.get("Note")
     author, issuer = _caller(detail.get("userIdentity"))
     return HubChange(
@@ -135,7 +149,29 @@ def _updated(detail: dict[str, Any]) -> HubChange | None:
         note=_note(note) if isinstance(note, dict) else None,
         author=author,
         issuer=issuer,
+        # The request names no account but its ProductArn does (its fifth field).
+        origins=tuple((arns[fid], _arn_account(arns[fid])) for fid in ids),
     )
+
+
+def _processed(answer: Any) -> set[tuple[Any, str | None]]:
+    found = answer.get("ProcessedFindings") if isinstance(answer, dict) else None
+    if not isinstance(found, list):
+        return set()
+    return {
+        (f.get("Id"), _text(f.get("ProductArn")))
+        for f in found[:MAX_FINDINGS]
+        if isinstance(f, dict) and isinstance(f.get("Id"), str)
+    }
+
+
+def _arn_account(arn: str | None) -> str | None:
+    parts = arn.split(":") if arn else []
+    return parts[4] if len(parts) > 5 else None
+
+
+def _text(raw: Any) -> str | None:
+    return raw if isinstance(raw, str) and len(raw) <= 2048 else None
 
 
 def _ours(ids: list[Any]) -> tuple[str, ...]:

@@ -89,7 +89,10 @@ class Responder:
 
     user_id: str
     name: str
-    team_id: str
+    team_id: str  # the user's own workspace (``user.team_id``)
+    # The workspace the action came through (``team.id``; differs from the user's in a Slack
+    # Connect channel); None: not said.
+    via_team_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,12 +212,16 @@ def _responder(payload: dict[str, Any]) -> Responder:
     user = payload.get("user")
     if not isinstance(user, dict):
         raise Refused(400, "malformed payload: user")
-    team = _dig(payload, "team", "id") or user.get("team_id")
+    # The user's own workspace decides; a Slack Connect channel shares the message with users
+    # of other workspaces, whose ``team.id`` may be the host's ("Slack Connect API reference",
+    # https://docs.slack.dev/reference/slack-connect-api-reference; "block_actions payloads").
+    via = _dig(payload, "team", "id")
     name = user.get("name") or user.get("username")
     return Responder(
         user_id=_match(user.get("id"), _USER, "user id"),
         name=clean(name, 80) if isinstance(name, str) else "",
-        team_id=_match(team, _TEAM, "team id"),
+        team_id=_match(user.get("team_id"), _TEAM, "team id"),
+        via_team_id=None if via is None else _match(via, _TEAM, "team id"),
     )
 
 
@@ -256,7 +263,7 @@ class Responders:
 
     def refusal(self, responder: Responder, channel_id: str | None) -> str | None:
         """Why ``responder`` may not act here, or None."""
-        if responder.team_id != self.team_id:
+        if responder.team_id != self.team_id or responder.via_team_id not in {None, self.team_id}:
             return "another workspace"
         if channel_id is not None and channel_id != self.channel_id:
             return "another channel"

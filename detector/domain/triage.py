@@ -22,7 +22,7 @@ from slack_sdk.models.blocks import (
 )
 
 from detector.domain.message import SlackMessage
-from detector.domain.text import clean, mrkdwn
+from detector.domain.text import ELLIPSIS, clean, mrkdwn
 
 MAX_NOTE = 512  # Note.Text, "NoteUpdate" (Security Hub API reference)
 NOTE_AUTHOR = "root-key-detector (Slack triage)"  # UpdatedBy of the detector's own notes
@@ -156,7 +156,25 @@ def note_text(action: TriageAction, responder: str, at: datetime, text: str = ""
     """The finding's Note: who (name and id), what and when, then the reason; at most 512."""
     head = f"{_LABEL[action]} in Slack by {responder} at {at:%Y-%m-%dT%H:%M:%SZ}"
     note = f"{head}: {clean(text, MAX_NOTE)}" if text else head
-    return clean(note, MAX_NOTE)
+    return fit_utf16(clean(note, MAX_NOTE), MAX_NOTE)
+
+
+def utf16_len(text: str) -> int:
+    """``text``'s length in UTF-16 code units (a character outside the BMP counts two)."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def fit_utf16(text: str, limit: int) -> str:
+    """At most ``limit`` UTF-16 code units (Security Hub counts a string's length so, as Java
+    does; an emoji is two); a cut ends with an ellipsis."""
+    if utf16_len(text) <= limit:
+        return text
+    units = 0
+    for end, ch in enumerate(text):
+        units += 2 if ord(ch) > 0xFFFF else 1
+        if units > limit - 1:  # one unit left for the ellipsis
+            return text[:end] + ELLIPSIS
+    return text
 
 
 def status_line(state: TriageState, *, key_present: bool) -> str:

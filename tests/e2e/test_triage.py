@@ -8,14 +8,15 @@ from __future__ import annotations
 import io
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from detector import handler, interact
 from detector.log import configure, get_logger
-from sandbox.aws import SLACK_CHANNEL, SLACK_SIGNING_SECRET, SLACK_TOKEN
+from sandbox.aws import SIGNING_SECRET_NAME, SLACK_CHANNEL, SLACK_SIGNING_SECRET, SLACK_TOKEN
 from sandbox.contracts import CONTRACTS
 from sandbox.function_url import FunctionUrl
 from sandbox.slack_emulator import StoredMessage
@@ -178,6 +179,62 @@ def test_a_retried_job_finishes_without_repeating_itself(sandbox: SandboxStack) 
     assert len(sandbox.slack.replies(SLACK_CHANNEL, alert.ts)) == 1
 
 
+@pytest.mark.parametrize(
+    "forge",
+    [
+        lambda job: job.pop("mac"),
+        lambda job: job.update(user_name="the CISO"),
+        lambda job: job.update(action="suppress", text="forged reason"),
+        lambda job: job.update(mac="0" * 64),
+        lambda job: job.update(mac=["not", "text"]),
+    ],
+)
+def test_a_job_the_function_did_not_sign_changes_nothing(
+    sandbox: SandboxStack, forge: Callable[[dict[str, Any]], Any]
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, ACK)
+    ((function, job),) = CONTRACTS.take_invocations()
+    forge(job)
+    CONTRACTS.queue_invocation(function, job)
+    assert jobs(sandbox) == [{"triage": "refused"}]
+    nothing_changed(sandbox, alert)
+
+
+def test_a_responders_name_is_inert_in_the_replys_notification_text(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    loud = SlackUser(ALICE.user_id, "<!channel> *urgent* <https://evil.example|click>")
+    click(sandbox, loud, alert, ACK)
+    assert jobs(sandbox) == [{"triage": "done"}]
+    (reply,) = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    assert "<!channel>" not in reply.text
+    assert "<https://" not in reply.text
+    assert "*urgent*" not in reply.text
+    assert "&lt;!channel&gt;" in reply.text
+
+
+def test_an_update_security_hub_refuses_is_said_in_the_thread_and_may_be_tried_again(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, ACK)
+    # 91 days on, Security Hub has deleted the finding: the update fails for good.
+    sandbox.aws.set_clock(datetime.now(UTC) + timedelta(days=91))
+    try:
+        assert jobs(sandbox) == [{"triage": "failed"}]
+        (reply,) = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+        assert "could not be written to Security Hub" in reply.text
+        assert "the finding is unchanged" in reply.text
+        assert "Workflow NEW" in status(current(sandbox, alert))
+        # The ledger was put back: the next click is tried, not answered "unchanged".
+        click(sandbox, RITA, alert, ACK)
+        assert jobs(sandbox) == [{"triage": "failed"}]
+    finally:
+        sandbox.aws.set_clock(None)
+
+
 # -- refusals: right status, nothing changed, no secret logged ----------------------------------
 
 
@@ -304,6 +361,24 @@ def test_a_click_on_another_message_is_404(sandbox: SandboxStack) -> None:
     refuse(sandbox, alert, sandbox.slack.interactivity.deliver(payload), 404)
 
 
+def test_an_unreadable_signing_secret_is_503_without_a_traceback_and_not_read_each_time(
+    sandbox: SandboxStack, logs: io.StringIO
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    secrets = sandbox.aws.client("secretsmanager")
+    secrets.put_secret_value(SecretId=SIGNING_SECRET_NAME, SecretString='{"other": "x"}')
+    assert click(sandbox, ALICE, alert, ACK).status == 503
+    # Mended at once, but the failure is remembered for a while: no read per request.
+    secrets.put_secret_value(
+        SecretId=SIGNING_SECRET_NAME,
+        SecretString=json.dumps({"signing_secret": SLACK_SIGNING_SECRET}),
+    )
+    assert click(sandbox, RITA, alert, ACK).status == 503
+    assert "Traceback" not in logs.getvalue()
+    assert "signing secret unavailable" in logs.getvalue()
+    nothing_changed(sandbox, alert)
+
+
 def test_no_refusal_logs_a_secret(sandbox: SandboxStack, logs: io.StringIO) -> None:
     alert = alert_of_a_root_key(sandbox)
     inter = sandbox.slack.interactivity
@@ -389,6 +464,79 @@ def test_when_the_finding_event_comes_first_the_author_is_named_after(
     assert "analyst" in json.dumps(reply.blocks)
     assert "analyst" in status(current(sandbox, alert))
     assert handle(events) == [["unchanged"], ["unchanged"]]  # redelivered: nothing more
+
+
+def as_another_accounts(event: dict[str, Any]) -> dict[str, Any]:
+    """The same change, to a finding with the same Id in another account's product."""
+    other = "arn:aws:securityhub:us-east-1:210987654321:product/210987654321/default"
+    text = json.dumps(event)
+    for finding in event["detail"].get("findings", []):
+        text = text.replace(json.dumps(finding["ProductArn"]), json.dumps(other))
+        text = text.replace(json.dumps(finding["AwsAccountId"]), json.dumps("210987654321"))
+    for ident in event["detail"].get("requestParameters", {}).get("FindingIdentifiers", []):
+        text = text.replace(json.dumps(ident["ProductArn"]), json.dumps(other))
+    forged: dict[str, Any] = json.loads(text)
+    return forged
+
+
+def test_a_change_to_another_products_finding_with_our_id_is_not_shown(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)
+    suppress_in_security_hub(sandbox, "forged: someone else's finding")
+    events = [as_another_accounts(e) for e in hub_events(sandbox)]
+    assert handle(events) == [["foreign"], ["foreign"]]
+    assert sandbox.slack.replies(SLACK_CHANNEL, alert.ts) == []
+    assert not [r for r in sandbox.slack.requests if r.method == "chat.update"]
+
+
+def test_an_update_security_hub_did_not_process_is_not_shown(sandbox: SandboxStack) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)
+    (finding,) = sandbox.aws.findings()
+    other = "arn:aws:securityhub:us-east-1:210987654321:product/210987654321/default"
+    sandbox.aws.person_client("securityhub", "analyst").batch_update_findings(
+        FindingIdentifiers=[{"Id": finding["Id"], "ProductArn": other}],
+        Workflow={"Status": "SUPPRESSED"},
+    )
+    events = hub_events(sandbox)
+    assert [e["detail-type"] for e in events] == ["AWS API Call via CloudTrail"]
+    assert handle(events) == [[]]
+    nothing_changed(sandbox, alert)
+
+
+MEMBER_ROLE = "RootKeyDetectorMember"
+
+
+def made_by(event: dict[str, Any], account: str, role: str) -> dict[str, Any]:
+    """CloudTrail's record of the same call, made by a session of ``role`` in ``account``."""
+    forged: dict[str, Any] = json.loads(json.dumps(event))
+    forged["detail"]["userIdentity"] = {
+        "type": "AssumedRole",
+        "arn": f"arn:aws:sts::{account}:assumed-role/{role}/session",
+        "sessionContext": {
+            "sessionIssuer": {"type": "Role", "arn": f"arn:aws:iam::{account}:role/{role}"}
+        },
+    }
+    return forged
+
+
+@pytest.mark.parametrize(
+    ("account", "shown"), [("123456789012", ["own"]), ("210987654321", ["done"])]
+)
+def test_only_the_member_role_of_the_findings_own_account_is_the_detectors(
+    sandbox: SandboxStack, monkeypatch: pytest.MonkeyPatch, account: str, shown: list[str]
+) -> None:
+    monkeypatch.setenv("MEMBER_ROLE_NAME", MEMBER_ROLE)
+    alert = alert_of_a_root_key(sandbox)
+    hub_events(sandbox)
+    suppress_in_security_hub(sandbox, "by a role named like the detector's")
+    events = hub_events(sandbox)
+    (cloudtrail,) = [e for e in events if e["detail-type"] == "AWS API Call via CloudTrail"]
+    assert handle([made_by(cloudtrail, account, MEMBER_ROLE)]) == [shown]
+    replies = sandbox.slack.replies(SLACK_CHANNEL, alert.ts)
+    assert len(replies) == (0 if shown == ["own"] else 1)
 
 
 @pytest.mark.parametrize("event", [{}, {"headers": "x"}, [], {"detector": "sweep"}])

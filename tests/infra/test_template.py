@@ -66,6 +66,13 @@ def test_lambda_is_arm64_python_313_logging_to_its_group() -> None:
     assert fn["ReservedConcurrentExecutions"]["Fn::If"][0] == "HasReservedConcurrency"
 
 
+def test_the_interaction_function_has_its_own_small_reserved_concurrency() -> None:
+    fn = props("InteractFunction")
+    assert fn["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["HasReservedConcurrency", 3, {"Ref": "AWS::NoValue"}]
+    }
+
+
 def test_an_invocations_claims_end_before_lambdas_first_retry_for_every_timeout() -> None:
     """Lambda retries a timed-out asynchronous invocation about a minute after it timed out: the
     claims the invocation made (its remaining time plus a margin) must be gone by then, and

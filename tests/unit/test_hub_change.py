@@ -15,10 +15,17 @@ from detector.domain.triage import Workflow
 FID = "root-key-detector/123456789012/root-access-key/0123456789abcdef01234567"
 ROLE = "arn:aws:iam::123456789012:role/SecurityAnalyst"
 SESSION = "arn:aws:sts::123456789012:assumed-role/SecurityAnalyst/alice@example.com"
+PRODUCT = "arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default"
 
 
 def imported(**finding: Any) -> dict[str, Any]:
-    doc = {"Id": FID, "Workflow": {"Status": "SUPPRESSED"}, "Note": {"Text": "accepted risk"}}
+    doc = {
+        "Id": FID,
+        "ProductArn": PRODUCT,
+        "AwsAccountId": "123456789012",
+        "Workflow": {"Status": "SUPPRESSED"},
+        "Note": {"Text": "accepted risk"},
+    }
     doc.update(finding)
     return {
         "source": "aws.securityhub",
@@ -30,10 +37,15 @@ def imported(**finding: Any) -> dict[str, Any]:
 
 def updated(**params: Any) -> dict[str, Any]:
     request = {
-        "FindingIdentifiers": [{"Id": FID, "ProductArn": "arn:aws:securityhub:::x"}],
+        "FindingIdentifiers": [{"Id": FID, "ProductArn": PRODUCT}],
         "Workflow": {"Status": "RESOLVED"},
     }
     request.update(params)
+    named = [i for i in request["FindingIdentifiers"] if isinstance(i, dict)]
+    answer = {
+        "ProcessedFindings": [{"Id": i.get("Id"), "ProductArn": PRODUCT} for i in named],
+        "UnprocessedFindings": [],
+    }
     return {
         "source": "aws.securityhub",
         "detail-type": "AWS API Call via CloudTrail",
@@ -47,6 +59,7 @@ def updated(**params: Any) -> dict[str, Any]:
                 "sessionContext": {"sessionIssuer": {"type": "Role", "arn": ROLE}},
             },
             "requestParameters": request,
+            "responseElements": answer,
         },
     }
 
@@ -58,6 +71,7 @@ def test_the_finding_event_says_what_but_not_who() -> None:
         workflow=Workflow.SUPPRESSED,
         note="accepted risk",
         at=datetime(2026, 12, 2, 1, 30, 5, tzinfo=UTC),
+        origins=((PRODUCT, "123456789012"),),
     )
 
 
@@ -73,7 +87,7 @@ def test_cloudtrails_record_says_who_and_which_role() -> None:
     change = parse_hub_event(updated(Note={"Text": "rotated", "UpdatedBy": "anyone"}))
     assert change is not None
     assert (change.workflow, change.note) == (Workflow.RESOLVED, "rotated")
-    assert (change.author, change.issuer, change.issuer_role) == (SESSION, ROLE, "SecurityAnalyst")
+    assert (change.author, change.issuer) == (SESSION, ROLE)
 
 
 def test_a_note_only_update_says_no_workflow() -> None:
@@ -91,7 +105,6 @@ def test_an_iam_user_is_its_own_issuer() -> None:
     change = parse_hub_event(event)
     assert change is not None
     assert change.author == change.issuer == "arn:aws:iam::123456789012:user/bob"
-    assert change.issuer_role is None
 
 
 def test_only_the_detectors_findings_count() -> None:
@@ -99,7 +112,13 @@ def test_only_the_detectors_findings_count() -> None:
         parse_hub_event(imported(Id="arn:aws:securityhub:us-east-1::product/aws/guardduty/x"))
         is None
     )
-    event = updated(FindingIdentifiers=[{"Id": "other"}, {"Id": FID}, {"Id": FID}])
+    event = updated(
+        FindingIdentifiers=[
+            {"Id": "other", "ProductArn": PRODUCT},
+            {"Id": FID, "ProductArn": PRODUCT},
+            {"Id": FID, "ProductArn": PRODUCT},
+        ]
+    )
     change = parse_hub_event(event)
     assert change is not None
     assert change.finding_ids == (FID,)
@@ -113,6 +132,30 @@ def test_a_failed_call_or_another_call_is_no_change() -> None:
     assert parse_hub_event(failed) is None
     assert parse_hub_event(other) is None
     assert parse_hub_event({"source": "aws.iam"}) is None
+
+
+def test_each_finding_says_its_product_and_account() -> None:
+    for event in (imported(), updated()):
+        change = parse_hub_event(event)
+        assert change is not None
+        assert change.origin(FID) == (PRODUCT, "123456789012")
+    foreign = imported(ProductArn="arn:aws:securityhub:us-east-1:999999999999:product/x/y")
+    change = parse_hub_event(foreign)
+    assert change is not None
+    assert change.origin(FID) == (foreign["detail"]["findings"][0]["ProductArn"], "123456789012")
+
+
+def test_a_finding_the_call_did_not_process_is_no_change() -> None:
+    unprocessed = updated()
+    answer = unprocessed["detail"]["responseElements"]
+    answer["UnprocessedFindings"] = [
+        {"FindingIdentifier": answer.pop("ProcessedFindings")[0], "ErrorCode": "FindingNotFound"}
+    ]
+    answer["ProcessedFindings"] = []
+    unanswered = updated()
+    del unanswered["detail"]["responseElements"]
+    assert parse_hub_event(unprocessed) is None
+    assert parse_hub_event(unanswered) is None
 
 
 _json = st.recursive(

@@ -230,6 +230,37 @@ def test_a_field_of_the_wrong_shape_is_400(path: tuple[str, ...], value: Any) ->
     assert refused(parse, form_body(payload)).status == 400
 
 
+@pytest.mark.parametrize(
+    ("user_team", "team"), [("T0OTHER", "T0SANDBOX"), ("T0SANDBOX", "T0OTHER"), ("T0OTHER", None)]
+)
+def test_a_user_of_another_workspace_is_refused_even_through_ours(
+    user_team: str, team: str | None
+) -> None:
+    payload = click()
+    payload["user"]["team_id"] = user_team
+    if team is None:
+        del payload["team"]
+    else:
+        payload["team"]["id"] = team
+    got = parse(form_body(payload))
+    assert isinstance(got, Click)
+    policy = Responders("T0SANDBOX", CHANNEL, frozenset({ALICE.user_id}))
+    assert policy.refusal(got.responder, CHANNEL) == "another workspace"
+
+
+def test_a_user_of_ours_is_allowed_with_or_without_the_team_field() -> None:
+    policy = Responders("T0SANDBOX", CHANNEL, frozenset({ALICE.user_id}))
+    payload = click()
+    assert payload["user"]["team_id"] == payload["team"]["id"] == "T0SANDBOX"
+    got = parse(form_body(payload))
+    assert isinstance(got, Click)
+    assert policy.refusal(got.responder, CHANNEL) is None
+    del payload["team"]
+    got = parse(form_body(payload))
+    assert isinstance(got, Click)
+    assert policy.refusal(got.responder, CHANNEL) is None
+
+
 def test_a_value_not_naming_a_detector_finding_is_400() -> None:
     assert refused(parse, form_body(click(value="arn:aws:securityhub:::other"))).status == 400
 

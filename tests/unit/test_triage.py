@@ -42,11 +42,18 @@ def test_the_note_names_the_user_the_action_and_the_time() -> None:
     assert note == "Suppress in Slack by alice (U0ALICE) at 2026-12-02T01:30:05Z: test acct"
 
 
+def test_a_note_of_emoji_fits_security_hubs_512_utf16_units() -> None:
+    note = note_text(TriageAction.SUPPRESS, responder_label("alice", "U0ALICE"), AT, "😀" * 600)
+    assert note.startswith("Suppress in Slack by alice (U0ALICE)")
+    assert len(note.encode("utf-16-le")) // 2 <= MAX_NOTE
+    assert note.endswith("😀…")
+
+
 @settings(max_examples=200, deadline=None)
 @given(name=st.text(max_size=300), text=st.text(max_size=3000))
 def test_the_note_fits_security_hub_and_holds_no_control_character(name: str, text: str) -> None:
     note = note_text(TriageAction.RESOLVE, responder_label(name, "U0ALICE"), AT, text)
-    assert 1 <= len(note) <= MAX_NOTE
+    assert 1 <= len(note.encode("utf-16-le")) // 2 <= MAX_NOTE
     assert not any(unicodedata.category(c) in {"Cc", "Cf", "Cs"} for c in note)
     assert "U0ALICE" in note
 
