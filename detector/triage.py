@@ -396,8 +396,9 @@ def run_hub_change(change: HubChange, deps: TriageDeps) -> list[str]:
 
 
 def _own(record: KeyRecord, change: HubChange, deps: TriageDeps) -> bool:
-    """Whether the change was made by the detector's role, or by the member role in the
-    finding's own account (a role of that name in any other account is someone else's)."""
+    """Whether the change was made by this function's own role (the interaction function's), or
+    by the member role in the finding's own account (a role of that name in any other account is
+    someone else's)."""
     if change.issuer is None:
         return False
     own = {deps.own_role_arn()}

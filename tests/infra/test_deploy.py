@@ -750,7 +750,7 @@ def test_member_role_trusts_only_the_detector_role_and_grants_the_templates_acti
 # -- triage from Slack -----------------------------------------------------------------------
 
 
-def test_triage_deploys_the_interaction_function_with_the_detectors_role_and_settings(
+def test_triage_deploys_the_interaction_function_with_its_own_role_and_the_settings(
     sandbox: MotoSandbox, triage_stack: Stack, slack_secret_arn: str
 ) -> None:
     lam = sandbox.client("lambda")
@@ -758,7 +758,8 @@ def test_triage_deploys_the_interaction_function_with_the_detectors_role_and_set
     assert name == f"{triage_stack.name}-interact"
     config = lam.get_function_configuration(FunctionName=name)
     assert config["Handler"] == "detector.interact.lambda_handler"
-    assert config["Role"] == triage_stack.outputs["DetectorRoleArn"]
+    assert config["Role"] == triage_stack.outputs["InteractRoleArn"]
+    assert config["Role"] != triage_stack.outputs["DetectorRoleArn"]
     env = config["Environment"]["Variables"]
     assert env["SLACK_INTERACTIVITY"] == "true"
     assert env["SLACK_TOKEN_SECRET_ID"] == slack_secret_arn
@@ -768,19 +769,22 @@ def test_triage_deploys_the_interaction_function_with_the_detectors_role_and_set
     assert detector["Environment"]["Variables"]["SLACK_INTERACTIVITY"] == "true"
 
 
-def test_triage_role_reads_the_signing_secret_updates_findings_and_starts_jobs(
-    sandbox: MotoSandbox, triage_stack: Stack
+def test_triage_role_reads_the_secrets_updates_workflow_and_note_and_starts_only_its_jobs(
+    sandbox: MotoSandbox, triage_stack: Stack, slack_secret_arn: str
 ) -> None:
-    role = triage_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
+    role = triage_stack.outputs["InteractRoleArn"].rsplit("/", 1)[1]
+    trust = sandbox.client("iam").get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "lambda.amazonaws.com"}]
     actions, statements = role_actions(sandbox, role)
-    assert {"securityhub:BatchUpdateFindings", "lambda:InvokeFunction"} <= actions
+    assert actions == granted_by_template(triage_stack, templates.DETECTOR_TEMPLATE, "InteractRole")
     invoke = statement_for(statements, "lambda:InvokeFunction")
     assert invoke["Resource"].endswith(f":function:{triage_stack.name}-interact")
-    reads = {
-        str(st["Resource"])
-        for st in statements
-        if "secretsmanager:GetSecretValue" in [st["Action"], *list(st["Action"])]
-    }
-    assert triage_stack.params["SlackSigningSecretArn"] in reads
+    (reads,) = [st["Resource"] for st in statements if st["Sid"] == "ReadSlackSecrets"]
+    assert sorted(reads) == sorted([slack_secret_arn, triage_stack.params["SlackSigningSecretArn"]])
     update = statement_for(statements, "securityhub:BatchUpdateFindings")
     assert update["Resource"] == f"arn:aws:securityhub:{REGION}:{ACCOUNT_ID}:hub/default"
+    assert "securityhub:ASFFSyntaxPath/Severity.Label" in update["Condition"]["Null"]
+    # The detector's own role no longer reads the signing secret, updates or starts jobs.
+    detector = triage_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
+    detector_actions, _ = role_actions(sandbox, detector)
+    assert not {"securityhub:BatchUpdateFindings", "lambda:InvokeFunction"} & detector_actions

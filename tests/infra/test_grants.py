@@ -3,18 +3,20 @@
 Both sides are derived, none is listed here:
 
 - **what the templates grant**: every Allow action of the detector's Lambda role
-  (``DetectorRole`` in infra/detector.yaml, with the policies its conditions create) and of the
-  member role (``MemberRole`` in infra/member.yaml), read from the templates as CloudFormation
+  (``DetectorRole`` in infra/detector.yaml, with the policies its conditions create), of the
+  interaction function's role (``InteractRole``, triage from Slack) and of the member role
+  (``MemberRole`` in infra/member.yaml), read from the templates as CloudFormation
   would deploy them with each configuration's parameters (:class:`templates.Deployment`);
 - **what the code calls**: the real entry points (the Lambda handler, the ``redrive`` and
   ``backfill`` commands) run against the sandbox through its fault layer, which notes every
   request that reaches the AWS endpoint (:class:`sandbox.aws_calls.CallLog`): the service from
   the SigV4 credential scope, the operation from the wire, and the caller from the access key:
-  the Lambda's own credentials (its execution role), the member role's (keys the Lambda's
+  each Lambda's own credentials (its execution role), the member role's (keys the Lambda's
   ``AssumeRole`` received), or an operator's (the CLI).
 
-The Lambda runs with the environment the template gives it (``DetectorFunction``'s variables,
-resolved), so what it calls is what the deployed function would call.
+Each Lambda runs with the environment the template gives it (``DetectorFunction``'s or
+``InteractFunction``'s variables, resolved), so what it calls is what the deployed function would
+call.
 
 A test fails, naming each difference, when a role grants an action no path calls, or a path
 calls an action its role lacks. Only what the Lambda *runtime* does with the function's role
@@ -70,6 +72,7 @@ pytestmark = pytest.mark.integration
 
 ORG_ID = "o-exampleorg1"
 LAMBDA_KEY = "AKIALAMBDAEXECUTION1"  # the function's own credentials: its execution role
+INTERACT_KEY = "AKIAINTERACTFUNCTION"  # the interaction function's: its own role
 OPERATOR_KEY = "AKIAOPERATORSHELL001"  # whoever runs the command line (redrive, backfill)
 MEMBER = "210987654321"
 OTHER = "345678901234"
@@ -99,13 +102,16 @@ OPERATOR_OWN = {
 }
 
 
-def runtime_grants(deployment: templates.Deployment) -> dict[str, str]:
+def runtime_grants(
+    deployment: templates.Deployment, function: str = "DetectorFunction"
+) -> dict[str, str]:
     """What the Lambda service does with the function's role, by action, with the reason.
 
-    Derived from the function's configuration in the template: logs always, X-Ray with active
-    tracing, ``sqs:SendMessage`` for a queue as on-failure destination or dead-letter queue.
+    Derived from the function's configuration in the template (``function``, and the
+    EventInvokeConfig naming it): logs always, X-Ray with active tracing, ``sqs:SendMessage``
+    for a queue as on-failure destination or dead-letter queue.
     """
-    fn = deployment.properties("DetectorFunction")
+    fn = deployment.properties(function)
     own = {
         # "Defining Lambda function permissions with an execution role" / "Sending Lambda
         # function logs to CloudWatch Logs": Lambda writes the function's log streams with its
@@ -117,9 +123,14 @@ def runtime_grants(deployment: templates.Deployment) -> dict[str, str]:
         own["xray:PutTraceSegments"] = "active tracing: Lambda sends the trace with the role"
         own["xray:PutTelemetryRecords"] = "active tracing"
     queues = {fn.get("DeadLetterConfig", {}).get("TargetArn")}
-    if deployment.exists("DetectorInvokeConfig"):
-        config = deployment.properties("DetectorInvokeConfig")
-        queues.add(config["DestinationConfig"]["OnFailure"]["Destination"])
+    for lid, resource in deployment.template["Resources"].items():
+        if (
+            resource["Type"] == "AWS::Lambda::EventInvokeConfig"
+            and resource["Properties"]["FunctionName"] == {"Ref": function}
+            and deployment.exists(lid)
+        ):
+            config = deployment.properties(lid)
+            queues.add(config["DestinationConfig"]["OnFailure"]["Destination"])
     if any(str(q).startswith("<") and "Queue" in str(q) for q in queues if q):
         # "Capturing records of Lambda asynchronous invocations": Lambda sends the invocation
         # record to an SQS destination with the function's execution role.
@@ -221,9 +232,11 @@ class World:
     def __post_init__(self) -> None:
         self.deployment = self.config.deployment()
 
-    def lambda_env(self, access_key: str = LAMBDA_KEY) -> dict[str, str]:
+    def lambda_env(
+        self, access_key: str = LAMBDA_KEY, function: str = "DetectorFunction"
+    ) -> dict[str, str]:
         """The function's environment from the template, pointed at the sandbox."""
-        variables = self.deployment.properties("DetectorFunction")["Environment"]["Variables"]
+        variables = self.deployment.properties(function)["Environment"]["Variables"]
         return {
             **{k: str(v) for k, v in variables.items()},
             "AWS_ENDPOINT_URL": self.endpoint,
@@ -234,16 +247,20 @@ class World:
             "SLACK_API_URL": self.stack.slack.base_url,  # the template takes https:// only
         }
 
-    def container(self, access_key: str = LAMBDA_KEY, **overrides: str) -> None:
+    def container(
+        self, access_key: str = LAMBDA_KEY, function: str = "DetectorFunction", **overrides: str
+    ) -> None:
         """A fresh process environment (a cold Lambda container, or an operator's shell)."""
-        template_vars = DETECTOR["Resources"]["DetectorFunction"]["Properties"]["Environment"][
-            "Variables"
-        ]
+        template_vars = {
+            name
+            for fn in ("DetectorFunction", "InteractFunction")
+            for name in DETECTOR["Resources"][fn]["Properties"]["Environment"]["Variables"]
+        }
         for name in [
             n for n in os.environ if n.startswith(("AWS_", "SLACK_")) or n in template_vars
         ]:
             self.monkeypatch.delenv(name)
-        for name, value in {**self.lambda_env(access_key), **overrides}.items():
+        for name, value in {**self.lambda_env(access_key, function), **overrides}.items():
             self.monkeypatch.setenv(name, value)
         self.monkeypatch.setattr(handler, "_runtime", None)
 
@@ -399,12 +416,14 @@ def member_event(world: World) -> None:
 
 def triage(world: World) -> None:
     """A responder acknowledges two alerts from Slack: this account's key and a member's (its
-    finding updated through the member role); the jobs run as asynchronous invocations."""
+    finding updated through the member role); the jobs run as asynchronous invocations of the
+    interaction function, with its own role and environment."""
     world.enable_security_hub(MEMBER)
     world.container()
     for account in (ACCOUNT_ID, MEMBER):
         set_root_key_flag(True, account)
         world.invoke(_event(_created(account)))
+    world.container(INTERACT_KEY, "InteractFunction")
     context = FunctionContext("root-key-detector-interact")
     for alert in world.stack.slack.top_level(SLACK_CHANNEL):
         payload = interaction_for(world.stack, alert)
@@ -414,6 +433,26 @@ def triage(world: World) -> None:
         assert answer["statusCode"] == 200, answer
     results = world.stack.run_jobs(interact.lambda_handler)
     assert results == [{"triage": "done"}] * 2, results
+
+
+def hub_change(world: World) -> None:
+    """Someone suppresses a finding in Security Hub; the interaction function shows it in the
+    key's thread (the finding event says what changed, CloudTrail's record says who)."""
+    world.container()
+    set_root_key_flag(True, ACCOUNT_ID)
+    world.invoke(_event(_created(ACCOUNT_ID)))
+    world.stack.receive_hub_changes(wait_s=0)  # the alert's own import
+    (finding,) = world.stack.aws.findings()
+    world.stack.aws.person_client("securityhub", "analyst").batch_update_findings(
+        FindingIdentifiers=[{"Id": finding["Id"], "ProductArn": finding["ProductArn"]}],
+        Workflow={"Status": "SUPPRESSED"},
+        Note={"Text": "accepted risk", "UpdatedBy": "analyst"},
+    )
+    events = world.stack.receive_hub_changes(wait_s=0)
+    world.container(INTERACT_KEY, "InteractFunction")
+    context = FunctionContext("root-key-detector-interact")
+    results = [interact.lambda_handler(e, context)["hub"] for e in events]
+    assert ["done"] in results, results
 
 
 def interaction_for(stack: SandboxStack, alert: Any) -> dict[str, Any]:
@@ -524,6 +563,7 @@ SCENARIOS = (
     Scenario("a member account's root key", member_event, ORGANIZATION),
     Scenario("the daily sweep", sweep),
     Scenario("triage from Slack", triage, TRIAGE),
+    Scenario("a change made in Security Hub", hub_change, TRIAGE),
     # The command line runs with an operator's credentials. In one account only: in an
     # organization its member-account steps need the member role, which trusts the
     # detector's role alone (README, "Replaying the dead-letter queue").
@@ -575,7 +615,7 @@ def _principal(call: AwsCall) -> str:
     member_role = MEMBER_DEPLOYMENT.properties("MemberRole")["RoleName"]
     if call.role_arn is not None:
         return "MemberRole" if call.role_name == member_role else f"role {call.role_arn}"
-    return {LAMBDA_KEY: "DetectorRole", OPERATOR_KEY: "operator"}.get(
+    return {LAMBDA_KEY: "DetectorRole", INTERACT_KEY: "InteractRole", OPERATOR_KEY: "operator"}.get(
         call.access_key_id, f"access key {call.access_key_id}"
     )
 
@@ -639,7 +679,7 @@ def test_every_call_comes_from_a_role_of_the_templates_or_the_operator(
         {
             f"{_principal(r.call)} called {r.call.action} in {r.scenario} [{r.config}]"
             for r in recorded
-            if _principal(r.call) not in {"DetectorRole", "MemberRole", "operator"}
+            if _principal(r.call) not in {"DetectorRole", "InteractRole", "MemberRole", "operator"}
         }
     )
     assert strangers == []
@@ -685,6 +725,49 @@ def test_the_lambda_role_grants_nothing_no_path_calls(recorded: list[Recorded]) 
         if not used
     ]
     assert unused == [], "\n".join(unused)
+
+
+@pytest.mark.parametrize("config", sorted(TRIAGE))
+def test_the_interaction_role_grants_exactly_the_calls_the_function_makes(
+    recorded: list[Recorded], config: str
+) -> None:
+    deployment = next(c for c in CONFIGS if c.name == config).deployment()
+    # The scenarios call as the interaction function with INTERACT_KEY: the template's role.
+    assert deployment.properties("InteractFunction")["Role"] == "<InteractRole.Arn>"
+    assert deployment.properties("DetectorFunction")["Role"] == "<DetectorRole.Arn>"
+    granted = _granted(deployment, "InteractRole")
+    needed = _needed(recorded, "InteractRole", config)
+    assert needed, "no scenario ran as the interaction function"
+    runtime = runtime_grants(deployment, "InteractFunction")
+    problems = (
+        [
+            f"InteractRole lacks {action}, which {', '.join(sorted(where))} calls"
+            for action, where in sorted(needed.items())
+            if action not in granted
+        ]
+        + [
+            f"InteractRole lacks {action}, which the Lambda runtime needs: {why}"
+            for action, why in sorted(runtime.items())
+            if action not in granted
+        ]
+        + [
+            f"{granted[action]} grants {action}, which the interaction function never calls"
+            for action in sorted(granted)
+            if action not in needed and action not in runtime
+        ]
+    )
+    assert problems == [], "\n".join(problems)
+
+
+def test_no_role_but_the_interaction_functions_starts_a_triage_job(
+    recorded: list[Recorded],
+) -> None:
+    # The function submits its own jobs (an asynchronous invocation of itself); the detector's
+    # role cannot invoke it (security review, issue 16, #3).
+    invokers = {_principal(r.call) for r in recorded if r.call.action == "lambda:InvokeFunction"}
+    assert invokers == {"InteractRole"}
+    for config in CONFIGS:
+        assert "lambda:InvokeFunction" not in _granted(config.deployment(), "DetectorRole")
 
 
 def test_the_member_role_grants_exactly_the_calls_made_through_it(

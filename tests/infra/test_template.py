@@ -268,8 +268,9 @@ HUB = {"Fn::Sub": "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::Accou
 
 def test_triage_is_off_by_default_and_then_creates_nothing() -> None:
     assert DETECTOR["Parameters"]["SlackInteractivity"]["Default"] == "false"
-    for logical_id in ("InteractFunction", "InteractUrl", "TriagePolicy", "SigningSecret"):
+    for logical_id in ("InteractFunction", "InteractUrl", "InteractRole", "SigningSecret"):
         assert RESOURCES[logical_id]["Condition"] in {"IsInteractive", "CreateSigningSecret"}
+    assert RESOURCES["InteractOrganizationPolicy"]["Condition"] == "IsInteractiveOrganization"
 
 
 def test_the_function_url_is_public_only_through_the_url() -> None:
@@ -288,13 +289,63 @@ def test_the_function_url_is_public_only_through_the_url() -> None:
     )
 
 
-def test_triage_updates_only_this_accounts_findings_and_invokes_only_itself() -> None:
-    statements = props("TriagePolicy")["PolicyDocument"]["Statement"]
-    by_sid = {s["Sid"]: s for s in statements}
+def _role_statements(logical_id: str, template: dict[str, Any] = DETECTOR) -> dict[str, Any]:
+    return {
+        s["Sid"]: s
+        for policy in props(logical_id, template)["Policies"]
+        for s in policy["PolicyDocument"]["Statement"]
+    }
+
+
+def test_triage_has_its_own_role_that_updates_this_accounts_findings_and_invokes_itself() -> None:
+    assert props("InteractFunction")["Role"] == getatt("InteractRole", "Arn")
+    by_sid = _role_statements("InteractRole")
     assert by_sid["UpdateOwnFindingsWorkflow"]["Resource"] == HUB
     invoke = by_sid["StartTriageJob"]["Resource"]["Fn::Sub"]
     assert invoke.endswith(":function:${AWS::StackName}-interact")
     assert props("InteractFunction")["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-interact"}
+    # The detector's role starts no job and updates no finding (security review, issue 16, #3).
+    for _, statement in _iam_statements(DETECTOR):
+        if "lambda:InvokeFunction" in _actions(statement):
+            assert statement is by_sid["StartTriageJob"]
+        if "securityhub:BatchUpdateFindings" in _actions(statement):
+            assert statement is by_sid["UpdateOwnFindingsWorkflow"]
+    assert props("InteractOrganizationPolicy")["Roles"] == [{"Ref": "InteractRole"}]
+
+
+# "BatchUpdateFindings for customers", Configuring access to BatchUpdateFindings (Security Hub
+# user guide): the fields whose securityhub:ASFFSyntaxPath/<field> condition keys it lists.
+ASFF_SYNTAX_PATHS = {
+    "Confidence",
+    "Criticality",
+    "Note.Text",
+    "Note.UpdatedBy",
+    "RelatedFindings",
+    "Severity.Label",
+    "Severity.Normalized",
+    "Severity.Original",
+    "Types",
+    "UserDefinedFields.key",
+    "UserDefinedFields.value",
+    "VerificationState",
+    "Workflow.Status",
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "role"),
+    [(DETECTOR, "InteractRole"), (MEMBER, "MemberRole")],
+    ids=["interact", "member"],
+)
+def test_batch_update_findings_may_set_the_workflow_status_and_note_only(
+    template: dict[str, Any], role: str
+) -> None:
+    update = _role_statements(role, template)["UpdateOwnFindingsWorkflow"]
+    (null,) = update["Condition"].values()
+    assert list(update["Condition"]) == ["Null"]
+    assert set(null.values()) == {"true"}  # each of these fields absent from the request
+    absent = {key.removeprefix("securityhub:ASFFSyntaxPath/") for key in null}
+    assert absent == ASFF_SYNTAX_PATHS - {"Workflow.Status", "Note.Text", "Note.UpdatedBy"}
 
 
 def test_central_bus_admits_only_the_organizations_forward_roles() -> None:
@@ -599,11 +650,25 @@ def test_wildcard_resource_only_where_aws_accepts_nothing_narrower(
             assert set(actions) <= NO_RESOURCE_LEVEL, (logical_id, actions)
 
 
-def test_member_role_trusts_only_the_detector_role() -> None:
-    role = props("MemberRole", MEMBER)
-    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
-    assert trust["Principal"] == {"AWS": {"Ref": "DetectorRoleArn"}}
-    assert trust["Action"] == "sts:AssumeRole"
+def test_member_role_trusts_the_detector_role_and_the_interaction_role_when_given() -> None:
+    detector = "arn:aws:iam::111122223333:role/detector"
+    interact = "arn:aws:iam::111122223333:role/interact"
+    trusted = []
+    for extra in ({}, {"InteractRoleArn": interact}):
+        deployment = templates.Deployment(
+            MEMBER,
+            {
+                "CentralEventBusArn": "arn:aws:events:us-east-1:111122223333:event-bus/central",
+                "DetectorRoleArn": detector,
+                **extra,
+            },
+            account="210987654321",
+        )
+        role = deployment.properties("MemberRole")
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Action"] == "sts:AssumeRole"
+        trusted.append(trust["Principal"])
+    assert trusted == [{"AWS": detector}, {"AWS": [detector, interact]}]
 
 
 @pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
