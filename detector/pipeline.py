@@ -35,25 +35,21 @@ from detector.domain.delivery import (
     refusal,
 )
 from detector.domain.event import (
-    InputForm,
     RecordError,
     RootKeyEvent,
     finding_fields_sound,
     parse_records,
-    untrusted_field,
 )
 from detector.domain.finding import (
     FindingContext,
     build_finding,
-    cloudtrail_event_url,
     event_finding_id,
     observed_at,
-    securityhub_finding_url,
 )
 from detector.domain.message import (
     ALERT_GONE,
-    Links,
     SlackMessage,
+    alert_links,
     build_message,
     headline,
     replacement,
@@ -738,15 +734,7 @@ class _Attempt:
         )
 
     def _message(self, confirmation: Confirmation | None, fid: str | None) -> SlackMessage:
-        region = self.deps.region
-        links = Links(
-            finding=securityhub_finding_url(region, fid) if fid else None,
-            cloudtrail_event=(
-                None
-                if self.event.form is InputForm.SWEEP or untrusted_field(self.event, "eventID")
-                else cloudtrail_event_url(region, self.event.event_id)
-            ),
-        )
+        links = alert_links(self.deps.region, self.event, fid)
         return build_message(
             self.event,
             self.verdict,

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 from detector import retry
 from detector.adapters.pacing import Pacer
 from detector.domain.delivery import SlackRef
-from detector.domain.message import METADATA_EVENT_TYPE, SlackMessage
+from detector.domain.message import METADATA_EVENT_TYPE, SlackMessage, post_body, webhook_body
 from detector.errors import AlertDeliveryError, RedirectRefused
 
 _AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "token_revoked", "token_expired"})
@@ -179,18 +179,9 @@ class SlackBotAlerter:
 
     def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> SlackRef:
         """Post to the configured channel (a thread reply when ``thread`` is given)."""
-        payload = message.payload()
-        params: dict[str, Any] = {
-            "channel": thread.channel if thread else self._channel,
-            "text": payload["text"],
-            "blocks": payload["blocks"],
-            "unfurl_links": False,
-            "unfurl_media": False,
-        }
-        if thread is not None:
-            params["thread_ts"] = thread.ts
-        if "metadata" in payload:
-            params["metadata"] = payload["metadata"]
+        params = post_body(
+            message, thread.channel if thread else self._channel, thread.ts if thread else None
+        )
         resp = self._call("chat.postMessage", params)
         channel, ts = resp.get("channel"), resp.get("ts")
         if not isinstance(channel, str) or not isinstance(ts, str) or not _TS.fullmatch(ts):
@@ -408,10 +399,7 @@ class SlackWebhookAlerter:
 
     def post(self, message: SlackMessage, *, thread: SlackRef | None = None) -> None:
         """Send the message; a thread reply becomes a plain message (webhooks have no threads)."""
-        payload = message.payload()
-        body = json.dumps(
-            {"text": payload["text"], "blocks": payload["blocks"], "unfurl_links": False}
-        ).encode()
+        body = json.dumps(webhook_body(message)).encode()
 
         def send() -> None:
             answer = self._http.post(

@@ -25,6 +25,7 @@ from slack_sdk.models.blocks import (
 from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import InputForm, RootKeyEvent, untrusted_field
+from detector.domain.finding import cloudtrail_event_url, securityhub_finding_url
 from detector.domain.sweep_event import SWEEP_RESOLVED
 from detector.domain.text import clean, mask_key, mrkdwn, truncate
 from detector.domain.verdict import Verdict
@@ -84,6 +85,42 @@ class SlackMessage:
         if self.metadata is not None:
             out["metadata"] = self.metadata
         return out
+
+
+def alert_links(region: str, event: RootKeyEvent, fid: str | None) -> Links:
+    """The alert's buttons: the finding (when it has one) and the CloudTrail event (not for a
+    sweep's event, nor for an id the record garbled)."""
+    trail = (
+        None
+        if event.form is InputForm.SWEEP or untrusted_field(event, "eventID")
+        else cloudtrail_event_url(region, event.event_id)
+    )
+    return Links(
+        finding=securityhub_finding_url(region, fid) if fid else None, cloudtrail_event=trail
+    )
+
+
+def post_body(message: SlackMessage, channel: str, thread_ts: str | None = None) -> dict[str, Any]:
+    """chat.postMessage's body for ``message`` (a thread reply with ``thread_ts``)."""
+    payload = message.payload()
+    params: dict[str, Any] = {
+        "channel": channel,
+        "text": payload["text"],
+        "blocks": payload["blocks"],
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
+    if thread_ts is not None:
+        params["thread_ts"] = thread_ts
+    if "metadata" in payload:
+        params["metadata"] = payload["metadata"]
+    return params
+
+
+def webhook_body(message: SlackMessage) -> dict[str, Any]:
+    """An incoming webhook's body (no channel, thread or metadata: webhooks take none)."""
+    payload = message.payload()
+    return {"text": payload["text"], "blocks": payload["blocks"], "unfurl_links": False}
 
 
 def headline(verdict: Verdict) -> str:

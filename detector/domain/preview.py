@@ -16,22 +16,22 @@ from urllib.parse import quote
 
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.delivery import notice_group, refusal
-from detector.domain.event import InputForm, RootKeyEvent, finding_fields_sound, untrusted_field
+from detector.domain.event import RootKeyEvent, finding_fields_sound
 from detector.domain.finding import (
     FindingContext,
     build_finding,
-    cloudtrail_event_url,
     event_finding_id,
     observed_at,
     resolved,
-    securityhub_finding_url,
 )
 from detector.domain.message import (
-    Links,
     SlackMessage,
+    alert_links,
     build_message,
+    post_body,
     resolution_message,
     sweep_digest,
+    webhook_body,
     with_count,
 )
 from detector.domain.summary import summary_fields
@@ -80,29 +80,6 @@ def block_kit_builder_url(blocks: list[dict[str, Any]]) -> str:
     return BLOCK_KIT_BUILDER + quote(doc, safe="")
 
 
-def bot_post(message: SlackMessage, channel: str, thread_ts: str | None = None) -> dict[str, Any]:
-    """chat.postMessage's JSON body as the bot-mode adapter sends it."""
-    payload = message.payload()
-    params: dict[str, Any] = {
-        "channel": channel,
-        "text": payload["text"],
-        "blocks": payload["blocks"],
-        "unfurl_links": False,
-        "unfurl_media": False,
-    }
-    if thread_ts is not None:
-        params["thread_ts"] = thread_ts
-    if "metadata" in payload:
-        params["metadata"] = payload["metadata"]
-    return params
-
-
-def webhook_post(message: SlackMessage) -> dict[str, Any]:
-    """An incoming webhook's JSON body (no channel, thread or metadata: webhooks take none)."""
-    payload = message.payload()
-    return {"text": payload["text"], "blocks": payload["blocks"], "unfurl_links": False}
-
-
 def shown(message: SlackMessage) -> dict[str, Any]:
     """What a key's top-level alert is redrawn from: the message without its metadata."""
     return replace(message, metadata=None).payload()
@@ -117,7 +94,7 @@ def slack_calls(
 ) -> dict[str, Any]:
     """A message's bot-mode calls (its post, and the redraw of its thread's top message) and
     its webhook body."""
-    body = bot_post(message, channel, thread)
+    body = post_body(message, channel, thread)
     bot: list[dict[str, Any]] = [
         {
             "method": "chat.postMessage",
@@ -135,19 +112,7 @@ def slack_calls(
                 "block_kit_builder": block_kit_builder_url(update["blocks"]),
             }
         )
-    return {"bot": bot, "webhook": {"body": webhook_post(message)}}
-
-
-def links(region: str, event: RootKeyEvent, fid: str | None) -> Links:
-    """The alert's buttons: the finding (when it has one) and the CloudTrail event."""
-    trail = (
-        None
-        if event.form is InputForm.SWEEP or untrusted_field(event, "eventID")
-        else cloudtrail_event_url(region, event.event_id)
-    )
-    return Links(
-        finding=securityhub_finding_url(region, fid) if fid else None, cloudtrail_event=trail
-    )
+    return {"bot": bot, "webhook": {"body": webhook_body(message)}}
 
 
 def confirmation(verdict: Verdict, assume: Assumptions) -> Confirmation:
@@ -185,7 +150,7 @@ def _notice(
         event,
         verdict,
         None,
-        links=links(assume.region, event, None),
+        links=alert_links(assume.region, event, None),
         account_name=_name(event, assume),
     )
     group = notice_group(event.account_id, event.event_time)
@@ -211,7 +176,7 @@ def _unfiled(
         event,
         verdict,
         None,
-        links=links(assume.region, event, None),
+        links=alert_links(assume.region, event, None),
         account_name=_name(event, assume),
         unfiled=unfiled,
     )
@@ -246,7 +211,7 @@ def _key_event(
         event,
         verdict,
         confirmed,
-        links=links(assume.region, event, fid),
+        links=alert_links(assume.region, event, fid),
         finding_id=fid,
         account_name=_name(event, assume),
     )
