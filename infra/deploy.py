@@ -92,7 +92,11 @@ def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[st
         value = loader.construct_sequence(node, deep=True)
     else:
         value = loader.construct_mapping(node, deep=True)
-    return {suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}": value}
+    if suffix in ("Ref", "Condition"):
+        return {suffix: value}
+    if suffix == "GetAtt" and isinstance(value, str):  # !GetAtt Name.Attr
+        value = value.split(".", 1)
+    return {f"Fn::{suffix}": value}
 
 
 _Loader.add_multi_constructor("!", _intrinsic)

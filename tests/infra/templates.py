@@ -2,43 +2,36 @@
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
-
-import yaml
 
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 DETECTOR_TEMPLATE = INFRA / "detector.yaml"
 MEMBER_TEMPLATE = INFRA / "member.yaml"
 
 
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader expanding short forms: ``!Ref x`` -> ``{"Ref": "x"}``, ``!Sub`` -> ``Fn::Sub``."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_CfnLoader.add_multi_constructor("!", _intrinsic)
+def infra_script(name: str) -> ModuleType:
+    """``infra/<name>.py`` (a script, not a package), loaded by path once."""
+    module = sys.modules.get(f"infra_{name}")
+    if module is None:
+        spec = importlib.util.spec_from_file_location(f"infra_{name}", INFRA / f"{name}.py")
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[f"infra_{name}"] = module
+        spec.loader.exec_module(module)
+    return module
 
 
 def load(path: Path) -> dict[str, Any]:
-    """The template at ``path`` as a dict (long-form intrinsic functions)."""
-    doc: dict[str, Any] = yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+    """The template at ``path`` as a dict (long-form intrinsic functions), read as
+    ``make plan`` reads it (infra/deploy.py)."""
+    doc: dict[str, Any] = infra_script("deploy").load_template(path)
     return doc
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import importlib.util
 import json
 import os
 import subprocess
@@ -27,6 +26,8 @@ from types import ModuleType
 
 import pytest
 
+from tests.infra import templates
+
 ROOT = Path(__file__).resolve().parents[2]
 EVENTS = ROOT / "tests" / "events"
 CACHE_TAG = "cpython-313"
@@ -35,12 +36,7 @@ pytestmark = pytest.mark.slow
 
 
 def _package_module() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("infra_package", ROOT / "infra" / "package.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return templates.infra_script("package")
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,10 @@ credential error shown. No real AWS: the stub records each call and answers cann
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.infra import stub_aws
+from tests.infra import stub_aws, templates
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("infra_deploy", ROOT / "infra" / "deploy.py")
-assert _spec is not None
-assert _spec.loader is not None
-deploy = importlib.util.module_from_spec(_spec)
-sys.modules["infra_deploy"] = deploy
-_spec.loader.exec_module(deploy)
+deploy = templates.infra_script("deploy")
 
 IDENTITY = {
     "UserId": "AROAEXAMPLE:me",
