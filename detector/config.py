@@ -257,6 +257,34 @@ SLACK_RESPONDER_GROUP = Variable(
     form="a user group ID (`S0123ABCD`)",
     parameter="SlackResponderGroup",
 )
+CENTRALIZED_ROOT_ACCESS = Variable(
+    "CENTRALIZED_ROOT_ACCESS",
+    "the organization has centralized root access and this detector may use it: the sweep "
+    "lists member accounts' root keys by id, root sessions are labelled with who opened them "
+    '(see "Centralized root access")',
+    default="false",
+    choices=("true", "false"),
+)
+ROOT_ACCESS_ROLE_ARN = Variable(
+    "ROOT_ACCESS_ROLE_ARN",
+    "a role in the management or IAM delegated administrator account that calls "
+    "`sts:AssumeRoot` for the detector; unset: this account calls it (it is that account)",
+    pattern=r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}",
+    form="an IAM role ARN",
+)
+ROOT_KEY_REMOVAL = Variable(
+    "ROOT_KEY_REMOVAL",
+    "a Remove key button on a key's alert: one responder asks, a second confirms, the key is "
+    "deleted in an `AssumeRoot` session (needs CENTRALIZED_ROOT_ACCESS and SLACK_INTERACTIVITY)",
+    default="false",
+    choices=("true", "false"),
+)
+ROOT_KEY_REMOVAL_DRY_RUN = Variable(
+    "ROOT_KEY_REMOVAL_DRY_RUN",
+    "with ROOT_KEY_REMOVAL: a confirmed removal only says which calls it would make",
+    default="true",
+    choices=("true", "false"),
+)
 AWS_ENDPOINT_URL = Variable(
     "AWS_ENDPOINT_URL",
     "boto3's standard endpoint override, read by boto3 itself (the sandbox uses it)",
@@ -288,6 +316,10 @@ VARIABLES = (
     SLACK_TEAM_ID,
     SLACK_RESPONDERS,
     SLACK_RESPONDER_GROUP,
+    CENTRALIZED_ROOT_ACCESS,
+    ROOT_ACCESS_ROLE_ARN,
+    ROOT_KEY_REMOVAL,
+    ROOT_KEY_REMOVAL_DRY_RUN,
     AWS_ENDPOINT_URL,
 )
 
@@ -320,6 +352,15 @@ class Interactivity:
 
 
 @dataclass(frozen=True, slots=True)
+class RootAccess:
+    """Centralized root access: where ``sts:AssumeRoot`` is called, and key removal."""
+
+    role_arn: str | None  # None: the detector's own account calls AssumeRoot
+    removal: bool = False  # the Remove key button (two responders)
+    removal_dry_run: bool = True  # a confirmed removal only says which calls it would make
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """Everything the detector reads from its environment (``VARIABLES`` names each variable)."""
 
@@ -344,6 +385,7 @@ class Settings:
     interactivity: Interactivity | None = None  # None: no triage from Slack
     event_rule_name: str = "root-key-detector-events"
     finding_severity: str = "MEDIUM"
+    root_access: RootAccess | None = None  # None: centralized root access is not used
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -398,7 +440,22 @@ class Settings:
             log_level=log_level,
             interactivity=_interactivity(env, mode),
             finding_severity=_choice(env, FINDING_SEVERITY),
+            root_access=_root_access(env),
         )
+
+
+def _root_access(env: Mapping[str, str]) -> RootAccess | None:
+    on = _choice(env, CENTRALIZED_ROOT_ACCESS) == "true"
+    role = _named(env, ROOT_ACCESS_ROLE_ARN, "an IAM role ARN")
+    removal = _choice(env, ROOT_KEY_REMOVAL) == "true"
+    dry_run = _choice(env, ROOT_KEY_REMOVAL_DRY_RUN) == "true"
+    if not on:
+        if removal:
+            raise ConfigError("ROOT_KEY_REMOVAL", "needs CENTRALIZED_ROOT_ACCESS=true")
+        return None
+    if removal and _choice(env, SLACK_INTERACTIVITY) != "true":
+        raise ConfigError("ROOT_KEY_REMOVAL", "needs SLACK_INTERACTIVITY=true (its buttons)")
+    return RootAccess(role, removal=removal, removal_dry_run=dry_run)
 
 
 def _interactivity(env: Mapping[str, str], mode: SlackMode) -> Interactivity | None:

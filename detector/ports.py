@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from detector.domain.confirmation import Confirmation
 from detector.domain.delivery import AlertSlot, KeyRecord, Progress, SlackRef
 from detector.domain.message import SlackMessage
+from detector.domain.root_access import RemovalReport, RootKey
 
 if TYPE_CHECKING:
     from detector.domain.dependencies import Facts  # the sweep's modules: off an event's path
@@ -181,6 +182,27 @@ class KeyInventory(Protocol):
     def root_keys_present(self, account_id: str) -> bool:
         """Whether root holds any access key; raises an ExternalServiceError if IAM cannot
         be asked (the member role cannot be assumed, or IAM refuses)."""
+        ...
+
+
+class RootCredentials(Protocol):
+    """A member account's root access keys through centralized root access (``sts:AssumeRoot``
+    sessions: the audit task policy to read, the delete one to remove)."""
+
+    def root_keys(self, account_id: str) -> list[RootKey]:
+        """Root's keys: id, status, creation date and last use (an audit session).
+
+        Raises:
+            AwsCallError: AssumeRoot or IAM refused after the retry policy gave up.
+        """
+        ...
+
+    def remove_root_key(self, account_id: str, key_id: str) -> RemovalReport:
+        """Delete root's key ``key_id`` in a delete session, then list root's keys again.
+
+        Raises:
+            AwsCallError: AssumeRoot or IAM refused after the retry policy gave up.
+        """
         ...
 
 
