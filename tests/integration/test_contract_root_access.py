@@ -184,28 +184,21 @@ def test_an_assumed_role_caller_is_recorded_as_in_awss_example(
     assert identity["sessionContext"]["assumedRoot"] == "true"
 
 
-@pytest.mark.parametrize("duration", [901, 3600])
-def test_a_session_longer_than_900_seconds_is_refused(
-    aws: MotoSandbox, enabled: str, duration: int
-) -> None:
-    with pytest.raises(ClientError) as exc:
-        _assume(aws, enabled, DurationSeconds=duration)
-    assert _code(exc) == ("ValidationError", 400)
+def test_a_session_longer_than_900_seconds_is_refused(aws: MotoSandbox, enabled: str) -> None:
+    for duration in (901, 3600):
+        with pytest.raises(ClientError) as exc:
+            _assume(aws, enabled, DurationSeconds=duration)
+        assert _code(exc) == ("ValidationError", 400)
 
 
-@pytest.mark.parametrize(
-    "policy",
-    [
+def test_only_a_root_task_policy_scopes_a_session(aws: MotoSandbox, enabled: str) -> None:
+    for policy in (
         "arn:aws:iam::aws:policy/AdministratorAccess",
         f"arn:aws:iam::{MANAGEMENT}:policy/root-task/IAMAuditRootUserCredentials",
-    ],
-)
-def test_only_a_root_task_policy_scopes_a_session(
-    aws: MotoSandbox, enabled: str, policy: str
-) -> None:
-    with pytest.raises(ClientError) as exc:
-        _assume(aws, enabled, policy)
-    assert _code(exc) == ("ValidationError", 400)
+    ):
+        with pytest.raises(ClientError) as exc:
+            _assume(aws, enabled, policy)
+        assert _code(exc) == ("ValidationError", 400)
 
 
 def test_refused_unless_centralized_root_access_is_enabled(aws: MotoSandbox, member: str) -> None:
@@ -244,11 +237,11 @@ def test_root_credentials_cannot_call_it(aws: MotoSandbox, enabled: str) -> None
     assert _code(exc) == ("AccessDenied", 403)
 
 
-@pytest.mark.parametrize("target", ["999999999999", MANAGEMENT])
-def test_the_target_must_be_a_member_account(aws: MotoSandbox, enabled: str, target: str) -> None:
-    with pytest.raises(ClientError) as exc:
-        _assume(aws, target)
-    assert _code(exc) == ("AccessDenied", 403)
+def test_the_target_must_be_a_member_account(aws: MotoSandbox, enabled: str) -> None:
+    for target in ("999999999999", MANAGEMENT):
+        with pytest.raises(ClientError) as exc:
+            _assume(aws, target)
+        assert _code(exc) == ("AccessDenied", 403)
 
 
 # -- root's keys, in a session ------------------------------------------------------------------
@@ -283,30 +276,27 @@ def test_an_audit_session_lists_roots_keys_and_their_last_use(
 
 
 @pytest.mark.parametrize(
-    ("policy", "call"),
+    ("policy", "calls"),
     [
-        (AUDIT_TASK_POLICY, "delete_access_key"),
-        (AUDIT_TASK_POLICY, "update_access_key"),
-        (AUDIT_TASK_POLICY, "create_access_key"),
-        (DELETE_TASK_POLICY, "update_access_key"),
-        (DELETE_TASK_POLICY, "create_access_key"),
-        (DELETE_TASK_POLICY, "get_account_summary"),
+        (AUDIT_TASK_POLICY, ("delete_access_key", "update_access_key", "create_access_key")),
+        (DELETE_TASK_POLICY, ("update_access_key", "create_access_key", "get_account_summary")),
     ],
 )
 def test_a_call_the_task_policy_does_not_allow_is_refused(
-    aws: MotoSandbox, enabled: str, policy: str, call: str
+    aws: MotoSandbox, enabled: str, policy: str, calls: tuple[str, ...]
 ) -> None:
     key = aws.add_root_key(enabled)
     iam = _iam(aws, _assume(aws, enabled, policy))
-    kwargs = {
+    arguments = {
         "delete_access_key": {"AccessKeyId": key},
         "update_access_key": {"AccessKeyId": key, "Status": "Inactive"},
         "create_access_key": {},
         "get_account_summary": {},
-    }[call]
-    with pytest.raises(ClientError) as exc:
-        getattr(iam, call)(**kwargs)
-    assert _code(exc) == ("AccessDenied", 403)
+    }
+    for call in calls:
+        with pytest.raises(ClientError) as exc:
+            getattr(iam, call)(**arguments[call])
+        assert (call, *_code(exc)) == (call, "AccessDenied", 403)
     assert [(k.key_id, k.status) for k in aws.root_keys(enabled)] == [(key, "Active")]
 
 
