@@ -21,6 +21,7 @@ from detector.domain.root_access import AUDIT_TASK_POLICY
 from detector.errors import AwsCallError, Failure, NotRootKey
 from detector.wiring import build_runtime
 from sandbox.aws import ACCOUNT_ID, REGION, MotoSandbox, patched_environ
+from sandbox.aws_proxy import AwsFaultProxy
 from sandbox.stack import SandboxStack
 from tests.integration.conftest import Sleeps
 
@@ -189,3 +190,25 @@ def _all_management_events(aws: MotoSandbox, account: str) -> Callable[[], list[
         return [json.loads(m["Body"])["detail"] for m in got]
 
     return read
+
+
+def test_a_failed_assume_root_is_retried_and_the_keys_still_read(
+    aws: MotoSandbox, member: str, retry_env: retry.RetryEnv, sleeps: Sleeps
+) -> None:
+    aws.enable_root_access(MANAGEMENT)
+    key = aws.add_root_key(member)
+    failures = [b"Action=AssumeRoot"]  # the first AssumeRoot gets a 500, as a failing STS would
+
+    def refuse(_target: str, body: bytes) -> bool:
+        if failures and body.startswith(failures[0]):
+            failures.pop()
+            return True
+        return False
+
+    with (
+        AwsFaultProxy(refuse=refuse) as proxy,
+        patched_environ({"AWS_ENDPOINT_URL": proxy.endpoint_url}),
+    ):
+        keys = AssumeRootCredentials(REGION, retry_env).root_keys(member)
+    assert [k.key_id for k in keys] == [key]
+    assert len(sleeps) == 1  # one wait of the AWS_CALL policy, then the call passed
