@@ -197,5 +197,15 @@ class StackError(DetectorError):
     """A deployed stack, its function or its queue cannot be read, or is not a detector's."""
 
 
+class NotRootKey(DetectorError):
+    """A removal refused before any deletion: IAM does not list the key among the account's
+    root user's access keys (in the delete session's ListAccessKeys)."""
+
+    def __init__(self, account_id: str, key_id: str) -> None:
+        super().__init__(f"{key_id} is not an access key of the root user of {account_id}")
+        self.account_id = account_id
+        self.key_id = key_id
+
+
 class Stop(DetectorError):
     """A command cannot go on (nothing more can work): it ends with this one line."""

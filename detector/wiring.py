@@ -32,6 +32,7 @@ from detector.ports import (
     DeadLetterQueue,
     DependencyReader,
     KeyInventory,
+    RootCredentials,
 )
 
 if TYPE_CHECKING:
@@ -81,6 +82,7 @@ class Runtime:
     ledger: DynamoLedger  # the pipeline's ledger (deps.ledger), and triage's
 
     _triage: TriageDeps | None = None
+    _root_credentials: RootCredentials | None = None
 
     def triage_deps(self, function: str) -> TriageDeps:
         """Triage from Slack (built on first use); ``function`` receives the jobs.
@@ -91,6 +93,20 @@ class Runtime:
         if self._triage is None:
             self._triage = _triage(self, function)
         return self._triage
+
+    def root_credentials(self) -> RootCredentials | None:
+        """Root's keys in member accounts through sts:AssumeRoot (CENTRALIZED_ROOT_ACCESS);
+        None when the feature is off. Built on first use."""
+        root_access = self.settings.root_access
+        if root_access is None:
+            return None
+        if self._root_credentials is None:
+            from detector.adapters.root_access import AssumeRootCredentials  # noqa: PLC0415
+
+            self._root_credentials = AssumeRootCredentials(
+                self.settings.region, self.deps.retry_env, role_arn=root_access.role_arn
+            )
+        return self._root_credentials
 
     def directory(self) -> AccountDirectory:
         """The organization's account list (AWS Organizations)."""

@@ -27,7 +27,8 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wsgi import get_input_stream
 
-from sandbox.contracts import CONTRACTS, ContractLayer
+from sandbox.contracts import CLOUDTRAIL, CONTRACTS, ContractLayer
+from sandbox.root_access import IAM_REGION, RootKey, root_identity, root_record
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
@@ -202,6 +203,63 @@ class MotoSandbox(ServedEndpoint):
         """Make ``account_id`` the Security Hub administrator of every account (None: nobody)."""
         set_securityhub_administrator(account_id)
 
+    # -- centralized root access (sandbox.root_access) --------------------------------------
+
+    def enable_root_access(
+        self, management_account: str, delegated_admin: str | None = None
+    ) -> None:
+        """Centralized root access on in the organization: IAM users and roles of
+        ``management_account`` (and of IAM's ``delegated_admin``) may call sts:AssumeRoot on
+        its member accounts (moto's Organizations says which those are)."""
+        CONTRACTS.root_access.enable(management_account, delegated_admin)
+
+    def add_root_key(
+        self, account: str, status: str = "Active", created: datetime | None = None
+    ) -> str:
+        """Give ``account``'s root user an access key (AKIA…); its id. IAM's
+        AccountAccessKeysPresent follows. At most two, as IAM allows."""
+        return CONTRACTS.root_access.add_key(account, status, created)
+
+    def root_keys(self, account: str) -> list[RootKey]:
+        """Root's access keys in ``account`` as the sandbox holds them (with their last use)."""
+        return CONTRACTS.root_access.keys(account)
+
+    def use_root_key(
+        self,
+        account: str,
+        key_id: str,
+        *,
+        event_name: str = "RunInstances",
+        event_source: str = "ec2.amazonaws.com",
+        read_only: bool = False,
+        region: str = REGION,
+    ) -> dict[str, Any]:
+        """Root's ``key_id`` signs a call in ``account``: the key's last use is now (that
+        service and Region), and CloudTrail's record of the call (userIdentity type Root,
+        accessKeyId the AKIA key) goes to the account's default bus as EventBridge delivers
+        CloudTrail's records; the record is returned.
+
+        Raises:
+            ValueError: the key is not an active root key of ``account``.
+        """
+        service = event_source.split(".", 1)[0]
+        where = IAM_REGION if service == "iam" else region
+        CONTRACTS.root_access.record_use(account, key_id, service, where)
+        record = root_record(
+            CONTRACTS.now(),
+            account,
+            root_identity(account, key_id),
+            event_name=event_name,
+            event_source=event_source,
+            region=where,
+            read_only=read_only,
+        )
+        entry = {"Source": f"aws.{service}", "DetailType": CLOUDTRAIL, "Detail": json.dumps(record)}
+        answer = self.client("events", where, account_id=account).put_events(Entries=[entry])
+        if answer["FailedEntryCount"]:
+            raise RuntimeError(f"put_events failed: {answer['Entries']}")
+        return record
+
     def set_clock(self, now: datetime | None) -> None:
         """Stop the sandbox's clock at ``now`` (aware; None: the real time again)."""
         CONTRACTS.set_clock(now)
@@ -240,6 +298,49 @@ def prepare_moto() -> None:
     # werkzeug logs every request to stderr; the demo and tests want quiet output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     _make_dynamodb_writes_atomic()
+    _deliver_by_rule_state()
+
+
+READ_ONLY_RULE_STATE = "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"
+
+
+def rule_receives(state: str, event: dict[str, Any]) -> bool:
+    """Whether EventBridge matches ``event`` against a rule in ``state`` at all.
+
+    "Receiving read-only management events from AWS services" (EventBridge User Guide,
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-service-event-cloudtrail-management.html):
+    a DISABLED rule matches nothing; an ENABLED rule matches every event "except for read-only
+    AWS management events delivered through CloudTrail"; a rule in state
+    ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS matches them too.
+    """
+    if state == "DISABLED":
+        return False
+    detail = event.get("detail")
+    read_only = (
+        event.get("detail-type") == CLOUDTRAIL
+        and isinstance(detail, dict)
+        and detail.get("readOnly") is True
+        and detail.get("managementEvent", True) is True
+    )
+    return state == READ_ONLY_RULE_STATE if read_only else True
+
+
+def _deliver_by_rule_state() -> None:
+    """moto sends an event to every rule of the bus whatever its state (its Rule.send_to_targets
+    only matches the pattern): a DISABLED rule, and a plain ENABLED one for a read-only
+    CloudTrail record, get it. The sandbox holds moto to :func:`rule_receives`."""
+    from moto.events.models import Rule  # noqa: PLC0415 - moto internals, sandbox only
+
+    original = Rule.send_to_targets
+    if getattr(original, "_sandbox_by_state", False):
+        return
+
+    def send_to_targets(self: Any, event: Any, *args: Any, **kwargs: Any) -> None:
+        if rule_receives(str(self.state), event):
+            original(self, event, *args, **kwargs)
+
+    send_to_targets._sandbox_by_state = True  # type: ignore[attr-defined]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
 
 def moto_app() -> WsgiApp:

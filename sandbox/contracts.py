@@ -38,6 +38,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from sandbox import cloudtrail
 from sandbox.organizations import REWRITTEN, TARGET_PREFIX, AccountStates
+from sandbox.root_access import AssumeRoot, RootAccess, SessionCalls, form_params
 from sandbox.securityhub import Caller, SecurityHubError, SecurityHubFindings
 
 _LOG = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Contracts:
         self._fixed_now: datetime | None = None
         self.securityhub = SecurityHubFindings(self.now)
         self.organizations = AccountStates()
+        self.root_access = RootAccess(self.now)  # sandbox.root_access
         self._callers: dict[tuple[str, str], tuple[str, str]] = {}  # (key, header) -> acct, arn
         self._hubs: dict[tuple[str, str], bool] = {}  # (account, region) -> enabled
         self._invocations: list[tuple[str, dict[str, Any]]] = []  # (function, payload)
@@ -86,6 +88,7 @@ class Contracts:
         """What moto's reset does to moto: nothing stays (findings, states, clock, caches)."""
         self.securityhub.reset()
         self.organizations.reset()
+        self.root_access.reset()
         self._fixed_now = None
         with self._lock:
             self._callers.clear()
@@ -145,6 +148,10 @@ class ContractLayer:
             self.contracts.reset()
             return self.app(environ, start_response)
         scope = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if scope is not None:
+            answered = self._root_access(environ, start_response, scope)
+            if answered is not None:
+                return answered
         if scope is not None and scope.group(3) == "securityhub":
             return self._securityhub(environ, start_response, scope.group(1), scope.group(2))
         invoked = _INVOKE.fullmatch(path)
@@ -157,6 +164,27 @@ class ContractLayer:
         if target.startswith(cloudtrail.TARGET_PREFIX) and cloudtrail.handles(operation):
             return cloudtrail.answer(self.app, environ, start_response, operation)
         return self.app(environ, start_response)
+
+    # -- centralized root access (sandbox.root_access) --------------------------------------------
+
+    def _root_access(
+        self, environ: dict[str, Any], start_response: StartResponse, scope: re.Match[str]
+    ) -> Iterable[bytes] | None:
+        """AssumeRoot, or a call signed with a root session's credentials; None: neither."""
+        key_id, region, service = scope.group(1), scope.group(2), scope.group(3)
+        state = self.contracts.root_access
+        session = state.session(key_id)
+        if session is not None:
+            body = _read_body(environ)
+            calls = SessionCalls(self.app, state, self._put_event)
+            return calls(environ, start_response, session, service, body)
+        if service != "sts":
+            return None
+        params = form_params(_read_body(environ))
+        if params.get("Action") != "AssumeRoot":
+            return None
+        assume = AssumeRoot(self.app, state, self._put_event)
+        return assume(environ, start_response, params, (key_id, region))
 
     # -- Lambda ---------------------------------------------------------------------------------
 
