@@ -710,7 +710,7 @@ class _Attempt:
             return message
         present = record.open if record.observed else bool(self.verdict.key_expected_present)
         state = TriageState.from_dict(record.triage)
-        removal = removal_drawing(record) if self.deps.removal else None
+        removal = removal_drawing(record, key_present=present) if self.deps.removal else None
         return with_triage(message, record.fid, state, key_present=present, removal=removal)
 
     # -- helpers ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from slack_sdk.models.blocks import ButtonElement, ConfirmObject
 
 from detector.domain.delivery import KeyRecord
 from detector.domain.root_access import DELETE_TASK_POLICY, MAX_ROOT_SESSION
-from detector.domain.text import mask_key, mrkdwn
+from detector.domain.text import clean, mask_key, mrkdwn
 from detector.domain.triage import MAX_NOTE, RemovalDrawing, TriageState, Workflow, fit_utf16
 
 REQUEST_TTL = timedelta(hours=1)  # a request not confirmed within this is refused
@@ -184,10 +184,12 @@ class RemovalClick:
     request_id: str | None  # the request it answers (Confirm, Cancel)
 
 
-def finding_open(record: KeyRecord) -> bool:
-    """The key is there as last recorded, and the finding is not resolved."""
+def finding_open(record: KeyRecord, key_present: bool | None = None) -> bool:
+    """The key is there (``key_present``, else as last recorded), and the finding is not
+    resolved."""
     state = TriageState.from_dict(record.triage)
-    return record.open and state.workflow is not Workflow.RESOLVED
+    present = record.open if key_present is None else key_present
+    return present and state.workflow is not Workflow.RESOLVED
 
 
 def refusal(
@@ -292,8 +294,9 @@ def masked(call: str) -> str:
 # -- what the alert shows and the thread is told --------------------------------------------------
 
 
-def drawing(record: KeyRecord) -> RemovalDrawing:
-    """The alert's removal line and buttons for the key's record (removal enabled)."""
+def drawing(record: KeyRecord, *, key_present: bool | None = None) -> RemovalDrawing:
+    """The alert's removal line and buttons for the key's record (removal enabled;
+    ``key_present``: whether the key is there, when the record does not say yet)."""
     request = RemovalRequest.from_dict(record.removal)
     key_id = record.key_id
     if key_id is None:
@@ -314,7 +317,7 @@ def drawing(record: KeyRecord) -> RemovalDrawing:
                 ButtonElement(text="Cancel", action_id=RemovalAction.CANCEL.value, value=value),
             ),
         )
-    offered = finding_open(record) and (request is None or request.status.settled)
+    offered = finding_open(record, key_present) and (request is None or request.status.settled)
     if not offered:
         return RemovalDrawing(line)
     button = ButtonElement(
@@ -390,7 +393,7 @@ def outcome_reply(request: RemovalRequest, account: str, *, resolved: str | None
         f"asked by {mrkdwn(request.requester, 200)} at {request.requested:%Y-%m-%d %H:%M:%S UTC}, "
         f"confirmed by {mrkdwn(request.confirmer, 200)}{_at_s(request.confirmed)}"
     )
-    calls = "\n".join(f"{n}. `{mrkdwn(masked(c), 300)}`" for n, c in enumerate(request.calls, 1))
+    calls = "\n".join(f"{n}. `{_code(c)}`" for n, c in enumerate(request.calls, 1))
     if request.status is RemovalStatus.DRY_RUN:
         head = (
             f":test_tube: *Dry run* (ROOT_KEY_REMOVAL_DRY_RUN): removal of root access key {key} "
@@ -409,6 +412,13 @@ def outcome_reply(request: RemovalRequest, account: str, *, resolved: str | None
     )
     tail = "The finding is not resolved; nothing else changed. A new request may be made."
     return f"{head}\n{calls}\n{tail}" if calls else f"{head}\n{tail}"
+
+
+def _code(call: str) -> str:
+    """A call shown verbatim in a code span: cleaned, key ids masked, and only what Slack
+    requires escaped ("Formatting text for app surfaces": &, <, >), backticks dropped."""
+    text = clean(masked(call), 300).replace("`", "'")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _at_s(when: datetime | None) -> str:
