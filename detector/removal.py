@@ -12,7 +12,7 @@ finding. Every step is logged; no credential ever is (the port keeps them).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -197,16 +197,21 @@ def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     claim = deps.ledger.begin_event(job_id, JOB_MARK, deps.lease_s)
     if claim.done or claim.token is None:
         return "unchanged"
-    progress = claim.progress
+    steps = _Steps(claim.progress)
     try:
-        result, progress = _stage(
-            action, record, request, job_id=job_id, progress=progress, deps=deps
-        )
+        result = _stage(action, record, request, job_id=job_id, steps=steps, deps=deps)
     except BaseException:
-        deps.ledger.release_event(job_id, claim.token, progress)
+        deps.ledger.release_event(job_id, claim.token, steps.progress)
         raise
-    deps.ledger.finish_event(job_id, claim.token, progress)
+    deps.ledger.finish_event(job_id, claim.token, steps.progress)
     return result
+
+
+@dataclass
+class _Steps:
+    """The job's progress as it goes (what a failed attempt finished is kept for its retry)."""
+
+    progress: Progress
 
 
 def _stage(
@@ -215,9 +220,9 @@ def _stage(
     request: RemovalRequest,
     *,
     job_id: str,
-    progress: Progress,
+    steps: _Steps,
     deps: TriageDeps,
-) -> tuple[str, Progress]:
+) -> str:
     resolved: str | None = None
     if action is RemovalAction.REMOVE:
         result, text = "requested", request_reply(request, record.account)
@@ -225,25 +230,25 @@ def _stage(
         result, text = "cancelled", cancel_reply(request)
     else:
         request = _remove(record, request, deps)
-        if request.status is RemovalStatus.REMOVED and not progress.finding_done:
+        if request.status is RemovalStatus.REMOVED and not steps.progress.finding_done:
             resolved = _resolve(record, request, job_id, deps)
-        progress = replace(progress, finding_done=True)
+        steps.progress = replace(steps.progress, finding_done=True)
         result = request.status.value.lower().replace("_", "-")
         text = outcome_reply(request, record.account, resolved=resolved)
     assert record.slot is not None  # noqa: S101 - run_job checked
     assert record.slot.ref is not None  # noqa: S101
-    if not progress.message_sent:
+    if not steps.progress.message_sent:
         message = SlackMessage(
             text=text.split("\n", 1)[0], blocks=[SectionBlock(text=MarkdownTextObject(text=text))]
         )
         posted = deps.slack.post(message, thread=record.slot.ref)
-        progress = replace(
-            progress, message=posted, message_kind=MessageKind.REPLY, message_sent=True
+        steps.progress = replace(
+            steps.progress, message=posted, message_kind=MessageKind.REPLY, message_sent=True
         )
-    if not progress.update_done:
+    if not steps.progress.update_done:
         redraw(record.fid, deps)
-        progress = replace(progress, update_done=True)
-    return result, progress
+        steps.progress = replace(steps.progress, update_done=True)
+    return result
 
 
 def _remove(record: KeyRecord, request: RemovalRequest, deps: TriageDeps) -> RemovalRequest:
