@@ -210,19 +210,25 @@ def refusal(
         return Refusal(409, "key already removed", ":white_check_mark: This key was removed.")
     if click.action is RemovalAction.REMOVE:
         return _request_refusal(record, request, now)
-    return _answer_refusal(click, request, now)
+    answered = _answer_refusal(click, request, now)
+    if answered is None and click.action is RemovalAction.CONFIRM and not finding_open(record):
+        return NOT_OPEN
+    return answered
+
+
+NOT_OPEN = Refusal(
+    409,
+    "finding not open",
+    ":information_source: This key's finding is no longer open (the key is gone or the finding "
+    "is resolved): nothing to remove.",
+)
 
 
 def _request_refusal(
     record: KeyRecord, request: RemovalRequest | None, now: datetime
 ) -> Refusal | None:
     if not finding_open(record):
-        return Refusal(
-            409,
-            "finding not open",
-            ":information_source: This key's finding is no longer open (the key is gone or the "
-            "finding is resolved): nothing to remove.",
-        )
+        return NOT_OPEN
     if request is None or request.status.settled or request.expired(now):
         return None
     if request.status is RemovalStatus.CONFIRMED:
@@ -304,19 +310,17 @@ def drawing(record: KeyRecord, *, key_present: bool | None = None) -> RemovalDra
     line = status_line(request) if request is not None else ""
     if request is not None and request.status is RemovalStatus.PENDING:
         value = button_value(record.fid, key_id, request.request_id)
-        return RemovalDrawing(
-            line,
-            (
-                ButtonElement(
-                    text="Confirm removal",
-                    action_id=RemovalAction.CONFIRM.value,
-                    value=value,
-                    style="danger",
-                    confirm=_confirm(key_id, request.dry_run, asking=False),
-                ),
-                ButtonElement(text="Cancel", action_id=RemovalAction.CANCEL.value, value=value),
-            ),
+        confirm = ButtonElement(
+            text="Confirm removal",
+            action_id=RemovalAction.CONFIRM.value,
+            value=value,
+            style="danger",
+            confirm=_confirm(key_id, request.dry_run, asking=False),
         )
+        cancel = ButtonElement(text="Cancel", action_id=RemovalAction.CANCEL.value, value=value)
+        if not finding_open(record, key_present):  # gone meanwhile: only a cancel is left
+            return RemovalDrawing(line, (cancel,))
+        return RemovalDrawing(line, (confirm, cancel))
     offered = finding_open(record, key_present) and (request is None or request.status.settled)
     if not offered:
         return RemovalDrawing(line)

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import io
 import json
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -277,3 +279,60 @@ def test_with_removal_off_no_button_and_a_forged_click_is_refused(
     assert jobs(sandbox) == []
     assert "removal disabled" in logs.getvalue()
     assert CONTRACTS.take_invocations() == []
+
+
+def lifecycle(name: str, seconds: int, status: str | None = None) -> dict[str, Any]:
+    create = sample("root_create_access_key")
+    record: dict[str, Any] = json.loads(json.dumps(create))
+    when = datetime.strptime(create["eventTime"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+    record["eventName"] = name
+    record["eventID"] = str(uuid.uuid4())
+    record["eventTime"] = (when + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    record["requestParameters"] = {"accessKeyId": KEY_ID, **({"status": status} if status else {})}
+    record["responseElements"] = None
+    return record
+
+
+def handle(sandbox: SandboxStack, record: dict[str, Any]) -> None:
+    sandbox.put_cloudtrail_event(record)
+    for event in sandbox.receive_routed():
+        handler.lambda_handler(event, None)
+
+
+def test_a_later_event_of_the_key_keeps_the_pending_request_on_the_alert(
+    sandbox: SandboxStack,
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, REMOVE)
+    jobs(sandbox)
+    handle(sandbox, lifecycle("UpdateAccessKey", 60, "Inactive"))
+    redrawn = current(sandbox, alert)
+    assert buttons(redrawn)[-2:] == [CONFIRM, CANCEL]
+    assert "Removal of AKIA" in status(redrawn)
+
+
+def test_a_key_deleted_meanwhile_is_not_confirmed(sandbox: SandboxStack) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    click(sandbox, ALICE, alert, REMOVE)
+    jobs(sandbox)
+    pending = current(sandbox, alert)
+    sandbox.aws.set_root_key_present(False)
+    handle(sandbox, lifecycle("DeleteAccessKey", 60))  # deleted by hand, before the confirm
+    assert buttons(current(sandbox, alert))[-1:] == [CANCEL]
+    confirm = next(
+        str(e["value"])
+        for b in pending.blocks or []
+        for e in b.get("elements", [])
+        if e.get("action_id") == CONFIRM
+    )
+    payload = block_actions(
+        RITA,
+        channel=SLACK_CHANNEL,
+        message_ts=alert.ts,
+        action_id=CONFIRM,
+        value=confirm,
+        response_url=f"{sandbox.slack.root_url}/actions/u",
+    )
+    assert sandbox.slack.interactivity.deliver(payload).status == 409
+    assert "no longer open" in told(sandbox)
+    assert jobs(sandbox) == []

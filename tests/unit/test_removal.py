@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from detector.domain.delivery import KeyRecord
+from detector.domain.interaction import Click, Refused, parse
 from detector.domain.message import SlackMessage
 from detector.domain.removal import (
     RemovalRequest,
@@ -350,3 +351,50 @@ def test_any_button_value_parses_or_is_refused_never_raises(value: str) -> None:
 def test_a_button_value_round_trips(key: str, request: str) -> None:
     assert parse_value(button_value(FID, key, request)) == (FID, key, request)
     assert parse_value(button_value(FID, key)) == (FID, key, None)
+
+
+def removal_body(action: str, value: str) -> bytes:
+    return form_body(
+        block_actions(
+            ALICE,
+            channel=CHANNEL,
+            message_ts="1.000100",
+            action_id=action,
+            value=value,
+            response_url="https://hooks.slack.com/actions/T0/1/x",
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("action", "value"),
+    [
+        (REMOVE, FID),  # no key
+        (REMOVE, button_value(FID, KEY, "0123456789abcdef")),  # a request on Remove key
+        (CONFIRM, button_value(FID, KEY)),  # no request on Confirm
+        (CANCEL, button_value(FID, "akia-lower-case-key")),
+        (CONFIRM, button_value(FID, KEY, "not-a-request-id")),
+        (REMOVE, button_value("someone-elses/finding", KEY)),
+        (REMOVE, "|".join([FID, KEY, "0123456789abcdef", "x"])),
+    ],
+)
+def test_a_malformed_removal_value_is_400(action: str, value: str) -> None:
+    with pytest.raises(Refused) as refused:
+        parse(removal_body(action, value))
+    assert refused.value.status == 400
+
+
+def test_a_removal_click_carries_its_finding_key_and_request() -> None:
+    click = parse(removal_body(CONFIRM, button_value(FID, KEY, "0123456789abcdef")))
+    assert isinstance(click, Click)
+    assert (click.finding_id, click.key_id, click.request_id) == (FID, KEY, "0123456789abcdef")
+
+
+def test_dry_run_never_asks_for_root_credentials() -> None:
+    world = World(dry_run=True)
+
+    def no_session() -> FakeRootCredentials:
+        raise AssertionError("a dry run asked for root credentials")
+
+    world.deps.root_credentials = no_session
+    assert asked_and_confirmed(world) == ["dry-run"]
