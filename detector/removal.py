@@ -23,6 +23,7 @@ from detector.domain.finding import product_arn
 from detector.domain.interaction import Click
 from detector.domain.message import SlackMessage
 from detector.domain.removal import (
+    EXPIRED_REASON,
     Refusal,
     RemovalAction,
     RemovalClick,
@@ -62,6 +63,8 @@ def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str,
         now=at,
     )
     if decided is not None:
+        if decided.reason == EXPIRED_REASON:
+            _expire(record, deps)
         return _refuse(decided, click, deps)
     assert record.key_id is not None  # noqa: S101 - refusal() checked it
     label = responder_label(who.name, who.user_id)
@@ -159,6 +162,29 @@ def _moved(
         to_state=RemovalStatus.CANCELLED.value,
     )
     return request if ok else None
+
+
+def _expire(record: KeyRecord, deps: TriageDeps) -> None:
+    """A late click found the request expired: record it so, and redraw the alert (Remove key
+    is offered again)."""
+    request = RemovalRequest.from_dict(record.removal)
+    assert request is not None  # noqa: S101 - refusal() found it expired
+    expired = replace(request, status=RemovalStatus.EXPIRED)
+    if deps.ledger.settle_removal(
+        record.fid,
+        expired.as_dict(),
+        request_id=request.request_id,
+        from_state=RemovalStatus.PENDING.value,
+        to_state=RemovalStatus.EXPIRED.value,
+    ):
+        get_logger().info(
+            "key removal request expired",
+            extra={"finding_id": record.fid, "request_id": request.request_id},
+        )
+        try:
+            redraw(record.fid, deps)
+        except DetectorError as exc:
+            get_logger().warning("redraw failed", extra={"error_type": type(exc).__name__})
 
 
 def _refuse(decided: Refusal, click: Click, deps: TriageDeps) -> dict[str, Any]:

@@ -364,7 +364,7 @@ class InMemoryTriageLedger(InMemoryLedger):
             key = self.keys.get(fid)
             if key is None:
                 return False
-            free = key.removal_state in {None, "FAILED", "DRY_RUN", "CANCELLED"} or (
+            free = key.removal_state in {None, "FAILED", "DRY_RUN", "CANCELLED", "EXPIRED"} or (
                 key.removal_state == "PENDING" and key.removal_expires < now
             )
             if not free:

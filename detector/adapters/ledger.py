@@ -406,7 +406,7 @@ class DynamoLedger:
         now: int,
     ) -> bool:
         """Record a pending removal request, one per key: none before, or the last one
-        settled (failed, dry run, cancelled), or pending but expired."""
+        settled (failed, dry run, cancelled, expired), or pending but expired."""
         resp = self._update(
             items.key_key(fid),
             UpdateExpression=(
@@ -415,7 +415,7 @@ class DynamoLedger:
             ),
             ConditionExpression=(
                 "attribute_exists(pk) AND (attribute_not_exists(removal_state) "
-                "OR removal_state IN (:failed, :dry, :cancelled) "
+                "OR removal_state IN (:failed, :dry, :cancelled, :expired) "
                 "OR (removal_state = :pending AND removal_expires < :now))"
             ),
             ExpressionAttributeValues={
@@ -428,6 +428,7 @@ class DynamoLedger:
                 ":failed": items.s("FAILED"),
                 ":dry": items.s("DRY_RUN"),
                 ":cancelled": items.s("CANCELLED"),
+                ":expired": items.s("EXPIRED"),
             },
         )
         return resp is not None

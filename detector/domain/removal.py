@@ -40,6 +40,7 @@ class RemovalAction(StrEnum):
 
 
 REMOVAL_ACTION_IDS: dict[str, RemovalAction] = {a.value: a for a in RemovalAction}
+EXPIRED_REASON = "removal request expired"
 
 
 class RemovalStatus(StrEnum):
@@ -51,11 +52,16 @@ class RemovalStatus(StrEnum):
     FAILED = "FAILED"  # AssumeRoot or IAM refused, or IAM still lists the key
     DRY_RUN = "DRY_RUN"  # confirmed in dry-run: the calls were only named
     CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"  # not confirmed in time (set when a late click comes)
 
     @property
     def settled(self) -> bool:
         """A new request may replace it."""
-        return self in {RemovalStatus.FAILED, RemovalStatus.DRY_RUN, RemovalStatus.CANCELLED}
+        return self not in {
+            RemovalStatus.PENDING,
+            RemovalStatus.CONFIRMED,
+            RemovalStatus.REMOVED,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +263,7 @@ def _answer_refusal(
     if request.expired(now):
         return Refusal(
             409,
-            "removal request expired",
+            EXPIRED_REASON,
             f":hourglass: {mrkdwn(request.requester, 200)}'s request expired at "
             f"{request.expires:%Y-%m-%d %H:%M UTC} (a request lasts "
             f"{_hours(REQUEST_TTL)}): ask again with Remove key.",
@@ -362,6 +368,8 @@ def status_line(request: RemovalRequest) -> str:
         RemovalStatus.DRY_RUN: f":test_tube: *Removal of {key} confirmed in dry run* by {by}: "
         "nothing was deleted.",
         RemovalStatus.CANCELLED: f":no_entry_sign: *Removal of {key} cancelled* by {by}.",
+        RemovalStatus.EXPIRED: f":hourglass: *Removal of {key} not confirmed in time*: asked by "
+        f"{asked}, expired at {request.expires:%H:%M UTC}.",
     }[request.status]
 
 

@@ -110,3 +110,13 @@ def test_a_removed_key_is_never_asked_again(ledger: TriageLedger) -> None:
     record = ledger.read_key(FID)
     assert record is not None
     assert record.removal == removed
+
+
+def test_an_expired_request_recorded_as_such_may_be_replaced(ledger: TriageLedger) -> None:
+    ask(ledger, "r1", "U0ALICE")
+    expired = {**DOC, "status": "EXPIRED"}
+    assert ledger.settle_removal(
+        FID, expired, request_id="r1", from_state="PENDING", to_state="EXPIRED"
+    )
+    assert not ledger.confirm_removal(FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW)
+    assert ask(ledger, "r2", "U0RITA")
