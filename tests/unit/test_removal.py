@@ -399,3 +399,24 @@ def test_dry_run_never_asks_for_root_credentials() -> None:
 
     world.deps.root_credentials = no_session
     assert asked_and_confirmed(world) == ["dry-run"]
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        {"user_id": "U0ALICE"},  # the confirmer made to be the requester
+        {"request_id": "0123456789abcdef"},
+        {"action": "root_remove_key"},
+        {"mac": "0" * 64},
+    ],
+)
+def test_a_removal_job_the_function_did_not_sign_removes_nothing(forge: dict[str, str]) -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    (job,) = world.jobs
+    job.update(forge)
+    assert world.run() == ["refused"]
+    assert world.creds.removals == []
+    assert world.workflow.updates == []
