@@ -56,6 +56,7 @@ from detector.domain.message import (
     with_count,
     without_ledger,
 )
+from detector.domain.removal import drawing as removal_drawing
 from detector.domain.text import clean, mask_key
 from detector.domain.triage import TriageState, with_triage
 from detector.domain.verdict import Verdict, classify
@@ -100,6 +101,7 @@ class Dependencies:
     warm_up: Callable[[str], None] = field(default=lambda _account: None)
     # Slack interactivity: a key's alert carries the triage status line and buttons.
     triage: bool = False
+    removal: bool = False  # ...and the Remove key button (ROOT_KEY_REMOVAL)
     control: Control = ROOT_ACCESS_KEYS  # what findings and alerts report (FINDING_SEVERITY)
     _pool: ThreadPoolExecutor | None = None
 
@@ -708,7 +710,8 @@ class _Attempt:
             return message
         present = record.open if record.observed else bool(self.verdict.key_expected_present)
         state = TriageState.from_dict(record.triage)
-        return with_triage(message, record.fid, state, key_present=present)
+        removal = removal_drawing(record, key_present=present) if self.deps.removal else None
+        return with_triage(message, record.fid, state, key_present=present, removal=removal)
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -268,6 +268,40 @@ class TriageLedger(Ledger, Protocol):
         still holds it; False when a later change has."""
         ...
 
+    def request_removal(
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        requester_id: str,
+        expires_at: int,
+        now: int,
+    ) -> bool:
+        """Record a pending removal request of the key (one at a time): False when a request
+        is pending and not expired at ``now`` (epoch seconds), under way, or the key removed."""
+        ...
+
+    def confirm_removal(
+        self, fid: str, removal: dict[str, Any], *, request_id: str, confirmer_id: str, now: int
+    ) -> bool:
+        """Mark request ``request_id`` confirmed: False unless it is pending, not expired at
+        ``now``, and asked by someone other than ``confirmer_id``."""
+        ...
+
+    def settle_removal(
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        from_state: str,
+        to_state: str,
+    ) -> bool:
+        """Move request ``request_id`` from ``from_state`` to ``to_state`` (a retry that finds
+        it there already is True too); False when the request or its state is another."""
+        ...
+
 
 class WorkflowSink(Protocol):
     """Security Hub's BatchUpdateFindings for one finding; raises FindingImportError."""

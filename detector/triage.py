@@ -39,6 +39,7 @@ from detector.domain.interaction import (
     verify,
 )
 from detector.domain.message import SlackMessage
+from detector.domain.removal import REMOVAL_ACTION_IDS, RemovalAction, RemovalStatus, drawing
 from detector.domain.text import mrkdwn
 from detector.domain.triage import (
     NOTE_AUTHOR,
@@ -50,9 +51,9 @@ from detector.domain.triage import (
     responder_label,
     with_triage,
 )
-from detector.errors import DetectorError, FindingImportError, SecretError
+from detector.errors import ConfigError, DetectorError, FindingImportError, SecretError
 from detector.log import get_logger
-from detector.ports import TriageLedger, TriageSlack, WorkflowSink
+from detector.ports import RootCredentials, TriageLedger, TriageSlack, WorkflowSink
 
 JOB_MARK = "triage"  # {"detector": "triage", ...}: an asynchronous invocation carrying a job
 # A job is signed by the function that answered Slack, with the app's signing secret: any
@@ -63,6 +64,10 @@ REQUEST_KEEP_S = 900  # a request is remembered past Slack's five-minute window
 NOT_ALLOWED = ":no_entry: You are not allowed to triage this finding from Slack."
 # Where Slack's response URLs live ("Handling user interaction in your Slack apps").
 SLACK_RESPONSE_ORIGINS = ("https://hooks.slack.com/",)
+
+
+def _no_root_access() -> RootCredentials:
+    raise ConfigError("CENTRALIZED_ROOT_ACCESS", "no root credentials are wired for removal")
 
 
 @dataclass
@@ -87,6 +92,11 @@ class TriageDeps:
     own_role_arn: Callable[[], str | None] = field(default=lambda: None)
     member_role_name: str | None = None
     clock: Callable[[], float] = field(default=lambda: datetime.now(UTC).timestamp())
+    # Key removal by two responders (ROOT_KEY_REMOVAL; dry run: ROOT_KEY_REMOVAL_DRY_RUN), and
+    # where a confirmed removal gets its root sessions (asked only for a removal, not a dry run).
+    removal_enabled: bool = False
+    removal_dry_run: bool = True
+    root_credentials: Callable[[], RootCredentials] = field(default=_no_root_access)
 
     def policy(self) -> Responders:
         """Who may act now (a user group's members are asked of Slack each time)."""
@@ -170,7 +180,7 @@ def _authorised(interaction: Click | Submission, deps: TriageDeps) -> KeyRecord:
             extra={"reason": reason, "user_id": responder.user_id, "team_id": responder.team_id},
         )
         if reason == "user not allowed" and isinstance(interaction, Click):
-            _tell(deps, interaction.response_url, NOT_ALLOWED)
+            tell(deps, interaction.response_url, NOT_ALLOWED)
         raise Refused(403, reason)
     record = deps.ledger.read_key(interaction.finding_id)
     ref = SlackRef(interaction.channel_id, interaction.message_ts)
@@ -179,7 +189,7 @@ def _authorised(interaction: Click | Submission, deps: TriageDeps) -> KeyRecord:
     return record
 
 
-def _tell(deps: TriageDeps, response_url: str, text: str) -> None:
+def tell(deps: TriageDeps, response_url: str, text: str) -> None:
     """An ephemeral answer, only to one of Slack's response URLs; a failure is only logged."""
     if not is_response_url(response_url, deps.response_origins):
         get_logger().warning("response_url not Slack's: not answered")
@@ -191,6 +201,11 @@ def _tell(deps: TriageDeps, response_url: str, text: str) -> None:
 
 
 def _act(interaction: Click | Submission, record: KeyRecord, deps: TriageDeps) -> dict[str, Any]:
+    if isinstance(interaction, Click) and isinstance(interaction.action, RemovalAction):
+        from detector import removal  # noqa: PLC0415 - it builds on this module
+
+        return removal.answer_click(interaction, record, deps)
+    assert isinstance(interaction.action, TriageAction)  # noqa: S101 - removal handled above
     if isinstance(interaction, Click) and interaction.action.asks_text:
         view = modal(interaction.action, record.fid, interaction.channel_id, interaction.message_ts)
         try:
@@ -275,6 +290,10 @@ def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     if not _signed(job, deps):
         get_logger().warning("triage job refused: not signed by this function")
         return "refused"
+    if str(job.get("action")) in REMOVAL_ACTION_IDS:
+        from detector import removal  # noqa: PLC0415 - it builds on this module
+
+        return removal.run_job(job, deps)
     action = TriageAction(str(job["action"]))
     fid, job_id = str(job["finding_id"]), str(job["job"])
     at = datetime.fromisoformat(str(job["at"]))
@@ -358,7 +377,7 @@ def _steps(change: _Change, progress: Progress, deps: TriageDeps) -> Progress:
             progress, message=posted, message_kind=MessageKind.REPLY, message_sent=True
         )
     if not progress.update_done:
-        _redraw(record.fid, deps)
+        redraw(record.fid, deps)
         progress = replace(progress, update_done=True)
     return progress
 
@@ -374,14 +393,22 @@ def _reply(change: _Change) -> SlackMessage:
     )
 
 
-def _redraw(fid: str, deps: TriageDeps) -> None:
+def redraw(fid: str, deps: TriageDeps) -> None:
     """The alert as the ledger has it now: a later change than this job's wins, whichever job
     redraws last."""
     now = deps.ledger.read_key(fid)
     if now is None or now.shown is None or now.slot is None or now.slot.ref is None:
         return
     state = TriageState.from_dict(now.triage)
-    drawn = with_triage(SlackMessage.from_payload(now.shown), fid, state, key_present=now.open)
+    removal = drawing(now) if deps.removal_enabled else None
+    removed = (now.removal or {}).get("status") == RemovalStatus.REMOVED.value
+    drawn = with_triage(
+        SlackMessage.from_payload(now.shown),
+        fid,
+        state,
+        key_present=now.open and not removed,
+        removal=removal,
+    )
     deps.slack.update(now.slot.ref, drawn)
 
 
@@ -472,5 +499,5 @@ def _name_author(
     done, reply = deps.ledger.event_message(job)
     if done and reply is not None:
         deps.slack.update(reply, _reply(_Change(record, state, job)))
-    _redraw(record.fid, deps)
+    redraw(record.fid, deps)
     return "author-named"

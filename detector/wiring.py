@@ -233,6 +233,7 @@ def build_runtime(
         own_account=lambda: _own_account(accounts),
         warm_up=lambda account_id: _warm(securityhub_for, account_id),
         triage=settings.interactivity is not None,
+        removal=bool(settings.root_access and settings.root_access.removal),
         control=ROOT_ACCESS_KEYS.with_severity(settings.finding_severity),
     )
     return Runtime(
@@ -253,7 +254,7 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
     from detector.triage import TriageDeps  # noqa: PLC0415
 
     settings, env = rt.settings, rt.deps.retry_env
-    triage = settings.interactivity
+    triage, root = settings.interactivity, settings.root_access
     slack = rt.deps.alerter
     if triage is None or not isinstance(slack, SlackBotAlerter):
         raise ConfigError("SLACK_INTERACTIVITY", "is off (or SLACK_MODE is not bot)")
@@ -288,6 +289,10 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
         response_origins=origins,
         own_role_arn=own_role_arn,
         member_role_name=settings.member_role_name,
+        removal_enabled=bool(root and root.removal),
+        removal_dry_run=bool(root.removal_dry_run) if root else True,
+        # root_credentials: the RootCredentials a confirmed removal uses (TriageDeps' default
+        # refuses, as ConfigError, until centralized root access's adapter is wired here).
     )
 
 

@@ -26,7 +26,15 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.message import SlackMessage
-from detector.errors import AlertDeliveryError, ExternalServiceError, LedgerBusy
+from detector.domain.root_access import RemovalReport
+from detector.errors import (
+    AlertDeliveryError,
+    AwsCallError,
+    ExternalServiceError,
+    Failure,
+    FindingImportError,
+    LedgerBusy,
+)
 from detector.ports import EventClaim
 
 
@@ -82,6 +90,15 @@ class _Key:
     bound_to: str | None = None
     origin: str | None = None
     members: set[str] = field(default_factory=set)
+    triage: dict[str, Any] | None = None
+    triage_wf: str | None = None
+    triage_job: str | None = None
+    triage_note: str | None = None
+    removal: dict[str, Any] | None = None
+    removal_state: str | None = None
+    removal_id: str | None = None
+    removal_by: str | None = None
+    removal_expires: int = 0
 
 
 class InMemoryLedger:
@@ -284,7 +301,115 @@ class InMemoryLedger:
             bound_to=key.bound_to,
             origin=key.origin,
             joined=len(key.members),
+            triage=copy.deepcopy(key.triage),
+            removal=copy.deepcopy(key.removal),
         )
+
+
+class InMemoryTriageLedger(InMemoryLedger):
+    """The triage ledger's contract (:class:`detector.ports.TriageLedger`) in memory: the
+    replay guard, each key's triage state, and its removal request's conditional writes."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        super().__init__(clock)
+        self.requests: dict[str, float] = {}
+
+    def remember_request(self, signature: str, keep_s: int) -> bool:
+        now = self.clock()
+        with self._lock:
+            if self.requests.get(signature, -1.0) >= now:
+                return False
+            self.requests[signature] = now + keep_s
+            return True
+
+    def claim_triage(
+        self, fid: str, state: dict[str, Any], workflow: str, job: str, *, note_counts: bool = False
+    ) -> bool:
+        note = str(state.get("finding_note", ""))
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None:
+                return False
+            changed = key.triage_wf is None or key.triage_wf != workflow
+            if note_counts:
+                changed = changed or key.triage_note is None or key.triage_note != note
+            if key.triage_job != job and not changed:
+                return False
+            key.triage, key.triage_wf = copy.deepcopy(state), workflow
+            key.triage_job, key.triage_note = job, note
+            return True
+
+    def undo_triage(self, fid: str, previous: dict[str, Any] | None, job: str) -> bool:
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None or key.triage_job != job:
+                return False
+            key.triage = copy.deepcopy(previous)
+            key.triage_wf = None if previous is None else str(previous.get("workflow", "NEW"))
+            key.triage_note = None if previous is None else str(previous.get("finding_note", ""))
+            key.triage_job = None
+            return True
+
+    def request_removal(
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        requester_id: str,
+        expires_at: int,
+        now: int,
+    ) -> bool:
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None:
+                return False
+            free = key.removal_state in {None, "FAILED", "DRY_RUN", "CANCELLED", "EXPIRED"} or (
+                key.removal_state == "PENDING" and key.removal_expires < now
+            )
+            if not free:
+                return False
+            key.removal, key.removal_state = copy.deepcopy(removal), "PENDING"
+            key.removal_id, key.removal_by, key.removal_expires = (
+                request_id,
+                requester_id,
+                expires_at,
+            )
+            return True
+
+    def confirm_removal(
+        self, fid: str, removal: dict[str, Any], *, request_id: str, confirmer_id: str, now: int
+    ) -> bool:
+        with self._lock:
+            key = self.keys.get(fid)
+            if (
+                key is None
+                or key.removal_state != "PENDING"
+                or key.removal_id != request_id
+                or key.removal_by == confirmer_id
+                or key.removal_expires < now
+            ):
+                return False
+            key.removal, key.removal_state = copy.deepcopy(removal), "CONFIRMED"
+            return True
+
+    def settle_removal(
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        from_state: str,
+        to_state: str,
+    ) -> bool:
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None or key.removal_id != request_id:
+                return False
+            if key.removal_state not in {from_state, to_state}:
+                return False
+            key.removal, key.removal_state = copy.deepcopy(removal), to_state
+            return True
 
 
 class FakeSecurityHub:
@@ -440,3 +565,71 @@ class FakeConfirmer:
         else:
             state = KeyState.UNCONFIRMED if expect_present else KeyState.ABSENT
         return Confirmation(state, "fake IAM")
+
+
+class FakeTriageSlack(FakeSlack):
+    """The fake channel, with what triage asks beyond posting: modals, ephemeral answers (kept
+    in ``told``) and user groups."""
+
+    def __init__(self, channel: str = "C0FAKE") -> None:
+        super().__init__(channel)
+        self.views: list[dict[str, Any]] = []
+        self.told: list[tuple[str, str]] = []  # (response URL, text)
+        self.groups: dict[str, frozenset[str]] = {}
+
+    def open_view(self, trigger_id: str, view: dict[str, Any]) -> None:
+        self.views.append(view)
+
+    def respond(self, response_url: str, text: str) -> None:
+        self.told.append((response_url, text))
+
+    def group_members(self, group_id: str) -> frozenset[str]:
+        return self.groups.get(group_id, frozenset())
+
+
+class FakeWorkflow:
+    """Security Hub's BatchUpdateFindings for one finding: the updates, in order; ``refuse`` an
+    error code to refuse the next ones for good."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[str, dict[str, str], str, str, str]] = []
+        self.refuse: str | None = None
+
+    def set_workflow(
+        self, account: str, identifier: dict[str, str], status: str, note: str, author: str
+    ) -> None:
+        if self.refuse is not None:
+            raise FindingImportError("securityhub", self.refuse, "refused", transient=False)
+        self.updates.append((account, dict(identifier), status, note, author))
+
+
+class FakeRootCredentials:
+    """Root's keys per member account, and removal in a delete session: ``deny`` an operation
+    (as a task policy that does not allow it would), or ``keep`` a key IAM still lists after
+    its deletion. ``removals`` counts the sessions opened."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, list[str]] = {}
+        self.deny: str | None = None  # an IAM operation the session may not call
+        self.keep = False
+        self.removals: list[tuple[str, str]] = []
+
+    def root_keys(self, account_id: str) -> list[Any]:
+        raise NotImplementedError
+
+    def remove_root_key(self, account_id: str, key_id: str) -> RemovalReport:
+        self.removals.append((account_id, key_id))
+        calls = ["sts.AssumeRoot", "iam.ListAccessKeys"]
+        if self.deny == "DeleteAccessKey":
+            raise AwsCallError(
+                "iam.DeleteAccessKey",
+                "AccessDenied",
+                "not allowed by the task policy",
+                failure=Failure.PERMANENT,
+            )
+        calls.append(f"iam.DeleteAccessKey {key_id}")
+        held = self.keys.get(account_id, [])
+        if not self.keep and key_id in held:
+            held.remove(key_id)
+        calls.append("iam.ListAccessKeys")
+        return RemovalReport(tuple(calls), gone=key_id not in held)

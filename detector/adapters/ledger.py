@@ -393,6 +393,93 @@ class DynamoLedger:
         )
         return resp is not None
 
+    # -- removal ---------------------------------------------------------------------------
+
+    def request_removal(
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        requester_id: str,
+        expires_at: int,
+        now: int,
+    ) -> bool:
+        """Record a pending removal request, one per key: none before, or the last one
+        settled (failed, dry run, cancelled, expired), or pending but expired."""
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression=(
+                "SET removal = :doc, removal_state = :pending, removal_id = :rid, "
+                "removal_by = :by, removal_expires = :exp"
+            ),
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(removal_state) "
+                "OR removal_state IN (:failed, :dry, :cancelled, :expired) "
+                "OR (removal_state = :pending AND removal_expires < :now))"
+            ),
+            ExpressionAttributeValues={
+                ":doc": items.s(items.dump(removal)),
+                ":pending": items.s("PENDING"),
+                ":rid": items.s(request_id),
+                ":by": items.s(requester_id),
+                ":exp": items.n(expires_at),
+                ":now": items.n(now),
+                ":failed": items.s("FAILED"),
+                ":dry": items.s("DRY_RUN"),
+                ":cancelled": items.s("CANCELLED"),
+                ":expired": items.s("EXPIRED"),
+            },
+        )
+        return resp is not None
+
+    def confirm_removal(
+        self, fid: str, removal: dict[str, Any], *, request_id: str, confirmer_id: str, now: int
+    ) -> bool:
+        """Confirm a pending, unexpired request asked by someone else (the second responder)."""
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression="SET removal = :doc, removal_state = :confirmed",
+            ConditionExpression=(
+                "removal_state = :pending AND removal_id = :rid AND removal_by <> :me "
+                "AND removal_expires >= :now"
+            ),
+            ExpressionAttributeValues={
+                ":doc": items.s(items.dump(removal)),
+                ":confirmed": items.s("CONFIRMED"),
+                ":pending": items.s("PENDING"),
+                ":rid": items.s(request_id),
+                ":me": items.s(confirmer_id),
+                ":now": items.n(now),
+            },
+        )
+        return resp is not None
+
+    def settle_removal(
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        from_state: str,
+        to_state: str,
+    ) -> bool:
+        """Move a request on from ``from_state`` (True again for a retry that finds it moved)."""
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression="SET removal = :doc, removal_state = :to",
+            ConditionExpression=(
+                "removal_id = :rid AND (removal_state = :from OR removal_state = :to)"
+            ),
+            ExpressionAttributeValues={
+                ":doc": items.s(items.dump(removal)),
+                ":to": items.s(to_state),
+                ":from": items.s(from_state),
+                ":rid": items.s(request_id),
+            },
+        )
+        return resp is not None
+
     def join_group(self, fid: str, event_id: str) -> int:
         """Count a notice in its group (once per event, however often it is retried)."""
         resp = self._call(

@@ -30,7 +30,8 @@ from detector.domain.delivery import (
 # - ``NOTICES`` / ``notices/<account>/<hour>``: a notice group, shaped like a key's record: its
 #   top-level message (alert_*), what it shows (shown), and members (the events in its thread).
 #   A key's record also holds its triage (the workflow the alert shows, JSON), triage_wf (its
-#   status) and triage_job (the triage job that set it).
+#   status) and triage_job (the triage job that set it); and its last removal request:
+#   removal (JSON), removal_state, removal_id, removal_by (who asked), removal_expires.
 # - ``REQUEST#<sha256 of a Slack signature>`` / ``REQUEST``: a Slack request already handled (the
 #   replay guard), kept past Slack's five-minute window.
 
@@ -111,6 +112,7 @@ def key_record(fid: str, item: dict[str, Any], claimed_by: str | None) -> KeyRec
         origin=text(item, "origin"),
         joined=len(item.get("members", {}).get("SS", [])),
         triage=load(text(item, "triage")),
+        removal=load(text(item, "removal")),
     )
 
 

@@ -84,6 +84,7 @@ class KeyRecord:
     origin: str | None = None  # the event that opened the record (a sweep's, for its finds)
     joined: int = 0  # a notice group: how many notices replied in its thread
     triage: dict[str, Any] | None = None  # the finding's workflow as the alert shows it
+    removal: dict[str, Any] | None = None  # the key's last removal request (domain.removal)
 
 
 NOTICE_GROUP_PREFIX = "notices/"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from detector.domain.removal import REMOVAL_ACTION_IDS, RemovalAction, parse_value
 from detector.domain.text import clean
 from detector.domain.triage import ACTION_IDS, LINK_ACTION_IDS, TriageAction, parse_metadata
 
@@ -97,15 +98,17 @@ class Responder:
 
 @dataclass(frozen=True, slots=True)
 class Click:
-    """A triage button clicked on a key's alert (``block_actions``)."""
+    """A triage (or removal) button clicked on a key's alert (``block_actions``)."""
 
     responder: Responder
-    action: TriageAction
+    action: TriageAction | RemovalAction
     finding_id: str
     channel_id: str
     message_ts: str
     trigger_id: str
     response_url: str
+    key_id: str | None = None  # a removal button's key
+    request_id: str | None = None  # the removal request a Confirm or Cancel answers
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,19 +169,29 @@ def _click(payload: dict[str, Any]) -> Click | LinkClick:
     action_id = actions[0].get("action_id")
     if action_id in LINK_ACTION_IDS:
         return LinkClick(responder)
-    action = ACTION_IDS.get(action_id) if isinstance(action_id, str) else None
+    key = action_id if isinstance(action_id, str) else ""
+    action: TriageAction | RemovalAction | None = ACTION_IDS.get(key) or REMOVAL_ACTION_IDS.get(key)
     if action is None:
         raise Refused(400, "unknown action")
+    value = actions[0].get("value")
+    key_id = request_id = None
+    if isinstance(action, RemovalAction):
+        parsed = parse_value(_text(value, 700, "removal value"))
+        if parsed is None or (parsed[2] is None) != (action is RemovalAction.REMOVE):
+            raise Refused(400, "malformed payload: removal value")
+        value, key_id, request_id = parsed
     channel = _dig(payload, "channel", "id")
     ts = _dig(payload, "container", "message_ts") or _dig(payload, "message", "ts")
     return Click(
         responder=responder,
         action=action,
-        finding_id=_finding(actions[0].get("value")),
+        finding_id=_finding(value),
         channel_id=_match(channel, _CHANNEL, "channel"),
         message_ts=_match(ts, _TS, "message ts"),
         trigger_id=_match(payload.get("trigger_id"), _TRIGGER, "trigger_id"),
         response_url=_text(payload.get("response_url"), 500, "response_url"),
+        key_id=key_id,
+        request_id=request_id,
     )
 
 

@@ -8,7 +8,7 @@ characters, with ``UpdatedBy``); the alert's status line and buttons show the fi
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -206,14 +206,26 @@ def buttons(fid: str, state: TriageState) -> list[ButtonElement]:
     ]
 
 
-def triage_blocks(fid: str, state: TriageState, *, key_present: bool) -> list[Block]:
+@dataclass(frozen=True, slots=True)
+class RemovalDrawing:
+    """What the alert shows of a key's removal (see :mod:`detector.domain.removal`): a line
+    under the triage status, and buttons after the triage ones."""
+
+    line: str = ""
+    buttons: tuple[ButtonElement, ...] = field(default=())
+
+
+def triage_blocks(
+    fid: str, state: TriageState, *, key_present: bool, removal: RemovalDrawing | None = None
+) -> list[Block]:
     """The status line and the buttons, as the alert's last two blocks."""
+    removal = removal or RemovalDrawing()
+    lines = [MarkdownTextObject(text=status_line(state, key_present=key_present))]
+    if removal.line:
+        lines.append(MarkdownTextObject(text=removal.line))
     return [
-        ContextBlock(
-            block_id=STATUS_BLOCK,
-            elements=[MarkdownTextObject(text=status_line(state, key_present=key_present))],
-        ),
-        ActionsBlock(block_id=BUTTONS_BLOCK, elements=buttons(fid, state)),
+        ContextBlock(block_id=STATUS_BLOCK, elements=lines),
+        ActionsBlock(block_id=BUTTONS_BLOCK, elements=[*buttons(fid, state), *removal.buttons]),
     ]
 
 
@@ -294,8 +306,15 @@ def reply_text(state: TriageState, *, key_present: bool, note_only: bool = False
 
 
 def with_triage(
-    message: SlackMessage, fid: str, state: TriageState, *, key_present: bool
+    message: SlackMessage,
+    fid: str,
+    state: TriageState,
+    *,
+    key_present: bool,
+    removal: RemovalDrawing | None = None,
 ) -> SlackMessage:
-    """The key's alert with its triage status line and buttons (replacing earlier ones)."""
-    blocks = [*without_triage(message.blocks), *triage_blocks(fid, state, key_present=key_present)]
+    """The key's alert with its triage status line and buttons (replacing earlier ones), and
+    its removal's when key removal is enabled."""
+    drawn = triage_blocks(fid, state, key_present=key_present, removal=removal)
+    blocks = [*without_triage(message.blocks), *drawn]
     return SlackMessage(text=message.text, blocks=blocks, metadata=message.metadata)

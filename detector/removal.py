@@ -1,0 +1,371 @@
+"""Removal of a root access key from Slack, by two responders: the click answered at once, and
+the job that follows.
+
+:func:`answer_click` runs within Slack's three seconds, after :func:`detector.triage.answer` has
+verified, parsed and authorised the click: it decides (:func:`detector.domain.removal.refusal`),
+moves the request on with one conditional write (one pending request per key; the confirmer is
+not the requester), and starts a signed job. :func:`run_job` then replies in the key's thread and
+redraws the alert; for a confirmation it first removes the key through
+:class:`detector.ports.RootCredentials` (or, in dry run, only names the calls) and resolves the
+finding. Every step is logged; no credential ever is (the port keeps them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
+
+from detector.domain.delivery import KeyRecord, MessageKind, Progress
+from detector.domain.finding import product_arn
+from detector.domain.interaction import Click
+from detector.domain.message import SlackMessage
+from detector.domain.removal import (
+    EXPIRED_REASON,
+    Refusal,
+    RemovalAction,
+    RemovalClick,
+    RemovalRequest,
+    RemovalStatus,
+    cancel_reply,
+    confirmed_by,
+    new_request,
+    outcome_reply,
+    planned_calls,
+    refusal,
+    request_reply,
+    resolution_note,
+)
+from detector.domain.text import mask_key
+from detector.domain.triage import NOTE_AUTHOR, TriageState, Workflow, responder_label
+from detector.errors import DetectorError, FindingImportError
+from detector.log import get_logger
+from detector.triage import JOB_MARK, TriageDeps, http, job_mac, redraw, tell
+
+CHANGED = Refusal(
+    409,
+    "removal request changed",
+    ":information_source: This key's removal request changed meanwhile: nothing was done.",
+)
+
+
+def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str, Any]:
+    """Answer a Remove key, Confirm removal or Cancel click on ``record``'s alert."""
+    action = RemovalAction(click.action)
+    at = datetime.fromtimestamp(deps.clock(), UTC).replace(microsecond=0)
+    who = click.responder
+    decided = refusal(
+        RemovalClick(action, who.user_id, click.key_id or "", click.request_id),
+        record,
+        enabled=deps.removal_enabled,
+        now=at,
+    )
+    if decided is not None:
+        if decided.reason == EXPIRED_REASON:
+            _expire(record, deps)
+        return _refuse(decided, click, deps)
+    assert record.key_id is not None  # noqa: S101 - refusal() checked it
+    label = responder_label(who.name, who.user_id)
+    request = _moved(
+        action, record, record.key_id, label=label, user_id=who.user_id, at=at, deps=deps
+    )
+    if request is None:
+        return _refuse(CHANGED, click, deps)
+    job = {
+        "detector": JOB_MARK,
+        "job": f"removal/{request.request_id}/{action.value}",
+        "action": action.value,
+        "finding_id": record.fid,
+        "request_id": request.request_id,
+        "user_id": who.user_id,
+        "user_name": who.name,
+        "at": at.isoformat(),
+    }
+    job["mac"] = job_mac(job, deps.signing_secret())
+    log = {"finding_id": record.fid, "request_id": request.request_id, "user_id": who.user_id}
+    try:
+        deps.submit(job)
+    except DetectorError as exc:
+        get_logger().error(
+            "key removal job not started", extra={**log, "error": type(exc).__name__}
+        )
+        failed = replace(request, status=RemovalStatus.FAILED, problem="its job could not start")
+        deps.ledger.settle_removal(
+            record.fid,
+            failed.as_dict(),
+            request_id=request.request_id,
+            from_state=request.status.value,
+            to_state=failed.status.value,
+        )
+        tell(deps, click.response_url, ":x: The removal could not be started; nothing was done.")
+        return http(500, "not started")
+    get_logger().info(
+        f"key removal {_done[action]}",
+        extra={**log, "key": mask_key(record.key_id), "dry_run": request.dry_run},
+    )
+    return http(200)
+
+
+_done = {
+    RemovalAction.REMOVE: "requested",
+    RemovalAction.CONFIRM: "confirmed",
+    RemovalAction.CANCEL: "cancelled",
+}
+
+
+def _moved(
+    action: RemovalAction,
+    record: KeyRecord,
+    key_id: str,
+    *,
+    label: str,
+    user_id: str,
+    at: datetime,
+    deps: TriageDeps,
+) -> RemovalRequest | None:
+    """The request after the click, written with one conditional write; None when the write's
+    condition failed (another click changed it first)."""
+    now = int(at.timestamp())
+    if action is RemovalAction.REMOVE:
+        request = new_request(record.fid, key_id, user_id, label, at, dry_run=deps.removal_dry_run)
+        ok = deps.ledger.request_removal(
+            record.fid,
+            request.as_dict(),
+            request_id=request.request_id,
+            requester_id=user_id,
+            expires_at=int(request.expires.timestamp()),
+            now=now,
+        )
+        return request if ok else None
+    current = RemovalRequest.from_dict(record.removal)
+    assert current is not None  # noqa: S101 - refusal() checked it
+    if action is RemovalAction.CONFIRM:
+        request = confirmed_by(current, user_id, label, at)
+        ok = deps.ledger.confirm_removal(
+            record.fid,
+            request.as_dict(),
+            request_id=request.request_id,
+            confirmer_id=user_id,
+            now=now,
+        )
+        return request if ok else None
+    request = replace(
+        current, status=RemovalStatus.CANCELLED, confirmer_id=user_id, confirmer=label, confirmed=at
+    )
+    ok = deps.ledger.settle_removal(
+        record.fid,
+        request.as_dict(),
+        request_id=request.request_id,
+        from_state=RemovalStatus.PENDING.value,
+        to_state=RemovalStatus.CANCELLED.value,
+    )
+    return request if ok else None
+
+
+def _expire(record: KeyRecord, deps: TriageDeps) -> None:
+    """A late click found the request expired: record it so, and redraw the alert (Remove key
+    is offered again)."""
+    request = RemovalRequest.from_dict(record.removal)
+    assert request is not None  # noqa: S101 - refusal() found it expired
+    expired = replace(request, status=RemovalStatus.EXPIRED)
+    if deps.ledger.settle_removal(
+        record.fid,
+        expired.as_dict(),
+        request_id=request.request_id,
+        from_state=RemovalStatus.PENDING.value,
+        to_state=RemovalStatus.EXPIRED.value,
+    ):
+        get_logger().info(
+            "key removal request expired",
+            extra={"finding_id": record.fid, "request_id": request.request_id},
+        )
+        try:
+            redraw(record.fid, deps)
+        except DetectorError as exc:
+            get_logger().warning("redraw failed", extra={"error_type": type(exc).__name__})
+
+
+def _refuse(decided: Refusal, click: Click, deps: TriageDeps) -> dict[str, Any]:
+    get_logger().warning(
+        "key removal refused",
+        extra={
+            "reason": decided.reason,
+            "action": click.action.value,
+            "finding_id": click.finding_id,
+            "user_id": click.responder.user_id,
+        },
+    )
+    tell(deps, click.response_url, decided.told)
+    return http(decided.status, decided.reason)
+
+
+# -- the job -------------------------------------------------------------------------------------
+
+
+def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
+    """Carry out a signed removal job: "requested", "cancelled", "removed", "failed",
+    "dry-run", "unchanged" (done before) or "gone" (no such record or request).
+
+    Raises:
+        ExternalServiceError: a Slack, Security Hub or ledger step failed after its retries (the
+            job is retried by Lambda; a key already removed is not removed again).
+    """
+    action = RemovalAction(str(job["action"]))
+    fid, job_id, rid = str(job["finding_id"]), str(job["job"]), str(job["request_id"])
+    record = deps.ledger.read_key(fid)
+    request = RemovalRequest.from_dict(record.removal) if record else None
+    if record is None or record.slot is None or record.slot.ref is None:
+        return "gone"
+    if request is None or request.request_id != rid:
+        return "gone"
+    claim = deps.ledger.begin_event(job_id, JOB_MARK, deps.lease_s)
+    if claim.done or claim.token is None:
+        return "unchanged"
+    steps = _Steps(claim.progress)
+    try:
+        result = _stage(action, record, request, job_id=job_id, steps=steps, deps=deps)
+    except BaseException:
+        deps.ledger.release_event(job_id, claim.token, steps.progress)
+        raise
+    deps.ledger.finish_event(job_id, claim.token, steps.progress)
+    return result
+
+
+@dataclass
+class _Steps:
+    """The job's progress as it goes (what a failed attempt finished is kept for its retry)."""
+
+    progress: Progress
+
+
+def _stage(
+    action: RemovalAction,
+    record: KeyRecord,
+    request: RemovalRequest,
+    *,
+    job_id: str,
+    steps: _Steps,
+    deps: TriageDeps,
+) -> str:
+    resolved: str | None = None
+    if action is RemovalAction.REMOVE:
+        result, text = "requested", request_reply(request, record.account)
+    elif action is RemovalAction.CANCEL:
+        result, text = "cancelled", cancel_reply(request)
+    else:
+        request = _remove(record, request, deps)
+        if request.status is RemovalStatus.REMOVED and not steps.progress.finding_done:
+            resolved = _resolve(record, request, job_id, deps)
+        steps.progress = replace(steps.progress, finding_done=True)
+        result = request.status.value.lower().replace("_", "-")
+        text = outcome_reply(request, record.account, resolved=resolved)
+    assert record.slot is not None  # noqa: S101 - run_job checked
+    assert record.slot.ref is not None  # noqa: S101
+    if not steps.progress.message_sent:
+        message = SlackMessage(
+            text=text.split("\n", 1)[0], blocks=[SectionBlock(text=MarkdownTextObject(text=text))]
+        )
+        posted = deps.slack.post(message, thread=record.slot.ref)
+        steps.progress = replace(
+            steps.progress, message=posted, message_kind=MessageKind.REPLY, message_sent=True
+        )
+    if not steps.progress.update_done:
+        redraw(record.fid, deps)
+        steps.progress = replace(steps.progress, update_done=True)
+    return result
+
+
+def _remove(record: KeyRecord, request: RemovalRequest, deps: TriageDeps) -> RemovalRequest:
+    """A confirmed request carried out (or, in dry run, its calls named) and recorded; a
+    request past that step as recorded."""
+    if request.status is not RemovalStatus.CONFIRMED:
+        return request
+    log = {"finding_id": record.fid, "request_id": request.request_id}
+    if request.dry_run:
+        done = replace(
+            request,
+            status=RemovalStatus.DRY_RUN,
+            calls=planned_calls(record.account, request.key_id),
+        )
+        get_logger().info("key removal dry run: no AWS call made", extra=log)
+    else:
+        done = _delete(record, request, log, deps)
+    if not deps.ledger.settle_removal(
+        record.fid,
+        done.as_dict(),
+        request_id=request.request_id,
+        from_state=RemovalStatus.CONFIRMED.value,
+        to_state=done.status.value,
+    ):
+        now = deps.ledger.read_key(record.fid)
+        settled = RemovalRequest.from_dict(now.removal) if now else None
+        return settled or done
+    return done
+
+
+def _delete(
+    record: KeyRecord, request: RemovalRequest, log: dict[str, Any], deps: TriageDeps
+) -> RemovalRequest:
+    """The key deleted in a root session with the delete task policy, and IAM asked again."""
+    get_logger().info("key removal: AssumeRoot, DeleteAccessKey", extra=log)
+    try:
+        report = deps.root_credentials().remove_root_key(record.account, request.key_id)
+    except DetectorError as exc:
+        code = str(getattr(exc, "code", "") or type(exc).__name__)
+        where = str(getattr(exc, "service", "") or "the removal")
+        get_logger().error(
+            "key removal failed", extra={**log, "error_code": code, "service": where}
+        )
+        return replace(
+            request,
+            status=RemovalStatus.FAILED,
+            problem=f"{where} was refused ({code}); the key was not removed.",
+        )
+    if not report.gone:
+        get_logger().error("key removal: IAM still lists the key", extra=log)
+        return replace(
+            request,
+            status=RemovalStatus.FAILED,
+            calls=report.calls,
+            problem="IAM still lists the key after DeleteAccessKey.",
+        )
+    get_logger().info("key removal done: IAM no longer lists the key", extra=log)
+    return replace(request, status=RemovalStatus.REMOVED, calls=report.calls)
+
+
+def _resolve(record: KeyRecord, request: RemovalRequest, job_id: str, deps: TriageDeps) -> str:
+    """The finding resolved with a note of who and when; what the reply says of it."""
+    note = resolution_note(request)
+    current = TriageState.from_dict(record.triage)
+    state = current.followed_by(
+        TriageState(
+            Workflow.RESOLVED,
+            by=f"{request.requester} and {request.confirmer}",
+            at=request.confirmed,
+            note=f"root key {mask_key(request.key_id)} removed",
+            finding_note=note,
+        )
+    )
+    claimed = deps.ledger.claim_triage(record.fid, state.as_dict(), Workflow.RESOLVED.value, job_id)
+    arn = (record.finding or {}).get("ProductArn") or product_arn(
+        deps.partition, deps.region, record.account
+    )
+    identifier = {"Id": record.fid, "ProductArn": str(arn)}
+    try:
+        deps.workflow.set_workflow(
+            record.account, identifier, Workflow.RESOLVED.value, note, NOTE_AUTHOR
+        )
+    except FindingImportError as exc:
+        if exc.transient:
+            raise
+        if claimed:
+            deps.ledger.undo_triage(record.fid, record.triage, job_id)
+        get_logger().error(
+            "key removed, finding not resolved",
+            extra={"finding_id": record.fid, "error_code": exc.code},
+        )
+        return f"Security Hub refused to resolve the finding ({exc.code}): resolve it by hand."
+    get_logger().info("finding resolved after key removal", extra={"finding_id": record.fid})
+    return "The finding is resolved (Workflow RESOLVED) with a note of who and when."
