@@ -40,7 +40,7 @@ from detector.domain.removal import (
 )
 from detector.domain.text import mask_key
 from detector.domain.triage import NOTE_AUTHOR, TriageState, Workflow, responder_label
-from detector.errors import DetectorError, FindingImportError
+from detector.errors import DetectorError, FindingImportError, NotRootKey
 from detector.log import get_logger
 from detector.triage import JOB_MARK, TriageDeps, http, job_mac, redraw, tell
 
@@ -312,6 +312,15 @@ def _delete(
     get_logger().info("key removal: AssumeRoot, DeleteAccessKey", extra=log)
     try:
         report = deps.root_credentials().remove_root_key(record.account, request.key_id)
+    except NotRootKey:
+        # Gone before this removal's DeleteAccessKey (a retry of a removal whose record was not
+        # written, or someone else): nothing was deleted here, and the thread says so.
+        get_logger().warning("key removal: IAM no longer lists the key", extra=log)
+        return replace(
+            request,
+            status=RemovalStatus.FAILED,
+            problem="IAM no longer lists the key: nothing was deleted (it was removed already).",
+        )
     except DetectorError as exc:
         code = str(getattr(exc, "code", "") or type(exc).__name__)
         where = str(getattr(exc, "service", "") or "the removal")

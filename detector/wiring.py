@@ -291,9 +291,15 @@ def _triage(rt: Runtime, function: str) -> TriageDeps:
         member_role_name=settings.member_role_name,
         removal_enabled=bool(root and root.removal),
         removal_dry_run=bool(root.removal_dry_run) if root else True,
-        # root_credentials: the RootCredentials a confirmed removal uses (TriageDeps' default
-        # refuses, as ConfigError, until centralized root access's adapter is wired here).
+        root_credentials=lambda: _needed(rt.root_credentials()),
     )
+
+
+def _needed(credentials: RootCredentials | None) -> RootCredentials:
+    """The AssumeRoot adapter a confirmed removal uses; off, it is a configuration error."""
+    if credentials is None:
+        raise ConfigError("CENTRALIZED_ROOT_ACCESS", "is off: a key cannot be removed")
+    return credentials
 
 
 SECRET_RETRY_S = 30.0  # a signing secret that could not be read is asked for again after this
