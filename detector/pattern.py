@@ -46,7 +46,10 @@ ROOT_ACCESS_PATTERN: dict[str, Any] = {
     "detail-type": [API_CALL],
     "$or": [
         # (a) someone opened a root session in a member account
-        {"source": ["aws.sts"], "detail": {"eventSource": [STS_SOURCE], "eventName": [ASSUME_ROOT]}},
+        {
+            "source": ["aws.sts"],
+            "detail": {"eventSource": [STS_SOURCE], "eventName": [ASSUME_ROOT]},
+        },
         # (b) the root user signed a call with a long-term key: any service but IAM...
         {
             "detail": {
