@@ -13,6 +13,8 @@ _.format  # detector/log.py: logging.Formatter.format, called by the logging mod
 event_pattern_json  # detector/pattern.py: sandbox/stack.py puts the rule with it
 IMPORTED_PATTERN  # detector/domain/hub_change.py: the template's rule (test_pattern_contract)
 UPDATED_PATTERN  # detector/domain/hub_change.py: the template's rule and sandbox/stack.py's
+ROOT_ACCESS_PATTERN  # detector/pattern.py: the templates' root access rules (test_pattern_contract)
+ALL_MANAGEMENT_EVENTS  # detector/pattern.py: those rules' State (test_pattern_contract)
 
 # Used in ways vulture does not read.
 SecurityHubClient  # detector/adapters/securityhub.py: a string annotation (a TYPE_CHECKING import)

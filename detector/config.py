@@ -264,13 +264,17 @@ CENTRALIZED_ROOT_ACCESS = Variable(
     '(see "Centralized root access")',
     default="false",
     choices=("true", "false"),
+    parameter="CentralizedRootAccess",
 )
 ROOT_ACCESS_ROLE_ARN = Variable(
     "ROOT_ACCESS_ROLE_ARN",
     "a role in the management or IAM delegated administrator account that calls "
-    "`sts:AssumeRoot` for the detector; unset: this account calls it (it is that account)",
+    "`sts:AssumeRoot` for this function (`infra/root-access.yaml`: the audit role for the "
+    "detector, the removal role for the interaction function); unset: this account calls it "
+    "(it is that account)",
     pattern=r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}",
     form="an IAM role ARN",
+    parameter="RootAccessRoleArn",
 )
 ROOT_KEY_REMOVAL = Variable(
     "ROOT_KEY_REMOVAL",
@@ -278,12 +282,14 @@ ROOT_KEY_REMOVAL = Variable(
     "deleted in an `AssumeRoot` session (needs CENTRALIZED_ROOT_ACCESS and SLACK_INTERACTIVITY)",
     default="false",
     choices=("true", "false"),
+    parameter="RootKeyRemoval",
 )
 ROOT_KEY_REMOVAL_DRY_RUN = Variable(
     "ROOT_KEY_REMOVAL_DRY_RUN",
     "with ROOT_KEY_REMOVAL: a confirmed removal only says which calls it would make",
     default="true",
     choices=("true", "false"),
+    parameter="RootKeyRemovalDryRun",
 )
 AWS_ENDPOINT_URL = Variable(
     "AWS_ENDPOINT_URL",

@@ -67,6 +67,11 @@ VARIABLES = {
     "SweepConcurrency": "SWEEP_CONCURRENCY",
     "FunctionTimeout": "FUNCTION_TIMEOUT",
     "FunctionMemory": "FUNCTION_MEMORY",
+    "CentralizedRootAccess": "CENTRALIZED_ROOT_ACCESS",
+    "RootAccessRoleArn": "ROOT_ACCESS_ROLE_ARN",
+    "RootRemovalRoleArn": "ROOT_REMOVAL_ROLE_ARN",
+    "RootKeyRemoval": "ROOT_KEY_REMOVAL",
+    "RootKeyRemovalDryRun": "ROOT_KEY_REMOVAL_DRY_RUN",
 }
 # What `make deploy` computes itself: not a make variable.
 COMPUTED = {"CodeKey"}

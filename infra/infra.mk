@@ -34,6 +34,11 @@ SWEEP_ACCOUNTS ?=
 SWEEP_CONCURRENCY ?= 32
 FUNCTION_TIMEOUT ?= 300
 FUNCTION_MEMORY ?= 1024
+CENTRALIZED_ROOT_ACCESS ?= false
+ROOT_ACCESS_ROLE_ARN ?=
+ROOT_REMOVAL_ROLE_ARN ?=
+ROOT_KEY_REMOVAL ?= false
+ROOT_KEY_REMOVAL_DRY_RUN ?= true
 # Change control: tags for the stack and (CloudFormation propagates them) its resources, e.g.
 # TAGS="team=sec cost-center=42"; the service role CloudFormation deploys with, if any.
 TAGS ?=
@@ -48,7 +53,7 @@ CHECKOV_VERSION := 3.3.30
 CHECKOV_VENV := .venv-checkov
 CFN_LINT_STAMP := $(VENV)/.cfn-lint-$(CFN_LINT_VERSION)
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
-INFRA_TEMPLATES := infra/detector.yaml infra/member.yaml
+INFRA_TEMPLATES := infra/detector.yaml infra/member.yaml infra/root-access.yaml
 LAMBDA_ZIP ?= dist/lambda.zip
 PACKAGE_BUILD_DIR ?= build/lambda
 
@@ -75,9 +80,10 @@ lint-infra: $(CFN_LINT_STAMP) $(CHECKOV_STAMP) ## cfn-lint and checkov on the Cl
 	@# of the templates whose defaults switch every optional resource on as well.
 	$(PYTHON) infra/lint_variants.py build/infra-lint
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
-		-f infra/detector.yaml -f infra/member.yaml \
+		$(foreach t,$(INFRA_TEMPLATES),-f $(t)) \
 		-f build/infra-lint/detector.all-optional-resources.yaml \
-		-f build/infra-lint/member.all-optional-resources.yaml
+		-f build/infra-lint/member.all-optional-resources.yaml \
+		-f build/infra-lint/root-access.all-optional-resources.yaml
 
 # The parameters make plan / make deploy give the template (CodeBucket and CodeKey come from
 # ARTIFACT_BUCKET and the zip's hash); infra/deploy.py checks each against the template first.
@@ -97,7 +103,12 @@ DEPLOY_ARGS = --stack-name '$(STACK_NAME)' --bucket '$(ARTIFACT_BUCKET)' --prefi
 	--parameter 'SlackResponderGroup=$(SLACK_RESPONDER_GROUP)' \
 	--parameter 'ScheduleExpression=$(SCHEDULE_EXPRESSION)' \
 	--parameter 'SweepAccounts=$(SWEEP_ACCOUNTS)' --parameter 'SweepConcurrency=$(SWEEP_CONCURRENCY)' \
-	--parameter 'FunctionTimeout=$(FUNCTION_TIMEOUT)' --parameter 'FunctionMemory=$(FUNCTION_MEMORY)'
+	--parameter 'FunctionTimeout=$(FUNCTION_TIMEOUT)' --parameter 'FunctionMemory=$(FUNCTION_MEMORY)' \
+	--parameter 'CentralizedRootAccess=$(CENTRALIZED_ROOT_ACCESS)' \
+	--parameter 'RootAccessRoleArn=$(ROOT_ACCESS_ROLE_ARN)' \
+	--parameter 'RootRemovalRoleArn=$(ROOT_REMOVAL_ROLE_ARN)' \
+	--parameter 'RootKeyRemoval=$(ROOT_KEY_REMOVAL)' \
+	--parameter 'RootKeyRemovalDryRun=$(ROOT_KEY_REMOVAL_DRY_RUN)'
 
 # Parameters and credentials are checked before anything is built or uploaded.
 plan: $(STAMP) ## Create and print a CloudFormation change set of the stack, without executing it

@@ -2,8 +2,9 @@
 
 checkov evaluates a template's Conditions with the parameters' default values and silently drops
 resources whose condition is false (the central bus, the trail and its bucket, the alarm email
-subscription; in member.yaml the alarm topic and its key). Linting these copies as well means
-every resource in the templates is checked.
+subscription, triage from Slack and centralized root access; in member.yaml the alarm topic and
+its key and the root access forwarding rule; in root-access.yaml the removal role). Linting these
+copies as well means every resource in the templates is checked.
 
 Usage: python infra/lint_variants.py OUT_DIR   (prints the paths it wrote)
 """
@@ -22,8 +23,12 @@ ALL_ON = {
         "OrganizationId": "o-exampleorg1",
         "CreateTrail": '"true"',
         "AlarmEmail": "alarms@example.com",
+        "SlackInteractivity": '"true"',
+        "CentralizedRootAccess": '"true"',
+        "RootKeyRemoval": '"true"',
     },
-    "member.yaml": {"AlarmEmail": "alarms@example.com"},
+    "member.yaml": {"AlarmEmail": "alarms@example.com", "CentralizedRootAccess": '"true"'},
+    "root-access.yaml": {"InteractRoleArn": "arn:aws:iam::123456789012:role/interact"},
 }
 
 

@@ -13,6 +13,7 @@ from typing import Any
 INFRA = Path(__file__).resolve().parents[2] / "infra"
 DETECTOR_TEMPLATE = INFRA / "detector.yaml"
 MEMBER_TEMPLATE = INFRA / "member.yaml"
+ROOT_ACCESS_TEMPLATE = INFRA / "root-access.yaml"
 
 
 def infra_script(name: str) -> ModuleType:

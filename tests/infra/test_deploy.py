@@ -5,7 +5,7 @@ CREATE_COMPLETE alone proves nothing: moto silently skips some resource types (s
 and compared with what the detector needs. What moto cannot create or ignores is checked on the
 template itself in test_template.py.
 
-Three adaptations are made to the template body before moto sees it (all are moto quirks, not
+These adaptations are made to the template body before moto sees it (all are moto quirks, not
 template problems; test_template.py, test_pattern_contract.py and cfn-lint check the unadapted
 template):
 - moto's ``AWS::Events::Rule`` json-encodes ``EventPattern`` again, so a pattern given as a JSON
@@ -18,6 +18,11 @@ template):
   ``FunctionTimeout``): moto gets that key through ``Fn::Sub``, which yields the string.
 - moto has no ``AWS::Lambda::Url`` and refuses a stack whose outputs ``Fn::GetAtt`` a resource
   it cannot create: the function URL and its output are left out (test_template.py checks them).
+- moto's IAM policy check refuses an ``iam`` resource that is not a user, role, group... (its
+  ``VALID_RESOURCE_PATH_STARTING_VALUES``), where AWS documents ``sts:AssumeRoot``'s resource
+  type root-user, ``arn:${Partition}:iam::${Account}:root`` ("Actions, resources, and condition
+  keys for AWS Security Token Service"): moto gets ``*`` in its place (``MOTO_ROOT_USERS``);
+  test_template.py checks the real resource.
 Reading back, moto returns a role's inline CloudFormation policy as a Python repr, not JSON.
 
 The stacks are created on the session's moto server (tests/conftest.py: moto's state is per
@@ -39,7 +44,9 @@ from typing import Any
 import pytest
 
 from detector import metrics
-from detector.pattern import EVENT_PATTERN
+from detector.config import RootAccess, Settings
+from detector.domain.root_access import AUDIT_TASK_POLICY, DELETE_TASK_POLICY
+from detector.pattern import ALL_MANAGEMENT_EVENTS, EVENT_PATTERN, ROOT_ACCESS_PATTERN
 from sandbox.aws import ACCOUNT_ID, REGION, MotoSandbox
 from sandbox.stack import SandboxStack
 from tests.infra import templates
@@ -65,6 +72,9 @@ MOTO_SKIPS = {
     "AWS::SecretsManager::Secret",
 }
 SWEEP_INPUT = {"detector": "sweep"}
+# Every member account's root user, as the templates write it, and what moto gets instead.
+ROOT_USERS = {"Fn::Sub": "arn:${AWS::Partition}:iam::*:root"}
+MOTO_ROOT_USERS = "*"
 SWEEP_ACCOUNTS = "111122223333,444455556666"
 
 
@@ -80,7 +90,7 @@ def for_moto(template: dict[str, Any]) -> str:
         outputs = template.get("Outputs", {})
         for name in [n for n, o in outputs.items() if url in json.dumps(o.get("Value"))]:
             del outputs[name]
-    return json.dumps(_string_map_keys(template))
+    return json.dumps(_string_map_keys(template)).replace(json.dumps(ROOT_USERS), '"*"')
 
 
 def _string_map_keys(node: Any) -> Any:
@@ -641,7 +651,8 @@ def test_webhook_mode_reads_the_webhook_secret_and_reserves_nothing(
 
 @pytest.fixture(scope="module")
 def member_stack(sandbox: MotoSandbox, org_stack: Stack) -> Stack:
-    """member.yaml against the organization stack, with an alarm email."""
+    """member.yaml against the organization stack, with an alarm email and the root access
+    forwarding rule."""
     return create_stack(
         sandbox,
         "rkd-member",
@@ -650,6 +661,7 @@ def member_stack(sandbox: MotoSandbox, org_stack: Stack) -> Stack:
             "CentralEventBusArn": org_stack.outputs["CentralEventBusArn"],
             "DetectorRoleArn": org_stack.outputs["DetectorRoleArn"],
             "AlarmEmail": "secops@example.com",
+            "CentralizedRootAccess": "true",
         },
     )
 
@@ -681,9 +693,18 @@ def test_member_stack_forwards_with_a_role_only_its_rule_may_use(
     assert role["Arn"] == target["RoleArn"]
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
+    root_access = events.describe_rule(Name=member_stack.physical["ForwardRootAccessRule"])
+    assert root_access["Name"] == "root-key-detector-forward-root-access"
+    assert root_access["Arn"] == member_stack.outputs["ForwardRootAccessRuleArn"]
+    assert root_access["State"] == ALL_MANAGEMENT_EVENTS
+    assert json.loads(root_access["EventPattern"]) == ROOT_ACCESS_PATTERN
+    (same,) = events.list_targets_by_rule(Rule=root_access["Name"])["Targets"]
+    assert {k: v for k, v in same.items() if k != "Id"} == {
+        k: v for k, v in target.items() if k != "Id"
+    }
     assert trust["Condition"] == {
         "StringEquals": {"aws:SourceAccount": ACCOUNT_ID},
-        "ArnEquals": {"aws:SourceArn": rule["Arn"]},
+        "ArnEquals": {"aws:SourceArn": [rule["Arn"], root_access["Arn"]]},
     }
     actions, statements = role_actions(sandbox, role["RoleName"])
     assert actions == {"events:PutEvents"}
@@ -788,3 +809,155 @@ def test_triage_role_reads_the_secrets_updates_workflow_and_note_and_starts_only
     detector = triage_stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
     detector_actions, _ = role_actions(sandbox, detector)
     assert not {"securityhub:BatchUpdateFindings", "lambda:InvokeFunction"} & detector_actions
+
+
+# -- centralized root access ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def root_access_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
+    """Organization mode, triage from Slack, centralized root access with key removal, this
+    account calling AssumeRoot itself (the IAM delegated administrator)."""
+    signing = sandbox.client("secretsmanager").create_secret(
+        Name="rkd-root-access/signing", SecretString='{"signing_secret": "0123456789abcdef0123"}'
+    )["ARN"]
+    return create_stack(
+        sandbox,
+        "rkd-root-access",
+        templates.DETECTOR_TEMPLATE,
+        {
+            "CodeBucket": CODE_BUCKET,
+            "CodeKey": CODE_KEY,
+            "SlackMode": "bot",
+            "SlackChannelId": "C0SECALERTS",
+            "SlackSecretArn": slack_secret_arn,
+            "SlackInteractivity": "true",
+            "SlackSigningSecretArn": signing,
+            "SlackTeamId": "T0SANDBOX",
+            "SlackResponders": "U0ALICE,U0RITA",
+            "OrganizationId": ORG_ID,
+            "EventRuleName": "rkd-root-access-events",
+            "CentralizedRootAccess": "true",
+            "RootKeyRemoval": "true",
+        },
+    )
+
+
+def test_moto_created_every_root_access_resource_it_supports(root_access_stack: Stack) -> None:
+    template = templates.load(templates.DETECTOR_TEMPLATE)
+    deployment = templates.Deployment(template, root_access_stack.params)
+    supported = {
+        lid
+        for lid, r in template["Resources"].items()
+        if r["Type"] not in MOTO_SKIPS | {"AWS::Lambda::Url", "AWS::Lambda::Permission"}
+        and deployment.exists(lid)
+    }
+    assert supported - set(root_access_stack.physical) == {"CentralBus"}
+    assert {
+        "RootAuditPolicy",
+        "InteractRootDeletePolicy",
+        "DefaultBusRootAccessRule",
+        "CentralBusRootAccessRule",
+    } <= supported
+
+
+def test_the_root_access_rules_route_their_pattern_to_the_lambda_with_all_management_events(
+    sandbox: MotoSandbox, root_access_stack: Stack
+) -> None:
+    events = sandbox.client("events")
+    function_arn = sandbox.client("lambda").get_function_configuration(
+        FunctionName=root_access_stack.outputs["FunctionName"]
+    )["FunctionArn"]
+    dlq_arn = arn_of_queue(sandbox, root_access_stack.outputs["DeadLetterQueueUrl"])
+    central_bus = f"{root_access_stack.name}-central"
+    sources = set()
+    for logical_id, bus in (
+        ("DefaultBusRootAccessRule", "default"),
+        ("CentralBusRootAccessRule", central_bus),
+    ):
+        rule = events.describe_rule(Name=root_access_stack.physical[logical_id], EventBusName=bus)
+        assert rule["State"] == ALL_MANAGEMENT_EVENTS
+        assert json.loads(rule["EventPattern"]) == ROOT_ACCESS_PATTERN
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+        assert target["Arn"] == function_arn
+        assert target["RetryPolicy"] == {
+            "MaximumRetryAttempts": 24,
+            "MaximumEventAgeInSeconds": 3600,
+        }
+        assert target["DeadLetterConfig"] == {"Arn": dlq_arn}
+        sources.add(rule["Arn"])
+    # The key events' rules are there as without root access, in their own state.
+    rule = events.describe_rule(Name="rkd-root-access-events")
+    assert (rule["State"], json.loads(rule["EventPattern"])) == ("ENABLED", EVENT_PATTERN)
+    policy = json.loads(
+        sandbox.client("lambda").get_policy(FunctionName=root_access_stack.outputs["FunctionName"])[
+            "Policy"
+        ]
+    )
+    allowed = {s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in policy["Statement"]}
+    assert sources <= allowed
+
+
+def test_the_roles_open_root_sessions_for_their_own_task_only(
+    sandbox: MotoSandbox, root_access_stack: Stack
+) -> None:
+    for output, role, task in (
+        ("DetectorRoleArn", "DetectorRole", AUDIT_TASK_POLICY),
+        ("InteractRoleArn", "InteractRole", DELETE_TASK_POLICY),
+    ):
+        name = root_access_stack.outputs[output].rsplit("/", 1)[1]
+        actions, statements = role_actions(sandbox, name)
+        assert actions == granted_by_template(root_access_stack, templates.DETECTOR_TEMPLATE, role)
+        statement = statement_for(statements, "sts:AssumeRoot")
+        assert statement["Resource"] == MOTO_ROOT_USERS  # the template's: test_template.py
+        assert statement["Condition"] == {"ArnEquals": {"sts:TaskPolicyArn": task}}
+
+
+def test_both_functions_read_the_root_access_settings(
+    sandbox: MotoSandbox, root_access_stack: Stack
+) -> None:
+    lam = sandbox.client("lambda")
+    for name in (
+        root_access_stack.outputs["FunctionName"],
+        root_access_stack.physical["InteractFunction"],
+    ):
+        env = {
+            k: str(v)
+            for k, v in lam.get_function_configuration(FunctionName=name)["Environment"][
+                "Variables"
+            ].items()
+        }
+        assert {k: v for k, v in env.items() if "ROOT" in k} == {
+            "CENTRALIZED_ROOT_ACCESS": "true",
+            "ROOT_KEY_REMOVAL": "true",
+            "ROOT_KEY_REMOVAL_DRY_RUN": "true",
+        }, name
+        settings = Settings.from_env({**env, "AWS_REGION": REGION})
+        assert settings.root_access == RootAccess(None, removal=True, removal_dry_run=True)
+
+
+def test_root_access_yaml_creates_an_audit_role_and_a_removal_role(
+    sandbox: MotoSandbox, root_access_stack: Stack
+) -> None:
+    detector_role = root_access_stack.outputs["DetectorRoleArn"]
+    interact_role = root_access_stack.outputs["InteractRoleArn"]
+    stack = create_stack(
+        sandbox,
+        "rkd-root-access-roles",
+        templates.ROOT_ACCESS_TEMPLATE,
+        {"DetectorRoleArn": detector_role, "InteractRoleArn": interact_role},
+    )
+    iam = sandbox.client("iam")
+    for output, trusted, task in (
+        ("AuditRoleArn", detector_role, AUDIT_TASK_POLICY),
+        ("RemovalRoleArn", interact_role, DELETE_TASK_POLICY),
+    ):
+        name = stack.outputs[output].rsplit("/", 1)[1]
+        role = iam.get_role(RoleName=name)["Role"]
+        (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+        assert (trust["Principal"], trust["Action"]) == ({"AWS": trusted}, "sts:AssumeRole")
+        actions, statements = role_actions(sandbox, name)
+        assert actions == {"sts:AssumeRoot"}
+        (statement,) = statements
+        assert statement["Resource"] == MOTO_ROOT_USERS  # the template's: test_template.py
+        assert statement["Condition"] == {"ArnEquals": {"sts:TaskPolicyArn": task}}

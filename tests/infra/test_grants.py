@@ -201,6 +201,30 @@ CONFIGS = (
     Config("one-account", {**_BASE, "SlackMode": "bot", "SlackChannelId": SLACK_CHANNEL}),
     Config("one-account-findings-only", {**_BASE, "SlackMode": "disabled"}),
 )
+# Centralized root access (CentralizedRootAccess, RootKeyRemoval): its calls come from the
+# RootCredentials adapter, whose scenarios are not here yet, so these configurations are not in
+# CONFIGS; test_root_access_adds_only_its_own_grants holds what they add to each role.
+ROOT_ACCESS_CONFIGS = (
+    Config(
+        "organization-root-access",  # this account is the IAM delegated administrator
+        {
+            **CONFIGS[2].parameters,
+            "CentralizedRootAccess": "true",
+            "RootKeyRemoval": "true",
+            "RootKeyRemovalDryRun": "false",
+        },
+    ),
+    Config(
+        "organization-root-access-roles",  # through root-access.yaml's two roles
+        {
+            **CONFIGS[2].parameters,
+            "CentralizedRootAccess": "true",
+            "RootAccessRoleArn": "arn:aws:iam::999988887777:role/root-key-detector-root-audit",
+            "RootKeyRemoval": "true",
+            "RootRemovalRoleArn": "arn:aws:iam::999988887777:role/root-key-detector-root-removal",
+        },
+    ),
+)
 ORGANIZATION = frozenset(c.name for c in CONFIGS if c.organization)
 BOT = frozenset(c.name for c in CONFIGS if c.slack == "bot")
 TRIAGE = frozenset(c.name for c in CONFIGS if c.parameters.get("SlackInteractivity") == "true")
@@ -813,3 +837,34 @@ def test_the_runtimes_own_grants_follow_the_functions_configuration() -> None:
         "logs:PutLogEvents",
         "sqs:SendMessage",
     }
+
+
+@pytest.mark.parametrize("config", ROOT_ACCESS_CONFIGS, ids=[c.name for c in ROOT_ACCESS_CONFIGS])
+def test_root_access_adds_only_its_own_grants(config: Config) -> None:
+    # The same deployment without centralized root access grants every other action the same
+    # way: what the feature adds is one call per role, for that role's task only.
+    without = CONFIGS[2]
+    assert {k: v for k, v in config.parameters.items() if k not in without.parameters} == {
+        k: v for k, v in config.parameters.items() if "Root" in k
+    }
+    through_roles = "RootAccessRoleArn" in config.parameters
+    expected = {
+        "DetectorRole": "sts:AssumeRole" if through_roles else "sts:AssumeRoot",
+        "InteractRole": "sts:AssumeRole" if through_roles else "sts:AssumeRoot",
+    }
+    for role, action in expected.items():
+        before = {
+            (g.action, json.dumps(g.statement, sort_keys=True)) for g in _grants_of(without, role)
+        }
+        after = {
+            (g.action, json.dumps(g.statement, sort_keys=True)) for g in _grants_of(config, role)
+        }
+        assert before <= after, role
+        (added,) = after - before
+        assert added[0] == action, role
+    member = templates.grants(MEMBER_DEPLOYMENT)
+    assert not {g.action for g in member} & {"sts:AssumeRoot", "sts:AssumeRole"}
+
+
+def _grants_of(config: Config, role: str) -> list[templates.Grant]:
+    return [g for g in templates.grants(config.deployment()) if g.role == role]

@@ -1,10 +1,12 @@
-"""Contract: the rule pattern in both templates is the code's pattern, and it routes what it should.
+"""Contract: the templates' rule patterns are the code's patterns, and route what they should.
 
-One source of truth: ``detector.pattern.EVENT_PATTERN``. Every event-pattern
-``AWS::Events::Rule`` in infra/detector.yaml and infra/member.yaml must carry it (as the JSON
-string CloudFormation takes), and moto's EventBridge pattern engine must route every root
-CreateAccessKey / DeleteAccessKey / UpdateAccessKey in tests/events and nothing else. The one
-scheduled rule (the daily sweep) has no pattern; test_template.py checks it.
+One source of truth: ``detector.pattern``. Every event-pattern ``AWS::Events::Rule`` in
+infra/detector.yaml and infra/member.yaml must carry ``EVENT_PATTERN`` (as the JSON string
+CloudFormation takes), and moto's EventBridge pattern engine must route every root
+CreateAccessKey / DeleteAccessKey / UpdateAccessKey in tests/events and nothing else; except the
+centralized root access rules, which carry ``ROOT_ACCESS_PATTERN`` (AssumeRoot records, and any
+other call the root user signed with a long-term key) and never route what ``EVENT_PATTERN``
+does. The one scheduled rule (the daily sweep) has no pattern; test_template.py checks it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
 from detector.domain.event import ACCESS_KEY_EVENT_NAMES
 from detector.domain.hub_change import IMPORTED_PATTERN, UPDATED_PATTERN
-from detector.pattern import EVENT_PATTERN, event_pattern_json
+from detector.pattern import (
+    ALL_MANAGEMENT_EVENTS,
+    EVENT_PATTERN,
+    ROOT_ACCESS_PATTERN,
+    event_pattern_json,
+)
 from tests.infra import templates
 
 EVENTS = Path(__file__).resolve().parents[1] / "events"
@@ -37,26 +46,38 @@ DETAIL_TYPES = {
 }
 
 
-def _rules() -> tuple[list[tuple[str, Any]], list[str]]:
-    """(name, EventPattern) of every pattern rule, and the names of the scheduled rules."""
-    patterns, scheduled = [], []
+def _rules() -> tuple[list[tuple[str, Any]], list[str], dict[str, str]]:
+    """(name, EventPattern) of every pattern rule, the names of the scheduled rules, and every
+    rule's State."""
+    patterns, scheduled, states = [], [], {}
     for path in (templates.DETECTOR_TEMPLATE, templates.MEMBER_TEMPLATE):
         rules = templates.resources_of_type(templates.load(path), "AWS::Events::Rule")
         for lid, rule in rules.items():
+            states[f"{path.name}:{lid}"] = rule["Properties"]["State"]
             if "EventPattern" in rule["Properties"]:
                 patterns.append((f"{path.name}:{lid}", rule["Properties"]["EventPattern"]))
             else:
                 scheduled.append(f"{path.name}:{lid}")
-    return patterns, scheduled
+    return patterns, scheduled, states
 
 
-ALL_PATTERNS, SCHEDULED_RULES = _rules()
+ALL_PATTERNS, SCHEDULED_RULES, STATES = _rules()
 # The interaction function's rules: changes made in Security Hub (detector/domain/hub_change.py).
 HUB_RULES = {
     "detector.yaml:FindingsImportedRule": IMPORTED_PATTERN,
     "detector.yaml:FindingsUpdatedRule": UPDATED_PATTERN,
 }
-RULE_PATTERNS = [(name, pattern) for name, pattern in ALL_PATTERNS if name not in HUB_RULES]
+# Centralized root access (CentralizedRootAccess): detector/pattern.py's ROOT_ACCESS_PATTERN.
+ROOT_ACCESS_RULES = {
+    "detector.yaml:DefaultBusRootAccessRule",
+    "detector.yaml:CentralBusRootAccessRule",
+    "member.yaml:ForwardRootAccessRule",
+}
+RULE_PATTERNS = [
+    (name, pattern)
+    for name, pattern in ALL_PATTERNS
+    if name not in HUB_RULES and name not in ROOT_ACCESS_RULES
+]
 
 
 def _envelope(record: dict[str, Any]) -> dict[str, Any]:
@@ -120,6 +141,17 @@ def test_every_rule_found() -> None:
     # the only rule without the pattern is the sweep's schedule
     assert SCHEDULED_RULES == ["detector.yaml:SweepScheduleRule"]
     assert sorted(name for name, _ in ALL_PATTERNS if name in HUB_RULES) == sorted(HUB_RULES)
+    assert {name for name, _ in ALL_PATTERNS if name in ROOT_ACCESS_RULES} == ROOT_ACCESS_RULES
+
+
+def test_only_the_root_access_rules_receive_read_only_management_events() -> None:
+    # "Receiving read-only management events from AWS services" (EventBridge user guide): only a
+    # rule in this state is matched against read-only management events; every other rule
+    # keeps the default, so that no read call of the account is even considered for it.
+    assert {name for name, state in STATES.items() if state == ALL_MANAGEMENT_EVENTS} == (
+        ROOT_ACCESS_RULES
+    )
+    assert {state for name, state in STATES.items() if name not in ROOT_ACCESS_RULES} == {"ENABLED"}
 
 
 @pytest.mark.parametrize("rule", sorted(HUB_RULES))
@@ -210,3 +242,207 @@ def test_one_field_off_is_not_routed(
 ) -> None:
     assert engine.matches_event(_root_create())
     assert not engine.matches_event(_variant(path, value))
+
+
+# -- centralized root access: ROOT_ACCESS_PATTERN ----------------------------------------------
+
+ROOT_ACCESS_RULE_PATTERNS = sorted((n, p) for n, p in ALL_PATTERNS if n in ROOT_ACCESS_RULES)
+
+
+@pytest.mark.parametrize(
+    ("rule", "pattern"), ROOT_ACCESS_RULE_PATTERNS, ids=[n for n, _ in ROOT_ACCESS_RULE_PATTERNS]
+)
+def test_the_root_access_rules_carry_the_codes_pattern(rule: str, pattern: Any) -> None:
+    assert isinstance(pattern, str), f"{rule}: EventPattern must be a JSON string"
+    assert json.loads(pattern) == ROOT_ACCESS_PATTERN
+    assert pattern == event_pattern_json(ROOT_ACCESS_PATTERN)
+
+
+ROOT_ACCESS_ENGINE = EventPattern.load(event_pattern_json(ROOT_ACCESS_PATTERN))
+KEY_EVENTS_ENGINE = EventPattern.load(event_pattern_json())
+LONG_TERM_KEY = "AKIAIOSFODNN7EXAMPLE"
+SESSION_KEY = "ASIAIOSFODNN7EXAMPLE"
+
+
+def _assume_root(**detail: Any) -> dict[str, Any]:
+    """The AssumeRoot record of AWS's example ("Track privileged tasks in AWS CloudTrail", IAM
+    User Guide), in the caller's account, as EventBridge delivers it."""
+    record: dict[str, Any] = {
+        "eventVersion": "1.08",
+        "userIdentity": {
+            "type": "AssumedRole",
+            "principalId": "AROACKCEVSQ6C2EXAMPLE:JohnRole1",
+            "arn": "arn:aws:sts::111111111111:assumed-role/JohnDoe/JohnRole1",
+            "accountId": "111111111111",
+            "accessKeyId": SESSION_KEY,
+            "sessionContext": {
+                "sessionIssuer": {
+                    "type": "Role",
+                    "arn": "arn:aws:iam::111111111111:role/JohnDoe",
+                    "accountId": "111111111111",
+                },
+                "attributes": {"creationDate": "2024-10-25T20:45:28Z", "mfaAuthenticated": "false"},
+                "assumedRoot": "true",
+            },
+        },
+        "eventTime": "2024-10-25T20:52:11Z",
+        "eventSource": "sts.amazonaws.com",
+        "eventName": "AssumeRoot",
+        "awsRegion": "us-west-2",
+        "requestParameters": {
+            "targetPrincipal": "222222222222",
+            "taskPolicyArn": {
+                "arn": "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+            },
+        },
+        "responseElements": {
+            "credentials": {"accessKeyId": "ASIAJEXAMPLEXEG2JICEA", "expiration": "Oct 25, 2024"}
+        },
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "111111111111",
+        **detail,
+    }
+    return _envelope(record)
+
+
+def _variant_of(event: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[str, Any]:
+    """``event`` with its ``detail`` field at ``path`` set to ``value``."""
+    event = copy.deepcopy(event)
+    node = event["detail"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return event
+
+
+def _root_call(source: str, name: str, key: str = LONG_TERM_KEY, **detail: Any) -> dict[str, Any]:
+    """A call the root user made, signed with ``key``."""
+    record = {
+        "userIdentity": {
+            "type": "Root",
+            "principalId": "222222222222",
+            "arn": "arn:aws:iam::222222222222:root",
+            "accountId": "222222222222",
+            "accessKeyId": key,
+        },
+        "eventTime": "2026-11-20T14:03:11Z",
+        "eventSource": source,
+        "eventName": name,
+        "eventType": "AwsApiCall",
+        "recipientAccountId": "222222222222",
+        **detail,
+    }
+    return _envelope(record)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        _assume_root(),
+        _assume_root(readOnly=True),
+        # refused (not enabled, not allowed): still who tried, the handler decides
+        _assume_root(errorCode="AccessDenied", responseElements=None),
+        _root_call("s3.amazonaws.com", "ListBuckets", readOnly=True),
+        _root_call("ec2.amazonaws.com", "RunInstances", readOnly=False),
+        _root_call("iam.amazonaws.com", "ListUsers", readOnly=True),
+        _root_call("iam.amazonaws.com", "CreateUser"),
+        _root_call("iam.amazonaws.com", "ListAccessKeys", readOnly=True),
+        _root_call("sts.amazonaws.com", "GetCallerIdentity", readOnly=True),
+    ],
+    ids=str,
+)
+def test_root_sessions_and_uses_of_a_long_term_root_key_are_routed(event: dict[str, Any]) -> None:
+    assert ROOT_ACCESS_ENGINE.matches_event(event)
+    assert not KEY_EVENTS_ENGINE.matches_event(event)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        # the key calls go by EVENT_PATTERN, once
+        _root_call("iam.amazonaws.com", "CreateAccessKey"),
+        _root_call("iam.amazonaws.com", "DeleteAccessKey"),
+        _root_call("iam.amazonaws.com", "UpdateAccessKey"),
+        # a root session (console, or AssumeRoot's: its records carry the session's ASIA key)
+        _root_call("s3.amazonaws.com", "ListBuckets", key=SESSION_KEY),
+        _root_call("iam.amazonaws.com", "ListAccessKeys", key=SESSION_KEY),
+        # other principals with long-term keys; other STS calls
+        _variant_of(
+            _root_call("s3.amazonaws.com", "ListBuckets"), ("userIdentity", "type"), "IAMUser"
+        ),
+        _assume_root(eventName="AssumeRole"),
+        _variant_of(_assume_root(), ("eventSource",), "iam.amazonaws.com"),
+    ],
+    ids=str,
+)
+def test_root_access_pattern_leaves_out_everything_else(event: dict[str, Any]) -> None:
+    assert not ROOT_ACCESS_ENGINE.matches_event(event)
+
+
+def test_the_root_access_pattern_routes_nothing_the_key_pattern_routes() -> None:
+    # No record reaches the function twice: the corpus and its root key calls
+    both = [s for s, _, event in SAMPLES if _both(event)]
+    assert both == []
+    for sample, _, event in ROUTED:
+        assert not ROOT_ACCESS_ENGINE.matches_event(event), sample
+
+
+def _both(event: dict[str, Any]) -> bool:
+    return ROOT_ACCESS_ENGINE.matches_event(event) and KEY_EVENTS_ENGINE.matches_event(event)
+
+
+def _routed_by_root_access(event: dict[str, Any]) -> bool:
+    """What ROOT_ACCESS_PATTERN should route, said plainly."""
+    detail = event["detail"]
+    if event.get("detail-type") != "AWS API Call via CloudTrail":
+        return False
+    if event.get("source") == "aws.sts" and (
+        (detail.get("eventSource"), detail.get("eventName")) == ("sts.amazonaws.com", "AssumeRoot")
+    ):
+        return True
+    who = detail.get("userIdentity") or {}
+    key = who.get("accessKeyId")
+    key_call = (
+        detail.get("eventSource") == "iam.amazonaws.com"
+        and detail.get("eventName") in ACCESS_KEY_EVENT_NAMES
+    )
+    return (
+        who.get("type") == "Root"
+        and isinstance(key, str)
+        and key.startswith("AKIA")
+        and isinstance(detail.get("eventSource"), str)
+        and not key_call
+    )
+
+
+_SOURCES = st.sampled_from(
+    ["iam.amazonaws.com", "sts.amazonaws.com", "s3.amazonaws.com", "ec2.amazonaws.com"]
+)
+_NAMES = st.sampled_from(
+    [*ACCESS_KEY_EVENT_NAMES, "AssumeRoot", "AssumeRole", "ListAccessKeys", "ListBuckets"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    source=_SOURCES,
+    name=_NAMES,
+    principal=st.sampled_from(["Root", "IAMUser", "AssumedRole", "AWSService"]),
+    key=st.sampled_from([LONG_TERM_KEY, SESSION_KEY, "", None]),
+    read_only=st.booleans(),
+    detail_type=st.sampled_from(
+        ["AWS API Call via CloudTrail", "AWS Console Sign In via CloudTrail"]
+    ),
+)
+def test_the_root_access_pattern_routes_exactly_what_it_says(
+    *, source: str, name: str, principal: str, key: str | None, read_only: bool, detail_type: str
+) -> None:
+    event = _root_call(source, name, readOnly=read_only)
+    event["detail-type"] = detail_type
+    event["detail"]["userIdentity"]["type"] = principal
+    if key is None:
+        del event["detail"]["userIdentity"]["accessKeyId"]
+    else:
+        event["detail"]["userIdentity"]["accessKeyId"] = key
+    assert ROOT_ACCESS_ENGINE.matches_event(event) == _routed_by_root_access(event)
+    assert not _both(event)

@@ -7,7 +7,10 @@ trail and its bucket, the Slack secret, arm64, TTL/SSE/PITR, the sweep's schedul
 ``Resource: "*"`` appears only for actions that have no resource-level permissions; in
 member.yaml, the forwarding rule's retries and dead-letter queue, its alarms and where they go,
 the forwarding role's trust, and that the central bus's ``aws:PrincipalArn`` pattern admits that
-role's ARN and nothing else. (test_grants.py compares the roles' actions with the code's calls.)
+role's ARN and nothing else; centralized root access: which role may open root sessions for
+which task (here and in root-access.yaml), the settings each function reads, and the rules that
+refuse settings that do not fit. (test_grants.py compares the roles' actions with the code's
+calls.)
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from typing import Any
 import pytest
 
 from detector import handler, metrics
-from detector.config import Settings
+from detector.config import RootAccess, Settings
+from detector.domain.root_access import AUDIT_TASK_POLICY, DELETE_TASK_POLICY
 from detector.wiring import invocation_lease_s
 from tests.infra import templates
 
 DETECTOR = templates.load(templates.DETECTOR_TEMPLATE)
 MEMBER = templates.load(templates.MEMBER_TEMPLATE)
+ROOT_ACCESS = templates.load(templates.ROOT_ACCESS_TEMPLATE)
 RESOURCES = DETECTOR["Resources"]
 # Actions with no resource-level permissions (Service Authorization Reference): only these may
 # use Resource "*". KMS key policies are excluded: there "*" means "this key".
@@ -101,7 +106,17 @@ def test_async_failures_go_to_the_dead_letter_queue() -> None:
 def test_queue_policy_admits_only_the_rules_and_tls() -> None:
     policy = props("DeadLetterQueuePolicy")
     assert policy["Queues"] == [{"Ref": "DeadLetterQueue"}]
-    allow, hub, deny = policy["PolicyDocument"]["Statement"]
+    allow, hub, root_access, deny = policy["PolicyDocument"]["Statement"]
+    # With centralized root access, its rules too (their own statement).
+    rules, absent = root_access["Fn::If"][1:]
+    assert (root_access["Fn::If"][0], absent) == ("UsesRootAccess", {"Ref": "AWS::NoValue"})
+    assert rules["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::If": [
+            "UsesRootAccessInOrganization",
+            [getatt("DefaultBusRootAccessRule", "Arn"), getatt("CentralBusRootAccessRule", "Arn")],
+            [getatt("DefaultBusRootAccessRule", "Arn")],
+        ]
+    }
     # With triage from Slack, the finding-change rules too (their own statement).
     interactive, absent = hub["Fn::If"][1:]
     assert (hub["Fn::If"][0], absent) == ("IsInteractive", {"Ref": "AWS::NoValue"})
@@ -409,17 +424,27 @@ def test_the_bus_pattern_matches_every_members_forward_role_and_nothing_else(
         assert len(defaults) == 1, parameter
 
 
-def test_the_forward_role_is_trusted_to_its_own_rule_only() -> None:
-    member = _member()
+@pytest.mark.parametrize("root_access", ["false", "true"])
+def test_the_forward_role_is_trusted_to_its_own_rules_only(root_access: str) -> None:
+    member = _member(CentralizedRootAccess=root_access)
     role = member.properties("ForwardRole")
     (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"Service": "events.amazonaws.com"}
     assert trust["Action"] == "sts:AssumeRole"
-    rule_name = member.properties("ForwardRule")["Name"]
+    rules = ["ForwardRule"] + (["ForwardRootAccessRule"] if root_access == "true" else [])
+    assert [member.exists(r) for r in ("ForwardRule", "ForwardRootAccessRule")] == [
+        True,
+        root_access == "true",
+    ]
     assert trust["Condition"] == {
         "StringEquals": {"aws:SourceAccount": "210987654321"},
         # A rule on the default bus: arn:aws:events:<region>:<account>:rule/<name>
-        "ArnEquals": {"aws:SourceArn": f"arn:aws:events:us-east-1:210987654321:rule/{rule_name}"},
+        "ArnEquals": {
+            "aws:SourceArn": [
+                f"arn:aws:events:us-east-1:210987654321:rule/{member.properties(r)['Name']}"
+                for r in rules
+            ]
+        },
     }
     (policy,) = role["Policies"]
     (put,) = policy["PolicyDocument"]["Statement"]
@@ -429,8 +454,9 @@ def test_the_forward_role_is_trusted_to_its_own_rule_only() -> None:
     )
 
 
-def test_the_forward_rule_retries_then_dead_letters_in_the_member_account() -> None:
-    (target,) = props("ForwardRule", MEMBER)["Targets"]
+@pytest.mark.parametrize("rule", ["ForwardRule", "ForwardRootAccessRule"])
+def test_the_forward_rules_retry_then_dead_letter_in_the_member_account(rule: str) -> None:
+    (target,) = props(rule, MEMBER)["Targets"]
     assert target["Arn"] == {"Ref": "CentralEventBusArn"}
     assert target["RoleArn"] == getatt("ForwardRole", "Arn")
     assert target["RetryPolicy"] == {"MaximumRetryAttempts": 185, "MaximumEventAgeInSeconds": 86400}
@@ -441,7 +467,13 @@ def test_the_forward_rule_retries_then_dead_letters_in_the_member_account() -> N
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Action"] == "sqs:SendMessage"
     assert allow["Resource"] == getatt("ForwardDeadLetterQueue", "Arn")
-    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": getatt("ForwardRule", "Arn")}}
+    for root_access in ("false", "true"):
+        queue_policy = _member(CentralizedRootAccess=root_access).properties(
+            "ForwardDeadLetterQueuePolicy"
+        )
+        sources = queue_policy["PolicyDocument"]["Statement"][0]["Condition"]["ArnEquals"]
+        rules = ["ForwardRule"] + (["ForwardRootAccessRule"] if root_access == "true" else [])
+        assert sources == {"aws:SourceArn": [f"<{r}.Arn>" for r in rules]}
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
 
@@ -461,6 +493,12 @@ MEMBER_ALARMS = {
         "Statistic": "Sum",
         "Dimensions": [{"Name": "RuleName", "Value": {"Ref": "ForwardRule"}}],
     },
+    "ForwardRootAccessFailedAlarm": {
+        "Namespace": "AWS/Events",
+        "MetricName": "FailedInvocations",
+        "Statistic": "Sum",
+        "Dimensions": [{"Name": "RuleName", "Value": {"Ref": "ForwardRootAccessRule"}}],
+    },
 }
 
 
@@ -479,7 +517,7 @@ MEMBER_ALARMS = {
 def test_member_alarms_fire_above_zero_to_the_chosen_destination(
     parameters: dict[str, str], actions: list[str] | None
 ) -> None:
-    member = _member(**parameters)
+    member = _member(CentralizedRootAccess="true", **parameters)
     for alarm, expected in MEMBER_ALARMS.items():
         p = props(alarm, MEMBER)
         assert {key: p[key] for key in expected} == expected, alarm
@@ -636,7 +674,9 @@ def _actions(statement: dict[str, Any]) -> list[str]:
     return list(action) if isinstance(action, list) else [action]
 
 
-@pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
+@pytest.mark.parametrize(
+    "template", [DETECTOR, MEMBER, ROOT_ACCESS], ids=["detector", "member", "root-access"]
+)
 def test_wildcard_resource_only_where_aws_accepts_nothing_narrower(
     template: dict[str, Any],
 ) -> None:
@@ -648,6 +688,10 @@ def test_wildcard_resource_only_where_aws_accepts_nothing_narrower(
         assert not any("*" in a for a in actions), (logical_id, actions)
         if statement["Resource"] == "*":
             assert set(actions) <= NO_RESOURCE_LEVEL, (logical_id, actions)
+        if actions == ["sts:AssumeRoot"]:
+            # any member account's root user, for one task policy (see the tests below)
+            assert statement["Resource"] == MEMBER_ROOTS, logical_id
+            assert set(statement["Condition"]) == {"ArnEquals"}, logical_id
 
 
 def test_member_role_trusts_the_detector_role_and_the_interaction_role_when_given() -> None:
@@ -671,7 +715,9 @@ def test_member_role_trusts_the_detector_role_and_the_interaction_role_when_give
     assert trusted == [{"AWS": detector}, {"AWS": [detector, interact]}]
 
 
-@pytest.mark.parametrize("template", [DETECTOR, MEMBER], ids=["detector", "member"])
+@pytest.mark.parametrize(
+    "template", [DETECTOR, MEMBER, ROOT_ACCESS], ids=["detector", "member", "root-access"]
+)
 def test_every_checkov_skip_says_why(template: dict[str, Any]) -> None:
     for logical_id, resource in template["Resources"].items():
         for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
@@ -749,3 +795,305 @@ def test_the_dashboards_widgets_fit_the_grid_without_overlapping() -> None:
         assert not cells & taken, widget
         taken |= cells
         assert widget["properties"].get("region", "us-east-1") == "us-east-1"
+
+
+# -- centralized root access ------------------------------------------------------------------
+# "Actions, resources, and condition keys for AWS Security Token Service": sts:AssumeRoot's
+# resource type is root-user (arn:${Partition}:iam::${Account}:root), its one condition key
+# sts:TaskPolicyArn (an ARN).
+MEMBER_ROOTS = {"Fn::Sub": "arn:${AWS::Partition}:iam::*:root"}
+AUDIT_ROLE = "arn:aws:iam::999988887777:role/root-key-detector-root-audit"
+REMOVAL_ROLE = "arn:aws:iam::999988887777:role/root-key-detector-root-removal"
+ORG = {"OrganizationId": "o-exampleorg1"}
+TRIAGE = {
+    "SlackChannelId": "C0SECALERTS",
+    "SlackInteractivity": "true",
+    "SlackTeamId": "T0SANDBOX",
+    "SlackResponders": "U0ALICE",
+}
+ROOT_ACCESS_RESOURCES = [
+    "RootAuditPolicy",
+    "RootAccessRolePolicy",
+    "InteractRootDeletePolicy",
+    "InteractRootAccessRolePolicy",
+    "DefaultBusRootAccessRule",
+    "DefaultBusRootAccessRulePermission",
+    "CentralBusRootAccessRule",
+    "CentralBusRootAccessRulePermission",
+]
+ROOT_ACCESS_VARIABLES = {
+    "CENTRALIZED_ROOT_ACCESS",
+    "ROOT_ACCESS_ROLE_ARN",
+    "ROOT_KEY_REMOVAL",
+    "ROOT_KEY_REMOVAL_DRY_RUN",
+}
+
+
+def _deployment(**parameters: str) -> templates.Deployment:
+    return templates.Deployment(
+        DETECTOR,
+        {"CodeBucket": "b", "CodeKey": "k", "SlackChannelId": "C0SECALERTS", **parameters},
+        resources={"LedgerTable": "ledger", "SlackSecret": "slack", "SigningSecret": "signing"},
+    )
+
+
+def _assume_grants(deployment: templates.Deployment) -> dict[str, list[dict[str, Any]]]:
+    """Role -> its sts:AssumeRoot statements and its sts:AssumeRole ones but the member role's."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for grant in templates.grants(deployment):
+        member_role = grant.statement.get("Sid") == "AssumeMemberRole"
+        if grant.action == "sts:AssumeRoot" or (
+            grant.action == "sts:AssumeRole" and not member_role
+        ):
+            out.setdefault(grant.role, []).append(grant.statement)
+    return out
+
+
+def _assume_root(task: str) -> dict[str, Any]:
+    return {
+        "Action": "sts:AssumeRoot",
+        "Resource": "arn:aws:iam::*:root",
+        "Condition": {"ArnEquals": {"sts:TaskPolicyArn": task}},
+    }
+
+
+def _assume_role(arn: str) -> dict[str, Any]:
+    return {"Action": "sts:AssumeRole", "Resource": arn}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "expected"),
+    [
+        ({**ORG, **TRIAGE}, {}),
+        (
+            {**ORG, **TRIAGE, "CentralizedRootAccess": "true"},
+            {"DetectorRole": [_assume_root(AUDIT_TASK_POLICY)]},
+        ),
+        (
+            {**ORG, **TRIAGE, "CentralizedRootAccess": "true", "RootKeyRemoval": "true"},
+            {
+                "DetectorRole": [_assume_root(AUDIT_TASK_POLICY)],
+                "InteractRole": [_assume_root(DELETE_TASK_POLICY)],
+            },
+        ),
+        (
+            {**ORG, **TRIAGE, "CentralizedRootAccess": "true", "RootAccessRoleArn": AUDIT_ROLE},
+            {"DetectorRole": [_assume_role(AUDIT_ROLE)]},
+        ),
+        (
+            {
+                **ORG,
+                **TRIAGE,
+                "CentralizedRootAccess": "true",
+                "RootAccessRoleArn": AUDIT_ROLE,
+                "RootKeyRemoval": "true",
+                "RootRemovalRoleArn": REMOVAL_ROLE,
+            },
+            {
+                "DetectorRole": [_assume_role(AUDIT_ROLE)],
+                "InteractRole": [_assume_role(REMOVAL_ROLE)],
+            },
+        ),
+    ],
+    ids=["off", "audit", "audit-and-removal", "through-the-audit-role", "through-both-roles"],
+)
+def test_each_role_may_open_root_sessions_for_its_own_task_only(
+    parameters: dict[str, str], expected: dict[str, list[dict[str, Any]]]
+) -> None:
+    got = _assume_grants(_deployment(**parameters))
+    assert {
+        role: [{k: s[k] for k in ("Action", "Resource", "Condition") if k in s} for s in stmts]
+        for role, stmts in got.items()
+    } == expected
+
+
+def test_the_task_policies_are_the_codes() -> None:
+    # The template names the same task policies detector/domain/root_access.py calls AssumeRoot
+    # with, in the partition the stack is in.
+    for logical_id, task in (
+        ("RootAuditPolicy", AUDIT_TASK_POLICY),
+        ("InteractRootDeletePolicy", DELETE_TASK_POLICY),
+    ):
+        (statement,) = props(logical_id)["PolicyDocument"]["Statement"]
+        wanted = task.replace("arn:aws:", "arn:${AWS::Partition}:")
+        assert statement["Condition"] == {"ArnEquals": {"sts:TaskPolicyArn": {"Fn::Sub": wanted}}}
+    for logical_id, task in (("AuditRole", AUDIT_TASK_POLICY), ("RemovalRole", DELETE_TASK_POLICY)):
+        (policy,) = props(logical_id, ROOT_ACCESS)["Policies"]
+        (statement,) = policy["PolicyDocument"]["Statement"]
+        wanted = task.replace("arn:aws:", "arn:${AWS::Partition}:")
+        assert statement["Condition"] == {"ArnEquals": {"sts:TaskPolicyArn": {"Fn::Sub": wanted}}}
+
+
+def test_centralized_root_access_is_off_by_default_and_then_creates_and_sets_nothing() -> None:
+    deployment = _deployment(**ORG, **TRIAGE)
+    assert [r for r in ROOT_ACCESS_RESOURCES if deployment.exists(r)] == []
+    for function in ("DetectorFunction", "InteractFunction"):
+        env = deployment.properties(function)["Environment"]["Variables"]
+        assert ROOT_ACCESS_VARIABLES.isdisjoint(env), function
+    assert not _member().exists("ForwardRootAccessRule")
+
+
+def _settings(deployment: templates.Deployment, function: str) -> Settings:
+    env = {
+        k: str(v) for k, v in deployment.properties(function)["Environment"]["Variables"].items()
+    }
+    return Settings.from_env({**env, "AWS_REGION": "us-east-1"})
+
+
+@pytest.mark.parametrize(
+    ("parameters", "detector", "interact"),
+    [
+        (
+            {**ORG, **TRIAGE, "CentralizedRootAccess": "true"},
+            RootAccess(None),
+            RootAccess(None),
+        ),
+        (
+            {
+                **ORG,
+                **TRIAGE,
+                "CentralizedRootAccess": "true",
+                "RootKeyRemoval": "true",
+                "RootKeyRemovalDryRun": "false",
+            },
+            RootAccess(None, removal=True, removal_dry_run=False),
+            RootAccess(None, removal=True, removal_dry_run=False),
+        ),
+        (
+            {
+                **ORG,
+                **TRIAGE,
+                "CentralizedRootAccess": "true",
+                "RootAccessRoleArn": AUDIT_ROLE,
+                "RootKeyRemoval": "true",
+                "RootRemovalRoleArn": REMOVAL_ROLE,
+            },
+            RootAccess(AUDIT_ROLE, removal=True),
+            RootAccess(REMOVAL_ROLE, removal=True),
+        ),
+    ],
+    ids=["audit", "removal", "through-roles"],
+)
+def test_each_function_reads_the_root_access_its_role_may_use(
+    parameters: dict[str, str], detector: RootAccess, interact: RootAccess
+) -> None:
+    deployment = _deployment(**parameters)
+    assert _settings(deployment, "DetectorFunction").root_access == detector
+    assert _settings(deployment, "InteractFunction").root_access == interact
+
+
+@pytest.mark.parametrize(
+    ("parameters", "refusal"),
+    [
+        ({"CentralizedRootAccess": "true"}, "CentralizedRootAccessNeedsOrganization"),
+        ({**ORG, "RootAccessRoleArn": AUDIT_ROLE}, "RootAccessRoleNeedsCentralizedRootAccess"),
+        (
+            {**ORG, **TRIAGE, "RootKeyRemoval": "true"},
+            "RootKeyRemovalNeedsRootAccessAndInteractivity",
+        ),
+        (
+            {**ORG, "CentralizedRootAccess": "true", "RootKeyRemoval": "true"},
+            "RootKeyRemovalNeedsRootAccessAndInteractivity",
+        ),
+        (
+            {
+                **ORG,
+                **TRIAGE,
+                "CentralizedRootAccess": "true",
+                "RootAccessRoleArn": AUDIT_ROLE,
+                "RootKeyRemoval": "true",
+            },
+            "RootRemovalRoleWithTheAuditRole",
+        ),
+        (
+            {**ORG, **TRIAGE, "CentralizedRootAccess": "true", "RootRemovalRoleArn": REMOVAL_ROLE},
+            "RootRemovalRoleOnlyForRemovalThroughRoles",
+        ),
+    ],
+    ids=str,
+)
+def test_the_stack_refuses_root_access_settings_that_do_not_fit(
+    parameters: dict[str, str], refusal: str
+) -> None:
+    deploy = templates.infra_script("deploy")
+    given = {
+        "CodeBucket": "artifacts",
+        "CodeKey": "k",
+        "SlackChannelId": "C0SECALERTS",
+        **parameters,
+    }
+    problems = deploy.parameter_problems(DETECTOR, given)
+    assert problems
+    assert all(p.startswith(f"rule {refusal}:") for p in problems), problems
+
+
+def test_the_root_access_settings_that_fit_pass() -> None:
+    deploy = templates.infra_script("deploy")
+    base = {
+        "CodeBucket": "artifacts",
+        "CodeKey": "k",
+        **ORG,
+        **TRIAGE,
+        "CentralizedRootAccess": "true",
+    }
+    for extra in (
+        {},
+        {"RootKeyRemoval": "true"},
+        {"RootAccessRoleArn": AUDIT_ROLE},
+        {
+            "RootAccessRoleArn": AUDIT_ROLE,
+            "RootKeyRemoval": "true",
+            "RootRemovalRoleArn": REMOVAL_ROLE,
+        },
+    ):
+        assert deploy.parameter_problems(DETECTOR, {**base, **extra}) == [], extra
+
+
+def test_the_root_access_rules_invoke_the_detector_with_retries_and_the_dead_letter_queue() -> None:
+    deployment = _deployment(**ORG, CentralizedRootAccess="true")
+    for rule in ("DefaultBusRootAccessRule", "CentralBusRootAccessRule"):
+        (target,) = deployment.properties(rule)["Targets"]
+        assert target == {
+            "Id": "detector",
+            "Arn": "<DetectorFunction.Arn>",
+            "RetryPolicy": {"MaximumRetryAttempts": 24, "MaximumEventAgeInSeconds": 3600},
+            "DeadLetterConfig": {"Arn": "<DeadLetterQueue.Arn>"},
+        }
+        permission = deployment.properties(f"{rule}Permission")
+        assert (permission["Principal"], permission["SourceArn"]) == (
+            "events.amazonaws.com",
+            f"<{rule}.Arn>",
+        )
+    assert deployment.properties("CentralBusRootAccessRule")["EventBusName"] == "<CentralBus.Name>"
+    assert "EventBusName" not in deployment.properties("DefaultBusRootAccessRule")
+
+
+def test_root_access_yaml_trusts_one_role_for_each_task() -> None:
+    detector_role = "arn:aws:iam::111122223333:role/root-key-detector-DetectorRole-EXAMPLE"
+    interact_role = "arn:aws:iam::111122223333:role/root-key-detector-InteractRole-EXAMPLE"
+    alone = templates.Deployment(ROOT_ACCESS, {"DetectorRoleArn": detector_role})
+    assert not alone.exists("RemovalRole")
+    both = templates.Deployment(
+        ROOT_ACCESS, {"DetectorRoleArn": detector_role, "InteractRoleArn": interact_role}
+    )
+    for role, principal in (("AuditRole", detector_role), ("RemovalRole", interact_role)):
+        (trust,) = both.properties(role)["AssumeRolePolicyDocument"]["Statement"]
+        assert trust == {
+            "Effect": "Allow",
+            "Principal": {"AWS": principal},
+            "Action": "sts:AssumeRole",
+        }
+    assert {g.role: g.action for g in templates.grants(both)} == {
+        "AuditRole": "sts:AssumeRoot",
+        "RemovalRole": "sts:AssumeRoot",
+    }
+    assert ROOT_ACCESS["Rules"]["UsEast1Only"]["Assertions"][0]["Assert"] == {
+        "Fn::Equals": [{"Ref": "AWS::Region"}, "us-east-1"]
+    }
+    # The central stack's parameters take root-access.yaml's role ARNs (default names).
+    for name in ("RootAccessRoleArn", "RootRemovalRoleArn"):
+        pattern = DETECTOR["Parameters"][name]["AllowedPattern"]
+        assert re.search(pattern, AUDIT_ROLE)
+        assert re.search(pattern, REMOVAL_ROLE)
+        assert re.search(pattern, "")
+        assert not re.search(pattern, "root-key-detector-root-audit")
