@@ -100,6 +100,8 @@ class Dependencies:
     warm_up: Callable[[str], None] = field(default=lambda _account: None)
     # Slack interactivity: a key's alert carries the triage status line and buttons.
     triage: bool = False
+    # Uses of an alerted root key (root calls signed with it): replies in its thread.
+    key_uses: bool = False
     control: Control = ROOT_ACCESS_KEYS  # what findings and alerts report (FINDING_SEVERITY)
     _pool: ThreadPoolExecutor | None = None
 
@@ -175,6 +177,23 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
 
 
 def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
+    """Classify one event and carry out what its verdict requires, once; then, with
+    ``deps.key_uses``, note it as a use of the alerted root key that signed it (if one did:
+    a root CreateAccessKey signed with an alerted key is both).
+
+    Raises:
+        DetectorError: a step failed after retries (see :func:`_process`, and
+            :func:`detector.key_use.note_event`).
+    """
+    outcome = _process(event, deps)
+    if deps.key_uses:
+        from detector.key_use import note_event  # noqa: PLC0415 - key-use path only
+
+        note_event(event, deps)
+    return outcome
+
+
+def _process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
     """Classify one event and carry out what its verdict requires, once.
 
     Three rounds of parallel calls, each waiting only for what it depends on: (1) claim the

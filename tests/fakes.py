@@ -27,7 +27,7 @@ from detector.domain.delivery import (
 )
 from detector.domain.message import SlackMessage
 from detector.errors import AlertDeliveryError, ExternalServiceError, LedgerBusy
-from detector.ports import EventClaim
+from detector.ports import EventClaim, UseReplyClaim
 
 
 class Gate:
@@ -82,6 +82,15 @@ class _Key:
     bound_to: str | None = None
     origin: str | None = None
     members: set[str] = field(default_factory=set)
+    use_count: int = 0
+    use_last: datetime | None = None
+    reply_owner: str | None = None
+    reply_lease: float = 0.0
+    reply_at: float | None = None
+    reply_posted: bool = False
+    reply_upto: int = 0
+    reply_mark: int = 0
+    reply_count: int = 0
 
 
 class InMemoryLedger:
@@ -92,6 +101,7 @@ class InMemoryLedger:
         self.events: dict[str, _Event] = {}
         self.keys: dict[str, _Key] = {}
         self.gates: dict[str, Gate] = {}  # method name -> gate held before it runs
+        self.uses: set[str] = set()  # the use markers: events counted as a use of a key
         self.down: str | None = None  # an error code: every call fails (table missing, outage)
         self._lock = threading.RLock()
 
@@ -261,6 +271,64 @@ class InMemoryLedger:
             own.alias = unknown_fid
             own.alert_owner = own.alert_lease = None
             return True
+
+    # -- uses of an alerted key (the DynamoDB ledger's conditions, one lock for atomicity) ---
+
+    def count_use(self, fid: str, event_id: str) -> bool:
+        self._gate("count_use")
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None or event_id in self.uses:
+                return False
+            self.uses.add(event_id)
+            key.use_count += 1
+            return True
+
+    def record_last_use(self, fid: str, when: datetime) -> bool:
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None or (key.use_last is not None and key.use_last >= when):
+                return False
+            key.use_last = when
+            return True
+
+    def claim_use_reply(
+        self, fid: str, event_id: str, *, every_s: int, lease_s: float, pending: bool
+    ) -> UseReplyClaim | None:
+        self._gate("claim_use_reply")
+        now = self.clock()
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None:
+                return None
+            due = key.reply_posted and (key.reply_at or 0) <= now - every_s
+            if pending:
+                due = due and key.use_count > key.reply_mark
+            mine = not key.reply_posted and (key.reply_owner == event_id or key.reply_lease < now)
+            if not (key.reply_at is None or mine or due):
+                return None
+            claim = UseReplyClaim(
+                uses=max(0, key.use_count - key.reply_mark),
+                first=key.reply_count == 0,
+                retry=key.reply_owner == event_id and not key.reply_posted,
+            )
+            key.reply_owner, key.reply_lease = event_id, now + max(1, int(lease_s))
+            key.reply_posted, key.reply_at, key.reply_upto = False, now, key.use_count
+            return claim
+
+    def finish_use_reply(self, fid: str, event_id: str) -> None:
+        self._gate("finish_use_reply")
+        with self._lock:
+            key = self.keys[fid]
+            if key.reply_owner == event_id and not key.reply_posted:
+                key.reply_posted, key.reply_mark = True, key.reply_upto
+                key.reply_count += 1
+
+    def release_use_reply(self, fid: str, event_id: str) -> None:
+        with self._lock:
+            key = self.keys[fid]
+            if key.reply_owner == event_id and not key.reply_posted:
+                key.reply_lease = 0.0
 
     def _record(self, fid: str, key: _Key, claimed_by: str | None) -> KeyRecord:
         slot: AlertSlot | None = None
