@@ -26,7 +26,14 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.message import SlackMessage
-from detector.errors import AlertDeliveryError, ExternalServiceError, LedgerBusy
+from detector.domain.root_access import RemovalReport, RootKey
+from detector.errors import (
+    AlertDeliveryError,
+    AwsCallError,
+    ExternalServiceError,
+    Failure,
+    LedgerBusy,
+)
 from detector.ports import EventClaim, UseReplyClaim
 
 
@@ -508,3 +515,25 @@ class FakeConfirmer:
         else:
             state = KeyState.UNCONFIRMED if expect_present else KeyState.ABSENT
         return Confirmation(state, "fake IAM")
+
+
+class FakeRootCredentials:
+    """Centralized root access as the test sets it: root's keys per account, as an audit root
+    session lists them; an account in ``refused`` fails as AssumeRoot or IAM would."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, list[RootKey]] = {}
+        self.refused: dict[str, str] = {}  # account -> error code
+        self.listed: list[str] = []  # the accounts whose keys were listed, in order
+
+    def root_keys(self, account_id: str) -> list[RootKey]:
+        self.listed.append(account_id)
+        code = self.refused.get(account_id)
+        if code is not None:
+            raise AwsCallError("sts.AssumeRoot", code, "refused", failure=Failure.PERMANENT)
+        return list(self.keys.get(account_id, []))
+
+    def remove_root_key(self, account_id: str, key_id: str) -> RemovalReport:
+        keys = self.keys.get(account_id, [])
+        self.keys[account_id] = [k for k in keys if k.key_id != key_id]
+        return RemovalReport(("ListAccessKeys", "DeleteAccessKey", "ListAccessKeys"), gone=True)

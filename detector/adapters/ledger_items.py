@@ -65,7 +65,8 @@ def event_key(event_id: str) -> dict[str, Any]:
 
 def use_key(event_id: str) -> dict[str, Any]:
     """The key of a counted use's marker item."""
-    return {"pk": event_key(event_id)["pk"]["S"].replace("EVENT#", "USE#", 1), "sk": s("USE")}
+    pk = str(event_key(event_id)["pk"]["S"]).replace("EVENT#", "USE#", 1)
+    return {"pk": s(pk), "sk": s("USE")}
 
 
 def cancellation_codes(cause: BaseException | None) -> list[str] | None:
