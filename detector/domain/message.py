@@ -147,6 +147,8 @@ def build_message(
     (e.g. :func:`detector.domain.event.finding_fields_sound`'s answer).
     """
     emoji, title = _HEADLINES[verdict]
+    if event.form is InputForm.SWEEP and event.access_key_id:
+        title = "Root access key found by the sweep"
     if sweep_key_inactive(event):
         emoji, title = ":warning:", "Root access key found by the sweep (inactive)"
     account = event.account_id or "unknown account"
