@@ -188,7 +188,8 @@ def test_a_dry_run_says_per_key_what_it_would_do(world: World, root: Root) -> No
     assert "bind the unknown-key finding to key AKIA" in line.detail
     assert "alert key AKIA" in line.detail
     assert "(Inactive, created 2026-11-18T14:03:11.000Z)" in line.detail
-    assert KEY_ID not in line.detail and OTHER_KEY_ID not in line.detail  # masked
+    assert KEY_ID not in line.detail  # masked
+    assert OTHER_KEY_ID not in line.detail
     assert (len(world.slack.messages), len(world.hub.imports)) == (messages, imports)
 
 
