@@ -9,6 +9,7 @@ use, then at most one an hour with the count since the last).
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -66,9 +67,10 @@ def note_event(event: RootKeyEvent, deps: Dependencies) -> UseOutcome:
     return note_use(use, deps)
 
 
-def note_last_use(account: str, key: RootKey, deps: Dependencies) -> UseOutcome:
-    """The sweep's backstop: IAM's last use of a listed key, if newer than the ledger's."""
-    use = last_use(account, key)
+def note_last_use(account: str, key: RootKey, now: datetime, deps: Dependencies) -> UseOutcome:
+    """The sweep's backstop: IAM's last use of a listed key (read at ``now``), if newer than
+    the ledger's."""
+    use = last_use(account, key, now)
     return UseOutcome.NOT_A_USE if use is None else note_use(use, deps)
 
 
@@ -122,11 +124,16 @@ def _record_in_finding(deps: Dependencies, record: KeyRecord, use: KeyUse) -> No
     """The finding records the use, if it is newer than the finding's state (an open key)."""
     if record.finding is None or not record.open:
         return
-    if record.observed is not None and use.when <= record.observed:
+    stamp = use.when
+    if use.observed is not None and record.observed is not None:
+        # The sweep's observation: after any state the ledger holds (Security Hub ignores an
+        # import whose UpdatedAt is not newer).
+        stamp = max(use.observed, record.observed + timedelta(milliseconds=1))
+    if record.observed is not None and stamp <= record.observed:
         return  # the finding shows a newer state: Security Hub would ignore an older import
-    finding = with_last_use(record.finding, use)
+    finding = with_last_use(record.finding, use, stamp)
     deps.findings.import_finding(finding)
-    deps.ledger.record_state(record.fid, observed=use.when, open_=True, finding=finding, shown=None)
+    deps.ledger.record_state(record.fid, observed=stamp, open_=True, finding=finding, shown=None)
 
 
 def _reply(deps: Dependencies, record: KeyRecord, use: KeyUse, claim: UseReplyClaim) -> None:

@@ -297,8 +297,8 @@ class Sweeper:
             status = AccountStatus.RESOLVED if decision.resolve else AccountStatus.KNOWN
         for record in decision.resolve:
             self._resolve(record, now)
-        for plan in decision.keys:
-            note_last_use(account, plan.key, self._deps)
+        for plan in decision.keys if self._deps.key_uses else ():
+            note_last_use(account, plan.key, now, self._deps)
         said = [f"{p.action.value} {mask_key(p.key.key_id)}" for p in decision.keys]
         if decision.resolve:
             said.append(f"{len(decision.resolve)} finding(s) resolved")

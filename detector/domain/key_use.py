@@ -45,6 +45,7 @@ class KeyUse:
     source_ip: str | None = None
     region: str | None = None
     counted: bool = True  # a CloudTrail record (False: IAM's last-use date, count unknown)
+    observed: datetime | None = None  # when the sweep read IAM's last use (None: ``when``)
 
 
 def key_use(event: RootKeyEvent) -> KeyUse | None:
@@ -71,8 +72,8 @@ def key_use(event: RootKeyEvent) -> KeyUse | None:
     )
 
 
-def last_use(account: str, key: RootKey) -> KeyUse | None:
-    """The last use IAM reports for a key the sweep listed (None: never used)."""
+def last_use(account: str, key: RootKey, now: datetime) -> KeyUse | None:
+    """The last use IAM reports for a key the sweep listed at ``now`` (None: never used)."""
     if key.last_used is None:
         return None
     return KeyUse(
@@ -83,6 +84,7 @@ def last_use(account: str, key: RootKey) -> KeyUse | None:
         what=key.last_used_service or "a service IAM does not name",
         region=key.last_used_region,
         counted=False,
+        observed=now,
     )
 
 
@@ -91,8 +93,7 @@ def use_text(use: KeyUse, *, first: bool, uses: int) -> str:
     when = iso(use.when)
     if not use.counted:  # IAM's last-use date: how often is not known
         where = f", {use.region}" if use.region else ""
-        said = f"used at {when} ({use.what}{where}), the last use IAM reports"
-        return f"first use: {said}" if first else said
+        return f"used at {when} ({use.what}{where}), the last use IAM reports"
     source = use.source_ip or "an address not recorded"
     said = f"{use.what} from {source} at {when}"
     if first:
@@ -119,14 +120,15 @@ def use_message(use: KeyUse, fid: str, *, first: bool, uses: int) -> SlackMessag
     )
 
 
-def with_last_use(finding: dict[str, Any], use: KeyUse) -> dict[str, Any]:
-    """The key's finding recording its last use, observed at the use's time.
+def with_last_use(finding: dict[str, Any], use: KeyUse, observed: datetime) -> dict[str, Any]:
+    """The key's finding recording its last use, as observed at ``observed``.
 
-    ``UpdatedAt`` is the use's own time: Security Hub keeps the newest ``UpdatedAt``, so a
-    later state of the key (its deletion) still wins over the record of an earlier use.
+    For a CloudTrail record that is the use's own time: Security Hub keeps the newest
+    ``UpdatedAt``, so a later state of the key (its deletion) still wins over the record of an
+    earlier use. The sweep observes at its own time, as its other imports do.
     """
     out = copy.deepcopy(finding)
-    out["UpdatedAt"] = out["LastObservedAt"] = iso(use.when)
+    out["UpdatedAt"] = out["LastObservedAt"] = iso(observed)
     raw = {
         "LastUsedAt": iso(use.when),
         "LastUsedBy": use.what,

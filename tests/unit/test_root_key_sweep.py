@@ -203,10 +203,29 @@ def test_iams_last_use_newer_than_the_ledgers_is_a_reply_once(world: World, root
     alert = world.slack.top_level()[0]
     (reply,) = world.slack.replies(alert)
     text = reply.message.text.replace("\u200b", "")  # Slack-escaped
-    assert "first use: used at 2026-11-20T19:03:11.000Z (s3, eu-west-1)" in text
+    assert "used at 2026-11-20T19:03:11.000Z (s3, eu-west-1), the last use IAM reports" in text
     assert world.finding()["ProductFields"]["root-key-detector/LastUsedAt"] == (
         "2026-11-20T19:03:11.000Z"
     )
     world.clock.now += 2 * 3600
     _sweep(world, root, T0 + timedelta(days=2))  # the same last use: nothing new
     assert len(world.slack.replies(alert)) == 1
+
+
+def test_a_found_keys_last_use_is_in_its_new_thread_and_finding(world: World, root: Root) -> None:
+    world.deps.key_uses = True
+    root.hold(RootKey(KEY_ID, "Active", T0 - timedelta(days=30), T0 - timedelta(days=1), "ec2"))
+    _sweep(world, root, T0)
+
+    alert = world.slack.top_level()[0]
+    (reply,) = world.slack.replies(alert)
+    assert "(ec2), the last use IAM reports" in reply.message.text.replace("\u200b", "")
+    finding = world.finding()
+    assert finding["ProductFields"]["root-key-detector/LastUsedAt"] == "2026-11-19T14:03:11.000Z"
+    assert finding["UpdatedAt"] > world.hub.imports[0]["UpdatedAt"]
+
+
+def test_without_key_uses_the_sweep_does_not_read_last_use(world: World, root: Root) -> None:
+    root.hold(RootKey(KEY_ID, "Active", T0 - timedelta(days=30), T0 - timedelta(days=1), "ec2"))
+    _sweep(world, root, T0)
+    assert world.slack.replies(world.slack.top_level()[0]) == []
