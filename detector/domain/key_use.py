@@ -5,6 +5,13 @@ long-term key (``AKIA…``) was signed with that key, whatever the call ("CloudT
 userIdentity element", CloudTrail user guide; the prefixes: "Unique identifiers", IAM user
 guide). The detector follows only keys it alerted on: the first use is a reply in the key's
 thread, later ones at most one reply an hour with a count, and the finding records the last.
+
+What reaches the detector within seconds: the records its event rules route. EventBridge
+matches write management events by default, read-only ones (most Get*, List*, Describe*) only
+for a rule whose state is ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS, and data events only
+if a trail logs them ("Receiving read-only management events from AWS services", EventBridge
+user guide). Every other use is seen by the daily sweep, through ``GetAccessKeyLastUsed``: the
+last use only, so without a count ("AccessKeyLastUsed", IAM API reference).
 """
 
 from __future__ import annotations
@@ -81,11 +88,17 @@ def last_use(account: str, key: RootKey, now: datetime) -> KeyUse | None:
         key_id=key.key_id,
         event_id=f"{SWEEP_USE_PREFIX}{account}-{iso(key.last_used)}",
         when=key.last_used,
-        what=key.last_used_service or "a service IAM does not name",
-        region=key.last_used_region,
+        what=_named(key.last_used_service) or "a service IAM does not name",
+        region=_named(key.last_used_region),
         counted=False,
         observed=now,
     )
+
+
+def _named(value: str | None) -> str | None:
+    """IAM's ServiceName or Region, None for its "N/A" ("AccessKeyLastUsed", IAM API
+    reference: no use since IAM began tracking)."""
+    return None if not value or value == "N/A" else value
 
 
 def use_text(use: KeyUse, *, first: bool, uses: int) -> str:

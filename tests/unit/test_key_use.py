@@ -14,7 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detector.domain.event import parse_event
-from detector.domain.key_use import key_use, use_text
+from detector.domain.key_use import key_use, last_use, use_text
+from detector.domain.root_access import RootKey
 from detector.errors import AlertDeliveryError
 from detector.key_use import UseOutcome, note_event
 from tests.factories import (
@@ -242,3 +243,13 @@ def test_any_root_record_is_read_and_a_use_only_of_a_long_term_key(
     assert found.key_id.startswith("AKIA")
     assert found.source_ip is None or isinstance(found.source_ip, str)
     assert found.region is None or isinstance(found.region, str)
+
+
+def test_iams_not_applicable_service_and_region_are_not_shown() -> None:
+    key = RootKey(KEY_ID, "Active", T0, T0 + timedelta(days=1), "N/A", "N/A")
+    found = last_use(ACCOUNT, key, T0 + timedelta(days=2))
+    assert found is not None
+    assert use_text(found, first=False, uses=0) == (
+        "used at 2026-11-21T14:03:11.000Z (a service IAM does not name), the last use IAM reports"
+    )
+    assert last_use(ACCOUNT, RootKey(KEY_ID, "Active", T0), T0) is None  # never used
