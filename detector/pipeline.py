@@ -132,9 +132,11 @@ class Outcome:
     finding_id: str | None = None
     slack_ts: str | None = None
     actions: list[Action] = field(default_factory=list)
+    key_use: str | None = None  # the record as a use of an alerted root key (key_use.py)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
+        use = {"key_use": self.key_use} if self.key_use else {}
         return {
             "event_id": self.event_id,
             "verdict": self.verdict.value,
@@ -145,7 +147,7 @@ class Outcome:
             "finding_id": self.finding_id,
             "slack_ts": self.slack_ts,
             "actions": [a.value for a in self.actions],
-        }
+        } | use
 
 
 def run(doc: Any, deps: Dependencies) -> list[Outcome]:
@@ -187,9 +189,10 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
     """
     outcome = _process(event, deps)
     if deps.key_uses:
-        from detector.key_use import note_event  # noqa: PLC0415 - key-use path only
+        from detector.key_use import UseOutcome, note_event  # noqa: PLC0415 - key uses only
 
-        note_event(event, deps)
+        noted = note_event(event, deps)
+        outcome.key_use = None if noted is UseOutcome.NOT_A_USE else noted.value
     return outcome
 
 

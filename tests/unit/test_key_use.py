@@ -64,8 +64,10 @@ def _replies(world: World) -> list[str]:
 def test_the_first_use_is_a_reply_and_the_finding_records_it(world: World) -> None:
     world.run(create(0))
     created = world.finding()
-    world.run(use(60))
+    outcome = world.run(use(60))
 
+    assert outcome.as_dict()["key_use"] == "replied"
+    assert outcome.status.value == "ignored"  # no event of root's keys: only a use
     (reply,) = _replies(world)
     assert f"first use: ListBuckets (s3.amazonaws.com) from {SOURCE_IP} at" in reply
     assert "2026-11-20T14:04:11.000Z" in reply
@@ -83,7 +85,7 @@ def test_later_uses_are_one_reply_an_hour_with_the_count(world: World) -> None:
     world.run(create(0))
     world.run(use(60))
     world.run(use(120))
-    world.run(use(180))
+    assert world.run(use(180)).key_use == "counted"
     assert len(_replies(world)) == 1  # within the hour: counted only
     world.clock.now += HOUR
     world.run(use(HOUR + 240))
