@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from detector.config import SlackMode
 from detector.domain.delivery import KeyRecord, SlotState, refusal
 from detector.domain.event import RootKeyEvent
 from detector.domain.finding import finding_id
@@ -80,9 +81,13 @@ def alerted_record(deps: Dependencies, account: str, key_id: str) -> KeyRecord |
     record = ledger.read_key(finding_id(account, key_id))
     if record is not None and record.alias:
         record = ledger.read_key(record.alias)
-    if record is None or record.slot is None or record.slot.state is not SlotState.POSTED:
+    if record is None:
         return None
-    return record
+    if record.slot is not None and record.slot.state is SlotState.POSTED:
+        return record
+    # A webhook has no thread and no alert slot: a filed finding means the alert went out.
+    webhook = deps.slack_mode is SlackMode.WEBHOOK
+    return record if webhook and record.finding is not None else None
 
 
 def note_use(use: KeyUse, deps: Dependencies) -> UseOutcome:

@@ -27,7 +27,7 @@ from tests.factories import (
     envelope,
     record,
 )
-from tests.fakes import Gate
+from tests.fakes import FakeSlack, Gate
 from tests.unit.test_delivery_interleavings import T0, World, _at, create
 
 HOUR = 3600
@@ -255,3 +255,20 @@ def test_iams_not_applicable_service_and_region_are_not_shown() -> None:
         "used at 2026-11-21T14:03:11.000Z (a service IAM does not name), the last use IAM reports"
     )
     assert last_use(ACCOUNT, RootKey(KEY_ID, "Active", T0), T0) is None  # never used
+
+
+class _Webhook(FakeSlack):
+    """An incoming webhook: no threads, so no alert slot either."""
+
+    supports_threads = False
+
+
+def test_with_a_webhook_a_use_is_a_message_of_its_own(world: World) -> None:
+    world.slack = world.deps.alerter = _Webhook()
+    world.run(create(0))
+    world.run(use(60))
+    world.run(use(61))
+
+    alert, first_use = world.slack.top_level()
+    assert "first use" in first_use.message.text
+    assert alert.thread is None
