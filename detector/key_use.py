@@ -27,6 +27,7 @@ from detector.domain.key_use import (
 )
 from detector.domain.root_access import RootKey
 from detector.domain.text import mask_key
+from detector.errors import LedgerBusy
 from detector.log import get_logger
 from detector.ports import UseReplyClaim
 
@@ -76,18 +77,28 @@ def note_last_use(account: str, key: RootKey, now: datetime, deps: Dependencies)
 
 
 def alerted_record(deps: Dependencies, account: str, key_id: str) -> KeyRecord | None:
-    """The record holding the story of a key the detector alerted on (None: never alerted)."""
+    """The record holding the story of a key the detector alerted on (None: never alerted).
+
+    Raises:
+        LedgerBusy: the key's alert is being posted (transient: the use is tried again).
+    """
     ledger = deps.ledger
     record = ledger.read_key(finding_id(account, key_id))
     if record is not None and record.alias:
         record = ledger.read_key(record.alias)
     if record is None:
         return None
-    if record.slot is not None and record.slot.state is SlotState.POSTED:
-        return record
-    # A webhook has no thread and no alert slot: a filed finding means the alert went out.
-    webhook = deps.slack_mode is SlackMode.WEBHOOK
-    return record if webhook and record.finding is not None else None
+    if record.slot is None:
+        # A webhook has no thread and no alert slot: a filed finding means the alert went out.
+        webhook = deps.slack_mode is SlackMode.WEBHOOK
+        return record if webhook and record.finding is not None else None
+    if record.slot.state is not SlotState.POSTED:
+        # The key's alert is being posted now (a use right after the key's creation): the
+        # use's event is tried again once it is.
+        raise LedgerBusy(
+            "ledger", "AlertInProgress", "the key's alert is not posted yet", transient=True
+        )
+    return record
 
 
 def note_use(use: KeyUse, deps: Dependencies) -> UseOutcome:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from detector.domain.event import parse_event
 from detector.domain.key_use import key_use, last_use, use_text
 from detector.domain.root_access import RootKey
-from detector.errors import AlertDeliveryError
+from detector.errors import AlertDeliveryError, LedgerBusy
 from detector.key_use import UseOutcome, note_event
 from tests.factories import (
     ACCOUNT,
@@ -272,3 +272,17 @@ def test_with_a_webhook_a_use_is_a_message_of_its_own(world: World) -> None:
     alert, first_use = world.slack.top_level()
     assert "first use" in first_use.message.text
     assert alert.thread is None
+
+
+def test_a_use_while_the_keys_alert_is_being_posted_is_tried_again(world: World) -> None:
+    posting = Gate()
+    world.slack.post_gates.append(posting)
+    join = world.in_thread(create(0))
+    assert posting.reached.wait(10)
+    with pytest.raises(LedgerBusy):
+        world.run(use(1))
+    posting.open()
+    join()
+    world.run(use(1))  # the retry
+    (reply,) = _replies(world)
+    assert "first use" in reply
