@@ -113,20 +113,21 @@ def note_use(use: KeyUse, deps: Dependencies) -> UseOutcome:
     if use.counted:
         ledger.count_use(record.fid, use.event_id)
     newer = ledger.record_last_use(record.fid, use.when)
-    if not use.counted and not newer:
-        return UseOutcome.NOT_NEWER
+    # IAM's last use, if no newer than the ledger's, still reports the uses counted since the
+    # last reply once the hour has passed (no later use came to report them).
     claim = ledger.claim_use_reply(
         record.fid,
         use.event_id,
         every_s=int(REPLY_EVERY.total_seconds()),
         lease_s=deps.lease_s,
-        pending=use.counted,
+        pending=use.counted or not newer,
     )
     if claim is None:
-        log.info("key use counted", extra=fields)
-        return UseOutcome.COUNTED
+        log.info("key use counted" if use.counted else "key use known", extra=fields)
+        return UseOutcome.COUNTED if use.counted else UseOutcome.NOT_NEWER
     try:
-        _record_in_finding(deps, record, use)
+        if newer or claim.retry:  # an older use never replaces the finding's last use
+            _record_in_finding(deps, record, use)
         _reply(deps, record, use, claim)
     except BaseException:
         ledger.release_use_reply(record.fid, use.event_id)

@@ -104,14 +104,15 @@ def _named(value: str | None) -> str | None:
 def use_text(use: KeyUse, *, first: bool, uses: int) -> str:
     """The reply's words: the first use, a count since the last reply, or IAM's last use."""
     when = iso(use.when)
+    plural = "use" if uses == 1 else "uses"
     if not use.counted:  # IAM's last-use date: how often is not known
         where = f", {use.region}" if use.region else ""
-        return f"used at {when} ({use.what}{where}), the last use IAM reports"
+        said = f"used at {when} ({use.what}{where}), the last use IAM reports"
+        return f"{uses} {plural} since the last reply; {said}" if uses else said
     source = use.source_ip or "an address not recorded"
     said = f"{use.what} from {source} at {when}"
     if first:
         return f"first use: {said}"
-    plural = "use" if uses == 1 else "uses"
     return f"{uses} {plural} since the last reply; the latest: {said}"
 
 

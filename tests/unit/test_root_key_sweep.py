@@ -12,7 +12,7 @@ from detector.domain.delivery import Action
 from detector.domain.finding import UNKNOWN_KEY, finding_id
 from detector.domain.root_access import RootKey
 from detector.sweep import Sweeper
-from tests.factories import ACCOUNT, KEY_ID, OTHER_ACCOUNT, OTHER_KEY_ID, update_record
+from tests.factories import ACCOUNT, KEY_ID, OTHER_ACCOUNT, OTHER_KEY_ID, record, update_record
 from tests.fakes import FakeRootCredentials
 from tests.unit.test_delivery_interleavings import T0, World, create, delete
 
@@ -229,3 +229,36 @@ def test_without_key_uses_the_sweep_does_not_read_last_use(world: World, root: R
     root.hold(RootKey(KEY_ID, "Active", T0 - timedelta(days=30), T0 - timedelta(days=1), "ec2"))
     _sweep(world, root, T0)
     assert world.slack.replies(world.slack.top_level()[0]) == []
+
+
+def test_uses_counted_after_the_last_reply_are_reported_by_the_next_sweep(
+    world: World, root: Root
+) -> None:
+    """Uses within the hour after a reply are only counted; if no later use comes to report
+    them, the daily sweep does."""
+    world.deps.key_uses = True
+    world.run(create(0))
+    for seconds in (60, 120, 180):
+        world.run(_use(seconds))
+    root.hold(RootKey(KEY_ID, "Active", T0, T0 + timedelta(seconds=180), "s3", "us-east-1"))
+    world.clock.now += 3600
+    _sweep(world, root, T0 + timedelta(days=1))
+
+    alert = world.slack.top_level()[0]
+    first, backstop = (m.message.text.replace("\u200b", "") for m in world.slack.replies(alert))
+    assert "first use" in first
+    assert "2 uses since the last reply; used at 2026-11-20T14:06:11.000Z (s3, us-east-1)" in (
+        backstop
+    )
+
+
+def _use(seconds: int) -> dict[str, Any]:
+    return record(
+        eventSource="s3.amazonaws.com",
+        eventName="ListBuckets",
+        eventID=f"use-{seconds}",
+        eventTime=(T0 + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        requestParameters=None,
+        responseElements=None,
+        **{"userIdentity.accessKeyId": KEY_ID},
+    )
