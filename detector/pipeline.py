@@ -102,6 +102,8 @@ class Dependencies:
     # Slack interactivity: a key's alert carries the triage status line and buttons.
     triage: bool = False
     removal: bool = False  # ...and the Remove key button (ROOT_KEY_REMOVAL)
+    # Uses of an alerted root key (root calls signed with it): replies in its thread.
+    key_uses: bool = False
     control: Control = ROOT_ACCESS_KEYS  # what findings and alerts report (FINDING_SEVERITY)
     _pool: ThreadPoolExecutor | None = None
 
@@ -132,9 +134,11 @@ class Outcome:
     finding_id: str | None = None
     slack_ts: str | None = None
     actions: list[Action] = field(default_factory=list)
+    key_use: str | None = None  # the record as a use of an alerted root key (key_use.py)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready view."""
+        use = {"key_use": self.key_use} if self.key_use else {}
         return {
             "event_id": self.event_id,
             "verdict": self.verdict.value,
@@ -145,7 +149,7 @@ class Outcome:
             "finding_id": self.finding_id,
             "slack_ts": self.slack_ts,
             "actions": [a.value for a in self.actions],
-        }
+        } | use
 
 
 def run(doc: Any, deps: Dependencies) -> list[Outcome]:
@@ -177,6 +181,24 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
 
 
 def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
+    """Classify one event and carry out what its verdict requires, once; then, with
+    ``deps.key_uses``, note it as a use of the alerted root key that signed it (if one did:
+    a root CreateAccessKey signed with an alerted key is both).
+
+    Raises:
+        DetectorError: a step failed after retries (see :func:`_process`, and
+            :func:`detector.key_use.note_event`).
+    """
+    outcome = _process(event, deps)
+    if deps.key_uses:
+        from detector.key_use import UseOutcome, note_event  # noqa: PLC0415 - key uses only
+
+        noted = note_event(event, deps)
+        outcome.key_use = None if noted is UseOutcome.NOT_A_USE else noted.value
+    return outcome
+
+
+def _process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
     """Classify one event and carry out what its verdict requires, once.
 
     Three rounds of parallel calls, each waiting only for what it depends on: (1) claim the

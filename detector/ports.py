@@ -172,7 +172,45 @@ class NoticeLedger(Protocol):
         ...
 
 
-class Ledger(EventLedger, KeyLedger, NoticeLedger, Protocol):
+@dataclass(frozen=True, slots=True)
+class UseReplyClaim:
+    """This event's claim on a key's next use reply (see :class:`KeyUseLedger`)."""
+
+    uses: int  # uses counted in real time since the last use reply (0 for the sweep's)
+    first: bool  # no use reply of this key was posted before
+    retry: bool  # this event held the claim before: look for its post before posting
+
+
+class KeyUseLedger(Protocol):
+    """The uses of an alerted key: counted once per event, and at most one reply an hour."""
+
+    def count_use(self, fid: str, event_id: str) -> bool:
+        """Count one use of the key, once per event however often it is delivered or retried;
+        False when the event was counted before or the key has no record."""
+        ...
+
+    def record_last_use(self, fid: str, when: datetime) -> bool:
+        """Record the key's newest use unless a use as new is recorded; True when recorded."""
+        ...
+
+    def claim_use_reply(
+        self, fid: str, event_id: str, *, every_s: int, lease_s: float, pending: bool
+    ) -> UseReplyClaim | None:
+        """Claim the key's next use reply: the first one; once ``every_s`` have passed since
+        the last one (with ``pending``, only if uses were counted since); an abandoned or this
+        event's own claim. None otherwise (another event holds it, or the last is recent)."""
+        ...
+
+    def finish_use_reply(self, fid: str, event_id: str) -> None:
+        """The claimed reply is posted: the uses it reported are reported."""
+        ...
+
+    def release_use_reply(self, fid: str, event_id: str) -> None:
+        """Posting the claimed reply failed: the next use (or this event's retry) may claim."""
+        ...
+
+
+class Ledger(EventLedger, KeyLedger, NoticeLedger, KeyUseLedger, Protocol):
     """Delivery state in the security account: events' progress and keys' records."""
 
 

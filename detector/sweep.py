@@ -17,12 +17,21 @@ from detector import pipeline, retry
 from detector.domain.delivery import KeyRecord, MessageKind, SlotState, Status
 from detector.domain.dependencies import Assessment, Check, Verdict, assess, problems
 from detector.domain.finding import iso, refreshed, resolved
+from detector.domain.key_reconcile import KeyAction, KeyPlan, KeysDecision, decide_keys
 from detector.domain.message import resolution_message, sweep_digest
 from detector.domain.reconcile import AccountStatus, decide
-from detector.domain.sweep_event import SWEEP_EVENT_PREFIX, SWEEP_RESOLVED, sweep_event
+from detector.domain.root_access import RootKey
+from detector.domain.sweep_event import (
+    SWEEP_EVENT_PREFIX,
+    SWEEP_RESOLVED,
+    key_sweep_event,
+    sweep_event,
+)
+from detector.domain.text import mask_key
 from detector.errors import AwsCallError, DetectorError, SweepError
+from detector.key_use import note_last_use
 from detector.log import get_logger
-from detector.ports import DependencyReader, KeyInventory
+from detector.ports import DependencyReader, KeyInventory, RootCredentials
 
 GONE = "IAM reports that the root user holds no access key"
 
@@ -106,12 +115,19 @@ class SweepSummary:
 
 
 class Sweeper:
-    """Runs one sweep over a list of accounts with bounded concurrency."""
+    """Runs one sweep over a list of accounts with bounded concurrency.
+
+    With ``root_credentials`` (centralized root access: an audit root session per account)
+    it lists root's keys and gives each its own finding; without, it asks ``inventory``
+    only whether root holds a key, and files an ``unknown-key`` finding.
+    """
 
     def __init__(
         self,
         deps: pipeline.Dependencies,
         inventory: KeyInventory,
+        root_credentials: RootCredentials | None = None,
+        /,
         *,
         dependencies: DependencyReader | None = None,
         dry_run: bool = False,
@@ -122,6 +138,8 @@ class Sweeper:
         self._deps = deps
         self._inventory = inventory
         self._dependencies = dependencies
+        # Centralized root access: root's keys by id (None: only whether root holds a key).
+        self._root = root_credentials
         self._dry_run = dry_run  # read and decide, say what would be done, do none of it
         self._concurrency = concurrency
         self._settle = timedelta(seconds=settle_s)
@@ -174,16 +192,26 @@ class Sweeper:
 
     def _one(self, account: str, records: list[KeyRecord]) -> AccountResult:
         try:
-            present = self._inventory.root_keys_present(account)
+            read = self._read(account)
         except Exception as exc:  # noqa: BLE001 - one account's failure is reported, not fatal
             return self._failed(account, exc, action=False)
         try:
-            act = self._would if self._dry_run else self._act
-            result = act(account, present, records)
+            if isinstance(read, bool):
+                act = self._would if self._dry_run else self._act
+                result = act(account, read, records)
+            else:
+                act_keys = self._would_keys if self._dry_run else self._act_keys
+                result = act_keys(account, read, records)
         except Exception as exc:  # noqa: BLE001 - reported, and the sweep fails at the end
             result = self._failed(account, exc, action=True)
         result.dependencies = self._check_dependencies(account)
         return result
+
+    def _read(self, account: str) -> bool | list[RootKey]:
+        """Root's keys (centralized root access), else whether root holds any."""
+        if self._root is not None:
+            return self._root.root_keys(account)
+        return self._inventory.root_keys_present(account)
 
     def _check_dependencies(self, account: str) -> tuple[Assessment, ...]:
         """The account's trail, rule and hub, judged; all unreadable if it cannot be entered."""
@@ -246,6 +274,82 @@ class Sweeper:
         said = "; ".join(p for p in plans if p) or "nothing"
         return AccountResult(account, decision.status, f"would: {said}")
 
+    def _decide_keys(
+        self, account: str, keys: list[RootKey], records: list[KeyRecord]
+    ) -> tuple[datetime, KeysDecision]:
+        now = self._now()
+        unalerted = frozenset(r.fid for r in records if self._alert_missing(r))
+        decision = decide_keys(
+            account, keys, records, now, settle=self._settle, unalerted=unalerted
+        )
+        return now, decision
+
+    def _act_keys(
+        self, account: str, keys: list[RootKey], records: list[KeyRecord]
+    ) -> AccountResult:
+        """Each listed key: its own finding and alert, a take-over of an earlier sweep's
+        unknown-key finding, a status change, a re-import; then IAM's last use of each (the
+        backstop of :mod:`detector.key_use`); the records no listed key is theirs, resolved."""
+        now, decision = self._decide_keys(account, keys, records)
+        status = decision.status
+        changed = [self._carry_out(account, plan, now) for plan in decision.keys]
+        if status is AccountStatus.ALERTED and not any(changed):
+            status = AccountStatus.RESOLVED if decision.resolve else AccountStatus.KNOWN
+        for record in decision.resolve:
+            self._resolve(record, now)
+        for plan in decision.keys if self._deps.key_uses else ():
+            note_last_use(account, plan.key, now, self._deps)
+        said = [f"{p.action.value} {mask_key(p.key.key_id)}" for p in decision.keys]
+        if decision.resolve:
+            said.append(f"{len(decision.resolve)} finding(s) resolved")
+        if decision.settling:
+            said.append(f"{len(decision.settling)} recent finding(s) not resolved yet")
+        return AccountResult(account, status, "; ".join(said))
+
+    def _carry_out(self, account: str, plan: KeyPlan, now: datetime) -> bool:
+        """One listed key's action; True when it changed anything (not a same-day re-run)."""
+        if plan.action is KeyAction.KNOWN:
+            return False
+        if plan.action is KeyAction.REFRESH:
+            assert plan.record is not None  # noqa: S101 - decide_keys() gives it
+            self._refresh(plan.record, now)
+            return False
+        origin = plan.record.origin if plan.action is KeyAction.REALERT and plan.record else None
+        event = key_sweep_event(account, plan.key, now, event_id=origin)
+        if plan.action is KeyAction.TAKE_OVER:
+            assert plan.record is not None  # noqa: S101 - decide_keys() gives it
+            self._take_over(plan, plan.record, event.event_id, now)
+        outcome = pipeline.process(event, self._deps)
+        return outcome.status is not Status.DUPLICATE
+
+    def _take_over(self, plan: KeyPlan, unknown: KeyRecord, event_id: str, now: datetime) -> None:
+        """Bind an earlier sweep's unknown-key record to the listed key (one story, not two):
+        the key's own record points at it, so its event replies in that thread."""
+        ledger = self._deps.ledger
+        ledger.open_key(
+            plan.fid,
+            account=unknown.account,
+            key_id=plan.key.key_id,
+            event_id=event_id,
+            seen=now,
+            lease_s=self._deps.lease_s,
+            claim=False,
+        )
+        ledger.bind(unknown.fid, plan.key.key_id, plan.fid)
+
+    def _would_keys(
+        self, account: str, keys: list[RootKey], records: list[KeyRecord]
+    ) -> AccountResult:
+        """What :meth:`_act_keys` would do, per key, said in ``detail``; nothing is done."""
+        _, decision = self._decide_keys(account, keys, records)
+        plans = [_would_key(plan) for plan in decision.keys]
+        if decision.resolve:
+            plans.append(f"resolve {len(decision.resolve)} finding(s)")
+        if decision.settling:
+            plans.append(f"wait for {len(decision.settling)} recent finding(s)")
+        said = "; ".join(plans) or "nothing"
+        return AccountResult(account, decision.status, f"would: {said}")
+
     def _alert_missing(self, record: KeyRecord) -> bool:
         """A record a sweep opened whose event never finished (its alert, say, failed)."""
         if not record.open or not (record.origin or "").startswith(SWEEP_EVENT_PREFIX):
@@ -294,3 +398,24 @@ class Sweeper:
         except BaseException:
             deps.ledger.release_event(marker, claim.token, progress)
             raise
+
+
+_WOULD = {
+    KeyAction.ALERT: "alert",
+    KeyAction.TAKE_OVER: "bind the unknown-key finding to",
+    KeyAction.STATUS: "say the new status of",
+    KeyAction.REALERT: "alert again",
+    KeyAction.REFRESH: "re-import the finding of",
+    KeyAction.KNOWN: "leave",
+}
+
+
+def _would_key(plan: KeyPlan) -> str:
+    """What the sweep would do about one listed key, with what IAM says of it."""
+    key = plan.key
+    facts = [key.status]
+    if key.created is not None:
+        facts.append(f"created {iso(key.created)}")
+    if key.last_used is not None:
+        facts.append(f"last used {iso(key.last_used)}")
+    return f"{_WOULD[plan.action]} key {mask_key(key.key_id)} ({', '.join(facts)})"

@@ -26,7 +26,7 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.message import SlackMessage
-from detector.domain.root_access import RemovalReport
+from detector.domain.root_access import RemovalReport, RootKey
 from detector.errors import (
     AlertDeliveryError,
     AwsCallError,
@@ -35,7 +35,7 @@ from detector.errors import (
     FindingImportError,
     LedgerBusy,
 )
-from detector.ports import EventClaim
+from detector.ports import EventClaim, UseReplyClaim
 
 
 class Gate:
@@ -99,6 +99,15 @@ class _Key:
     removal_id: str | None = None
     removal_by: str | None = None
     removal_expires: int = 0
+    use_count: int = 0
+    use_last: datetime | None = None
+    reply_owner: str | None = None
+    reply_lease: float = 0.0
+    reply_at: float | None = None
+    reply_posted: bool = False
+    reply_upto: int = 0
+    reply_mark: int = 0
+    reply_count: int = 0
 
 
 class InMemoryLedger:
@@ -109,6 +118,7 @@ class InMemoryLedger:
         self.events: dict[str, _Event] = {}
         self.keys: dict[str, _Key] = {}
         self.gates: dict[str, Gate] = {}  # method name -> gate held before it runs
+        self.uses: set[str] = set()  # the use markers: events counted as a use of a key
         self.down: str | None = None  # an error code: every call fails (table missing, outage)
         self._lock = threading.RLock()
 
@@ -278,6 +288,64 @@ class InMemoryLedger:
             own.alias = unknown_fid
             own.alert_owner = own.alert_lease = None
             return True
+
+    # -- uses of an alerted key (the DynamoDB ledger's conditions, one lock for atomicity) ---
+
+    def count_use(self, fid: str, event_id: str) -> bool:
+        self._gate("count_use")
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None or event_id in self.uses:
+                return False
+            self.uses.add(event_id)
+            key.use_count += 1
+            return True
+
+    def record_last_use(self, fid: str, when: datetime) -> bool:
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None or (key.use_last is not None and key.use_last >= when):
+                return False
+            key.use_last = when
+            return True
+
+    def claim_use_reply(
+        self, fid: str, event_id: str, *, every_s: int, lease_s: float, pending: bool
+    ) -> UseReplyClaim | None:
+        self._gate("claim_use_reply")
+        now = self.clock()
+        with self._lock:
+            key = self.keys.get(fid)
+            if key is None:
+                return None
+            due = key.reply_posted and (key.reply_at or 0) <= now - every_s
+            if pending:
+                due = due and key.use_count > key.reply_mark
+            mine = not key.reply_posted and (key.reply_owner == event_id or key.reply_lease < now)
+            if not (key.reply_at is None or mine or due):
+                return None
+            claim = UseReplyClaim(
+                uses=max(0, key.use_count - key.reply_mark),
+                first=key.reply_count == 0,
+                retry=key.reply_owner == event_id and not key.reply_posted,
+            )
+            key.reply_owner, key.reply_lease = event_id, now + max(1, int(lease_s))
+            key.reply_posted, key.reply_at, key.reply_upto = False, now, key.use_count
+            return claim
+
+    def finish_use_reply(self, fid: str, event_id: str) -> None:
+        self._gate("finish_use_reply")
+        with self._lock:
+            key = self.keys[fid]
+            if key.reply_owner == event_id and not key.reply_posted:
+                key.reply_posted, key.reply_mark = True, key.reply_upto
+                key.reply_count += 1
+
+    def release_use_reply(self, fid: str, event_id: str) -> None:
+        with self._lock:
+            key = self.keys[fid]
+            if key.reply_owner == event_id and not key.reply_posted:
+                key.reply_lease = 0.0
 
     def _record(self, fid: str, key: _Key, claimed_by: str | None) -> KeyRecord:
         slot: AlertSlot | None = None
@@ -603,7 +671,7 @@ class FakeWorkflow:
         self.updates.append((account, dict(identifier), status, note, author))
 
 
-class FakeRootCredentials:
+class FakeRootRemoval:
     """Root's keys per member account, and removal in a delete session: ``deny`` an operation
     (as a task policy that does not allow it would), or ``keep`` a key IAM still lists after
     its deletion. ``removals`` counts the sessions opened."""
@@ -633,3 +701,25 @@ class FakeRootCredentials:
             held.remove(key_id)
         calls.append("iam.ListAccessKeys")
         return RemovalReport(tuple(calls), gone=key_id not in held)
+
+
+class FakeRootCredentials:
+    """Centralized root access as the test sets it: root's keys per account, as an audit root
+    session lists them; an account in ``refused`` fails as AssumeRoot or IAM would."""
+
+    def __init__(self) -> None:
+        self.keys: dict[str, list[RootKey]] = {}
+        self.refused: dict[str, str] = {}  # account -> error code
+        self.listed: list[str] = []  # the accounts whose keys were listed, in order
+
+    def root_keys(self, account_id: str) -> list[RootKey]:
+        self.listed.append(account_id)
+        code = self.refused.get(account_id)
+        if code is not None:
+            raise AwsCallError("sts.AssumeRoot", code, "refused", failure=Failure.PERMANENT)
+        return list(self.keys.get(account_id, []))
+
+    def remove_root_key(self, account_id: str, key_id: str) -> RemovalReport:
+        keys = self.keys.get(account_id, [])
+        self.keys[account_id] = [k for k in keys if k.key_id != key_id]
+        return RemovalReport(("ListAccessKeys", "DeleteAccessKey", "ListAccessKeys"), gone=True)

@@ -23,8 +23,8 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.finding import iso
-from detector.errors import ConditionFailed, LedgerBusy
-from detector.ports import EventClaim
+from detector.errors import AwsCallError, ConditionFailed, Failure, LedgerBusy
+from detector.ports import EventClaim, UseReplyClaim
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -511,3 +511,135 @@ class DynamoLedger:
             ExpressionAttributeValues={":u": items.s(unknown_fid)},
         )
         return True
+
+    # -- uses of an alerted key -------------------------------------------------------------
+
+    def count_use(self, fid: str, event_id: str) -> bool:
+        """Count one use of the key, once per event.
+
+        One transaction ("Amazon DynamoDB Transactions", DynamoDB developer guide): the use's
+        marker item (created only if absent) and the key's counter (only if the key has a
+        record). A redelivered or retried event finds its marker and counts nothing; two uses
+        at once are serialised by DynamoDB (a conflict is retried).
+        """
+        now = self._now()
+        request = {
+            "TransactItems": [
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            **items.use_key(event_id),
+                            "expires_at": items.n(now + items.EVENT_TTL_S),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": items.key_key(fid),
+                        "UpdateExpression": "ADD use_count :one",
+                        "ConditionExpression": "attribute_exists(pk)",
+                        "ExpressionAttributeValues": {":one": items.n(1)},
+                    }
+                },
+            ]
+        }
+        return bool(retry.build(retry.AWS_CALL, self._retry_env)(self._transact, request))
+
+    def _transact(self, request: dict[str, Any]) -> bool:
+        """One TransactWriteItems: True when written, False when a condition refused it; a
+        conflict with another write is raised as transient, so it is tried again."""
+        service = f"{SERVICE}.transact_write_items"
+        try:
+            aws_call(service, self._client().transact_write_items, **request)
+        except AwsCallError as exc:
+            codes = items.cancellation_codes(exc.__cause__)
+            if codes is None:
+                raise
+            if "ConditionalCheckFailed" in codes:
+                return False
+            raise AwsCallError(
+                service, "TransactionConflict", exc.detail, failure=Failure.TRANSIENT
+            ) from exc
+        return True
+
+    def record_last_use(self, fid: str, when: datetime) -> bool:
+        """Record the key's newest use unless one as new is recorded (ISO text sorts as time)."""
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression="SET use_last = :t",
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(use_last) OR use_last < :t)"
+            ),
+            ExpressionAttributeValues={":t": items.s(iso(when))},
+        )
+        return resp is not None
+
+    def claim_use_reply(
+        self, fid: str, event_id: str, *, every_s: int, lease_s: float, pending: bool
+    ) -> UseReplyClaim | None:
+        """Claim the key's next use reply (see :class:`detector.ports.KeyUseLedger`)."""
+        now = self._now()
+        due = "reply_posted = :t AND reply_at <= :since"
+        if pending:
+            due += " AND use_count > reply_mark"
+        try:
+            resp = self._call(
+                "update_item",
+                Key=items.key_key(fid),
+                UpdateExpression=(
+                    "SET reply_owner = :eid, reply_lease = :lease, reply_posted = :f, "
+                    "reply_at = :now, reply_upto = if_not_exists(use_count, :zero), "
+                    "reply_mark = if_not_exists(reply_mark, :zero)"
+                ),
+                ConditionExpression=(
+                    "attribute_exists(pk) AND (attribute_not_exists(reply_at) "
+                    "OR (reply_posted = :f AND (reply_owner = :eid OR reply_lease < :now)) "
+                    f"OR ({due}))"
+                ),
+                ExpressionAttributeValues={
+                    ":eid": items.s(event_id),
+                    ":lease": items.n(now + max(1, int(lease_s))),
+                    ":now": items.n(now),
+                    ":since": items.n(now - every_s),
+                    ":zero": items.n(0),
+                    ":t": {"BOOL": True},
+                    ":f": {"BOOL": False},
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except ConditionFailed:
+            return None
+        return items.use_reply_claim(resp.get("Attributes") or {}, event_id)
+
+    def finish_use_reply(self, fid: str, event_id: str) -> None:
+        """The reply is posted: the uses it reported are reported."""
+        self._update(
+            items.key_key(fid),
+            UpdateExpression=(
+                "SET reply_posted = :t, reply_mark = reply_upto ADD reply_count :one "
+                "REMOVE reply_lease"
+            ),
+            ConditionExpression="reply_owner = :eid AND reply_posted = :f",
+            ExpressionAttributeValues={
+                ":eid": items.s(event_id),
+                ":t": {"BOOL": True},
+                ":f": {"BOOL": False},
+                ":one": items.n(1),
+            },
+        )
+
+    def release_use_reply(self, fid: str, event_id: str) -> None:
+        """Posting failed: the claim lapses at once."""
+        self._update(
+            items.key_key(fid),
+            UpdateExpression="SET reply_lease = :zero",
+            ConditionExpression="reply_owner = :eid AND reply_posted = :f",
+            ExpressionAttributeValues={
+                ":eid": items.s(event_id),
+                ":zero": items.n(0),
+                ":f": {"BOOL": False},
+            },
+        )

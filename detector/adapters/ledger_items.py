@@ -16,6 +16,7 @@ from detector.domain.delivery import (
     SlackRef,
     SlotState,
 )
+from detector.ports import UseReplyClaim
 
 # Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
 #
@@ -32,6 +33,11 @@ from detector.domain.delivery import (
 #   A key's record also holds its triage (the workflow the alert shows, JSON), triage_wf (its
 #   status) and triage_job (the triage job that set it); and its last removal request:
 #   removal (JSON), removal_state, removal_id, removal_by (who asked), removal_expires.
+#   A key's record also counts the uses of the key (use_count), the newest (use_last), and its
+#   use replies: the claim (reply_owner, reply_lease, reply_at, reply_posted), the count the
+#   claimed reply covers (reply_upto), the count reported (reply_mark), replies posted
+#   (reply_count).
+# - ``USE#<eventID>`` / ``USE``: a use of an alerted key already counted (kept as events are).
 # - ``REQUEST#<sha256 of a Slack signature>`` / ``REQUEST``: a Slack request already handled (the
 #   replay guard), kept past Slack's five-minute window.
 
@@ -56,6 +62,38 @@ def event_key(event_id: str) -> dict[str, Any]:
         digest = hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()
         event_id = f"sha256:{digest}"
     return {"pk": s(f"EVENT#{event_id}"), "sk": s("EVENT")}
+
+
+def use_key(event_id: str) -> dict[str, Any]:
+    """The key of a counted use's marker item."""
+    pk = str(event_key(event_id)["pk"]["S"]).replace("EVENT#", "USE#", 1)
+    return {"pk": s(pk), "sk": s("USE")}
+
+
+def cancellation_codes(cause: BaseException | None) -> list[str] | None:
+    """The per-item codes of a cancelled DynamoDB transaction (None: not a cancellation).
+
+    TransactWriteItems answers TransactionCanceledException with CancellationReasons, one per
+    item in request order ("TransactWriteItems", DynamoDB API reference).
+    """
+    response = getattr(cause, "response", None)
+    if not isinstance(response, dict):
+        return None
+    if (response.get("Error") or {}).get("Code") != "TransactionCanceledException":
+        return None
+    reasons = response.get("CancellationReasons") or []
+    return [str((r or {}).get("Code") or "None") for r in reasons if isinstance(r, dict)]
+
+
+def use_reply_claim(old: dict[str, Any], event_id: str) -> UseReplyClaim:
+    """A use reply claim from the key's item as it stood before the claim."""
+    count = int(old.get("use_count", {}).get("N", "0"))
+    mark = int(old.get("reply_mark", {}).get("N", "0"))
+    return UseReplyClaim(
+        uses=max(0, count - mark),
+        first=int(old.get("reply_count", {}).get("N", "0")) == 0,
+        retry=text(old, "reply_owner") == event_id and not flag(old, "reply_posted"),
+    )
 
 
 def request_key(signature: str) -> dict[str, Any]:

@@ -397,18 +397,24 @@ def _other_record(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
     session = identity.get("sessionContext")
     event_source, event_name = rec.get("eventSource"), rec.get("eventName")
     principal_type = identity.get("type")
+    event_id = _event_id(rec, path, bad)
+    event_time = _event_time(rec.get("eventTime"), f"{path}.eventTime", bad)
+    # A root call: what a use of root's access key needs (detector.domain.key_use).
+    root = principal_type == ROOT_PRINCIPAL_TYPE
     return RootKeyEvent(
-        event_id=_event_id(rec, path, bad),
-        event_time=_event_time(rec.get("eventTime"), f"{path}.eventTime", bad),
+        event_id=event_id,
+        event_time=event_time,
         event_name=event_name if isinstance(event_name, str) else "",
         event_source=event_source if isinstance(event_source, str) else "",
-        aws_region=None,
+        aws_region=_scalar(rec, "awsRegion", path, bad) if root else None,
         account_id=_account(rec, identity, where),
-        source_ip=None,
+        source_ip=_scalar(rec, "sourceIPAddress", path, bad) if root else None,
         user_agent=None,
         principal_type=principal_type if isinstance(principal_type, str) else None,
         principal_id=None,
-        caller_access_key_id=None,
+        caller_access_key_id=(
+            _key_id(identity, f"{path}.userIdentity", bad) or None if root else None
+        ),
         mfa_authenticated=None,
         assumed_root=isinstance(session, dict) and _opt_bool(session, "assumedRoot") is True,
         console_session=False,
@@ -470,19 +476,22 @@ def _ignored_record(
         event_time = datetime.fromisoformat(stamp)
     except ValueError:
         return None
+    root = _root_call(rec, identity) if principal_type == ROOT_PRINCIPAL_TYPE else _NOT_ROOT
+    if root is None:
+        return None
     session = identity.get("sessionContext")
     return RootKeyEvent(
         event_id=event_id,
         event_time=event_time,
         event_name=event_name,
         event_source=event_source,
-        aws_region=None,
+        aws_region=root.region,
         account_id=account,
-        source_ip=None,
+        source_ip=root.source_ip,
         user_agent=None,
         principal_type=principal_type,
         principal_id=None,
-        caller_access_key_id=None,
+        caller_access_key_id=root.key_id,
         mfa_authenticated=None,
         assumed_root=isinstance(session, dict) and session.get("assumedRoot") == "true",
         console_session=False,
@@ -496,6 +505,28 @@ def _ignored_record(
         envelope_id=envelope_id,
         index=index,
     )
+
+
+class _RootCall(NamedTuple):
+    """What a root call's record says of the credential that signed it, and from where."""
+
+    key_id: str | None
+    source_ip: str | None
+    region: str | None
+
+
+_NOT_ROOT = _RootCall(None, None, None)
+
+
+def _root_call(rec: dict[str, Any], identity: dict[str, Any]) -> _RootCall | None:
+    """A root call's signing key, source address and region, read on the fast path; None
+    when one is not in CloudTrail's shape (the lenient reading then names it)."""
+    key, ip, region = identity.get("accessKeyId"), rec.get("sourceIPAddress"), rec.get("awsRegion")
+    if key is not None and not (isinstance(key, str) and (not key or _KEY_ID_RE.fullmatch(key))):
+        return None
+    if not all(v is None or isinstance(v, str) for v in (ip, region)):
+        return None
+    return _RootCall(key or None, ip, region)
 
 
 def _account(rec: dict[str, Any], identity: dict[str, Any], where: _Where) -> str | None:

@@ -15,6 +15,7 @@ from detector import __version__
 from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import InputForm, RootKeyEvent
+from detector.domain.sweep_event import sweep_key_inactive
 from detector.domain.text import clean
 from detector.domain.verdict import Verdict
 
@@ -140,6 +141,8 @@ def build_finding(
         verdict is Verdict.DELETED and confirmation.state is not KeyState.PRESENT
     )
     status = _key_status(verdict, is_resolved)
+    if status == "Active" and sweep_key_inactive(event):
+        status = "Inactive"  # the sweep listed the key as Inactive
     first = iso(min(ctx.first_seen, ctx.observed))
     observed = iso(ctx.observed)
 
@@ -263,6 +266,13 @@ def _description(
         happened = (
             f"The daily sweep found that the root user of account {account} holds an access "
             f"key ({iso(event.event_time)}); no CloudTrail event of its creation was seen. "
+        )
+    if event.form is InputForm.SWEEP and event.access_key_id:
+        created = f", created {iso(event.key_created_at)}" if event.key_created_at else ""
+        happened = (
+            f"The daily sweep listed root's access keys in account {account} "
+            f"({iso(event.event_time)}): root holds key {event.access_key_id} "
+            f"({event.key_status or 'status unknown'}{created}). "
         )
     text = (
         happened + f"IAM confirmation: {confirmation.state.value} ({confirmation.reason}). "

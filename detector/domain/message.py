@@ -26,7 +26,7 @@ from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation, KeyState
 from detector.domain.event import InputForm, RootKeyEvent, untrusted_field
 from detector.domain.finding import cloudtrail_event_url, securityhub_finding_url
-from detector.domain.sweep_event import SWEEP_RESOLVED
+from detector.domain.sweep_event import SWEEP_RESOLVED, sweep_key_inactive
 from detector.domain.text import clean, mask_key, mrkdwn, truncate
 from detector.domain.verdict import Verdict
 
@@ -147,6 +147,10 @@ def build_message(
     (e.g. :func:`detector.domain.event.finding_fields_sound`'s answer).
     """
     emoji, title = _HEADLINES[verdict]
+    if event.form is InputForm.SWEEP and event.access_key_id:
+        title = "Root access key found by the sweep"
+    if sweep_key_inactive(event):
+        emoji, title = ":warning:", "Root access key found by the sweep (inactive)"
     account = event.account_id or "unknown account"
     named = f"{account} ({mrkdwn(account_name, 80)})" if account_name else account
     key = mask_key(event.access_key_id)
@@ -194,6 +198,9 @@ def _summary(event: RootKeyEvent, verdict: Verdict, named: str, control: Control
             "key.* No CloudTrail event of its creation reached the detector (made before it was "
             "deployed, or not delivered)."
         )
+    if event.form is InputForm.SWEEP and event.access_key_id:
+        summary = f"*Daily sweep: the root user of account {named} holds an access key.*"
+        summary += " It is *inactive* (it still exists)." if sweep_key_inactive(event) else ""
     if verdict is Verdict.USER_KEY and event.target_user_name:
         summary += f" Target IAM user: {mrkdwn(event.target_user_name, 64)}."
     if verdict is Verdict.CREATE_FAILED:

@@ -27,7 +27,7 @@ from detector.triage import TriageDeps, answer, run_job
 from sandbox.slack_interactions import SlackUser, block_actions, form_body, signed_headers
 from tests.fakes import (
     Clock,
-    FakeRootCredentials,
+    FakeRootRemoval,
     FakeTriageSlack,
     FakeWorkflow,
     InMemoryTriageLedger,
@@ -54,7 +54,7 @@ class World:
         self.ledger = InMemoryTriageLedger(self.clock)
         self.slack = FakeTriageSlack(CHANNEL)
         self.workflow = FakeWorkflow()
-        self.creds = FakeRootCredentials()
+        self.creds = FakeRootRemoval()
         self.creds.keys[ACCOUNT] = [KEY]
         self.jobs: list[dict[str, Any]] = []
         self.deps = TriageDeps(
@@ -394,7 +394,7 @@ def test_a_removal_click_carries_its_finding_key_and_request() -> None:
 def test_dry_run_never_asks_for_root_credentials() -> None:
     world = World(dry_run=True)
 
-    def no_session() -> FakeRootCredentials:
+    def no_session() -> FakeRootRemoval:
         raise AssertionError("a dry run asked for root credentials")
 
     world.deps.root_credentials = no_session
