@@ -174,6 +174,7 @@ class Runtime:
         sweeper = Sweeper(
             self.deps,
             self.inventory,
+            self.root_credentials(),
             dependencies=self.dependencies(),
             dry_run=dry_run,
             concurrency=self.settings.sweep_concurrency,
@@ -234,6 +235,7 @@ def build_runtime(
         warm_up=lambda account_id: _warm(securityhub_for, account_id),
         triage=settings.interactivity is not None,
         removal=bool(settings.root_access and settings.root_access.removal),
+        key_uses=settings.root_access is not None,
         control=ROOT_ACCESS_KEYS.with_severity(settings.finding_severity),
     )
     return Runtime(
