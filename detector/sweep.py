@@ -134,12 +134,15 @@ class Sweeper:
         concurrency: int = 32,
         settle_s: float = 300.0,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        root_exempt: frozenset[str] = frozenset(),
     ) -> None:
         self._deps = deps
         self._inventory = inventory
         self._dependencies = dependencies
         # Centralized root access: root's keys by id (None: only whether root holds a key).
         self._root = root_credentials
+        # Accounts no root session reaches (the management account): asked as without it.
+        self._root_exempt = root_exempt
         self._dry_run = dry_run  # read and decide, say what would be done, do none of it
         self._concurrency = concurrency
         self._settle = timedelta(seconds=settle_s)
@@ -209,7 +212,7 @@ class Sweeper:
 
     def _read(self, account: str) -> bool | list[RootKey]:
         """Root's keys (centralized root access), else whether root holds any."""
-        if self._root is not None:
+        if self._root is not None and account not in self._root_exempt:
             return self._root.root_keys(account)
         return self._inventory.root_keys_present(account)
 

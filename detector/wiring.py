@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from detector import retry
@@ -179,7 +179,8 @@ class Runtime:
             dry_run=dry_run,
             concurrency=self.settings.sweep_concurrency,
             settle_s=self.settings.key_settle_s,
-            **({"now": lambda: at} if at is not None else {}),
+            now=(lambda: at) if at is not None else (lambda: datetime.now(UTC)),
+            root_exempt=frozenset(a for a in (selection.management,) if a),
         )
         return sweeper.run(selection.accounts, notes=selection.notes, skipped=selection.skipped)
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from detector.domain.hub_change import IMPORTED_PATTERN, UPDATED_PATTERN
-from detector.pattern import event_pattern_json
+from detector.pattern import ALL_MANAGEMENT_EVENTS, ROOT_ACCESS_PATTERN, event_pattern_json
 from sandbox.aws import (
     ACCOUNT_ID,
     LEDGER_TABLE,
@@ -34,6 +34,7 @@ from sandbox.slack_interactions import TEAM_ID, SlackUser
 
 SAMPLES = Path(__file__).parent / "samples"
 RULE_NAME = "root-key-detector-root-access-keys"
+ROOT_ACCESS_RULE_NAME = "root-key-detector-root-access"
 QUEUE_NAME = "root-key-detector-delivery"
 HUB_QUEUE_NAME = "root-key-detector-hub-changes"
 # moto's pattern engine does not look into arrays of objects (``detail.findings[].Id``), which
@@ -95,6 +96,7 @@ class SandboxStack:
     slack: SlackEmulator = field(default_factory=lambda: SlackEmulator(tokens=[SLACK_TOKEN]))
     queue_url: str = ""
     hub_queue_url: str = ""
+    _member_queues: dict[str, str] = field(default_factory=dict)  # route_root_access's
 
     def __enter__(self) -> SandboxStack:
         self.aws.start()
@@ -109,6 +111,7 @@ class SandboxStack:
         self.aws.stop()
 
     def _route_to_queue(self) -> None:
+        self._member_queues.clear()  # moto was reset (or just started): their queues are gone
         # moto's rules cannot invoke a Lambda: route to SQS and hand the delivery to the handler.
         sqs = self.aws.client("sqs")
         self.queue_url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
@@ -126,6 +129,36 @@ class SandboxStack:
         for name, pattern in HUB_RULES.items():
             events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
             events.put_targets(Rule=name, Targets=[{"Id": "interact", "Arn": hub_arn}])
+
+    def route_root_access(self, *accounts: str) -> None:
+        """Route each account's records as a stack with CentralizedRootAccess does: the key
+        events' rule and the root access rule (it also receives read-only management events),
+        to the detector's queue (:meth:`receive_routed`).
+
+        In AWS a member account's rules forward to the detector's bus, whose rules deliver to the
+        function; the sandbox makes that one hop (moto delivers to a queue of the rule's own
+        account only, so each account gets a queue, and :meth:`receive_routed` reads them all).
+        """
+        for account in accounts or (ACCOUNT_ID,):
+            sqs = self.aws.client("sqs", account_id=account)
+            url = sqs.create_queue(QueueName=QUEUE_NAME)["QueueUrl"]
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            events = self.aws.client("events", account_id=account)
+            rules = (
+                (RULE_NAME, event_pattern_json(), "ENABLED"),
+                (
+                    ROOT_ACCESS_RULE_NAME,
+                    event_pattern_json(ROOT_ACCESS_PATTERN),
+                    ALL_MANAGEMENT_EVENTS,
+                ),
+            )
+            for name, pattern, state in rules:
+                events.put_rule(Name=name, EventPattern=pattern, State=state)
+                events.put_targets(Rule=name, Targets=[{"Id": "detector", "Arn": arn}])
+            if account != ACCOUNT_ID:
+                self._member_queues[account] = url
 
     def detector_env(self, *, mode: str = "bot") -> dict[str, str]:
         """The environment a deployed Lambda would have, pointing at the sandbox."""
@@ -182,9 +215,17 @@ class SandboxStack:
     def receive_routed(
         self, wait_s: int = 1, *, queue_url: str | None = None
     ) -> list[dict[str, Any]]:
-        """Every EventBridge event the rule delivered to the queue (deleted once read)."""
-        sqs = self.aws.client("sqs")
-        queue_url = queue_url or self.queue_url
+        """Every EventBridge event the rules delivered to the detector's queue (and to each
+        account's of :meth:`route_root_access`), deleted once read."""
+        if queue_url is None and self._member_queues:
+            out = self._receive(wait_s, self.queue_url, ACCOUNT_ID)
+            for account, url in self._member_queues.items():
+                out.extend(self._receive(0, url, account))
+            return out
+        return self._receive(wait_s, queue_url or self.queue_url, ACCOUNT_ID)
+
+    def _receive(self, wait_s: int, queue_url: str, account: str) -> list[dict[str, Any]]:
+        sqs = self.aws.client("sqs", account_id=account)
         out: list[dict[str, Any]] = []
         while True:
             resp = sqs.receive_message(

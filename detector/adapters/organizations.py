@@ -40,7 +40,23 @@ class OrganizationDirectory:
                 # botocore's model documents Status as retired on 2026-09-09 for State; an
                 # answer from before then still carries Status only.
                 state = account.get("State") or account.get("Status")
-                out.append(OrgAccount(str(account["Id"]), str(state) if state else None))
+                out.append(
+                    OrgAccount(
+                        str(account["Id"]),
+                        str(state) if state else None,
+                        management=_owner(account.get("Arn")) == str(account["Id"]),
+                    )
+                )
             token = page.get("NextToken")
             if not token:
                 return out
+
+
+def _owner(arn: object) -> str | None:
+    """The management account an account's ARN names: ``arn:aws:organizations::<management>:
+    account/o-<org>/<account>`` ("Account", Organizations API reference: its Arn pattern; the
+    Service Authorization Reference's account resource names the management account there)."""
+    if not isinstance(arn, str):
+        return None
+    parts = arn.split(":")
+    return parts[4] if len(parts) > 5 and parts[2] == "organizations" else None

@@ -85,6 +85,9 @@ class OrgAccount:
     # ``State`` (PENDING_ACTIVATION, ACTIVE, SUSPENDED, PENDING_CLOSURE, CLOSED); ``Status`` on
     # answers from before its retirement (2026-09-09); None when the answer carried neither.
     state: str | None
+    # The organization's management account (its ARN's owner is itself): centralized root access
+    # reaches member accounts only ("AssumeRoot", STS API reference).
+    management: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,7 @@ class Selection:
     accounts: tuple[str, ...]
     notes: dict[str, str] = field(default_factory=dict)  # account -> why it is reported
     skipped: dict[str, int] = field(default_factory=dict)  # state -> accounts not swept
+    management: str | None = None  # the management account, when the organization's list says
 
 
 def select(accounts: list[OrgAccount]) -> Selection:
@@ -110,4 +114,5 @@ def select(accounts: list[OrgAccount]) -> Selection:
             notes[account.id] = "AWS Organizations gave no State for this account: swept anyway"
         else:
             skipped[account.state] = skipped.get(account.state, 0) + 1
-    return Selection(tuple(chosen), notes, dict(sorted(skipped.items())))
+    management = next((a.id for a in accounts if a.management), None)
+    return Selection(tuple(chosen), notes, dict(sorted(skipped.items())), management)

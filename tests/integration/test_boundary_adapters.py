@@ -72,6 +72,8 @@ def test_the_organization_listing_rides_out_throttling(
     accounts = OrganizationDirectory(lambda: client, retry.RetryEnv(sleep=sleeps.append)).accounts()
 
     assert {a.id for a in accounts} >= {member_id}
+    # The management account is told from the accounts' ARNs (no root session reaches it).
+    assert [a.id for a in accounts if a.management] == [ACCOUNT_ID]
     assert proxy.stats.throttled == 2
     assert len(sleeps) == 2  # AWS_CALL waited twice, then the listing went through
 

@@ -262,3 +262,20 @@ def _use(seconds: int) -> dict[str, Any]:
         responseElements=None,
         **{"userIdentity.accessKeyId": KEY_ID},
     )
+
+
+def test_the_management_account_is_asked_as_without_root_access(world: World, root: Root) -> None:
+    # AssumeRoot reaches member accounts only: the management account's root is asked of IAM's
+    # summary (an unknown-key finding), not in a root session that would fail every day.
+    root.hold(ACTIVE)
+    summary = _sweep(world, root, T0, root_exempt=frozenset({ACCOUNT}))
+
+    assert summary.counts == {"alerted": 1}
+    assert root.listed == []
+    assert set(world.hub.findings) == {finding_id(ACCOUNT, None, discovery=_only_event(world))}
+
+
+def _only_event(world: World) -> str:
+    (fid,) = world.hub.findings
+    finding = world.hub.findings[fid]
+    return str(next(v for k, v in finding["ProductFields"].items() if k.endswith("/EventId")))
