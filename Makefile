@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv test lint format demo chaos fuzz bench bench-org redrive clean
+.PHONY: help venv test lint format demo demo-root chaos fuzz bench bench-org redrive clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 
 demo: $(STAMP) ## Run the whole path on the embedded sandbox (moto + Slack emulator)
 	$(BIN)/python -m sandbox.demo
+
+demo-root: $(STAMP) ## Centralized root access on the sandbox: sweep by key id, a key's use, a root session, removal by two
+	$(BIN)/python -m sandbox.demo_root
 
 .PHONY: docs-images
 docs-images: CHROMIUM ?= chromium
