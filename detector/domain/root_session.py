@@ -39,7 +39,7 @@ from detector.domain.finding import (
 )
 from detector.domain.message import MAX_FALLBACK, SlackMessage
 from detector.domain.root_access import ASSUME_ROOT, MAX_ROOT_SESSION, STS_SOURCE, RootSession
-from detector.domain.text import clean, mask_key, mrkdwn
+from detector.domain.text import clean, mask_key, mrkdwn, truncate
 
 # AssumeRoot was released in November 2024 ("AWS Security Token Service - 1 new api methods",
 # 2024-11-14): an earlier eventTime is no AssumeRoot record's.
@@ -314,10 +314,11 @@ def labelled_message(message: SlackMessage, session: RootSession) -> SlackMessag
     blocks: list[Block] = [b for b in message.blocks if b.block_id != LABEL_BLOCK]
     at = 1 if blocks else 0
     blocks.insert(at, label_block(session))
-    prefix = f"Privileged task (AssumeRoot by {session.caller_arn}, {session.task}): "
+    # message.text is escaped already: only the prefix is made inert here.
+    prefix = mrkdwn(f"Privileged task (AssumeRoot by {session.caller_arn}, {session.task}): ", 600)
     text = message.text if message.text.startswith("Privileged task") else prefix + message.text
     return SlackMessage(
-        text=mrkdwn(clean(text, MAX_FALLBACK), MAX_FALLBACK),
+        text=truncate(text, MAX_FALLBACK),
         blocks=blocks,
         metadata=message.metadata,
     )
