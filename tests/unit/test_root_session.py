@@ -75,9 +75,10 @@ def test_every_form_yields_the_same_session() -> None:
         ("cloudtrail/sts_assume_root.json", [(MEMBER, "ASIAL2KOKGHRPEXAMPLE")]),
         ("eventbridge/sts_assume_root.json", [(MEMBER, "ASIAMZTCRCXZ4EXAMPLE")]),
         (
-            "logfiles/123456789012_CloudTrail_us-west-2_20241212T0935Z_Rs4Tq8Lm2Vx6Kp0B.json",
+            "logfiles/123456789012_CloudTrail_us-east-1_20241212T0935Z_Rs4Tq8Lm2Vx6Kp0B.json",
             [(MEMBER, "ASIA5KMQBIUGJEXAMPLE")],
         ),
+        ("sanitised/sts_assume_root_aws_example.json", [(MEMBER, "ASIAL2KOKGHRPEXAMPLE")]),
         ("cloudtrail/sts_assume_root_failed.json", []),
     ],
 )
