@@ -6,7 +6,9 @@ with gates, never sleeps (see tests/unit/test_delivery_interleavings.py).
 
 from __future__ import annotations
 
+import json
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,6 +29,7 @@ from tests.fakes import (
 from tests.session_factories import CALLER_ARN, MEMBER, assume_root, member_delete
 
 FIELD = "root-key-detector/RootSessionCaller"
+EVENTS = Path(__file__).resolve().parents[1] / "events"
 
 
 class World:
@@ -283,3 +286,43 @@ def test_arriving_together_exactly_one_side_labels(world: World, first: str) -> 
 def test_outcome_of_the_assume_root_record_itself_is_ignored(world: World) -> None:
     (outcome,) = world.run(assume_root())
     assert outcome.status is Status.IGNORED
+
+
+def test_when_the_key_moved_on_only_the_reply_tells_of_the_session(world: World) -> None:
+    """The key's newest state is a later record's (outside the session): the finding and the
+    alert show that record, so the session only adds its reply."""
+    in_session = member_delete(
+        60,
+        eventName="UpdateAccessKey",
+        eventID="deactivate-in-session",
+        requestParameters={"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Inactive"},
+    )
+    later = member_delete(
+        3600,
+        eventName="UpdateAccessKey",
+        eventID="activate-later",
+        requestParameters={"accessKeyId": "AKIAIOSFODNN7EXAMPLE", "status": "Active"},
+        **{"userIdentity.accessKeyId": "ASIAROOTCONSOLEEXMPL"},
+    )
+    world.iam.present[MEMBER] = True
+    world.run(in_session)
+    world.run(later)
+    before = world.finding()
+    world.run(assume_root())
+    assert len(session_replies(world)) == 1
+    assert world.finding() == before  # still the later record's, unlabelled
+    assert not labelled(world.alert().shows)
+
+
+def test_the_corpus_pair_arriving_member_first(world: World) -> None:
+    """eventbridge/root_delete_access_key_assumed_root.json, then the caller's record of its
+    session (eventbridge/sts_assume_root.json, the management account's bus in us-west-2)."""
+    for name in ("root_delete_access_key_assumed_root", "sts_assume_root"):
+        world.run(json.loads((EVENTS / "eventbridge" / f"{name}.json").read_text()))
+    (reply,) = session_replies(world)
+    assert reply.thread == world.alert().ref
+    fields = world.finding()["ProductFields"]
+    assert fields[FIELD] == "arn:aws:sts::123456789012:assumed-role/RootAccessAdmin/asmith"
+    assert fields["root-key-detector/RootSessionTaskPolicy"].endswith(
+        "IAMDeleteRootUserCredentials"
+    )
