@@ -150,6 +150,7 @@ def _session(rec: dict[str, Any], path: str) -> RootSession | Rejected:
         and not (started < expires <= started + MAX_ROOT_SESSION + _EXPIRY_SLACK)
     ):
         problems.append("responseElements.credentials.expiration is outside 900 s of eventTime")
+    problems += _accounts(rec, identity, caller, account)
     if problems or started is None or not (account and policy and caller and key):
         return Rejected(path, "; ".join(problems))
     return RootSession(
@@ -161,6 +162,23 @@ def _session(rec: dict[str, Any], path: str) -> RootSession | Rejected:
         expires=expires,
         event_id=_event_id(rec),
     )
+
+
+def _accounts(
+    rec: dict[str, Any], identity: dict[str, Any], caller: str | None, target: str | None
+) -> list[str]:
+    """The caller's account as the record names it three times (its ARN, accountId and the
+    recipient) must agree, and differ from the target: AssumeRoot acts on a member account
+    from the management or delegated administrator account ("AssumeRoot")."""
+    if caller is None:
+        return []
+    own = caller.split(":")[4]
+    named = {identity.get("accountId"), rec.get("recipientAccountId")} - {None}
+    if named - {own}:
+        return ["the caller's account differs between userIdentity and recipientAccountId"]
+    if target == own:
+        return ["the target is the caller's own account"]
+    return []
 
 
 def _obj(parent: dict[str, Any], key: str) -> dict[str, Any]:

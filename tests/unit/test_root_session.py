@@ -147,6 +147,9 @@ def test_an_unreadable_expiration_falls_back_to_the_900_second_bound() -> None:
         ("userIdentity.type", "Root"),  # root cannot call AssumeRoot
         ("eventTime", "2026-11-20 14:00:00"),
         ("eventTime", "2019-11-20T14:00:00Z"),  # before AssumeRoot existed
+        ("recipientAccountId", "444455556666"),  # not the caller's account
+        ("userIdentity.accountId", "444455556666"),
+        ("requestParameters.targetPrincipal", "111122223333"),  # the caller's own account
     ],
 )
 def test_a_field_that_cannot_be_trusted_opens_no_session(path: str, value: Any) -> None:
