@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detector import metrics, retry
+from detector import sessions as root_sessions
 from detector.config import SlackMode
 from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation
@@ -57,6 +58,8 @@ from detector.domain.message import (
     without_ledger,
 )
 from detector.domain.removal import drawing as removal_drawing
+from detector.domain.root_access import RootSession
+from detector.domain.root_session import labelled_finding, labelled_message
 from detector.domain.text import clean, mask_key
 from detector.domain.triage import TriageState, with_triage
 from detector.domain.verdict import Verdict, classify
@@ -70,7 +73,7 @@ from detector.errors import (
     UnfileableEvent,
 )
 from detector.log import get_logger
-from detector.ports import Alerter, FindingSink, KeyConfirmer, Ledger
+from detector.ports import Alerter, FindingSink, KeyConfirmer, Ledger, SessionLedger
 
 _MAX_REDRAWS = 5  # each newer state recorded meanwhile costs one more redraw
 # After a post whose answer was lost (Slack had the whole request), how long to let it show in
@@ -105,6 +108,8 @@ class Dependencies:
     # Uses of an alerted root key (root calls signed with it): replies in its thread.
     key_uses: bool = False
     control: Control = ROOT_ACCESS_KEYS  # what findings and alerts report (FINDING_SEVERITY)
+    # Centralized root access: who opened a root session (detector.sessions); None: not tracked.
+    sessions: SessionLedger | None = None
     _pool: ThreadPoolExecutor | None = None
 
     def pool(self) -> ThreadPoolExecutor:
@@ -173,6 +178,8 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
             outcomes.append(process(item, deps))
         except DetectorError as exc:
             failures.append(exc)
+    if deps.sessions is not None:  # the AssumeRoot records among them
+        failures += root_sessions.run_sessions(doc, deps, deps.sessions)[1]
     if len(items) == 1 and failures:
         raise failures[0]
     if failures:
@@ -255,6 +262,7 @@ class _Attempt:
     failures: list[Exception] = field(default_factory=list)
     account_name: str | None = None
     replaced: SlackRef | None = None  # this event's post replaced the key's lost alert
+    session: RootSession | None = None  # the root session this record was made in, if known
 
     @property
     def unfiled(self) -> str | None:
@@ -333,6 +341,11 @@ class _Attempt:
             pool.submit(deps.ledger.account_keys, str(account)) if fid and self.key_id else None
         )
         name = self._start_side_calls(key_event=key_event)
+        session = (
+            pool.submit(root_sessions.label_for, event, fid if key_event else None, deps.sessions)
+            if deps.sessions is not None
+            else None
+        )
         try:
             claim = begin.result()
         except ExternalServiceError as exc:
@@ -348,6 +361,7 @@ class _Attempt:
         if confirmation is not None:
             self.outcome.confirmation = confirmation.state.value
         self.account_name = name.result() if name else None
+        self.session = session.result() if session else None
         key = self._follow(own, siblings) if own is not None else None
         return key, confirmation
 
@@ -482,7 +496,8 @@ class _Attempt:
             partition=deps.partition,
             account_name=self.account_name,
         )
-        return build_finding(self.event, self.verdict, confirmation, ctx, self.deps.control)
+        finding = build_finding(self._told, self.verdict, confirmation, ctx, self.deps.control)
+        return labelled_finding(finding, self.session) if self.session else finding
 
     # -- round 2: the finding and the Slack message, side by side --------------------------
 
@@ -760,8 +775,8 @@ class _Attempt:
 
     def _message(self, confirmation: Confirmation | None, fid: str | None) -> SlackMessage:
         links = alert_links(self.deps.region, self.event, fid)
-        return build_message(
-            self.event,
+        message = build_message(
+            self._told,
             self.verdict,
             confirmation,
             links=links,
@@ -770,6 +785,19 @@ class _Attempt:
             unfiled=self.unfiled,
             control=self.deps.control,
         )
+        return labelled_message(message, self.session) if self.session else message
+
+    @property
+    def _told(self) -> RootKeyEvent:
+        """The event as alerts and findings tell it. Where root sessions are tracked, "made in
+        an AssumeRoot session" means a recorded session's key id and time match the record:
+        the record's own ``sessionContext.assumedRoot`` flag is not evidence of that (AWS's
+        example in "Track privileged tasks in AWS CloudTrail" shows it on the caller's
+        AssumeRoot record, not on the member account's Root records). Untracked, the flag is
+        told as the record gives it."""
+        if self.deps.sessions is None:
+            return self.event
+        return self.event._replace(assumed_root=self.session is not None)
 
 
 def _log_fields(event: RootKeyEvent, verdict: Verdict) -> dict[str, Any]:

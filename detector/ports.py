@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from detector.domain.confirmation import Confirmation
 from detector.domain.delivery import AlertSlot, KeyRecord, Progress, SlackRef
 from detector.domain.message import SlackMessage
-from detector.domain.root_access import RemovalReport, RootKey
+from detector.domain.root_access import RemovalReport, RootKey, RootSession
 
 if TYPE_CHECKING:
     from detector.domain.dependencies import Facts  # the sweep's modules: off an event's path
@@ -207,6 +207,22 @@ class KeyUseLedger(Protocol):
 
     def release_use_reply(self, fid: str, event_id: str) -> None:
         """Posting the claimed reply failed: the next use (or this event's retry) may claim."""
+        ...
+
+
+class SessionLedger(Protocol):
+    """Root sessions (``AssumeRoot``) by (member account, session key id), kept about a day,
+    and the member records that met each key; either side may arrive first (see
+    :mod:`detector.sessions`). Each call is one atomic write, so of a session and a record
+    arriving together exactly one sees the other."""
+
+    def open_session(self, session: RootSession) -> list[str]:
+        """Record ``session`` (a repeat keeps the first); the member records' marks so far."""
+        ...
+
+    def touch_session(self, account: str, key_id: str, mark: str | None) -> RootSession | None:
+        """Add a member record's ``mark`` (if given) under (account, key id); the session
+        recorded there, if any."""
         ...
 
 

@@ -26,7 +26,7 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.message import SlackMessage
-from detector.domain.root_access import RemovalReport, RootKey
+from detector.domain.root_access import RemovalReport, RootKey, RootSession
 from detector.errors import (
     AlertDeliveryError,
     AwsCallError,
@@ -117,6 +117,8 @@ class InMemoryLedger:
         self.clock = clock or Clock()
         self.events: dict[str, _Event] = {}
         self.keys: dict[str, _Key] = {}
+        # (account, session key id) -> (the session or None, member records' marks, expiry)
+        self.sessions: dict[tuple[str, str], tuple[RootSession | None, set[str], float]] = {}
         self.gates: dict[str, Gate] = {}  # method name -> gate held before it runs
         self.uses: set[str] = set()  # the use markers: events counted as a use of a key
         self.down: str | None = None  # an error code: every call fails (table missing, outage)
@@ -346,6 +348,35 @@ class InMemoryLedger:
             key = self.keys[fid]
             if key.reply_owner == event_id and not key.reply_posted:
                 key.reply_lease = 0.0
+
+    # -- root sessions -----------------------------------------------------------------------
+
+    _SESSION_TTL_S = 86400  # as DynamoLedger's (ledger_items.SESSION_TTL_S)
+
+    def _live_session(self, where: tuple[str, str]) -> tuple[RootSession | None, set[str]]:
+        session, marks, until = self.sessions.get(where, (None, set(), 0.0))
+        if until and until < self.clock():  # DynamoDB's TTL: gone once expired
+            return None, set()
+        return session, set(marks)
+
+    def open_session(self, session: RootSession) -> list[str]:
+        self._gate("open_session")
+        where = (session.account, session.access_key_id)
+        with self._lock:
+            kept, marks = self._live_session(where)
+            kept = kept or session
+            self.sessions[where] = (kept, marks, self.clock() + self._SESSION_TTL_S)
+            return sorted(marks)
+
+    def touch_session(self, account: str, key_id: str, mark: str | None) -> RootSession | None:
+        self._gate("touch_session")
+        where = (account, key_id)
+        with self._lock:
+            session, marks = self._live_session(where)
+            if mark is not None:
+                marks.add(mark)
+                self.sessions[where] = (session, marks, self.clock() + self._SESSION_TTL_S)
+            return session
 
     def _record(self, fid: str, key: _Key, claimed_by: str | None) -> KeyRecord:
         slot: AlertSlot | None = None

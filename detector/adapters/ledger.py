@@ -23,6 +23,7 @@ from detector.domain.delivery import (
     SlotState,
 )
 from detector.domain.finding import iso
+from detector.domain.root_access import RootSession
 from detector.errors import AwsCallError, ConditionFailed, Failure, LedgerBusy
 from detector.ports import EventClaim, UseReplyClaim
 
@@ -643,3 +644,39 @@ class DynamoLedger:
                 ":f": {"BOOL": False},
             },
         )
+
+    # -- root sessions ----------------------------------------------------------------------
+
+    def open_session(self, session: RootSession) -> list[str]:
+        """Record a root session (a repeat keeps the first record of it); the marks of the
+        member records that met its key before."""
+        resp = self._call(
+            "update_item",
+            Key=items.session_key(session.account, session.access_key_id),
+            UpdateExpression="SET #s = if_not_exists(#s, :s), expires_at = :exp",
+            ExpressionAttributeNames={"#s": "session"},
+            ExpressionAttributeValues={
+                ":s": items.s(items.session_doc(session)),
+                ":exp": items.n(self._now() + items.SESSION_TTL_S),
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return items.marks(resp["Attributes"])
+
+    def touch_session(self, account: str, key_id: str, mark: str | None) -> RootSession | None:
+        """Mark a member record under its (account, key id); the session recorded there."""
+        key = items.session_key(account, key_id)
+        if mark is None:  # only asking: no item is created for it
+            item = self._get(key)
+            return None if item is None else items.root_session(item)
+        resp = self._call(
+            "update_item",
+            Key=key,
+            UpdateExpression="SET expires_at = :exp ADD touched :m",
+            ExpressionAttributeValues={
+                ":exp": items.n(self._now() + items.SESSION_TTL_S),
+                ":m": {"SS": [mark]},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return items.root_session(resp["Attributes"])

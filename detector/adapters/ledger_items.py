@@ -16,6 +16,7 @@ from detector.domain.delivery import (
     SlackRef,
     SlotState,
 )
+from detector.domain.root_access import RootSession
 from detector.ports import UseReplyClaim
 
 # Item layout (partition key ``pk``, sort key ``sk``, TTL attribute ``expires_at``):
@@ -38,11 +39,17 @@ from detector.ports import UseReplyClaim
 #   claimed reply covers (reply_upto), the count reported (reply_mark), replies posted
 #   (reply_count).
 # - ``USE#<eventID>`` / ``USE``: a use of an alerted key already counted (kept as events are).
+# - ``SESSION#<member account>#<session access key id>`` / ``SESSION``: a root session
+#   (``AssumeRoot``): session (JSON, the first record of it kept), touched (a string set: the
+#   member records that met the key, JSON marks). Kept SESSION_TTL_S.
 # - ``REQUEST#<sha256 of a Slack signature>`` / ``REQUEST``: a Slack request already handled (the
 #   replay guard), kept past Slack's five-minute window.
 
 EVENT_TTL_S = 30 * 86400  # long enough to absorb every redelivery and DLQ redrive
 KEY_TTL_S = 400 * 86400  # a key's record must outlive the key (renewed by every write)
+# A root session lasts at most 900 s ("AssumeRoot", STS API reference); its records reach the
+# detector from two accounts, each within minutes, or later from a redrive: kept a day.
+SESSION_TTL_S = 86400
 KEYS_PK = "ROOTKEYS"
 NOTICES_PK = "NOTICES"
 MAX_PLAIN_EVENT_ID = 512  # longer ids are hashed (DynamoDB keys are at most 2,048 bytes)
@@ -100,6 +107,48 @@ def request_key(signature: str) -> dict[str, Any]:
     """The key of a handled Slack request's item."""
     digest = hashlib.sha256(signature.encode("utf-8", "surrogatepass")).hexdigest()
     return {"pk": s(f"REQUEST#{digest}"), "sk": s("REQUEST")}
+
+
+def session_key(account: str, key_id: str) -> dict[str, Any]:
+    """The key of a root session's item (a key id is at most 128 characters)."""
+    return {"pk": s(f"SESSION#{account}#{key_id}"), "sk": s("SESSION")}
+
+
+def root_session(item: dict[str, Any]) -> RootSession | None:
+    """The session a session item holds (None: only member records' marks so far)."""
+    doc = load(text(item, "session"))
+    if doc is None:
+        return None
+    expires = doc.get("expires")
+    return RootSession(
+        account=str(doc["account"]),
+        access_key_id=str(doc["access_key_id"]),
+        caller_arn=str(doc["caller_arn"]),
+        task_policy_arn=str(doc["task_policy_arn"]),
+        started=datetime.fromisoformat(str(doc["started"])),
+        expires=datetime.fromisoformat(str(expires)) if expires else None,
+        event_id=str(doc["event_id"]),
+    )
+
+
+def session_doc(session: RootSession) -> str:
+    """A session as stored."""
+    return dump(
+        {
+            "account": session.account,
+            "access_key_id": session.access_key_id,
+            "caller_arn": session.caller_arn,
+            "task_policy_arn": session.task_policy_arn,
+            "started": session.started.isoformat(),
+            "expires": session.expires.isoformat() if session.expires else None,
+            "event_id": session.event_id,
+        }
+    )
+
+
+def marks(item: dict[str, Any]) -> list[str]:
+    """The member records' marks a session item holds, in a stable order."""
+    return sorted(item.get("touched", {}).get("SS", []))
 
 
 def key_key(fid: str) -> dict[str, Any]:
