@@ -237,6 +237,7 @@ def build_runtime(
         triage=settings.interactivity is not None,
         removal=bool(settings.root_access and settings.root_access.removal),
         key_uses=settings.root_access is not None,
+        sessions=ledger if settings.root_access is not None else None,
         control=ROOT_ACCESS_KEYS.with_severity(settings.finding_severity),
     )
     return Runtime(
