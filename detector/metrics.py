@@ -87,6 +87,12 @@ SWEEP_COMPLETED = Metric("SweepCompleted", Unit.COUNT)
 SWEEP_DEPENDENCY_PROBLEMS = Metric(
     "SweepDependencyProblems", Unit.COUNT, ("trail", "rule", "security-hub")
 )
+# Centralized root access: uses of an alerted key by what noting them did (key_use.py), and
+# AssumeRoot records: sessions recorded, records not trusted, member records labelled later.
+KEY_USES = Metric(
+    "KeyUses", Unit.COUNT, ("replied", "counted", "not-newer", "not-alerted", "refused")
+)
+ROOT_SESSIONS = Metric("RootSessions", Unit.COUNT, ("opened", "rejected", "labelled", "failed"))
 
 METRICS = (
     ALERTS,
@@ -98,6 +104,8 @@ METRICS = (
     SWEEP_DURATION,
     SWEEP_COMPLETED,
     SWEEP_DEPENDENCY_PROBLEMS,
+    KEY_USES,
+    ROOT_SESSIONS,
 )
 # What an event's outcome actions (detector.domain.delivery.Action values) count as.
 ALERT_ACTIONS = frozenset(

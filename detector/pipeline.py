@@ -202,6 +202,8 @@ def process(event: RootKeyEvent, deps: Dependencies) -> Outcome:
 
         noted = note_event(event, deps)
         outcome.key_use = None if noted is UseOutcome.NOT_A_USE else noted.value
+        if outcome.key_use is not None:
+            metrics.count(metrics.KEY_USES, label=outcome.key_use)
     return outcome
 
 

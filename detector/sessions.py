@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from detector import retry
+from detector import metrics, retry
 from detector.config import SlackMode
 from detector.domain.delivery import KeyRecord, Progress, SlackRef
 from detector.domain.event import RootKeyEvent
@@ -100,13 +100,19 @@ def run_sessions(
     failures: list[DetectorError] = []
     for item in sessions_in(doc):
         if isinstance(item, Rejected):
+            metrics.count(metrics.ROOT_SESSIONS, label="rejected")
             get_logger().warning(
                 "AssumeRoot record not trusted", extra={"path": item.path, "reason": item.reason}
             )
             continue
         try:
-            outcomes.append(open_session(item, deps, ledger))
+            outcome = open_session(item, deps, ledger)
+            outcomes.append(outcome)
+            metrics.count(metrics.ROOT_SESSIONS, label="opened")
+            if outcome.labelled:
+                metrics.count(metrics.ROOT_SESSIONS, len(outcome.labelled), label="labelled")
         except DetectorError as exc:
+            metrics.count(metrics.ROOT_SESSIONS, label="failed")
             get_logger().error(
                 "root session failed",
                 extra={
