@@ -50,7 +50,9 @@ from detector.domain.finding import (
     finding_id,
     securityhub_finding_url,
 )
-from detector.domain.message import Links, build_message, headline
+from detector.domain.key_use import key_use, use_message
+from detector.domain.message import Links, SlackMessage, build_message, headline
+from detector.domain.root_session import labelled_message, sessions_in
 from detector.domain.text import mask_key
 from detector.domain.verdict import Verdict, classify
 from detector.errors import EventParseError
@@ -863,7 +865,54 @@ def run_input(
     for event in events:
         out.events += 1
         check_event(event, pick(), out, timings)
+        check_use(event, out)
+    check_sessions(doc, out)
     return out
+
+
+def check_use(event: Any, out: Outcome) -> None:
+    """A root call signed with a long-term key, as the key's thread would be told of it."""
+    stage = "key_use"
+    try:
+        use = key_use(event)
+        if use is None:
+            return
+        stage = "use_message"
+        payload = use_message(use, "fid", first=True, uses=1).payload()
+        out.messages += 1
+        problems = live_markup(payload)
+        if problems:
+            out.issues.append(violation("live_markup", problems))
+    except Exception as exc:  # noqa: BLE001 - the reader must refuse, never raise
+        out.issues.append(crash(stage, exc))
+
+
+_SESSION_KEY = re.compile(r"ASIA[A-Z0-9]{12,124}")
+
+
+def check_sessions(doc: Any, out: Outcome) -> None:
+    """The AssumeRoot records of the input: each a sound session (or refused), its label inert."""
+    stage = "sessions_in"
+    try:
+        for item in sessions_in(doc):
+            if not hasattr(item, "caller_arn"):
+                continue  # refused, with its reason
+            stage = "session"
+            problems = []
+            if not re.fullmatch(r"[0-9]{12}", item.account):
+                problems.append(f"member account {item.account!r}")
+            if not _SESSION_KEY.fullmatch(item.access_key_id):
+                problems.append(f"session key {item.access_key_id!r}")
+            if problems:
+                out.issues.append(violation("session", problems))
+            stage = "labelled_message"
+            payload = labelled_message(SlackMessage(text="alert"), item).payload()
+            out.messages += 1
+            found = live_markup(payload)
+            if found:
+                out.issues.append(violation("live_markup", found))
+    except Exception as exc:  # noqa: BLE001 - the reader must refuse, never raise
+        out.issues.append(crash(stage, exc))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ last use only, so without a count ("AccessKeyLastUsed", IAM API reference).
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,6 +36,9 @@ from detector.domain.root_access import RootKey
 from detector.domain.text import clean, mask_key, mrkdwn
 
 LONG_TERM_KEY_PREFIX = "AKIA"  # an access key; ASIA… are session credentials
+# An access key id: 16 to 128 characters ("AccessKey", IAM API reference: pattern [\w]+); AWS
+# issues upper-case letters and digits. Anything else in the record is not a key to follow.
+_LONG_TERM_KEY_RE = re.compile(LONG_TERM_KEY_PREFIX + r"[A-Z0-9]{12,124}")
 REPLY_EVERY = timedelta(hours=1)  # at most one use reply per key this often
 KEY_USED = "root-key-used"  # what a use's message is tagged with (its "verdict")
 SWEEP_USE_PREFIX = "sweep-use-"  # the sweep's last-use observations (never a CloudTrail id)
@@ -64,7 +68,7 @@ def key_use(event: RootKeyEvent) -> KeyUse | None:
     key = event.caller_access_key_id
     if event.form is InputForm.SWEEP or not event.is_root or event.account_id is None:
         return None
-    if not key or not key.startswith(LONG_TERM_KEY_PREFIX):
+    if not key or not _LONG_TERM_KEY_RE.fullmatch(key):
         return None
     if untrusted_field(event, "eventID") or untrusted_field(event, "eventTime"):
         return None
@@ -119,7 +123,7 @@ def use_text(use: KeyUse, *, first: bool, uses: int) -> str:
 def use_message(use: KeyUse, fid: str, *, first: bool, uses: int) -> SlackMessage:
     """The reply in the key's thread (values from the record are cleaned and escaped)."""
     said = use_text(use, first=first, uses=uses)
-    body = f":key: *Root access key {mask_key(use.key_id)}:* {mrkdwn(said, 600)}"
+    body = f":key: *Root access key {mrkdwn(mask_key(use.key_id), 40)}:* {mrkdwn(said, 600)}"
     return SlackMessage(
         text=mrkdwn(clean(f"Root access key {mask_key(use.key_id)} {said}", 600), 600),
         blocks=[SectionBlock(text=MarkdownTextObject(text=body))],

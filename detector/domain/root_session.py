@@ -173,8 +173,8 @@ def _accounts(
     if caller is None:
         return []
     own = caller.split(":")[4]
-    named = {identity.get("accountId"), rec.get("recipientAccountId")} - {None}
-    if named - {own}:
+    named = [identity.get("accountId"), rec.get("recipientAccountId")]
+    if any(value is not None and value != own for value in named):
         return ["the caller's account differs between userIdentity and recipientAccountId"]
     if target == own:
         return ["the target is the caller's own account"]

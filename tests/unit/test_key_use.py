@@ -286,3 +286,13 @@ def test_a_use_while_the_keys_alert_is_being_posted_is_tried_again(world: World)
     world.run(use(1))  # the retry
     (reply,) = _replies(world)
     assert "first use" in reply
+
+
+@pytest.mark.parametrize(
+    "key", ["AKIAhannel>.", "AKIA<!channel>XXXXXXXX", "AKIA0123456789ab cd", "AKIA1234"]
+)
+def test_a_key_id_not_shaped_like_one_is_no_use(key: str) -> None:
+    # Found by make fuzz: a record's accessKeyId with markup reached the reply's text.
+    for call in ({}, {"eventSource": "iam.amazonaws.com", "eventName": "UpdateAccessKey"}):
+        event = parse_event(json.loads(json.dumps(use(60, key=key, **call))))
+        assert key_use(event) is None

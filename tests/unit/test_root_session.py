@@ -150,6 +150,8 @@ def test_an_unreadable_expiration_falls_back_to_the_900_second_bound() -> None:
         ("recipientAccountId", "444455556666"),  # not the caller's account
         ("userIdentity.accountId", "444455556666"),
         ("requestParameters.targetPrincipal", "111122223333"),  # the caller's own account
+        ("userIdentity.accountId", {"not": "an account"}),  # found by make fuzz: no crash
+        ("recipientAccountId", ["111122223333"]),
     ],
 )
 def test_a_field_that_cannot_be_trusted_opens_no_session(path: str, value: Any) -> None:
