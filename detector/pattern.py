@@ -38,6 +38,10 @@ EVENT_PATTERN: dict[str, Any] = {
     },
 }
 
+# Only an AWS service's event: PutEvents refuses a source starting "aws." to anyone else
+# ("PutEventsRequestEntry", EventBridge API reference), so a record of a root call cannot be
+# forged onto a bus (a forged use would take the key's first-use reply, or its last use).
+_AWS_SOURCE = [{"prefix": "aws."}]
 _ROOT_WITH_LONG_TERM_KEY = {
     "type": [ROOT_PRINCIPAL_TYPE],
     "accessKeyId": [{"prefix": LONG_TERM_KEY_PREFIX}],
@@ -52,18 +56,20 @@ ROOT_ACCESS_PATTERN: dict[str, Any] = {
         },
         # (b) the root user signed a call with a long-term key: any service but IAM...
         {
+            "source": _AWS_SOURCE,
             "detail": {
                 "userIdentity": _ROOT_WITH_LONG_TERM_KEY,
                 "eventSource": [{"anything-but": IAM_SOURCE}],
-            }
+            },
         },
         # ... and IAM's calls but the access key ones (EVENT_PATTERN routes those)
         {
+            "source": _AWS_SOURCE,
             "detail": {
                 "userIdentity": _ROOT_WITH_LONG_TERM_KEY,
                 "eventSource": [IAM_SOURCE],
                 "eventName": [{"anything-but": list(ACCESS_KEY_EVENT_NAMES)}],
-            }
+            },
         },
     ],
 }

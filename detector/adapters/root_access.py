@@ -21,9 +21,11 @@ from detector.adapters.aws_errors import aws_call
 from detector.domain.root_access import (
     AUDIT_TASK_POLICY,
     DELETE_TASK_POLICY,
+    MAX_ROOT_SESSION,
     RemovalReport,
     RootKey,
 )
+from detector.domain.text import mask_key
 from detector.errors import NotRootKey
 from detector.log import get_logger
 
@@ -115,9 +117,10 @@ class AssumeRootCredentials:
         calls.append("iam:DeleteAccessKey")
         remaining = {str(k["AccessKeyId"]) for k in self._list(iam)}
         calls.append("iam:ListAccessKeys")
+        gone = key_id not in remaining
         get_logger().info(
-            "root key removed",
-            extra={"account": account_id, "key_id": key_id, "gone": key_id not in remaining},
+            "root key removed" if gone else "root key still listed after DeleteAccessKey",
+            extra={"account": account_id, "access_key": mask_key(key_id), "gone": gone},
         )
         return RemovalReport(calls=tuple(calls), gone=key_id not in remaining)
 
@@ -131,6 +134,9 @@ class AssumeRootCredentials:
             sts.assume_root,
             TargetPrincipal=account_id,
             TaskPolicyArn={"arn": task_policy_arn},
+            # The longest a root session may last, and its default ("AssumeRoot"): said, so the
+            # call is the one a removal's dry run shows.
+            DurationSeconds=int(MAX_ROOT_SESSION.total_seconds()),
         )
         creds = answer["Credentials"]
         get_logger().info(

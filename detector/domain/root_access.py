@@ -18,6 +18,36 @@ AUDIT_TASK_POLICY = TASK_POLICY_PREFIX + "IAMAuditRootUserCredentials"
 DELETE_TASK_POLICY = TASK_POLICY_PREFIX + "IAMDeleteRootUserCredentials"
 # "AssumeRoot": DurationSeconds from 0 to 900, 900 when not given; a larger value fails.
 MAX_ROOT_SESSION = timedelta(seconds=900)
+# What each task policy lets a root session call ("AWS managed policies for IAM": the policies'
+# JSON; each is limited to the member's root). A call no task policy allows (CreateAccessKey,
+# UpdateAccessKey) is never a colleague's privileged task, whatever session signed it.
+TASK_ACTIONS: dict[str, frozenset[str]] = {
+    AUDIT_TASK_POLICY: frozenset(
+        {
+            "ListAccessKeys",
+            "ListSigningCertificates",
+            "GetLoginProfile",
+            "ListMFADevices",
+            "GetAccountSummary",
+            "GetUser",
+            "GetAccessKeyLastUsed",
+        }
+    ),
+    DELETE_TASK_POLICY: frozenset(
+        {
+            "DeleteAccessKey",
+            "DeleteSigningCertificate",
+            "DeleteLoginProfile",
+            "DeactivateMFADevice",
+            "ListAccessKeys",
+            "ListSigningCertificates",
+            "GetLoginProfile",
+            "ListMFADevices",
+            "GetUser",
+            "GetAccessKeyLastUsed",
+        }
+    ),
+}
 ASSUME_ROOT = "AssumeRoot"  # its CloudTrail eventName
 STS_SOURCE = "sts.amazonaws.com"  # its CloudTrail eventSource
 
@@ -58,6 +88,10 @@ class RootSession:
     def task(self) -> str:
         """The task policy's short name (``IAMDeleteRootUserCredentials``)."""
         return self.task_policy_arn.removeprefix(TASK_POLICY_PREFIX)
+
+    def allows(self, event_name: str) -> bool:
+        """Whether the session's task policy lets it make the call ``event_name`` (IAM's)."""
+        return event_name in TASK_ACTIONS.get(self.task_policy_arn, frozenset())
 
     def covers(self, when: datetime) -> bool:
         """Whether a call at ``when`` can have been made with this session's credentials."""

@@ -29,7 +29,12 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block, ContextBlock, MarkdownTextObject, SectionBlock
 
-from detector.domain.event import MAX_EVENT_ID_LENGTH, ROOT_PRINCIPAL_TYPE, RootKeyEvent
+from detector.domain.event import (
+    IAM_SOURCE,
+    MAX_EVENT_ID_LENGTH,
+    ROOT_PRINCIPAL_TYPE,
+    RootKeyEvent,
+)
 from detector.domain.finding import (
     MAX_DESCRIPTION,
     MAX_PRODUCT_FIELD_VALUE,
@@ -97,8 +102,25 @@ def sessions_in(doc: Any) -> list[RootSession | Rejected]:
             continue
         if rec.get("errorCode") not in (None, ""):
             continue  # a failed call: no credentials were issued
-        out.append(_session(rec, path))
+        wrong = _envelope_problem(doc, rec) if path == "$.detail" else None
+        out.append(Rejected(path, wrong) if wrong else _session(rec, path))
     return out
+
+
+def _envelope_problem(event: dict[str, Any], rec: dict[str, Any]) -> str | None:
+    """Why an EventBridge event cannot carry AWS's own AssumeRoot record, or None.
+
+    Only AWS may put an event whose source starts "aws." ("PutEventsRequestEntry", EventBridge
+    API reference), and CloudTrail's event is in the account that made the call: a forwarded
+    copy keeps both. So a record under another source, or whose envelope names another account
+    than the caller's, is not AWS's: it could make a stranger's session look like a colleague's.
+    """
+    if event.get("source") != "aws.sts":
+        return "the event's source is not aws.sts"
+    caller = _obj(rec, "userIdentity").get("accountId")
+    if event.get("account") is not None and event.get("account") != caller:
+        return "the event's account is not the caller's"
+    return None
 
 
 def _records(doc: Any) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -263,11 +285,15 @@ def session_key(event: RootKeyEvent) -> tuple[str, str] | None:
 
 def labels(session: RootSession | None, event: RootKeyEvent) -> bool:
     """Whether ``event`` (a member Root record) was made in ``session``: the same account and
-    key id, at a time the session covers."""
+    key id, at a time the session covers, a call of IAM its task policy allows, and one IAM
+    carried out (a refused call is the root user's own alarm, not a colleague's task)."""
     return (
         session is not None
         and session_key(event) == (session.account, session.access_key_id)
         and session.covers(event.event_time)
+        and event.event_source == IAM_SOURCE
+        and session.allows(event.event_name)
+        and not event.error_code
     )
 
 

@@ -372,6 +372,9 @@ def test_root_sessions_and_uses_of_a_long_term_root_key_are_routed(event: dict[s
         ),
         _assume_root(eventName="AssumeRole"),
         _variant_of(_assume_root(), ("eventSource",), "iam.amazonaws.com"),
+        # put on a bus by anyone but an AWS service (PutEvents refuses them "aws." sources)
+        {**_root_call("s3.amazonaws.com", "ListBuckets"), "source": "custom.forged"},
+        {**_root_call("iam.amazonaws.com", "ListUsers"), "source": "custom.forged"},
     ],
     ids=str,
 )
@@ -407,7 +410,8 @@ def _routed_by_root_access(event: dict[str, Any]) -> bool:
         and detail.get("eventName") in ACCESS_KEY_EVENT_NAMES
     )
     return (
-        who.get("type") == "Root"
+        str(event.get("source", "")).startswith("aws.")
+        and who.get("type") == "Root"
         and isinstance(key, str)
         and key.startswith("AKIA")
         and isinstance(detail.get("eventSource"), str)

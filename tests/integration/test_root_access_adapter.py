@@ -212,3 +212,18 @@ def test_a_failed_assume_root_is_retried_and_the_keys_still_read(
         keys = AssumeRootCredentials(REGION, retry_env).root_keys(member)
     assert [k.key_id for k in keys] == [key]
     assert len(sleeps) == 1  # one wait of the AWS_CALL policy, then the call passed
+
+
+def test_removal_logs_the_key_masked_and_says_whether_it_is_gone(
+    aws: MotoSandbox,
+    member: str,
+    adapter: AssumeRootCredentials,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    aws.enable_root_access(MANAGEMENT)
+    doomed = aws.add_root_key(member)
+    with caplog.at_level("INFO", logger="root_key_detector"):
+        adapter.remove_root_key(member, doomed)
+    assert "root key removed" in caplog.messages
+    assert doomed not in caplog.text
+    assert all(doomed not in str(r.__dict__) for r in caplog.records)

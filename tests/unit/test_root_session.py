@@ -35,6 +35,7 @@ from detector.domain.root_session import (
 from tests.factories import DROP, envelope, log_file
 from tests.session_factories import (
     CALLER_ARN,
+    MANAGEMENT,
     MEMBER,
     SESSION_KEY,
     STARTED,
@@ -64,7 +65,7 @@ def test_the_callers_record_names_who_which_account_task_and_key() -> None:
 def test_every_form_yields_the_same_session() -> None:
     rec = assume_root()
     bare = only(rec)
-    assert only(envelope(rec, source="aws.sts", region="us-west-2")) == bare
+    assert only(envelope(rec, source="aws.sts", region="us-west-2", account=MANAGEMENT)) == bare
     other = {"eventSource": "ec2.amazonaws.com", "eventName": "DescribeInstances"}
     assert [s for s in sessions_in(log_file(other, rec, member_delete())) if s] == [bare]
 
@@ -181,6 +182,46 @@ def test_a_member_record_in_the_session_is_labelled() -> None:
 )
 def test_a_record_outside_the_session_is_not_labelled(rec: dict[str, Any]) -> None:
     assert not labels(only(assume_root()), parse_event(rec))
+
+
+@pytest.mark.parametrize(
+    "rec",
+    [
+        # no task policy lets a root session create or reactivate a key
+        member_delete(60, eventName="CreateAccessKey"),
+        member_delete(60, eventName="UpdateAccessKey"),
+        # IAM refused it: the root user's own alarm, not a colleague's task
+        member_delete(60, errorCode="AccessDenied"),
+    ],
+    ids=["create", "update", "refused"],
+)
+def test_a_call_the_task_policy_does_not_allow_is_not_labelled(rec: dict[str, Any]) -> None:
+    assert not labels(only(assume_root()), parse_event(rec))
+
+
+def test_an_audit_session_does_not_label_a_deletion() -> None:
+    audit = assume_root(
+        **{
+            "requestParameters.taskPolicyArn.arn": (
+                "arn:aws:iam::aws:policy/root-task/IAMAuditRootUserCredentials"
+            )
+        }
+    )
+    assert not labels(only(audit), parse_event(member_delete(60)))
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"source": "custom.forged", "account": MANAGEMENT},  # not AWS's event
+        {"source": "aws.sts", "account": "444455556666"},  # not the caller's account
+    ],
+    ids=["source", "account"],
+)
+def test_an_event_that_cannot_be_aws_own_opens_no_session(overrides: dict[str, Any]) -> None:
+    (rejected,) = sessions_in(envelope(assume_root(), **overrides))
+    assert isinstance(rejected, Rejected)
+    assert rejected.path == "$.detail"
 
 
 def test_root_signing_with_a_long_term_key_has_no_session_key() -> None:
