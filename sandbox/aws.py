@@ -7,6 +7,7 @@ summary flag (AccountAccessKeysPresent) directly in moto's backend.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import json
 import logging
@@ -406,7 +407,9 @@ def _make_dynamodb_writes_atomic() -> None:
     ledger's exactly-once behaviour is tested against the real guarantee, so the sandbox
     serialises moto's DynamoDB writes (and consistent reads) behind one lock. A query or scan
     walks moto's item dictionaries, which a concurrent write changes under it ("dictionary
-    changed size during iteration", a 500 DynamoDB never answers): they take the lock too.
+    changed size during iteration", a 500 DynamoDB never answers): they take the lock too. What
+    each returns is copied under the lock: moto turns the items into its answer after the call,
+    and a concurrent write to the same item would change them under that too.
     """
     from moto.dynamodb.models import DynamoDBBackend  # noqa: PLC0415 - moto internals
 
@@ -418,7 +421,7 @@ def _make_dynamodb_writes_atomic() -> None:
 
         def locked(self: Any, *args: Any, __original: Any = original, **kwargs: Any) -> Any:
             with _DYNAMODB_LOCK:
-                return __original(self, *args, **kwargs)
+                return copy.deepcopy(__original(self, *args, **kwargs))
 
         locked._sandbox_atomic = True  # type: ignore[attr-defined]
         setattr(DynamoDBBackend, name, locked)
