@@ -9,8 +9,8 @@ member.yaml, the forwarding rule's retries and dead-letter queue, its alarms and
 the forwarding role's trust, and that the central bus's ``aws:PrincipalArn`` pattern admits that
 role's ARN and nothing else; centralized root access: which role may open root sessions for
 which task (here and in root-access.yaml), the settings each function reads, the function of
-their own the root access rules invoke, and the rules that refuse settings that do not fit. (test_grants.py compares the roles' actions with the code's
-calls.)
+their own the root access rules invoke, and the rules that refuse settings that do not fit.
+(test_grants.py compares the roles' actions with the code's calls.)
 """
 
 from __future__ import annotations
