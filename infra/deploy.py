@@ -72,6 +72,7 @@ VARIABLES = {
     "RootRemovalRoleArn": "ROOT_REMOVAL_ROLE_ARN",
     "RootKeyRemoval": "ROOT_KEY_REMOVAL",
     "RootKeyRemovalDryRun": "ROOT_KEY_REMOVAL_DRY_RUN",
+    "RootAccessReservedConcurrency": "ROOT_ACCESS_RESERVED_CONCURRENCY",
 }
 # What `make deploy` computes itself: not a make variable.
 COMPUTED = {"CodeKey"}

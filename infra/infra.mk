@@ -39,6 +39,7 @@ ROOT_ACCESS_ROLE_ARN ?=
 ROOT_REMOVAL_ROLE_ARN ?=
 ROOT_KEY_REMOVAL ?= false
 ROOT_KEY_REMOVAL_DRY_RUN ?= true
+ROOT_ACCESS_RESERVED_CONCURRENCY ?= 2
 # Change control: tags for the stack and (CloudFormation propagates them) its resources, e.g.
 # TAGS="team=sec cost-center=42"; the service role CloudFormation deploys with, if any.
 TAGS ?=
@@ -108,7 +109,8 @@ DEPLOY_ARGS = --stack-name '$(STACK_NAME)' --bucket '$(ARTIFACT_BUCKET)' --prefi
 	--parameter 'RootAccessRoleArn=$(ROOT_ACCESS_ROLE_ARN)' \
 	--parameter 'RootRemovalRoleArn=$(ROOT_REMOVAL_ROLE_ARN)' \
 	--parameter 'RootKeyRemoval=$(ROOT_KEY_REMOVAL)' \
-	--parameter 'RootKeyRemovalDryRun=$(ROOT_KEY_REMOVAL_DRY_RUN)'
+	--parameter 'RootKeyRemovalDryRun=$(ROOT_KEY_REMOVAL_DRY_RUN)' \
+	--parameter 'RootAccessReservedConcurrency=$(ROOT_ACCESS_RESERVED_CONCURRENCY)'
 
 # Parameters and credentials are checked before anything is built or uploaded.
 plan: $(STAMP) ## Create and print a CloudFormation change set of the stack, without executing it

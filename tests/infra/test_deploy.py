@@ -858,44 +858,107 @@ def test_moto_created_every_root_access_resource_it_supports(root_access_stack: 
         "InteractRootDeletePolicy",
         "DefaultBusRootAccessRule",
         "CentralBusRootAccessRule",
+        "RootAccessFunction",
+        "RootAccessLogGroup",
+        "RootAccessLogsPolicy",
     } <= supported
 
 
-def test_the_root_access_rules_route_their_pattern_to_the_lambda_with_all_management_events(
+def _invokers(sb: MotoSandbox, function: str) -> set[str]:
+    """The rule ARNs the function's resource policy lets EventBridge invoke it for (and only
+    EventBridge, only InvokeFunction)."""
+    policy = json.loads(sb.client("lambda").get_policy(FunctionName=function)["Policy"])
+    sources = set()
+    for statement in policy["Statement"]:
+        assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+        assert statement["Action"] == "lambda:InvokeFunction"
+        sources.add(statement["Condition"]["ArnLike"]["AWS:SourceArn"])
+    return sources
+
+
+def test_the_root_access_rules_route_their_pattern_to_their_own_function_with_all_events(
     sandbox: MotoSandbox, root_access_stack: Stack
 ) -> None:
-    events = sandbox.client("events")
-    function_arn = sandbox.client("lambda").get_function_configuration(
-        FunctionName=root_access_stack.outputs["FunctionName"]
-    )["FunctionArn"]
-    dlq_arn = arn_of_queue(sandbox, root_access_stack.outputs["DeadLetterQueueUrl"])
-    central_bus = f"{root_access_stack.name}-central"
-    sources = set()
+    """Security review: the root access rules take read-only calls too, at a volume the key
+    events never reach; they invoke a function of their own, and the key events' rules still
+    invoke the detector, so a flood of them cannot take the executions an alert needs."""
+    events, lam = sandbox.client("events"), sandbox.client("lambda")
+    stack = root_access_stack
+    root_function = stack.outputs["RootAccessFunctionName"]
+    root_arn = lam.get_function_configuration(FunctionName=root_function)["FunctionArn"]
+    detector_arn = lam.get_function_configuration(FunctionName=stack.outputs["FunctionName"])[
+        "FunctionArn"
+    ]
+    assert root_arn != detector_arn
+    dlq_arn = arn_of_queue(sandbox, stack.outputs["DeadLetterQueueUrl"])
+    central_bus = f"{stack.name}-central"
+    root_rules, key_rules = set(), set()
     for logical_id, bus in (
         ("DefaultBusRootAccessRule", "default"),
         ("CentralBusRootAccessRule", central_bus),
     ):
-        rule = events.describe_rule(Name=root_access_stack.physical[logical_id], EventBusName=bus)
+        rule = events.describe_rule(Name=stack.physical[logical_id], EventBusName=bus)
         assert rule["State"] == ALL_MANAGEMENT_EVENTS
         assert json.loads(rule["EventPattern"]) == ROOT_ACCESS_PATTERN
         (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
-        assert target["Arn"] == function_arn
+        assert target["Arn"] == root_arn
         assert target["RetryPolicy"] == {
             "MaximumRetryAttempts": 24,
             "MaximumEventAgeInSeconds": 3600,
         }
         assert target["DeadLetterConfig"] == {"Arn": dlq_arn}
-        sources.add(rule["Arn"])
-    # The key events' rules are there as without root access, in their own state.
-    rule = events.describe_rule(Name="rkd-root-access-events")
-    assert (rule["State"], json.loads(rule["EventPattern"])) == ("ENABLED", EVENT_PATTERN)
-    policy = json.loads(
-        sandbox.client("lambda").get_policy(FunctionName=root_access_stack.outputs["FunctionName"])[
-            "Policy"
-        ]
+        root_rules.add(rule["Arn"])
+    # The key events' rules are there as without root access, in their own state, on the
+    # detector.
+    for logical_id, bus in (("DefaultBusRule", "default"), ("CentralBusRule", central_bus)):
+        rule = events.describe_rule(Name=stack.physical[logical_id], EventBusName=bus)
+        assert (rule["State"], json.loads(rule["EventPattern"])) == ("ENABLED", EVENT_PATTERN)
+        (target,) = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+        assert target["Arn"] == detector_arn
+        key_rules.add(rule["Arn"])
+    assert stack.physical["DefaultBusRule"] == "rkd-root-access-events"
+    _, sweep = sweep_schedule(sandbox, stack)
+    assert sweep["Arn"] == detector_arn
+    # Only the root access rules may invoke the root access function; they may not invoke the
+    # detector.
+    schedule = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{stack.physical['SweepScheduleRule']}"
+    assert _invokers(sandbox, root_function) == root_rules
+    assert _invokers(sandbox, stack.outputs["FunctionName"]) == key_rules | {schedule}
+
+
+def test_the_root_access_function_runs_the_detectors_code_with_its_own_executions_and_logs(
+    sandbox: MotoSandbox, root_access_stack: Stack
+) -> None:
+    lam = sandbox.client("lambda")
+    stack = root_access_stack
+    root = lam.get_function_configuration(FunctionName=stack.outputs["RootAccessFunctionName"])
+    detector = lam.get_function_configuration(FunctionName=stack.outputs["FunctionName"])
+    same = ("Handler", "Runtime", "Role", "Timeout", "MemorySize")
+    assert {k: root[k] for k in same} == {k: detector[k] for k in same}
+    assert (root["Handler"], root["Role"]) == (
+        "detector.handler.lambda_handler",
+        stack.outputs["DetectorRoleArn"],
     )
-    allowed = {s["Condition"]["ArnLike"]["AWS:SourceArn"] for s in policy["Statement"]}
-    assert sources <= allowed
+    assert root["Environment"] == detector["Environment"]
+    # Its own reserved executions (RootAccessReservedConcurrency's default); the detector keeps
+    # ReservedConcurrency's.
+    concurrency = {
+        name: lam.get_function_concurrency(FunctionName=c["FunctionName"]).get(
+            "ReservedConcurrentExecutions"
+        )
+        for name, c in (("root", root), ("detector", detector))
+    }
+    assert concurrency == {"root": 2, "detector": 5}
+    # Its own log group, kept as long as the detector's; the detector's role may write it.
+    group = stack.outputs["RootAccessLogGroupName"]
+    assert group != stack.outputs["LogGroupName"]
+    groups = sandbox.client("logs").describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+    assert [(g["logGroupName"], g["retentionInDays"]) for g in groups] == [(group, 365)]
+    role = stack.outputs["DetectorRoleArn"].rsplit("/", 1)[1]
+    _, statements = role_actions(sandbox, role)
+    (writes,) = [s for s in statements if s.get("Sid") == "WriteRootAccessLogs"]
+    assert writes["Resource"] == f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:{group}:*"
+    assert sorted(writes["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
 
 
 def test_the_roles_open_root_sessions_for_their_own_task_only(
@@ -913,12 +976,13 @@ def test_the_roles_open_root_sessions_for_their_own_task_only(
         assert statement["Condition"] == {"ArnEquals": {"sts:TaskPolicyArn": task}}
 
 
-def test_both_functions_read_the_root_access_settings(
+def test_the_functions_read_the_root_access_settings(
     sandbox: MotoSandbox, root_access_stack: Stack
 ) -> None:
     lam = sandbox.client("lambda")
     for name in (
         root_access_stack.outputs["FunctionName"],
+        root_access_stack.outputs["RootAccessFunctionName"],
         root_access_stack.physical["InteractFunction"],
     ):
         env = {

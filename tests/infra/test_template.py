@@ -8,9 +8,9 @@ trail and its bucket, the Slack secret, arm64, TTL/SSE/PITR, the sweep's schedul
 member.yaml, the forwarding rule's retries and dead-letter queue, its alarms and where they go,
 the forwarding role's trust, and that the central bus's ``aws:PrincipalArn`` pattern admits that
 role's ARN and nothing else; centralized root access: which role may open root sessions for
-which task (here and in root-access.yaml), the settings each function reads, and the rules that
-refuse settings that do not fit. (test_grants.py compares the roles' actions with the code's
-calls.)
+which task (here and in root-access.yaml), the settings each function reads, the function of
+their own the root access rules invoke, and the rules that refuse settings that do not fit.
+(test_grants.py compares the roles' actions with the code's calls.)
 """
 
 from __future__ import annotations
@@ -591,6 +591,12 @@ ALARMS = {
         "Statistic": "Sum",
         "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "DetectorFunction"}}],
     },
+    "RootAccessErrorsAlarm": {
+        "Namespace": "AWS/Lambda",
+        "MetricName": "Errors",
+        "Statistic": "Sum",
+        "Dimensions": [{"Name": "FunctionName", "Value": {"Ref": "RootAccessFunction"}}],
+    },
 }
 
 
@@ -820,6 +826,11 @@ ROOT_ACCESS_RESOURCES = [
     "DefaultBusRootAccessRulePermission",
     "CentralBusRootAccessRule",
     "CentralBusRootAccessRulePermission",
+    "RootAccessFunction",
+    "RootAccessLogGroup",
+    "RootAccessLogsPolicy",
+    "RootAccessInvokeConfig",
+    "RootAccessErrorsAlarm",
 ]
 ROOT_ACCESS_VARIABLES = {
     "CENTRALIZED_ROOT_ACCESS",
@@ -980,6 +991,8 @@ def test_each_function_reads_the_root_access_its_role_may_use(
     deployment = _deployment(**parameters)
     assert _settings(deployment, "DetectorFunction").root_access == detector
     assert _settings(deployment, "InteractFunction").root_access == interact
+    # The root access function runs the detector's code with the detector's settings.
+    assert _settings(deployment, "RootAccessFunction") == _settings(deployment, "DetectorFunction")
 
 
 @pytest.mark.parametrize(
@@ -1049,23 +1062,155 @@ def test_the_root_access_settings_that_fit_pass() -> None:
         assert deploy.parameter_problems(DETECTOR, {**base, **extra}) == [], extra
 
 
-def test_the_root_access_rules_invoke_the_detector_with_retries_and_the_dead_letter_queue() -> None:
+# -- centralized root access: its own function (security review: a flood of read-only root
+# calls must not take the executions a root CreateAccessKey alert needs) ----------------------
+ROOT_RULES = ("DefaultBusRootAccessRule", "CentralBusRootAccessRule")
+KEY_RULES = ("DefaultBusRule", "CentralBusRule", "SweepScheduleRule")
+
+
+def _targets_and_invokers(
+    deployment: templates.Deployment,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Each rule's one target, and each Lambda permission's function, by rule."""
+    targets, invokers = {}, {}
+    for lid in templates.resources_of_type(DETECTOR, "AWS::Events::Rule"):
+        if deployment.exists(lid):
+            (target,) = deployment.properties(lid)["Targets"]
+            targets[lid] = target["Arn"]
+    for lid in templates.resources_of_type(DETECTOR, "AWS::Lambda::Permission"):
+        permission = deployment.properties(lid) if deployment.exists(lid) else {}
+        if permission.get("Principal") == "events.amazonaws.com":
+            invokers[permission["SourceArn"].strip("<>").removesuffix(".Arn")] = permission[
+                "FunctionName"
+            ]
+    return targets, invokers
+
+
+def test_the_root_access_rules_invoke_their_own_function_with_retries_and_the_dlq() -> None:
     deployment = _deployment(**ORG, CentralizedRootAccess="true")
-    for rule in ("DefaultBusRootAccessRule", "CentralBusRootAccessRule"):
+    for rule in ROOT_RULES:
         (target,) = deployment.properties(rule)["Targets"]
         assert target == {
-            "Id": "detector",
-            "Arn": "<DetectorFunction.Arn>",
+            "Id": "root-access",
+            "Arn": "<RootAccessFunction.Arn>",
             "RetryPolicy": {"MaximumRetryAttempts": 24, "MaximumEventAgeInSeconds": 3600},
             "DeadLetterConfig": {"Arn": "<DeadLetterQueue.Arn>"},
         }
         permission = deployment.properties(f"{rule}Permission")
-        assert (permission["Principal"], permission["SourceArn"]) == (
-            "events.amazonaws.com",
-            f"<{rule}.Arn>",
-        )
+        assert permission == {
+            "FunctionName": "<RootAccessFunction>",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "events.amazonaws.com",
+            "SourceArn": f"<{rule}.Arn>",
+        }
     assert deployment.properties("CentralBusRootAccessRule")["EventBusName"] == "<CentralBus.Name>"
     assert "EventBusName" not in deployment.properties("DefaultBusRootAccessRule")
+
+
+@pytest.mark.parametrize(
+    "parameters",
+    [{**ORG, "CentralizedRootAccess": "true"}, {**ORG, **TRIAGE, "CentralizedRootAccess": "true"}],
+    ids=["organization", "with-triage"],
+)
+def test_only_the_root_access_rules_invoke_the_root_access_function(
+    parameters: dict[str, str],
+) -> None:
+    """The key events and the sweep stay on the detector; the root access function takes the
+    root access rules and nothing else, and only they may invoke it."""
+    targets, invokers = _targets_and_invokers(_deployment(**parameters))
+    for rule in KEY_RULES:
+        assert (targets[rule], invokers[rule]) == ("<DetectorFunction.Arn>", "<DetectorFunction>")
+    for rule in ROOT_RULES:
+        assert (targets[rule], invokers[rule]) == (
+            "<RootAccessFunction.Arn>",
+            "<RootAccessFunction>",
+        )
+    assert {r for r, arn in targets.items() if arn == "<RootAccessFunction.Arn>"} == set(ROOT_RULES)
+    assert {r for r, fn in invokers.items() if fn == "<RootAccessFunction>"} == set(ROOT_RULES)
+
+
+def test_without_root_access_the_detector_alone_is_invoked() -> None:
+    deployment = _deployment(**ORG)
+    targets, invokers = _targets_and_invokers(deployment)
+    assert set(targets) == set(invokers) == set(KEY_RULES)
+    assert set(targets.values()) == {"<DetectorFunction.Arn>"}
+    assert not deployment.exists("RootAccessFunction")
+
+
+def test_the_root_access_function_is_the_detector_with_its_own_logs_and_concurrency() -> None:
+    root, detector = props("RootAccessFunction"), props("DetectorFunction")
+    assert RESOURCES["RootAccessFunction"]["Condition"] == "UsesRootAccess"
+    same = ("Runtime", "Architectures", "Handler", "Code", "Role", "MemorySize", "Timeout")
+    assert {k: root[k] for k in same} == {k: detector[k] for k in same}
+    assert root["Handler"] == "detector.handler.lambda_handler"
+    assert root["Role"] == getatt("DetectorRole", "Arn")
+    # The environment word for word, but for the flag the function's own condition already holds.
+    root_env, detector_env = root["Environment"]["Variables"], detector["Environment"]["Variables"]
+    assert {k: v for k, v in root_env.items() if k != "CENTRALIZED_ROOT_ACCESS"} == {
+        k: v for k, v in detector_env.items() if k != "CENTRALIZED_ROOT_ACCESS"
+    }
+    assert root_env["CENTRALIZED_ROOT_ACCESS"] == {"Ref": "CentralizedRootAccess"}
+    # Its own log group, kept as long as the detector's.
+    assert root["LoggingConfig"] == {"LogGroup": {"Ref": "RootAccessLogGroup"}, "LogFormat": "Text"}
+    assert RESOURCES["RootAccessLogGroup"]["Condition"] == "UsesRootAccess"
+    assert props("RootAccessLogGroup") == props("LogGroup")
+    assert RESOURCES["RootAccessLogGroup"]["DeletionPolicy"] == "Retain"
+    # The same asynchronous failure handling as the detector: retried, then dead-lettered.
+    config, detector_config = props("RootAccessInvokeConfig"), props("DetectorInvokeConfig")
+    assert config["FunctionName"] == {"Ref": "RootAccessFunction"}
+    assert {k: v for k, v in config.items() if k != "FunctionName"} == {
+        k: v for k, v in detector_config.items() if k != "FunctionName"
+    }
+
+
+def test_the_detectors_role_writes_the_root_access_functions_log_group_only_with_it() -> None:
+    deployment = _deployment(**ORG, CentralizedRootAccess="true")
+    (statement,) = deployment.properties("RootAccessLogsPolicy")["PolicyDocument"]["Statement"]
+    assert statement["Action"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert statement["Resource"] == (
+        "arn:aws:logs:us-east-1:123456789012:log-group:<RootAccessLogGroup>:*"
+    )
+    assert RESOURCES["RootAccessLogsPolicy"]["Properties"]["Roles"] == [{"Ref": "DetectorRole"}]
+    assert not _deployment(**ORG).exists("RootAccessLogsPolicy")
+
+
+@pytest.mark.parametrize(
+    ("parameters", "detector", "root_access"),
+    [
+        ({}, 5, 2),
+        ({"RootAccessReservedConcurrency": "10"}, 5, 10),
+        ({"RootAccessReservedConcurrency": "0"}, 5, None),
+        ({"ReservedConcurrency": "0"}, None, None),
+    ],
+    ids=["defaults", "raised", "root-access-none", "none-at-all"],
+)
+def test_the_root_access_function_reserves_its_own_executions(
+    parameters: dict[str, str], detector: int | None, root_access: int | None
+) -> None:
+    deployment = _deployment(**ORG, CentralizedRootAccess="true", **parameters)
+
+    def reserved(function: str) -> int | None:
+        value = deployment.properties(function).get("ReservedConcurrentExecutions")
+        return None if value is None else int(value)
+
+    assert (reserved("DetectorFunction"), reserved("RootAccessFunction")) == (
+        detector,
+        root_access,
+    )
+    parameter = DETECTOR["Parameters"]["RootAccessReservedConcurrency"]
+    assert (parameter["Default"], parameter["MinValue"]) == (2, 0)
+    assert parameter["MaxValue"] == DETECTOR["Parameters"]["ReservedConcurrency"]["MaxValue"]
+
+
+def test_the_root_access_function_is_named_in_the_outputs() -> None:
+    outputs = DETECTOR["Outputs"]
+    assert outputs["RootAccessFunctionName"] == {
+        "Condition": "UsesRootAccess",
+        "Description": outputs["RootAccessFunctionName"]["Description"],
+        "Value": {"Ref": "RootAccessFunction"},
+    }
+    assert outputs["RootAccessLogGroupName"]["Value"] == {"Ref": "RootAccessLogGroup"}
+    assert outputs["RootAccessLogGroupName"]["Condition"] == "UsesRootAccess"
 
 
 def test_root_access_yaml_trusts_one_role_for_each_task() -> None:
