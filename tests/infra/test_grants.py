@@ -4,15 +4,22 @@ Both sides are derived, none is listed here:
 
 - **what the templates grant**: every Allow action of the detector's Lambda role
   (``DetectorRole`` in infra/detector.yaml, with the policies its conditions create), of the
-  interaction function's role (``InteractRole``, triage from Slack) and of the member role
-  (``MemberRole`` in infra/member.yaml), read from the templates as CloudFormation
-  would deploy them with each configuration's parameters (:class:`templates.Deployment`);
+  interaction function's role (``InteractRole``, triage from Slack), of the member role
+  (``MemberRole`` in infra/member.yaml) and of infra/root-access.yaml's two roles (``AuditRole``,
+  ``RemovalRole``), read from the templates as CloudFormation would deploy them with each
+  configuration's parameters (:class:`templates.Deployment`);
 - **what the code calls**: the real entry points (the Lambda handler, the ``redrive`` and
   ``backfill`` commands) run against the sandbox through its fault layer, which notes every
   request that reaches the AWS endpoint (:class:`sandbox.aws_calls.CallLog`): the service from
   the SigV4 credential scope, the operation from the wire, and the caller from the access key:
-  each Lambda's own credentials (its execution role), the member role's (keys the Lambda's
-  ``AssumeRole`` received), or an operator's (the CLI).
+  each Lambda's own credentials (its execution role), the member role's or a root-access.yaml
+  role's (keys an ``AssumeRole`` received), a root session's (keys ``AssumeRoot`` received,
+  named by the task policy that limits them), or an operator's (the CLI).
+
+Centralized root access has scenarios and configurations of its own (``ROOT_SCENARIOS``,
+``ROOT_ACCESS_CONFIGS``): there a root session's calls must be ones its task policy allows, and
+each ``sts:AssumeRoot`` call's ``TaskPolicyArn`` must be the one the caller's grant names in its
+``sts:TaskPolicyArn`` condition (moto applies no IAM condition, so the test compares them).
 
 Each Lambda runs with the environment the template gives it (``DetectorFunction``'s or
 ``InteractFunction``'s variables, resolved), so what it calls is what the deployed function would
@@ -667,8 +674,8 @@ def root_sweep_and_key_use(world: World) -> None:
 
 def root_session_record(world: World) -> None:
     """A colleague opens a root session (AssumeRoot, delete task) and deletes the alerted key:
-    the member's Root record and the caller's AssumeRoot record, in both orders' worth of
-    handling (the AssumeRoot record arrives second here), label the key's thread."""
+    the member's Root record, then the caller's AssumeRoot record, label the key's thread with
+    who opened the session and its task."""
     member = root_organization(world)
     key = _alerted_root_key(world, member)
     world.stack.route_root_access(ACCOUNT_ID, member)
@@ -805,22 +812,21 @@ def _recording(
 ) -> Iterator[list[Recorded]]:
     found: list[Recorded] = []
     try:
-        with pytest.MonkeyPatch.context() as monkeypatch:
+        log = CallLog()
+        with pytest.MonkeyPatch.context() as monkeypatch, AwsFaultProxy(record=log) as proxy:
             for config in configs:
-                log = CallLog()
-                with AwsFaultProxy(record=log) as proxy:
-                    for scenario in scenarios:
-                        if scenario.configs is not None and config.name not in scenario.configs:
-                            continue
-                        reset_stack(stack)
-                        log.clear()
-                        world = World(stack, config, proxy.endpoint_url, monkeypatch)
-                        try:
-                            scenario.run(world)
-                        except BaseException as exc:
-                            exc.add_note(f"scenario {scenario.name!r} in {config.name!r}")
-                            raise
-                        found += [Recorded(config.name, scenario.name, c) for c in log.calls()]
+                for scenario in scenarios:
+                    if scenario.configs is not None and config.name not in scenario.configs:
+                        continue
+                    reset_stack(stack)
+                    log.clear()
+                    world = World(stack, config, proxy.endpoint_url, monkeypatch)
+                    try:
+                        scenario.run(world)
+                    except BaseException as exc:
+                        exc.add_note(f"scenario {scenario.name!r} in {config.name!r}")
+                        raise
+                    found += [Recorded(config.name, scenario.name, c) for c in log.calls()]
         yield found
     finally:
         reset_stack(stack)
