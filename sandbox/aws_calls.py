@@ -13,10 +13,15 @@
   and ``requestUri`` match the request;
 - the **caller**: the access key id of the credential scope. Keys that an ``AssumeRole``
   through this endpoint returned are mapped to that role (read from the answer), so a member
-  role's calls are told apart from the caller's own.
+  role's calls are told apart from the caller's own; keys that an ``AssumeRoot`` returned are
+  a root session of the task policy the request named (``TaskPolicyArn``), so a root session's
+  calls are told apart from those of whoever opened it;
+- the **parameters** of a query-protocol request (IAM, STS), e.g. AssumeRole's ``RoleArn`` and
+  AssumeRoot's ``TaskPolicyArn.arn``, which IAM conditions are written against.
 
 :attr:`AwsCall.action` is the IAM action that authorizes the call: ``<service>:<operation>``,
 except where the Service Authorization Reference names it otherwise (:data:`IAM_ACTION_OF`).
+A DynamoDB transaction is authorized item by item (:attr:`AwsCall.actions`).
 """
 
 from __future__ import annotations
@@ -51,6 +56,20 @@ IAM_ACTION_OF = {
     ("lambda", "Invoke"): "lambda:InvokeFunction",
 }
 
+# "Using IAM with DynamoDB transactions" (DynamoDB developer guide,
+# https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/transaction-apis-iam.html):
+# a transaction's Put, Update, Delete and Get are authorized by PutItem, UpdateItem, DeleteItem
+# and GetItem, its ConditionCheck by dynamodb:ConditionCheckItem; TransactWriteItems and
+# TransactGetItems are no IAM actions of their own.
+TRANSACTION_ITEM_ACTION = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "Get": "dynamodb:GetItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+}
+_TRANSACTIONS = {("dynamodb", "TransactWriteItems"), ("dynamodb", "TransactGetItems")}
+
 _SCOPE = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -63,11 +82,29 @@ class AwsCall:
     access_key_id: str
     role_arn: str | None  # the assumed role the key belongs to, if AssumeRole issued it here
     status: int  # the HTTP status of the answer
+    # The task policy ARN of the root session the key belongs to, if AssumeRoot issued it here.
+    root_task_policy: str | None = None
+    # The request's parameters (query protocol only; Action and Version left out).
+    parameters: tuple[tuple[str, str], ...] = ()
+    # A DynamoDB transaction's items, each by its kind ("Put", "Update", "ConditionCheck"...).
+    transaction: tuple[str, ...] = ()
+
+    def parameter(self, name: str) -> str | None:
+        """The request's parameter ``name`` (query protocol, e.g. ``TaskPolicyArn.arn``)."""
+        return next((v for k, v in self.parameters if k == name), None)
 
     @property
     def action(self) -> str:
         """The IAM action that authorizes this call."""
         return IAM_ACTION_OF.get((self.service, self.operation), f"{self.service}:{self.operation}")
+
+    @property
+    def actions(self) -> tuple[str, ...]:
+        """Every IAM action that must allow this call: :attr:`action`, or for a DynamoDB
+        transaction the action of each of its items (:data:`TRANSACTION_ITEM_ACTION`)."""
+        if (self.service, self.operation) in _TRANSACTIONS:
+            return tuple(TRANSACTION_ITEM_ACTION.get(k, f"dynamodb:?{k}") for k in self.transaction)
+        return (self.action,)
 
     @property
     def role_name(self) -> str | None:
@@ -89,6 +126,8 @@ class CallLog:
         self._lock = threading.Lock()
         self._calls: list[AwsCall] = []
         self._roles: dict[str, str] = {}  # access key id -> role ARN, from AssumeRole answers
+        # access key id -> task policy ARN, from AssumeRoot requests and their answers
+        self._root_sessions: dict[str, str] = {}
 
     def calls(self) -> list[AwsCall]:
         """Every call so far, in the order the answers were sent."""
@@ -96,7 +135,7 @@ class CallLog:
             return list(self._calls)
 
     def clear(self) -> None:
-        """Forget the calls (the keys AssumeRole issued stay known)."""
+        """Forget the calls (the keys AssumeRole and AssumeRoot issued stay known)."""
         with self._lock:
             self._calls.clear()
 
@@ -113,6 +152,8 @@ class CallLog:
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("HTTP_TRANSFER_ENCODING", None)
             operation = operation_of(service, environ, body)
+            parameters = _query_parameters(environ, body)
+            transaction = _transaction_items(service, operation, body)
             status: list[int] = []
 
             def start(code: str, headers: list[tuple[str, str]], exc: Any = None) -> Any:
@@ -126,9 +167,20 @@ class CallLog:
                 getattr(result, "close", lambda: None)()
             if (service, operation) == ("sts", "AssumeRole") and status == [200]:
                 self._learn_role(answer)
+            if (service, operation) == ("sts", "AssumeRoot") and status == [200]:
+                self._learn_root_session(answer, dict(parameters).get("TaskPolicyArn.arn", "?"))
             with self._lock:
-                role = self._roles.get(key)
-                self._calls.append(AwsCall(service, operation, key, role, status[0]))
+                call = AwsCall(
+                    service,
+                    operation,
+                    key,
+                    self._roles.get(key),
+                    status[0],
+                    root_task_policy=self._root_sessions.get(key),
+                    parameters=parameters,
+                    transaction=transaction,
+                )
+                self._calls.append(call)
             return [answer]
 
         return recorded
@@ -138,6 +190,39 @@ class CallLog:
         if issued is not None:
             with self._lock:
                 self._roles[issued[0]] = issued[1]
+
+    def _learn_root_session(self, answer: bytes, task_policy_arn: str) -> None:
+        # "AssumeRoot" (STS API Reference): the answer's Credentials.AccessKeyId signs the
+        # session's calls, which its TaskPolicyArn limits.
+        root = ElementTree.fromstring(answer)  # noqa: S314 - the sandbox's own answer
+        key = _text(root, "AccessKeyId")
+        if key:
+            with self._lock:
+                self._root_sessions[key] = task_policy_arn
+
+
+def _transaction_items(service: str, operation: str, body: bytes) -> tuple[str, ...]:
+    """The kind of each item of a DynamoDB transaction's request, in order; () otherwise."""
+    if (service, operation) not in _TRANSACTIONS:
+        return ()
+    try:
+        items = json.loads(body).get("TransactItems", [])
+    except ValueError:
+        return ("?",)
+    return tuple(kind for item in items for kind in item)
+
+
+def _query_parameters(environ: dict[str, Any], body: bytes) -> tuple[tuple[str, str], ...]:
+    """A query-protocol request's parameters (form body, or a GET's query string), without
+    Action and Version; () for the other protocols."""
+    if "x-www-form-urlencoded" in environ.get("CONTENT_TYPE", ""):
+        text = body.decode("utf-8", "replace")
+    elif environ.get("REQUEST_METHOD") == "GET" and "Action=" in environ.get("QUERY_STRING", ""):
+        text = str(environ.get("QUERY_STRING", ""))
+    else:
+        return ()
+    pairs = urllib.parse.parse_qsl(text, keep_blank_values=True)
+    return tuple((k, v) for k, v in pairs if k not in {"Action", "Version"})
 
 
 def _assumed_role(answer: bytes) -> tuple[str, str] | None:
