@@ -839,6 +839,7 @@ def root_access_stack(sandbox: MotoSandbox, slack_secret_arn: str) -> Stack:
             "EventRuleName": "rkd-root-access-events",
             "CentralizedRootAccess": "true",
             "RootKeyRemoval": "true",
+            "RootKeyRemovalDryRun": "false",
         },
     )
 
@@ -994,10 +995,10 @@ def test_the_functions_read_the_root_access_settings(
         assert {k: v for k, v in env.items() if "ROOT" in k} == {
             "CENTRALIZED_ROOT_ACCESS": "true",
             "ROOT_KEY_REMOVAL": "true",
-            "ROOT_KEY_REMOVAL_DRY_RUN": "true",
+            "ROOT_KEY_REMOVAL_DRY_RUN": "false",
         }, name
         settings = Settings.from_env({**env, "AWS_REGION": REGION})
-        assert settings.root_access == RootAccess(None, removal=True, removal_dry_run=True)
+        assert settings.root_access == RootAccess(None, removal=True, removal_dry_run=False)
 
 
 def test_root_access_yaml_creates_an_audit_role_and_a_removal_role(

@@ -880,8 +880,18 @@ def _assume_role(arn: str) -> dict[str, Any]:
             {**ORG, **TRIAGE, "CentralizedRootAccess": "true"},
             {"DetectorRole": [_assume_root(AUDIT_TASK_POLICY)]},
         ),
-        (
+        (  # a dry run (the default) never opens a root session: no right to
             {**ORG, **TRIAGE, "CentralizedRootAccess": "true", "RootKeyRemoval": "true"},
+            {"DetectorRole": [_assume_root(AUDIT_TASK_POLICY)]},
+        ),
+        (
+            {
+                **ORG,
+                **TRIAGE,
+                "CentralizedRootAccess": "true",
+                "RootKeyRemoval": "true",
+                "RootKeyRemovalDryRun": "false",
+            },
             {
                 "DetectorRole": [_assume_root(AUDIT_TASK_POLICY)],
                 "InteractRole": [_assume_root(DELETE_TASK_POLICY)],
@@ -898,6 +908,7 @@ def _assume_role(arn: str) -> dict[str, Any]:
                 "CentralizedRootAccess": "true",
                 "RootAccessRoleArn": AUDIT_ROLE,
                 "RootKeyRemoval": "true",
+                "RootKeyRemovalDryRun": "false",
                 "RootRemovalRoleArn": REMOVAL_ROLE,
             },
             {
@@ -906,7 +917,14 @@ def _assume_role(arn: str) -> dict[str, Any]:
             },
         ),
     ],
-    ids=["off", "audit", "audit-and-removal", "through-the-audit-role", "through-both-roles"],
+    ids=[
+        "off",
+        "audit",
+        "audit-and-dry-run",
+        "audit-and-removal",
+        "through-the-audit-role",
+        "through-both-roles",
+    ],
 )
 def test_each_role_may_open_root_sessions_for_its_own_task_only(
     parameters: dict[str, str], expected: dict[str, list[dict[str, Any]]]
