@@ -113,9 +113,6 @@ METRICS = (
     ROOT_SESSIONS,
     KEY_REMOVALS,
 )
-# The metrics the interaction function (interact.py) emits, under its own name; the others are
-# the detector function's.
-INTERACT_METRICS = frozenset({KEY_REMOVALS.name})
 # What an event's outcome actions (detector.domain.delivery.Action values) count as.
 ALERT_ACTIONS = frozenset(
     {Action.ALERTED.value, Action.ALERT_REPLACED.value, Action.ALERTED_WITHOUT_LEDGER.value}

@@ -283,8 +283,8 @@ def _answer_refusal(
         return Refusal(
             409,
             LAPSED_REASON,
-            f":grey_question: {mrkdwn(unknown_outcome(request), 600)} Remove key is offered "
-            "again.",
+            f":grey_question: {mrkdwn(unknown_outcome(request), 600)} The alert offers "
+            "Remove key again.",
         )
     if (
         request is None

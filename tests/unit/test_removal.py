@@ -3,6 +3,7 @@ a live removal (RootCredentials fake), and each refusal: nothing removed, nothin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -609,8 +610,10 @@ def counted(label: str) -> float:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_metrics() -> None:
+def _fresh_metrics() -> Iterator[None]:
     reset_metrics()
+    yield
+    reset_metrics()  # what these tests counted is never flushed by another test
 
 
 def test_a_failed_removal_is_counted() -> None:
