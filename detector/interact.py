@@ -13,7 +13,7 @@ from typing import Any
 from detector.coldstart import long_lived
 
 with long_lived():  # modules live as long as the container
-    from detector import handler, triage
+    from detector import handler, metrics, triage
     from detector.domain.hub_change import is_hub_event, parse_hub_event
     from detector.log import bind_request, get_logger
 
@@ -22,8 +22,9 @@ ANSWER_BUDGET_S = 2.5
 
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Answer Slack (an HTTP response), or run a triage job (raises so Lambda retries it)."""
-    bind_request(getattr(context, "aws_request_id", None))
+    """Answer Slack (an HTTP response), or run a triage job (raises so Lambda retries it).
+    Its metrics end it as one EMF line (metrics.py), as the detector function's do."""
+    request_id = bind_request(getattr(context, "aws_request_id", None))
     try:
         rt = handler.runtime()
         function = str(getattr(context, "invoked_function_arn", "") or "")
@@ -43,6 +44,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         get_logger().exception("triage failed")
         raise
     finally:
+        metrics.end_invocation(getattr(context, "function_name", None), request_id)
         bind_request(None)
 
 

@@ -93,6 +93,11 @@ KEY_USES = Metric(
     "KeyUses", Unit.COUNT, ("replied", "counted", "not-newer", "not-alerted", "refused")
 )
 ROOT_SESSIONS = Metric("RootSessions", Unit.COUNT, ("opened", "rejected", "labelled", "failed"))
+# Key removal by two responders (removal.py, in the interaction function): requests made, and
+# how each confirmation or click ended (refused: a click or job that removal's rules stopped).
+KEY_REMOVALS = Metric(
+    "KeyRemovals", Unit.COUNT, ("requested", "dry-run", "removed", "failed", "refused")
+)
 
 METRICS = (
     ALERTS,
@@ -106,6 +111,7 @@ METRICS = (
     SWEEP_DEPENDENCY_PROBLEMS,
     KEY_USES,
     ROOT_SESSIONS,
+    KEY_REMOVALS,
 )
 # What an event's outcome actions (detector.domain.delivery.Action values) count as.
 ALERT_ACTIONS = frozenset(

@@ -333,14 +333,31 @@ class TriageLedger(Ledger, Protocol):
         now: int,
     ) -> bool:
         """Record a pending removal request of the key (one at a time): False when a request
-        is pending and not expired at ``now`` (epoch seconds), under way, or the key removed."""
+        is pending and not expired at ``now`` (epoch seconds), under way and its lease not over
+        at ``now``, or the key removed."""
         ...
 
     def confirm_removal(
-        self, fid: str, removal: dict[str, Any], *, request_id: str, confirmer_id: str, now: int
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        confirmer_id: str,
+        now: int,
+        lease_until: int,
     ) -> bool:
-        """Mark request ``request_id`` confirmed: False unless it is pending, not expired at
-        ``now``, and asked by someone other than ``confirmer_id``."""
+        """Mark request ``request_id`` confirmed, holding the key until ``lease_until`` (epoch
+        seconds): False unless it is pending, not expired at ``now``, and asked by someone other
+        than ``confirmer_id``."""
+        ...
+
+    def begin_removal(
+        self, fid: str, removal: dict[str, Any], *, request_id: str, now: int
+    ) -> bool:
+        """Mark confirmed request ``request_id`` DELETING, before any deletion call (a retry
+        that finds it DELETING is True too): False when the request or its state is another,
+        or its lease is over at ``now``."""
         ...
 
     def settle_removal(

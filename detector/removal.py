@@ -7,7 +7,10 @@ moves the request on with one conditional write (one pending request per key; th
 not the requester), and starts a signed job. :func:`run_job` then replies in the key's thread and
 redraws the alert; for a confirmation it first removes the key through
 :class:`detector.ports.RootCredentials` (or, in dry run, only names the calls) and resolves the
-finding. Every step is logged; no credential ever is (the port keeps them).
+finding. The settings are read again when the job runs: removal turned off, or to dry run, since
+the click wins. A confirmation holds the key for its lease; the job records DELETING before its
+deletion call, so a retry knows an earlier attempt may have deleted the key. Every step is logged
+and counted (metrics.KEY_REMOVALS); no credential ever is logged (the port keeps them).
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from typing import Any
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
+from detector import metrics
 from detector.domain.delivery import KeyRecord, MessageKind, Progress
 from detector.domain.finding import product_arn
 from detector.domain.interaction import Click
 from detector.domain.message import SlackMessage
 from detector.domain.removal import (
+    CONFIRM_LEASE,
     EXPIRED_REASON,
+    LAPSED_REASON,
     Refusal,
     RemovalAction,
     RemovalClick,
@@ -37,6 +43,8 @@ from detector.domain.removal import (
     refusal,
     request_reply,
     resolution_note,
+    stopped_problem,
+    unknown_outcome,
 )
 from detector.domain.text import mask_key
 from detector.domain.triage import NOTE_AUTHOR, TriageState, Workflow, responder_label
@@ -65,7 +73,10 @@ def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str,
     if decided is not None:
         if decided.reason == EXPIRED_REASON:
             _expire(record, deps)
+        elif decided.reason == LAPSED_REASON:
+            _redrawn(record, deps)  # the alert offers Remove key again, and says why
         return _refuse(decided, click, deps)
+    earlier = RemovalRequest.from_dict(record.removal)
     assert record.key_id is not None  # noqa: S101 - refusal() checked it
     label = responder_label(who.name, who.user_id)
     request = _moved(
@@ -92,15 +103,25 @@ def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str,
             "key removal job not started", extra={**log, "error": type(exc).__name__}
         )
         failed = replace(request, status=RemovalStatus.FAILED, problem="its job could not start")
-        deps.ledger.settle_removal(
+        if deps.ledger.settle_removal(
             record.fid,
             failed.as_dict(),
             request_id=request.request_id,
             from_state=request.status.value,
             to_state=failed.status.value,
-        )
+        ):
+            metrics.count(metrics.KEY_REMOVALS, label="failed")
         tell(deps, click.response_url, ":x: The removal could not be started; nothing was done.")
         return http(500, "not started")
+    if action is RemovalAction.REMOVE:
+        metrics.count(metrics.KEY_REMOVALS, label="requested")
+        if earlier is not None and earlier.lapsed(at):
+            # The request it replaced was confirmed, and its job never said how it ended.
+            metrics.count(metrics.KEY_REMOVALS, label="failed")
+            get_logger().error(
+                "key removal outcome unknown: its job did not finish within its lease",
+                extra={**log, "earlier_request_id": earlier.request_id},
+            )
     get_logger().info(
         f"key removal {_done[action]}",
         extra={**log, "key": mask_key(record.key_id), "dry_run": request.dry_run},
@@ -130,6 +151,9 @@ def _moved(
     now = int(at.timestamp())
     if action is RemovalAction.REMOVE:
         request = new_request(record.fid, key_id, user_id, label, at, dry_run=deps.removal_dry_run)
+        before = RemovalRequest.from_dict(record.removal)
+        if before is not None and before.lapsed(at):
+            request = replace(request, earlier=unknown_outcome(before))
         ok = deps.ledger.request_removal(
             record.fid,
             request.as_dict(),
@@ -149,6 +173,7 @@ def _moved(
             request_id=request.request_id,
             confirmer_id=user_id,
             now=now,
+            lease_until=int((at + CONFIRM_LEASE).timestamp()),
         )
         return request if ok else None
     request = replace(
@@ -181,13 +206,19 @@ def _expire(record: KeyRecord, deps: TriageDeps) -> None:
             "key removal request expired",
             extra={"finding_id": record.fid, "request_id": request.request_id},
         )
-        try:
-            redraw(record.fid, deps)
-        except DetectorError as exc:
-            get_logger().warning("redraw failed", extra={"error_type": type(exc).__name__})
+        _redrawn(record, deps)
+
+
+def _redrawn(record: KeyRecord, deps: TriageDeps) -> None:
+    """The alert redrawn from the ledger, at once (a failure is only logged)."""
+    try:
+        redraw(record.fid, deps)
+    except DetectorError as exc:
+        get_logger().warning("redraw failed", extra={"error_type": type(exc).__name__})
 
 
 def _refuse(decided: Refusal, click: Click, deps: TriageDeps) -> dict[str, Any]:
+    metrics.count(metrics.KEY_REMOVALS, label="refused")
     get_logger().warning(
         "key removal refused",
         extra={
@@ -206,7 +237,9 @@ def _refuse(decided: Refusal, click: Click, deps: TriageDeps) -> dict[str, Any]:
 
 def run_job(job: dict[str, Any], deps: TriageDeps) -> str:
     """Carry out a signed removal job: "requested", "cancelled", "removed", "failed",
-    "dry-run", "unchanged" (done before) or "gone" (no such record or request).
+    "dry-run", "unchanged" (done before) or "gone" (no such record or request). A confirmation
+    follows the settings as they are now: removal off, it removes nothing; dry run (now or when
+    asked), it only names the calls; past its lease, it removes nothing.
 
     Raises:
         ExternalServiceError: a Slack, Security Hub or ledger step failed after its retries (the
@@ -260,7 +293,7 @@ def _stage(
             resolved = _resolve(record, request, job_id, deps)
         steps.progress = replace(steps.progress, finding_done=True)
         result = request.status.value.lower().replace("_", "-")
-        text = outcome_reply(request, record.account, resolved=resolved)
+        text = outcome_reply(request, record.account, resolved=resolved, again=deps.removal_enabled)
     assert record.slot is not None  # noqa: S101 - run_job checked
     assert record.slot.ref is not None  # noqa: S101
     if not steps.progress.message_sent:
@@ -278,43 +311,102 @@ def _stage(
 
 
 def _remove(record: KeyRecord, request: RemovalRequest, deps: TriageDeps) -> RemovalRequest:
-    """A confirmed request carried out (or, in dry run, its calls named) and recorded; a
-    request past that step as recorded."""
-    if request.status is not RemovalStatus.CONFIRMED:
+    """A confirmed request carried out (or, in dry run, its calls named; or stopped) and
+    recorded; a request past that step as recorded."""
+    if not request.status.under_way:
         return request
     log = {"finding_id": record.fid, "request_id": request.request_id}
-    if request.dry_run:
+    now = datetime.fromtimestamp(deps.clock(), UTC)
+    stop = _stopped(request, now, deps)
+    from_state = request.status
+    if stop is not None:
+        get_logger().warning(f"key removal stopped: {stop}", extra=log)
+        done = replace(request, status=RemovalStatus.FAILED, problem=stopped_problem(request, stop))
+    elif request.dry_run or deps.removal_dry_run:
+        # Dry run when it was asked, or now: a removal is made only if neither says dry run.
         done = replace(
             request,
             status=RemovalStatus.DRY_RUN,
+            dry_run=True,
             calls=planned_calls(record.account, request.key_id),
         )
         get_logger().info("key removal dry run: no AWS call made", extra=log)
     else:
-        done = _delete(record, request, log, deps)
+        deleting = replace(request, status=RemovalStatus.DELETING)
+        if not deps.ledger.begin_removal(
+            record.fid, deleting.as_dict(), request_id=request.request_id, now=int(now.timestamp())
+        ):
+            return _as_recorded(record, request, deps)
+        from_state = RemovalStatus.DELETING
+        # A retry finds it DELETING: its earlier attempt may have deleted the key already.
+        done = _delete(record, deleting, log, deps, retry=request.status is from_state)
     if not deps.ledger.settle_removal(
         record.fid,
         done.as_dict(),
         request_id=request.request_id,
-        from_state=RemovalStatus.CONFIRMED.value,
+        from_state=from_state.value,
         to_state=done.status.value,
     ):
-        now = deps.ledger.read_key(record.fid)
-        settled = RemovalRequest.from_dict(now.removal) if now else None
-        return settled or done
+        return _as_recorded(record, done, deps)
+    label = done.status.value.lower().replace("_", "-")
+    if stop is not None and not deps.removal_enabled:
+        label = "refused"
+    metrics.count(metrics.KEY_REMOVALS, label=label)
     return done
 
 
+def _stopped(request: RemovalRequest, now: datetime, deps: TriageDeps) -> str | None:
+    """Why a confirmed request's job may make no AWS call now, or None."""
+    if not deps.removal_enabled:
+        return "key removal was turned off (ROOT_KEY_REMOVAL) after it was confirmed"
+    if request.lapsed(now):
+        minutes = f"{CONFIRM_LEASE.total_seconds() / 60:g}"
+        return f"its job did not run within the {minutes} minutes a confirmation holds the key"
+    if request.status is RemovalStatus.DELETING and deps.removal_dry_run:
+        return "dry run (ROOT_KEY_REMOVAL_DRY_RUN) was turned on while it was under way"
+    return None
+
+
+def _as_recorded(record: KeyRecord, request: RemovalRequest, deps: TriageDeps) -> RemovalRequest:
+    """The request as the ledger has it now (another write moved it first); ``request`` itself
+    when the ledger holds another request by now (this one's outcome is still this job's)."""
+    now = deps.ledger.read_key(record.fid)
+    settled = RemovalRequest.from_dict(now.removal) if now else None
+    if settled is None or settled.request_id != request.request_id:
+        return request
+    return settled
+
+
 def _delete(
-    record: KeyRecord, request: RemovalRequest, log: dict[str, Any], deps: TriageDeps
+    record: KeyRecord,
+    request: RemovalRequest,
+    log: dict[str, Any],
+    deps: TriageDeps,
+    *,
+    retry: bool,
 ) -> RemovalRequest:
-    """The key deleted in a root session with the delete task policy, and IAM asked again."""
-    get_logger().info("key removal: AssumeRoot, DeleteAccessKey", extra=log)
+    """The key deleted in a root session with the delete task policy, and IAM asked again
+    (``retry``: an earlier attempt of this request reached DELETING, and may have deleted it)."""
+    get_logger().info("key removal: AssumeRoot, DeleteAccessKey", extra={**log, "retry": retry})
     try:
         report = deps.root_credentials().remove_root_key(record.account, request.key_id)
     except NotRootKey:
-        # Gone before this removal's DeleteAccessKey (a retry of a removal whose record was not
-        # written, or someone else): nothing was deleted here, and the thread says so.
+        if retry:
+            # The earlier attempt deleted it and ended before recording so: it is removed.
+            get_logger().info(
+                "key removal done: IAM no longer lists the key (deleted by an earlier attempt)",
+                extra=log,
+            )
+            return replace(
+                request,
+                status=RemovalStatus.REMOVED,
+                calls=(
+                    "sts:AssumeRoot",
+                    "iam:ListAccessKeys (the key no longer listed: an earlier attempt of this "
+                    "removal deleted it)",
+                ),
+            )
+        # Gone before this removal's first DeleteAccessKey: removed by someone else.
         get_logger().warning("key removal: IAM no longer lists the key", extra=log)
         return replace(
             request,

@@ -400,7 +400,8 @@ def redraw(fid: str, deps: TriageDeps) -> None:
     if now is None or now.shown is None or now.slot is None or now.slot.ref is None:
         return
     state = TriageState.from_dict(now.triage)
-    removal = drawing(now) if deps.removal_enabled else None
+    at = datetime.fromtimestamp(deps.clock(), UTC)
+    removal = drawing(now, now=at) if deps.removal_enabled else None
     removed = (now.removal or {}).get("status") == RemovalStatus.REMOVED.value
     drawn = with_triage(
         SlackMessage.from_payload(now.shown),

@@ -34,6 +34,7 @@ from detector.errors import (
     Failure,
     FindingImportError,
     LedgerBusy,
+    NotRootKey,
 )
 from detector.ports import EventClaim, UseReplyClaim
 
@@ -412,6 +413,7 @@ class InMemoryTriageLedger(InMemoryLedger):
     def __init__(self, clock: Clock | None = None) -> None:
         super().__init__(clock)
         self.requests: dict[str, float] = {}
+        self.fail_settles = 0  # settle_removal fails this many times (the job dies before it)
 
     def remember_request(self, signature: str, keep_s: int) -> bool:
         now = self.clock()
@@ -464,7 +466,8 @@ class InMemoryTriageLedger(InMemoryLedger):
             if key is None:
                 return False
             free = key.removal_state in {None, "FAILED", "DRY_RUN", "CANCELLED", "EXPIRED"} or (
-                key.removal_state == "PENDING" and key.removal_expires < now
+                key.removal_state in {"PENDING", "CONFIRMED", "DELETING"}
+                and key.removal_expires < now
             )
             if not free:
                 return False
@@ -477,7 +480,14 @@ class InMemoryTriageLedger(InMemoryLedger):
             return True
 
     def confirm_removal(
-        self, fid: str, removal: dict[str, Any], *, request_id: str, confirmer_id: str, now: int
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        confirmer_id: str,
+        now: int,
+        lease_until: int,
     ) -> bool:
         with self._lock:
             key = self.keys.get(fid)
@@ -490,6 +500,22 @@ class InMemoryTriageLedger(InMemoryLedger):
             ):
                 return False
             key.removal, key.removal_state = copy.deepcopy(removal), "CONFIRMED"
+            key.removal_expires = lease_until
+            return True
+
+    def begin_removal(
+        self, fid: str, removal: dict[str, Any], *, request_id: str, now: int
+    ) -> bool:
+        with self._lock:
+            key = self.keys.get(fid)
+            if (
+                key is None
+                or key.removal_id != request_id
+                or key.removal_state not in {"CONFIRMED", "DELETING"}
+                or key.removal_expires < now
+            ):
+                return False
+            key.removal, key.removal_state = copy.deepcopy(removal), "DELETING"
             return True
 
     def settle_removal(
@@ -502,6 +528,11 @@ class InMemoryTriageLedger(InMemoryLedger):
         to_state: str,
     ) -> bool:
         with self._lock:
+            if self.fail_settles > 0:
+                self.fail_settles -= 1
+                raise ExternalServiceError(
+                    "dynamodb.ledger.settle_removal", "down", "down", transient=True
+                )
             key = self.keys.get(fid)
             if key is None or key.removal_id != request_id:
                 return False
@@ -719,6 +750,9 @@ class FakeRootRemoval:
     def remove_root_key(self, account_id: str, key_id: str) -> RemovalReport:
         self.removals.append((account_id, key_id))
         calls = ["sts.AssumeRoot", "iam.ListAccessKeys"]
+        held = self.keys.get(account_id, [])
+        if key_id not in held:  # as the adapter: nothing deleted when IAM does not list it
+            raise NotRootKey(account_id, key_id)
         if self.deny == "DeleteAccessKey":
             raise AwsCallError(
                 "iam.DeleteAccessKey",
@@ -727,7 +761,6 @@ class FakeRootRemoval:
                 failure=Failure.PERMANENT,
             )
         calls.append(f"iam.DeleteAccessKey {key_id}")
-        held = self.keys.get(account_id, [])
         if not self.keep and key_id in held:
             held.remove(key_id)
         calls.append("iam.ListAccessKeys")

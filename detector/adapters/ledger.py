@@ -407,7 +407,8 @@ class DynamoLedger:
         now: int,
     ) -> bool:
         """Record a pending removal request, one per key: none before, or the last one
-        settled (failed, dry run, cancelled, expired), or pending but expired."""
+        settled (failed, dry run, cancelled, expired), pending but expired, or under way
+        (confirmed, deleting) past its lease."""
         resp = self._update(
             items.key_key(fid),
             UpdateExpression=(
@@ -417,7 +418,8 @@ class DynamoLedger:
             ConditionExpression=(
                 "attribute_exists(pk) AND (attribute_not_exists(removal_state) "
                 "OR removal_state IN (:failed, :dry, :cancelled, :expired) "
-                "OR (removal_state = :pending AND removal_expires < :now))"
+                "OR (removal_state IN (:pending, :confirmed, :deleting) "
+                "AND removal_expires < :now))"
             ),
             ExpressionAttributeValues={
                 ":doc": items.s(items.dump(removal)),
@@ -430,17 +432,29 @@ class DynamoLedger:
                 ":dry": items.s("DRY_RUN"),
                 ":cancelled": items.s("CANCELLED"),
                 ":expired": items.s("EXPIRED"),
+                ":confirmed": items.s("CONFIRMED"),
+                ":deleting": items.s("DELETING"),
             },
         )
         return resp is not None
 
     def confirm_removal(
-        self, fid: str, removal: dict[str, Any], *, request_id: str, confirmer_id: str, now: int
+        self,
+        fid: str,
+        removal: dict[str, Any],
+        *,
+        request_id: str,
+        confirmer_id: str,
+        now: int,
+        lease_until: int,
     ) -> bool:
-        """Confirm a pending, unexpired request asked by someone else (the second responder)."""
+        """Confirm a pending, unexpired request asked by someone else (the second responder);
+        removal_expires becomes the end of the confirmation's lease."""
         resp = self._update(
             items.key_key(fid),
-            UpdateExpression="SET removal = :doc, removal_state = :confirmed",
+            UpdateExpression=(
+                "SET removal = :doc, removal_state = :confirmed, removal_expires = :lease"
+            ),
             ConditionExpression=(
                 "removal_state = :pending AND removal_id = :rid AND removal_by <> :me "
                 "AND removal_expires >= :now"
@@ -451,6 +465,29 @@ class DynamoLedger:
                 ":pending": items.s("PENDING"),
                 ":rid": items.s(request_id),
                 ":me": items.s(confirmer_id),
+                ":now": items.n(now),
+                ":lease": items.n(lease_until),
+            },
+        )
+        return resp is not None
+
+    def begin_removal(
+        self, fid: str, removal: dict[str, Any], *, request_id: str, now: int
+    ) -> bool:
+        """Mark a confirmed request DELETING before its deletion call, within its lease (True
+        again for a retry that finds it DELETING, within the lease)."""
+        resp = self._update(
+            items.key_key(fid),
+            UpdateExpression="SET removal = :doc, removal_state = :deleting",
+            ConditionExpression=(
+                "removal_id = :rid AND removal_state IN (:confirmed, :deleting) "
+                "AND removal_expires >= :now"
+            ),
+            ExpressionAttributeValues={
+                ":doc": items.s(items.dump(removal)),
+                ":deleting": items.s("DELETING"),
+                ":confirmed": items.s("CONFIRMED"),
+                ":rid": items.s(request_id),
                 ":now": items.n(now),
             },
         )

@@ -33,7 +33,8 @@ from detector.ports import UseReplyClaim
 #   top-level message (alert_*), what it shows (shown), and members (the events in its thread).
 #   A key's record also holds its triage (the workflow the alert shows, JSON), triage_wf (its
 #   status) and triage_job (the triage job that set it); and its last removal request:
-#   removal (JSON), removal_state, removal_id, removal_by (who asked), removal_expires.
+#   removal (JSON), removal_state, removal_id, removal_by (who asked), removal_expires (when a
+#   pending request lapses; once confirmed, when the confirmation's lease ends).
 #   A key's record also counts the uses of the key (use_count), the newest (use_last), and its
 #   use replies: the claim (reply_owner, reply_lease, reply_at, reply_posted), the count the
 #   claimed reply covers (reply_upto), the count reported (reply_mark), replies posted

@@ -25,6 +25,9 @@ from detector.domain.text import clean, mask_key, mrkdwn
 from detector.domain.triage import MAX_NOTE, RemovalDrawing, TriageState, Workflow, fit_utf16
 
 REQUEST_TTL = timedelta(hours=1)  # a request not confirmed within this is refused
+# A confirmation holds the key this long: its job removes the key (or fails) within it. Past it,
+# a job not done yet removes nothing, and a new request may replace it (its outcome unknown).
+CONFIRM_LEASE = timedelta(minutes=15)
 SEPARATOR = "|"  # between the parts of a removal button's value
 _KEY_ID = re.compile(r"[A-Z0-9]{16,128}")  # AccessKeyId ("AccessKeyMetadata", IAM API reference)
 _REQUEST_ID = re.compile(r"[0-9a-f]{16}")
@@ -41,6 +44,7 @@ class RemovalAction(StrEnum):
 
 REMOVAL_ACTION_IDS: dict[str, RemovalAction] = {a.value: a for a in RemovalAction}
 EXPIRED_REASON = "removal request expired"
+LAPSED_REASON = "removal outcome unknown"  # confirmed, and its job not done within its lease
 
 
 class RemovalStatus(StrEnum):
@@ -48,6 +52,7 @@ class RemovalStatus(StrEnum):
 
     PENDING = "PENDING"  # asked, waiting for a second responder
     CONFIRMED = "CONFIRMED"  # confirmed: the job removes the key (or says what it would do)
+    DELETING = "DELETING"  # the job is deleting the key: DeleteAccessKey may have been called
     REMOVED = "REMOVED"  # IAM no longer lists the key
     FAILED = "FAILED"  # AssumeRoot or IAM refused, or IAM still lists the key
     DRY_RUN = "DRY_RUN"  # confirmed in dry-run: the calls were only named
@@ -60,8 +65,14 @@ class RemovalStatus(StrEnum):
         return self not in {
             RemovalStatus.PENDING,
             RemovalStatus.CONFIRMED,
+            RemovalStatus.DELETING,
             RemovalStatus.REMOVED,
         }
+
+    @property
+    def under_way(self) -> bool:
+        """Confirmed, and its job not done: it holds the key for :data:`CONFIRM_LEASE`."""
+        return self in {RemovalStatus.CONFIRMED, RemovalStatus.DELETING}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +91,7 @@ class RemovalRequest:
     confirmed: datetime | None = None
     calls: tuple[str, ...] = ()  # the calls made (or, in a dry run, that would be made)
     problem: str = ""  # why it failed
+    earlier: str = ""  # what became of the request it replaced, when that is unknown
 
     @property
     def expires(self) -> datetime:
@@ -89,6 +101,16 @@ class RemovalRequest:
     def expired(self, now: datetime) -> bool:
         """Whether it lapsed unconfirmed by ``now``."""
         return self.status is RemovalStatus.PENDING and now > self.expires
+
+    @property
+    def lease_ends(self) -> datetime:
+        """When a confirmed request stops holding the key (:data:`CONFIRM_LEASE`)."""
+        return (self.confirmed or self.requested) + CONFIRM_LEASE
+
+    def lapsed(self, now: datetime) -> bool:
+        """Whether it was confirmed and its job had not finished by the end of its lease: its
+        outcome is unknown, and a new request may replace it."""
+        return self.status.under_way and now > self.lease_ends
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready (the ledger keeps it)."""
@@ -105,6 +127,7 @@ class RemovalRequest:
             "confirmed": self.confirmed.isoformat() if self.confirmed else None,
             "calls": list(self.calls),
             "problem": self.problem,
+            "earlier": self.earlier,
         }
 
     @classmethod
@@ -127,6 +150,7 @@ class RemovalRequest:
                 confirmed=datetime.fromisoformat(confirmed) if isinstance(confirmed, str) else None,
                 calls=tuple(str(c) for c in raw.get("calls") or []),
                 problem=str(raw.get("problem", "")),
+                earlier=str(raw.get("earlier", "")),
             )
         except (KeyError, ValueError, TypeError):
             return None
@@ -235,10 +259,15 @@ def _request_refusal(
 ) -> Refusal | None:
     if not finding_open(record):
         return NOT_OPEN
-    if request is None or request.status.settled or request.expired(now):
+    if request is None or request.status.settled or request.expired(now) or request.lapsed(now):
         return None
-    if request.status is RemovalStatus.CONFIRMED:
-        return Refusal(409, "removal under way", ":hourglass: This key's removal is under way.")
+    if request.status.under_way:
+        return Refusal(
+            409,
+            "removal under way",
+            f":hourglass: This key's removal is under way (it may be asked again after "
+            f"{request.lease_ends:%H:%M UTC} if it has not finished by then).",
+        )
     return Refusal(
         409,
         "removal already requested",
@@ -250,6 +279,13 @@ def _request_refusal(
 def _answer_refusal(
     click: RemovalClick, request: RemovalRequest | None, now: datetime
 ) -> Refusal | None:
+    if request is not None and request.request_id == click.request_id and request.lapsed(now):
+        return Refusal(
+            409,
+            LAPSED_REASON,
+            f":grey_question: {mrkdwn(unknown_outcome(request), 600)} The alert offers "
+            "Remove key again.",
+        )
     if (
         request is None
         or request.request_id != click.request_id
@@ -306,14 +342,18 @@ def masked(call: str) -> str:
 # -- what the alert shows and the thread is told --------------------------------------------------
 
 
-def drawing(record: KeyRecord, *, key_present: bool | None = None) -> RemovalDrawing:
+def drawing(
+    record: KeyRecord, *, key_present: bool | None = None, now: datetime | None = None
+) -> RemovalDrawing:
     """The alert's removal line and buttons for the key's record (removal enabled;
-    ``key_present``: whether the key is there, when the record does not say yet)."""
+    ``key_present``: whether the key is there, when the record does not say yet; ``now``: the
+    time a confirmation's lease is measured against, else the clock's)."""
     request = RemovalRequest.from_dict(record.removal)
     key_id = record.key_id
     if key_id is None:
         return RemovalDrawing()
-    line = status_line(request) if request is not None else ""
+    at = now or datetime.now(UTC)
+    line = status_line(request, now=at) if request is not None else ""
     if request is not None and request.status is RemovalStatus.PENDING:
         value = button_value(record.fid, key_id, request.request_id)
         confirm = ButtonElement(
@@ -327,7 +367,12 @@ def drawing(record: KeyRecord, *, key_present: bool | None = None) -> RemovalDra
         if not finding_open(record, key_present):  # gone meanwhile: only a cancel is left
             return RemovalDrawing(line, (cancel,))
         return RemovalDrawing(line, (confirm, cancel))
-    offered = finding_open(record, key_present) and (request is None or request.status.settled)
+    # Under way, Remove key stays offered: the job's redraw replaces it within seconds, and a
+    # job that never finishes (dead-lettered) leaves it as the way to ask again once the
+    # confirmation's lease is over (a click before that is refused, and told when).
+    offered = finding_open(record, key_present) and (
+        request is None or request.status.settled or request.status.under_way
+    )
     if not offered:
         return RemovalDrawing(line)
     button = ButtonElement(
@@ -352,16 +397,23 @@ def _confirm(key_id: str, dry_run: bool | None, *, asking: bool) -> ConfirmObjec
     return ConfirmObject(title="Confirm removal?", text=text, confirm="Confirm", deny="Back")
 
 
-def status_line(request: RemovalRequest) -> str:
-    """The alert's removal line (mrkdwn; every value escaped)."""
+def status_line(request: RemovalRequest, *, now: datetime | None = None) -> str:
+    """The alert's removal line (mrkdwn; every value escaped) at ``now`` (else the clock's)."""
     key = mask_key(request.key_id)
     asked = f"{mrkdwn(request.requester, 200)} at {request.requested:%Y-%m-%d %H:%M UTC}"
     by = mrkdwn(request.confirmer, 200)
+    if request.lapsed(now or datetime.now(UTC)):
+        known = mrkdwn(unknown_outcome(request), 600)
+        return f":grey_question: *Removal of {key}: outcome unknown.* {known}"
+    under_way = (
+        f":hourglass: *Removal of {key} under way*: asked by {asked}, confirmed by {by}. If it "
+        f"has not finished by {request.lease_ends:%H:%M UTC}, Remove key may be asked again."
+    )
     return {
         RemovalStatus.PENDING: f":hourglass: *Removal of {key} asked* by {asked}; a second "
         f"responder must confirm by {request.expires:%H:%M UTC}.",
-        RemovalStatus.CONFIRMED: f":hourglass: *Removal of {key} under way*: asked by {asked}, "
-        f"confirmed by {by}.",
+        RemovalStatus.CONFIRMED: under_way,
+        RemovalStatus.DELETING: under_way,
         RemovalStatus.REMOVED: f":white_check_mark: *Key {key} removed*: asked by {asked}, "
         f"confirmed by {by}{_at(request.confirmed)}.",
         RemovalStatus.FAILED: f":x: *Removal of {key} failed*: {mrkdwn(request.problem, 300)}",
@@ -377,6 +429,34 @@ def _at(when: datetime | None) -> str:
     return f" at {when:%Y-%m-%d %H:%M UTC}" if when else ""
 
 
+def _minutes(span: timedelta) -> str:
+    return f"{span.total_seconds() / 60:g} minutes"
+
+
+def unknown_outcome(request: RemovalRequest) -> str:
+    """What is known of a confirmed request whose job did not finish within its lease (plain
+    text: escape it to show it)."""
+    by = clean(request.confirmer, 200)
+    made = (
+        "DeleteAccessKey may have run"
+        if request.status is RemovalStatus.DELETING
+        else "it had made no deletion call"
+    )
+    return (
+        f"The removal confirmed by {by}{_at(request.confirmed)} did not finish within "
+        f"{_minutes(CONFIRM_LEASE)}: its outcome is unknown ({made}). If IAM still lists the "
+        "key, it may be asked again."
+    )
+
+
+def stopped_problem(request: RemovalRequest, why: str) -> str:
+    """Why a confirmed request's job removed nothing (``why``: removal turned off, the lease
+    over), and what is known of the key."""
+    if request.status is RemovalStatus.DELETING:
+        return f"{why}; an earlier attempt may have deleted the key (its outcome is unknown)."
+    return f"{why}; nothing was deleted."
+
+
 def request_reply(request: RemovalRequest, account: str) -> str:
     """The thread reply announcing a request."""
     text = (
@@ -386,6 +466,8 @@ def request_reply(request: RemovalRequest, account: str) -> str:
     )
     if request.dry_run:
         text += "\n:test_tube: Dry run: a confirmation only lists the calls a removal would make."
+    if request.earlier:
+        text += f"\n:grey_question: {mrkdwn(request.earlier, 600)}"
     return text
 
 
@@ -397,9 +479,11 @@ def cancel_reply(request: RemovalRequest) -> str:
     )
 
 
-def outcome_reply(request: RemovalRequest, account: str, *, resolved: str | None) -> str:
+def outcome_reply(
+    request: RemovalRequest, account: str, *, resolved: str | None, again: bool = True
+) -> str:
     """The thread reply after a confirmation: both responders, the calls, and the outcome
-    (``resolved``: what became of the finding)."""
+    (``resolved``: what became of the finding; ``again``: whether a new request may be made)."""
     key = mask_key(request.key_id)
     who = (
         f"asked by {mrkdwn(request.requester, 200)} at {request.requested:%Y-%m-%d %H:%M:%S UTC}, "
@@ -422,7 +506,9 @@ def outcome_reply(request: RemovalRequest, account: str, *, resolved: str | None
         f":x: *Removal of root access key {key} of account {mrkdwn(account, 20)} failed*, {who}: "
         f"{mrkdwn(request.problem, 300)}"
     )
-    tail = "The finding is not resolved; nothing else changed. A new request may be made."
+    tail = "The finding is not resolved; nothing else changed."
+    if again:
+        tail += " A new request may be made."
     return f"{head}\n{calls}\n{tail}" if calls else f"{head}\n{tail}"
 
 

@@ -336,3 +336,33 @@ def test_a_key_deleted_meanwhile_is_not_confirmed(sandbox: SandboxStack) -> None
     assert sandbox.slack.interactivity.deliver(payload).status == 409
     assert "no longer open" in told(sandbox)
     assert jobs(sandbox) == []
+
+
+def emf_lines(out: str) -> list[dict[str, Any]]:
+    """The embedded-metric-format documents written on stdout."""
+    return [
+        d for d in (json.loads(x) for x in out.splitlines() if x.startswith("{")) if "_aws" in d
+    ]
+
+
+def test_the_interaction_function_writes_its_removal_counts_as_metrics(
+    sandbox: SandboxStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alert = alert_of_a_root_key(sandbox)
+    capsys.readouterr()  # the detector function's own line
+    click(sandbox, ALICE, alert, REMOVE)
+    jobs(sandbox)
+    assert click(sandbox, ALICE, alert, CONFIRM) == 403  # the requester: refused
+    click(sandbox, RITA, alert, CONFIRM)
+    assert jobs(sandbox) == [{"triage": "dry-run"}]
+    counted: dict[str, float] = {}
+    for doc in emf_lines(capsys.readouterr().out):
+        (directive,) = doc["_aws"]["CloudWatchMetrics"]
+        assert directive["Dimensions"] == [["FunctionName"]]
+        for metric in directive["Metrics"]:
+            counted[metric["Name"]] = counted.get(metric["Name"], 0) + doc[metric["Name"]]
+    assert counted == {
+        "KeyRemovals.requested": 1,
+        "KeyRemovals.refused": 1,
+        "KeyRemovals.dry-run": 1,
+    }

@@ -549,7 +549,15 @@ def test_the_dashboard_graphs_the_deployed_functions_metrics(
     ]
     own = [line for line in lines if line[0] == metrics.NAMESPACE]
     assert {line[1] for line in own} == metrics.emitted_names()
-    assert {tuple(line[2:4]) for line in own} == {(metrics.DIMENSION, function)}
+    # KeyRemovals is the interaction function's (named <stack>-interact), the rest the detector's.
+    interact = f"{org_stack.name}-interact"
+    removals = metrics.KEY_REMOVALS.name
+    assert {tuple(line[2:4]) for line in own if not line[1].startswith(removals)} == {
+        (metrics.DIMENSION, function)
+    }
+    assert {tuple(line[2:4]) for line in own if line[1].startswith(removals)} == {
+        (metrics.DIMENSION, interact)
+    }
     queue = arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"]).rsplit(":", 1)[1]
     assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue] in [
         line[:4] for line in lines

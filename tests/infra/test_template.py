@@ -778,8 +778,35 @@ def _dashboard_metrics(body: dict[str, Any]) -> list[list[Any]]:
 def test_the_dashboard_shows_every_metric_the_detector_emits_and_no_other() -> None:
     lines = [line for line in _dashboard_metrics(_dashboard()) if line[0] == metrics.NAMESPACE]
     assert {line[1] for line in lines} == metrics.emitted_names()
-    for line in lines:  # the one dimension, the deployed function
-        assert line[2:4] == [metrics.DIMENSION, "<DetectorFunction>"], line
+    deployment = templates.Deployment(DETECTOR, {"CodeBucket": "b", "CodeKey": "k"})
+    # The interaction function's name, as the stack names it (the dashboard is drawn whether or
+    # not the stack is interactive, so it cannot Ref the conditional function).
+    interact = deployment.resolve(
+        DETECTOR["Resources"]["InteractFunction"]["Properties"]["FunctionName"]
+    )
+    for line in lines:  # the one dimension: the deployed function that emits it
+        interacts = line[1].split(".")[0] == metrics.KEY_REMOVALS.name  # removal.py's metric
+        emitter = interact if interacts else "<DetectorFunction>"
+        assert line[2:4] == [metrics.DIMENSION, emitter], line
+
+
+def test_a_failed_key_removal_raises_the_alarm() -> None:
+    deployment = templates.Deployment(DETECTOR, {"CodeBucket": "b", "CodeKey": "k", **TRIAGE})
+    p = deployment.properties("KeyRemovalFailedAlarm")
+    name = metrics.KEY_REMOVALS.emitted_name("failed")
+    assert (p["Namespace"], p["MetricName"]) == (metrics.NAMESPACE, name)
+    assert name in metrics.emitted_names()
+    assert p["Dimensions"] == [{"Name": metrics.DIMENSION, "Value": "<InteractFunction>"}]
+    assert (p["Statistic"], p["ComparisonOperator"], p["Threshold"]) == (
+        "Sum",
+        "GreaterThanThreshold",
+        0,
+    )
+    assert p["TreatMissingData"] == "notBreaching"
+    assert p["AlarmActions"] == p["OKActions"] == ["<AlarmTopic>"]
+    assert not templates.Deployment(DETECTOR, {"CodeBucket": "b", "CodeKey": "k"}).exists(
+        "KeyRemovalFailedAlarm"
+    )  # no interaction function, no removal
 
 
 def test_the_dashboard_shows_the_heartbeat_alarm_by_its_arn() -> None:

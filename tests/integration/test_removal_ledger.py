@@ -18,6 +18,7 @@ from tests.fakes import Clock, InMemoryTriageLedger
 
 FID = "root-key-detector/123456789012/root-access-key/0123456789abcdef01234567"
 NOW = 1_800_000_000
+LEASE = NOW + 900  # a confirmation's lease: 15 minutes
 DOC = {"request_id": "r1", "key_id": "AKIAEXAMPLE", "status": "PENDING"}
 
 
@@ -75,19 +76,29 @@ def test_only_a_second_responder_confirms_and_only_before_it_expires(
 ) -> None:
     ask(ledger, "r1", "U0ALICE")
     doc = {**DOC, "status": "CONFIRMED"}
-    assert not ledger.confirm_removal(FID, doc, request_id="r1", confirmer_id="U0ALICE", now=NOW)
     assert not ledger.confirm_removal(
-        FID, doc, request_id="r1", confirmer_id="U0RITA", now=NOW + 3601
+        FID, doc, request_id="r1", confirmer_id="U0ALICE", now=NOW, lease_until=LEASE
     )
-    assert not ledger.confirm_removal(FID, doc, request_id="r0", confirmer_id="U0RITA", now=NOW)
-    assert ledger.confirm_removal(FID, doc, request_id="r1", confirmer_id="U0RITA", now=NOW)
-    assert not ledger.confirm_removal(FID, doc, request_id="r1", confirmer_id="U0BOB", now=NOW)
+    assert not ledger.confirm_removal(
+        FID, doc, request_id="r1", confirmer_id="U0RITA", now=NOW + 3601, lease_until=LEASE
+    )
+    assert not ledger.confirm_removal(
+        FID, doc, request_id="r0", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
+    assert ledger.confirm_removal(
+        FID, doc, request_id="r1", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
+    assert not ledger.confirm_removal(
+        FID, doc, request_id="r1", confirmer_id="U0BOB", now=NOW, lease_until=LEASE
+    )
     assert not ask(ledger, "r2", "U0BOB")  # under way: no new request
 
 
 def test_a_request_moves_on_once_and_a_settled_one_may_be_replaced(ledger: TriageLedger) -> None:
     ask(ledger, "r1", "U0ALICE")
-    ledger.confirm_removal(FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW)
+    ledger.confirm_removal(
+        FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
     failed = {**DOC, "status": "FAILED"}
     kw = {"request_id": "r1", "from_state": "CONFIRMED"}
     assert ledger.settle_removal(FID, failed, to_state="FAILED", **kw)
@@ -101,7 +112,9 @@ def test_a_request_moves_on_once_and_a_settled_one_may_be_replaced(ledger: Triag
 
 def test_a_removed_key_is_never_asked_again(ledger: TriageLedger) -> None:
     ask(ledger, "r1", "U0ALICE")
-    ledger.confirm_removal(FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW)
+    ledger.confirm_removal(
+        FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
     removed = {**DOC, "status": "REMOVED"}
     assert ledger.settle_removal(
         FID, removed, request_id="r1", from_state="CONFIRMED", to_state="REMOVED"
@@ -118,5 +131,51 @@ def test_an_expired_request_recorded_as_such_may_be_replaced(ledger: TriageLedge
     assert ledger.settle_removal(
         FID, expired, request_id="r1", from_state="PENDING", to_state="EXPIRED"
     )
-    assert not ledger.confirm_removal(FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW)
+    assert not ledger.confirm_removal(
+        FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
     assert ask(ledger, "r2", "U0RITA")
+
+
+def test_a_confirmation_holds_the_key_until_its_lease_ends(ledger: TriageLedger) -> None:
+    ask(ledger, "r1", "U0ALICE")
+    doc = {**DOC, "status": "CONFIRMED"}
+    assert ledger.confirm_removal(
+        FID, doc, request_id="r1", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
+    assert not ask(ledger, "r2", "U0BOB", now=LEASE)  # under way until its lease ends
+    assert ask(ledger, "r2", "U0BOB", now=LEASE + 1)  # its job never finished: asked again
+    assert not ledger.begin_removal(FID, doc, request_id="r1", now=LEASE + 1)
+
+
+def test_deleting_is_written_within_the_lease_and_kept_for_a_retry(ledger: TriageLedger) -> None:
+    ask(ledger, "r1", "U0ALICE")
+    ledger.confirm_removal(
+        FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
+    deleting = {**DOC, "status": "DELETING"}
+    assert not ledger.begin_removal(FID, deleting, request_id="r0", now=NOW)
+    assert not ledger.begin_removal(FID, deleting, request_id="r1", now=LEASE + 1)
+    assert ledger.begin_removal(FID, deleting, request_id="r1", now=NOW)
+    assert ledger.begin_removal(FID, deleting, request_id="r1", now=NOW + 60)  # its retry
+    record = ledger.read_key(FID)
+    assert record is not None
+    assert record.removal == deleting
+    assert not ask(ledger, "r2", "U0BOB", now=NOW + 60)
+    removed = {**DOC, "status": "REMOVED"}
+    assert ledger.settle_removal(
+        FID, removed, request_id="r1", from_state="DELETING", to_state="REMOVED"
+    )
+    assert not ask(ledger, "r2", "U0BOB", now=LEASE + 1)  # removed: never asked again
+
+
+def test_a_request_deleting_past_its_lease_may_be_replaced(ledger: TriageLedger) -> None:
+    ask(ledger, "r1", "U0ALICE")
+    ledger.confirm_removal(
+        FID, DOC, request_id="r1", confirmer_id="U0RITA", now=NOW, lease_until=LEASE
+    )
+    ledger.begin_removal(FID, {**DOC, "status": "DELETING"}, request_id="r1", now=NOW)
+    assert ask(ledger, "r2", "U0BOB", now=LEASE + 1)
+    assert not ledger.settle_removal(  # the earlier job, late: the key's request is another
+        FID, DOC, request_id="r1", from_state="DELETING", to_state="REMOVED"
+    )

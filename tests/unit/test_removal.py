@@ -3,6 +3,7 @@ a live removal (RootCredentials fake), and each refusal: nothing removed, nothin
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from detector import metrics
 from detector.domain.delivery import KeyRecord
 from detector.domain.interaction import Click, Refused, parse
 from detector.domain.message import SlackMessage
@@ -23,6 +25,7 @@ from detector.domain.removal import (
     resolution_note,
 )
 from detector.domain.triage import MAX_NOTE, utf16_len
+from detector.errors import ExternalServiceError
 from detector.triage import TriageDeps, answer, run_job
 from sandbox.slack_interactions import SlackUser, block_actions, form_body, signed_headers
 from tests.fakes import (
@@ -318,6 +321,7 @@ def test_two_confirmations_at_once_remove_once() -> None:
         request_id=confirm.split("|")[2],
         confirmer_id="U0CAROL",
         now=int(world.clock()),
+        lease_until=int(world.clock()) + 900,
     )
     assert world.click(RITA, CONFIRM, confirm) == 409
     assert world.jobs == []
@@ -420,3 +424,228 @@ def test_a_removal_job_the_function_did_not_sign_removes_nothing(forge: dict[str
     assert world.run() == ["refused"]
     assert world.creds.removals == []
     assert world.workflow.updates == []
+
+
+# -- the settings as they are when the job runs (a request asked or queued before they changed) --
+
+
+def test_dry_run_turned_on_after_the_request_makes_no_removal() -> None:
+    world = World(dry_run=False)
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.deps.removal_dry_run = True  # ROOT_KEY_REMOVAL_DRY_RUN=true since
+    assert world.click(RITA, CONFIRM) == 200
+    assert world.run() == ["dry-run"]
+    assert world.creds.removals == []
+    assert world.workflow.updates == []
+    assert "No AWS call was made" in world.replies()[-1]
+    assert world.record().removal["dry_run"] is True  # type: ignore[index]
+
+
+def test_dry_run_turned_on_while_the_confirmation_is_queued_makes_no_removal() -> None:
+    world = World(dry_run=False)
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    world.deps.removal_dry_run = True  # the job has not run yet (queued, or retried later)
+    assert world.run() == ["dry-run"]
+    assert world.creds.removals == []
+    assert world.creds.keys[ACCOUNT] == [KEY]
+
+
+def test_removal_turned_off_while_the_confirmation_is_queued_removes_nothing_and_says_so() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    world.deps.removal_enabled = False  # ROOT_KEY_REMOVAL=false since
+    assert world.run() == ["failed"]
+    assert world.creds.removals == []
+    assert world.workflow.updates == []
+    reply = world.replies()[-1]
+    assert "key removal was turned off" in reply
+    assert "nothing was deleted" in reply
+    assert "A new request may be made" not in reply
+    assert counted("refused") == 1
+
+
+def test_a_retried_job_after_removal_was_turned_off_removes_nothing() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    (job,) = world.jobs
+    world.ledger.down = "ServiceUnavailable"  # the first attempt fails before any AWS call
+    with pytest.raises(ExternalServiceError):
+        world.run()
+    world.ledger.down = None
+    world.deps.removal_enabled = False
+    world.jobs.append(job)  # Lambda's retry, after the setting changed
+    assert world.run() == ["failed"]
+    assert world.creds.removals == []
+
+
+# -- a confirmation holds the key for its lease, not for good ------------------------------------
+
+
+def confirmed_and_lost(world: World) -> None:
+    """Asked, confirmed, and the confirmation's job lost (dead-lettered, or failed for good
+    before it recorded anything)."""
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    world.jobs.clear()
+
+
+def test_a_confirmation_whose_job_never_finished_frees_the_key_after_its_lease() -> None:
+    world = World()
+    confirmed_and_lost(world)
+    assert world.click(ALICE, REMOVE, button_value(FID, KEY)) == 409
+    assert "under way" in world.told()
+    world.clock.now += 15 * 60 + 1
+    reset_metrics()
+    assert world.click(ALICE, CANCEL) == 409  # the alert still shows the pending request
+    assert "did not finish within 15 minutes: its outcome is unknown" in world.told()
+    assert "outcome unknown" in world.status()  # redrawn: Remove key is offered again
+    assert world.click(RITA, REMOVE) == 200
+    assert world.run() == ["requested"]
+    asked = world.replies()[-1]
+    assert "its outcome is unknown" in asked
+    assert "rita (U0RITA)" in asked  # who confirmed the one whose outcome is unknown
+    assert counted("failed") == 1
+    assert world.click(ALICE, CONFIRM) == 200
+    assert world.run() == ["removed"]
+    assert world.creds.removals == [(ACCOUNT, KEY)]
+
+
+def test_a_confirmation_job_that_runs_after_its_lease_removes_nothing_and_says_so() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    world.clock.now += 15 * 60 + 1  # its job ran late (retried, throttled)
+    assert world.run() == ["failed"]
+    assert world.creds.removals == []
+    reply = world.replies()[-1]
+    assert "15 minutes" in reply
+    assert "nothing was deleted" in reply
+    assert REMOVE in world.buttons()
+
+
+def test_a_late_job_of_a_request_replaced_after_its_lease_does_nothing() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    (late,) = world.jobs
+    world.jobs.clear()
+    world.clock.now += 15 * 60 + 1
+    assert world.click(RITA, REMOVE, button_value(FID, KEY)) == 200
+    world.run()
+    world.jobs.append(late)
+    assert world.run() == ["gone"]
+    assert world.creds.removals == []
+    assert world.record().removal["status"] == "PENDING"  # type: ignore[index]
+
+
+def test_the_alert_redrawn_after_the_lease_says_the_outcome_is_unknown() -> None:
+    world = World()
+    confirmed_and_lost(world)
+    world.clock.now += 15 * 60 + 1
+    from detector.triage import redraw  # noqa: PLC0415
+
+    redraw(FID, world.deps)
+    assert "outcome unknown" in world.status()
+    assert REMOVE in world.buttons()
+
+
+# -- DELETING: a retry after the key was deleted --------------------------------------------------
+
+
+def test_a_retry_after_the_key_was_deleted_reports_it_removed_and_resolves_the_finding() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    (job,) = world.jobs
+    world.ledger.fail_settles = 1  # DeleteAccessKey done, then the attempt dies before its record
+    with pytest.raises(ExternalServiceError):
+        world.run()
+    assert world.creds.keys[ACCOUNT] == []
+    world.jobs.append(job)  # Lambda's retry: IAM no longer lists the key
+    assert world.run() == ["removed"]
+    done = world.replies()[-1]
+    assert "removed" in done
+    assert "failed" not in done
+    assert "alice (U0ALICE)" in done
+    assert "rita (U0RITA)" in done
+    ((_, ident, status, note, _),) = world.workflow.updates
+    assert (ident["Id"], status) == (FID, "RESOLVED")
+    assert "asked by alice (U0ALICE)" in note
+    assert "confirmed by rita (U0RITA)" in note
+    assert world.record().removal["status"] == "REMOVED"  # type: ignore[index]
+
+
+def test_a_key_gone_before_the_first_delete_is_not_reported_removed_by_this_request() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    world.creds.keys[ACCOUNT] = []  # deleted by someone else before the job ran
+    assert world.run() == ["failed"]
+    assert "removed already" in world.replies()[-1]
+    assert world.workflow.updates == []
+
+
+# -- metrics ------------------------------------------------------------------------------------
+
+
+def reset_metrics() -> None:
+    metrics.RECORDER.document("fn", reset=True)
+
+
+def counted(label: str) -> float:
+    doc = metrics.RECORDER.document("fn", reset=False) or {}
+    return float(doc.get(f"KeyRemovals.{label}", 0))
+
+
+@pytest.fixture(autouse=True)
+def _fresh_metrics() -> Iterator[None]:
+    reset_metrics()
+    yield
+    reset_metrics()  # what these tests counted is never flushed by another test
+
+
+def test_a_failed_removal_is_counted() -> None:
+    world = World()
+    world.creds.deny = "DeleteAccessKey"
+    asked_and_confirmed(world)
+    assert counted("requested") == 1
+    assert counted("failed") == 1
+    assert counted("removed") == 0
+
+
+def test_removals_dry_runs_and_refusals_are_counted() -> None:
+    world = World()
+    asked_and_confirmed(world)
+    assert counted("removed") == 1
+    world.click(ALICE, REMOVE, button_value(FID, KEY))  # refused: removed already
+    assert counted("refused") == 1
+    dry = World(dry_run=True)
+    reset_metrics()
+    asked_and_confirmed(dry)
+    assert counted("dry-run") == 1
+
+
+def test_a_retried_job_counts_its_outcome_once() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.click(RITA, CONFIRM)
+    (job,) = world.jobs
+    world.slack.fail_posts = 1
+    with pytest.raises(Exception, match="down"):
+        world.run()
+    world.jobs.append(job)
+    world.run()
+    assert counted("removed") == 1
