@@ -549,15 +549,23 @@ def test_the_dashboard_graphs_the_deployed_functions_metrics(
     ]
     own = [line for line in lines if line[0] == metrics.NAMESPACE]
     assert {line[1] for line in own} == metrics.emitted_names()
-    # KeyRemovals is the interaction function's (named <stack>-interact), the rest the detector's.
+    # KeyRemovals is the interaction function's (named <stack>-interact); key uses and root
+    # sessions also the root access function's (<stack>-root-access); the rest the detector's.
     interact = f"{org_stack.name}-interact"
+    root_access = f"{org_stack.name}-root-access"
     removals = metrics.KEY_REMOVALS.name
-    assert {tuple(line[2:4]) for line in own if not line[1].startswith(removals)} == {
-        (metrics.DIMENSION, function)
+    both = (metrics.KEY_USES.name, metrics.ROOT_SESSIONS.name)
+    dims = {
+        family: {tuple(line[2:4]) for line in own if line[1].split(".")[0] == family}
+        for family in {line[1].split(".")[0] for line in own}
     }
-    assert {tuple(line[2:4]) for line in own if line[1].startswith(removals)} == {
-        (metrics.DIMENSION, interact)
-    }
+    for family, shown in dims.items():
+        if family == removals:
+            assert shown == {(metrics.DIMENSION, interact)}
+        elif family in both:
+            assert shown == {(metrics.DIMENSION, function), (metrics.DIMENSION, root_access)}
+        else:
+            assert shown == {(metrics.DIMENSION, function)}, family
     queue = arn_of_queue(sandbox, org_stack.outputs["DeadLetterQueueUrl"]).rsplit(":", 1)[1]
     assert ["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", queue] in [
         line[:4] for line in lines

@@ -784,10 +784,25 @@ def test_the_dashboard_shows_every_metric_the_detector_emits_and_no_other() -> N
     interact = deployment.resolve(
         DETECTOR["Resources"]["InteractFunction"]["Properties"]["FunctionName"]
     )
+    root_access = deployment.resolve(
+        DETECTOR["Resources"]["RootAccessFunction"]["Properties"]["FunctionName"]
+    )
+    # Key uses and root sessions come mostly from the root access route's function, and from
+    # the detector's (a key call signed with an alerted key, the sweep's last-use backstop).
+    both = {metrics.KEY_USES.name, metrics.ROOT_SESSIONS.name}
     for line in lines:  # the one dimension: the deployed function that emits it
-        interacts = line[1].split(".")[0] == metrics.KEY_REMOVALS.name  # removal.py's metric
-        emitter = interact if interacts else "<DetectorFunction>"
-        assert line[2:4] == [metrics.DIMENSION, emitter], line
+        family = line[1].split(".")[0]
+        if family == metrics.KEY_REMOVALS.name:  # removal.py's metric
+            emitters = {interact}
+        elif family in both:
+            emitters = {root_access, "<DetectorFunction>"}
+        else:
+            emitters = {"<DetectorFunction>"}
+        assert line[2] == metrics.DIMENSION, line
+        assert line[3] in emitters, line
+    for name in (n for n in metrics.emitted_names() if n.split(".")[0] in both):
+        shown = {line[3] for line in lines if line[1] == name}
+        assert shown == {root_access, "<DetectorFunction>"}, name
 
 
 def test_a_failed_key_removal_raises_the_alarm() -> None:
