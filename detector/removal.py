@@ -46,7 +46,7 @@ from detector.domain.removal import (
     stopped_problem,
     unknown_outcome,
 )
-from detector.domain.text import mask_key
+from detector.domain.text import mask_key, mrkdwn
 from detector.domain.triage import NOTE_AUTHOR, TriageState, Workflow, responder_label
 from detector.errors import DetectorError, FindingImportError, NotRootKey
 from detector.log import get_logger
@@ -57,6 +57,20 @@ CHANGED = Refusal(
     "removal request changed",
     ":information_source: This key's removal request changed meanwhile: nothing was done.",
 )
+
+
+def _requester_gone(record: KeyRecord, deps: TriageDeps) -> Refusal | None:
+    """Two responders means two who may act now: one who asked and has since been taken off
+    the responders (or out of their user group) no longer counts as the first."""
+    request = RemovalRequest.from_dict(record.removal)
+    if request is None or request.requester_id in deps.policy().user_ids:
+        return None
+    return Refusal(
+        403,
+        "requester no longer allowed",
+        f":no_entry: {mrkdwn(request.requester, 200)}, who asked, may no longer act: ask again "
+        "(Remove key), then a second responder confirms.",
+    )
 
 
 def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str, Any]:
@@ -70,6 +84,8 @@ def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str,
         enabled=deps.removal_enabled,
         now=at,
     )
+    if decided is None and action is RemovalAction.CONFIRM:
+        decided = _requester_gone(record, deps)
     if decided is not None:
         if decided.reason == EXPIRED_REASON:
             _expire(record, deps)

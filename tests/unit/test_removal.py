@@ -178,6 +178,17 @@ def test_the_same_responder_cannot_confirm_their_own_request() -> None:
     assert world.record().removal["status"] == "PENDING"  # type: ignore[index]
 
 
+def test_a_request_by_someone_no_longer_allowed_cannot_be_confirmed() -> None:
+    world = World()
+    world.click(ALICE, REMOVE)
+    world.run()
+    world.deps = replace(world.deps, responders=frozenset({RITA.user_id, BOB.user_id}))
+    assert world.click(RITA, CONFIRM) == 403
+    assert "may no longer act" in world.told()
+    assert world.jobs == []
+    assert world.creds.removals == []
+
+
 def test_a_late_confirmation_is_told_the_request_expired() -> None:
     world = World()
     world.click(ALICE, REMOVE)
