@@ -379,7 +379,7 @@ def _key_call(rec: dict[str, Any], where: _Where) -> RootKeyEvent:
         key_status=key_status,
         # Descriptive only, and IAM writes it in a locale format that has changed over the
         # years: a value we cannot read is dropped, never a reason to lose the event.
-        key_created_at=_lenient_time(response_key.get("createDate")),
+        key_created_at=lenient_time(response_key.get("createDate")),
         form=where.form,
         envelope_id=where.envelope_id,
         index=where.index,
@@ -679,7 +679,9 @@ def _opt_bool(obj: dict[str, Any], key: str) -> bool | None:
 _LOCALE_FORMATS = ("%b %d, %Y %I:%M:%S %p", "%b %d, %Y, %I:%M:%S %p")
 
 
-def _lenient_time(value: Any) -> datetime | None:
+def lenient_time(value: Any) -> datetime | None:
+    """A time as AWS writes it in responseElements (ISO-8601, or IAM's and STS's locale form
+    "Nov 20, 2026, 2:03:11 PM", taken as UTC), or None when it is not one."""
     if not isinstance(value, str) or len(value) > 64:
         return None
     text = " ".join(value.replace("\u202f", " ").replace("\u00a0", " ").split())

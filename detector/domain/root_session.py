@@ -34,6 +34,7 @@ from detector.domain.event import (
     MAX_EVENT_ID_LENGTH,
     ROOT_PRINCIPAL_TYPE,
     RootKeyEvent,
+    lenient_time,
 )
 from detector.domain.finding import (
     MAX_DESCRIPTION,
@@ -73,8 +74,6 @@ _CALLER_ARN_RE = re.compile(
 _SESSION_KEY_RE = re.compile(r"ASIA[A-Z0-9]{12,124}")
 # CloudTrail's own time shape, "2024-10-25T20:52:11Z".
 _STAMP_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")
-# The expiration as AWS's example writes it ("Oct 25, 2024, 9:07:11 PM"), or ISO-8601.
-_LOCALE_FORMATS = ("%b %d, %Y, %I:%M:%S %p", "%b %d, %Y %I:%M:%S %p")
 _CLOUDTRAIL_DETAIL_TYPES = frozenset({"AWS API Call via CloudTrail"})
 STAND_IN_PREFIX = "unidentified-session-"
 LABEL_BLOCK = "root_session_label"  # the block_id of the label in an alert
@@ -233,25 +232,7 @@ def _stamp(value: Any) -> datetime | None:
 
 def _expiration(value: Any) -> datetime | None:
     """The credentials' expiration (None: absent or unreadable; the 900 s bound then holds)."""
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    text = " ".join(value.replace("\u202f", " ").replace("\u00a0", " ").split())
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        for fmt in _LOCALE_FORMATS:
-            try:
-                parsed = datetime.strptime(text, fmt)  # UTC, as CloudTrail writes it
-                break
-            except ValueError:
-                continue
-    if parsed is None:
-        return None
-    try:
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-    except OverflowError:
-        return None
+    return lenient_time(value)
 
 
 def _event_id(rec: dict[str, Any]) -> str:
