@@ -322,10 +322,12 @@ def describe(session: RootSession) -> str:
 
 
 def label_block(session: RootSession) -> SectionBlock:
-    """The alert's label: a colleague's privileged task, not the root user's own credentials."""
+    """The alert's label: a privileged task in a root session someone in the organization opened
+    (a colleague, or the detector itself), not the root user's own credentials. It names the
+    caller as AWS recorded it and claims no more."""
     end = session.expires or session.started + MAX_ROOT_SESSION
     text = (
-        ":information_source: *Privileged task by a colleague, not the root user's own "
+        ":information_source: *Privileged task in a root session, not the root user's own "
         f"credentials:* {mrkdwn(session.caller_arn, 300)} opened a root session (AssumeRoot, "
         f"task *{mrkdwn(session.task, 200)}*) in account {session.account} at "
         f"{_when(session.started)}; this call was made within it (the session ends "
@@ -355,7 +357,7 @@ def label_reply(session: RootSession, touch: Touch, event_name: str | None) -> S
     what = f"The {mrkdwn(event_name, 64)}" if event_name else "The call"
     text = (
         f":information_source: *Root session identified:* {what} at {_when(touch.at)} was a "
-        f"colleague's privileged task, not the root user's own credentials. "
+        f"privileged task in a root session, not the root user's own credentials. "
         f"{mrkdwn(session.caller_arn, 300)} opened the root session (AssumeRoot, task "
         f"*{mrkdwn(session.task, 200)}*) at {_when(session.started)}."
     )

@@ -259,7 +259,7 @@ def test_the_labelled_finding_names_caller_and_task_and_is_newer() -> None:
     assert again == labelled  # labelling twice changes nothing
 
 
-def test_the_labelled_alert_says_a_colleague_not_an_attack() -> None:
+def test_the_labelled_alert_says_a_privileged_task_not_an_attack() -> None:
     message = SlackMessage(text="Root access key deleted in account 210987654321")
     labelled = labelled_message(message, only(assume_root()))
     shown = labelled.text.replace("\u200b", "")  # ZWSP keeps Slack from linking the ARN
@@ -267,7 +267,7 @@ def test_the_labelled_alert_says_a_colleague_not_an_attack() -> None:
     assert shown.endswith(message.text)
     (block,) = [b for b in labelled.blocks if b.block_id == LABEL_BLOCK]
     text = block.to_dict()["text"]["text"]
-    assert "colleague" in text
+    assert "Privileged task in a root session, not the root user's own credentials" in text
     assert "IAMDeleteRootUserCredentials" in text
     assert labelled_message(labelled, only(assume_root())) == labelled
 

@@ -104,7 +104,7 @@ def test_session_first_the_alert_and_finding_carry_the_label(world: World) -> No
     assert alert.message.text.replace("\u200b", "").startswith(
         f"Privileged task (AssumeRoot by {CALLER_ARN}"
     )
-    assert "colleague" in str(alert.message.blocks[1].to_dict())  # just under the header
+    assert "Privileged task in a root session" in str(alert.message.blocks[1].to_dict())
     finding = world.finding()
     assert finding["ProductFields"][FIELD] == CALLER_ARN
     assert finding["ProductFields"]["root-key-detector/AssumedRoot"] == "true"
