@@ -59,11 +59,11 @@ CHANGED = Refusal(
 )
 
 
-def _requester_gone(record: KeyRecord, deps: TriageDeps) -> Refusal | None:
+def _requester_gone(record: KeyRecord, allowed: frozenset[str]) -> Refusal | None:
     """Two responders means two who may act now: one who asked and has since been taken off
     the responders (or out of their user group) no longer counts as the first."""
     request = RemovalRequest.from_dict(record.removal)
-    if request is None or request.requester_id in deps.policy().user_ids:
+    if request is None or request.requester_id in allowed:
         return None
     return Refusal(
         403,
@@ -73,8 +73,11 @@ def _requester_gone(record: KeyRecord, deps: TriageDeps) -> Refusal | None:
     )
 
 
-def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str, Any]:
-    """Answer a Remove key, Confirm removal or Cancel click on ``record``'s alert."""
+def answer_click(
+    click: Click, record: KeyRecord, deps: TriageDeps, *, allowed: frozenset[str]
+) -> dict[str, Any]:
+    """Answer a Remove key, Confirm removal or Cancel click on ``record``'s alert (``allowed``:
+    who may act now, as :func:`detector.triage.answer` asked)."""
     action = RemovalAction(click.action)
     at = datetime.fromtimestamp(deps.clock(), UTC).replace(microsecond=0)
     who = click.responder
@@ -85,7 +88,7 @@ def answer_click(click: Click, record: KeyRecord, deps: TriageDeps) -> dict[str,
         now=at,
     )
     if decided is None and action is RemovalAction.CONFIRM:
-        decided = _requester_gone(record, deps)
+        decided = _requester_gone(record, allowed)
     if decided is not None:
         if decided.reason == EXPIRED_REASON:
             _expire(record, deps)

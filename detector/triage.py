@@ -140,10 +140,10 @@ def answer(event: dict[str, Any], deps: TriageDeps) -> dict[str, Any]:
         interaction = parse(body)
         if isinstance(interaction, LinkClick):
             return http(200)
-        record = _authorised(interaction, deps)
+        record, allowed = _authorised(interaction, deps)
         if not deps.ledger.remember_request(sig, REQUEST_KEEP_S):
             return _seen_before(headers)
-        return _act(interaction, record, deps)
+        return _act(interaction, record, allowed, deps)
     except Refused as refusal:
         return _refused(refusal)
     except SecretError as exc:  # no traceback: the secret's id and problem say it all
@@ -165,15 +165,19 @@ def _refused(refusal: Refused) -> dict[str, Any]:
     return http(refusal.status, refusal.reason)
 
 
-def _authorised(interaction: Click | Submission, deps: TriageDeps) -> KeyRecord:
-    """The key's record the interaction acts on, if the responder may act there.
+def _authorised(
+    interaction: Click | Submission, deps: TriageDeps
+) -> tuple[KeyRecord, frozenset[str]]:
+    """The key's record the interaction acts on, if the responder may act there; and who may
+    act now (asked of Slack once per request, when a user group names them).
 
     Raises:
         Refused: 403 for another workspace or channel; 403 for a user not allowed (who is told
             so, ephemerally); 404 for a message that is not the key's alert.
     """
     responder = interaction.responder
-    reason = deps.policy().refusal(responder, interaction.channel_id)
+    policy = deps.policy()
+    reason = policy.refusal(responder, interaction.channel_id)
     if reason is not None:
         get_logger().warning(
             "slack responder refused",
@@ -186,7 +190,7 @@ def _authorised(interaction: Click | Submission, deps: TriageDeps) -> KeyRecord:
     ref = SlackRef(interaction.channel_id, interaction.message_ts)
     if record is None or record.slot is None or record.slot.ref != ref:
         raise Refused(404, "not the alert of one of this detector's findings")
-    return record
+    return record, policy.user_ids
 
 
 def tell(deps: TriageDeps, response_url: str, text: str) -> None:
@@ -200,11 +204,16 @@ def tell(deps: TriageDeps, response_url: str, text: str) -> None:
         get_logger().warning("ephemeral answer failed", extra={"error_type": type(exc).__name__})
 
 
-def _act(interaction: Click | Submission, record: KeyRecord, deps: TriageDeps) -> dict[str, Any]:
+def _act(
+    interaction: Click | Submission,
+    record: KeyRecord,
+    allowed: frozenset[str],
+    deps: TriageDeps,
+) -> dict[str, Any]:
     if isinstance(interaction, Click) and isinstance(interaction.action, RemovalAction):
         from detector import removal  # noqa: PLC0415 - it builds on this module
 
-        return removal.answer_click(interaction, record, deps)
+        return removal.answer_click(interaction, record, deps, allowed=allowed)
     assert isinstance(interaction.action, TriageAction)  # noqa: S101 - removal handled above
     if isinstance(interaction, Click) and interaction.action.asks_text:
         view = modal(interaction.action, record.fid, interaction.channel_id, interaction.message_ts)
