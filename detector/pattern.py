@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from detector.domain.event import ACCESS_KEY_EVENT_NAMES, IAM_SOURCE, ROOT_PRINCIPAL_TYPE
+from detector.domain.event import (
+    ACCESS_KEY_EVENT_NAMES,
+    IAM_SOURCE,
+    LONG_TERM_KEY_PREFIX,
+    ROOT_PRINCIPAL_TYPE,
+)
 from detector.domain.root_access import ASSUME_ROOT, STS_SOURCE
 
 API_CALL = "AWS API Call via CloudTrail"
-# A long-term access key's id starts with AKIA, a temporary one's (a console or AssumeRoot
-# session) with ASIA ("Understanding unique ID prefixes", IAM identifiers, IAM User Guide).
-LONG_TERM_KEY_PREFIX = "AKIA"
 # The rule state that also receives read-only management events ("Receiving read-only
 # management events from AWS services", EventBridge user guide). The root access rule needs it:
 # a root key used only to read (ListBuckets...) is a use too, and CloudTrail may mark

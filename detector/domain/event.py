@@ -37,6 +37,9 @@ UPDATE_ACCESS_KEY = "UpdateAccessKey"
 ACCESS_KEY_EVENT_NAMES = (CREATE_ACCESS_KEY, DELETE_ACCESS_KEY, UPDATE_ACCESS_KEY)
 _KEY_EVENT_SET = frozenset(ACCESS_KEY_EVENT_NAMES)
 ROOT_PRINCIPAL_TYPE = "Root"  # userIdentity.type of the root user (AssumeRoot sessions too)
+# A long-term access key's id starts with AKIA, a temporary one's (a console or AssumeRoot
+# session) with ASIA ("Understanding unique ID prefixes", IAM identifiers, IAM User Guide).
+LONG_TERM_KEY_PREFIX = "AKIA"
 # CloudTrail's event ids are UUIDs; a longer or unprintable one is a garbled record's.
 MAX_EVENT_ID_LENGTH = 256
 # The id an event gets when its record has no usable eventID (see _stand_in_id).

@@ -24,7 +24,12 @@ from typing import Any
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
-from detector.domain.event import InputForm, RootKeyEvent, untrusted_field
+from detector.domain.event import (
+    LONG_TERM_KEY_PREFIX,
+    InputForm,
+    RootKeyEvent,
+    untrusted_field,
+)
 from detector.domain.finding import (
     MAX_PRODUCT_FIELD_VALUE,
     MAX_PRODUCT_FIELDS,
@@ -35,7 +40,6 @@ from detector.domain.message import METADATA_EVENT_TYPE, SlackMessage
 from detector.domain.root_access import RootKey
 from detector.domain.text import clean, mask_key, mrkdwn
 
-LONG_TERM_KEY_PREFIX = "AKIA"  # an access key; ASIA… are session credentials
 # An access key id: 16 to 128 characters ("AccessKey", IAM API reference: pattern [\w]+); AWS
 # issues upper-case letters and digits. Anything else in the record is not a key to follow.
 _LONG_TERM_KEY_RE = re.compile(LONG_TERM_KEY_PREFIX + r"[A-Z0-9]{12,124}")
