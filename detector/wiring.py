@@ -174,7 +174,7 @@ class Runtime:
         sweeper = Sweeper(
             self.deps,
             self.inventory,
-            self.root_credentials(),
+            root_credentials=self.root_credentials(),
             dependencies=self.dependencies(),
             dry_run=dry_run,
             concurrency=self.settings.sweep_concurrency,

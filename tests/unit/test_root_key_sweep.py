@@ -35,9 +35,8 @@ def root() -> Root:
 
 
 def _sweep(world: World, root: Root | None, at: Any, **kw: Any) -> Any:
-    if root is None:
-        return Sweeper(world.deps, _Present(), now=lambda: at, **kw).run([ACCOUNT])
-    return Sweeper(world.deps, _Present(), root, now=lambda: at, **kw).run([ACCOUNT])
+    sweeper = Sweeper(world.deps, _Present(), root_credentials=root, now=lambda: at, **kw)
+    return sweeper.run([ACCOUNT])
 
 
 class _Present:
@@ -169,7 +168,9 @@ def test_a_failure_listing_keys_is_that_accounts_failed_result(world: World) -> 
     root = Root()
     root.hold(ACTIVE, account=OTHER_ACCOUNT)
     root.refused[ACCOUNT] = "AccessDenied"
-    summary = Sweeper(world.deps, _Present(), root, now=lambda: T0).run([ACCOUNT, OTHER_ACCOUNT])
+    summary = Sweeper(world.deps, _Present(), root_credentials=root, now=lambda: T0).run(
+        [ACCOUNT, OTHER_ACCOUNT]
+    )
 
     lines = {r.account: r for r in summary.results}
     assert lines[ACCOUNT].status.value == "failed"
