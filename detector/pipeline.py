@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from detector import metrics, retry
-from detector import sessions as root_sessions
 from detector.config import SlackMode
 from detector.controls import ROOT_ACCESS_KEYS, Control
 from detector.domain.confirmation import Confirmation
@@ -59,7 +58,6 @@ from detector.domain.message import (
 )
 from detector.domain.removal import drawing as removal_drawing
 from detector.domain.root_access import RootSession
-from detector.domain.root_session import labelled_finding, labelled_message
 from detector.domain.text import clean, mask_key
 from detector.domain.triage import TriageState, with_triage
 from detector.domain.verdict import Verdict, classify
@@ -179,7 +177,9 @@ def run(doc: Any, deps: Dependencies) -> list[Outcome]:
         except DetectorError as exc:
             failures.append(exc)
     if deps.sessions is not None:  # the AssumeRoot records among them
-        failures += root_sessions.run_sessions(doc, deps, deps.sessions)[1]
+        from detector.sessions import run_sessions  # noqa: PLC0415 - root access only
+
+        failures += run_sessions(doc, deps, deps.sessions)[1]
     if len(items) == 1 and failures:
         raise failures[0]
     if failures:
@@ -343,11 +343,7 @@ class _Attempt:
             pool.submit(deps.ledger.account_keys, str(account)) if fid and self.key_id else None
         )
         name = self._start_side_calls(key_event=key_event)
-        session = (
-            pool.submit(root_sessions.label_for, event, fid if key_event else None, deps.sessions)
-            if deps.sessions is not None
-            else None
-        )
+        session = self._start_session_label(event, fid if key_event else None)
         try:
             claim = begin.result()
         except ExternalServiceError as exc:
@@ -366,6 +362,17 @@ class _Attempt:
         self.session = session.result() if session else None
         key = self._follow(own, siblings) if own is not None else None
         return key, confirmation
+
+    def _start_session_label(
+        self, event: RootKeyEvent, fid: str | None
+    ) -> Future[RootSession | None] | None:
+        """Where root sessions are tracked, the session that covers the record (asked beside
+        round one); the module is loaded only then, off the cold start of a plain stack."""
+        if self.deps.sessions is None:
+            return None
+        from detector.sessions import label_for  # noqa: PLC0415 - root access only
+
+        return self.deps.pool().submit(label_for, event, fid, self.deps.sessions)
 
     def _start_side_calls(self, *, key_event: bool) -> Future[str | None] | None:
         """Start what round 1 needs beside its facts: on a cold start the Slack secret and the
@@ -499,7 +506,11 @@ class _Attempt:
             account_name=self.account_name,
         )
         finding = build_finding(self._told, self.verdict, confirmation, ctx, self.deps.control)
-        return labelled_finding(finding, self.session) if self.session else finding
+        if self.session is None:
+            return finding
+        from detector.domain.root_session import labelled_finding  # noqa: PLC0415 - root access
+
+        return labelled_finding(finding, self.session)
 
     # -- round 2: the finding and the Slack message, side by side --------------------------
 
@@ -787,7 +798,11 @@ class _Attempt:
             unfiled=self.unfiled,
             control=self.deps.control,
         )
-        return labelled_message(message, self.session) if self.session else message
+        if self.session is None:
+            return message
+        from detector.domain.root_session import labelled_message  # noqa: PLC0415 - root access
+
+        return labelled_message(message, self.session)
 
     @property
     def _told(self) -> RootKeyEvent:
