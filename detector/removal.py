@@ -122,13 +122,7 @@ def answer_click(
             "key removal job not started", extra={**log, "error": type(exc).__name__}
         )
         failed = replace(request, status=RemovalStatus.FAILED, problem="its job could not start")
-        if deps.ledger.settle_removal(
-            record.fid,
-            failed.as_dict(),
-            request_id=request.request_id,
-            from_state=request.status.value,
-            to_state=failed.status.value,
-        ):
+        if _settle(record.fid, failed, request.status, deps):
             metrics.count(metrics.KEY_REMOVALS, label="failed")
         tell(deps, click.response_url, ":x: The removal could not be started; nothing was done.")
         return http(500, "not started")
@@ -198,14 +192,18 @@ def _moved(
     request = replace(
         current, status=RemovalStatus.CANCELLED, confirmer_id=user_id, confirmer=label, confirmed=at
     )
-    ok = deps.ledger.settle_removal(
-        record.fid,
+    return request if _settle(record.fid, request, RemovalStatus.PENDING, deps) else None
+
+
+def _settle(fid: str, request: RemovalRequest, from_state: RemovalStatus, deps: TriageDeps) -> bool:
+    """Move ``request`` on from ``from_state`` to its own status, in the ledger."""
+    return deps.ledger.settle_removal(
+        fid,
         request.as_dict(),
         request_id=request.request_id,
-        from_state=RemovalStatus.PENDING.value,
-        to_state=RemovalStatus.CANCELLED.value,
+        from_state=from_state.value,
+        to_state=request.status.value,
     )
-    return request if ok else None
 
 
 def _expire(record: KeyRecord, deps: TriageDeps) -> None:
@@ -214,13 +212,7 @@ def _expire(record: KeyRecord, deps: TriageDeps) -> None:
     request = RemovalRequest.from_dict(record.removal)
     assert request is not None  # noqa: S101 - refusal() found it expired
     expired = replace(request, status=RemovalStatus.EXPIRED)
-    if deps.ledger.settle_removal(
-        record.fid,
-        expired.as_dict(),
-        request_id=request.request_id,
-        from_state=RemovalStatus.PENDING.value,
-        to_state=RemovalStatus.EXPIRED.value,
-    ):
+    if _settle(record.fid, expired, RemovalStatus.PENDING, deps):
         get_logger().info(
             "key removal request expired",
             extra={"finding_id": record.fid, "request_id": request.request_id},
@@ -359,13 +351,7 @@ def _remove(record: KeyRecord, request: RemovalRequest, deps: TriageDeps) -> Rem
         from_state = RemovalStatus.DELETING
         # A retry finds it DELETING: its earlier attempt may have deleted the key already.
         done = _delete(record, deleting, log, deps, retry=request.status is from_state)
-    if not deps.ledger.settle_removal(
-        record.fid,
-        done.as_dict(),
-        request_id=request.request_id,
-        from_state=from_state.value,
-        to_state=done.status.value,
-    ):
+    if not _settle(record.fid, done, from_state, deps):
         return _as_recorded(record, done, deps)
     label = done.status.value.lower().replace("_", "-")
     if stop is not None and not deps.removal_enabled:
