@@ -39,10 +39,19 @@ class AwsClients:
     themselves are thread-safe.
     """
 
-    def __init__(self, region: str | None = None, *, max_pool_connections: int = 16):
+    def __init__(
+        self,
+        region: str | None = None,
+        *,
+        max_pool_connections: int = 16,
+        regional_sts: bool = False,
+    ):
         self._session: botocore.session.Session | None = None
         self._region = region
         self._pool = max_pool_connections
+        # STS through its Regional endpoint whatever the environment or shared config says
+        # (AssumeRoot refuses the global one; see detector.adapters.root_access).
+        self._regional_sts = regional_sts
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -63,6 +72,8 @@ class AwsClients:
     def _create(self, service: str, credentials: Credentials | None) -> Any:
         if self._session is None:
             self._session = botocore.session.Session()
+            if self._regional_sts:
+                self._session.set_config_variable("sts_regional_endpoints", "regional")
         # What boto3's Session.client does, without importing boto3.
         return self._session.create_client(
             service,
@@ -82,3 +93,14 @@ class Credentials:
     secret_key: str = field(repr=False)
     token: str = field(repr=False)
     expires_at: float = 0.0  # epoch seconds
+
+    @classmethod
+    def from_sts(cls, answer: dict[str, Any]) -> Credentials:
+        """The ``Credentials`` of an STS answer (AssumeRole, AssumeRoot)."""
+        creds = answer["Credentials"]
+        return cls(
+            creds["AccessKeyId"],
+            creds["SecretAccessKey"],
+            creds["SessionToken"],
+            creds["Expiration"].timestamp(),
+        )

@@ -108,10 +108,4 @@ class AccountClients:
             RoleSessionName=self.SESSION_NAME,
             DurationSeconds=3600,
         )
-        creds: dict[str, Any] = answer["Credentials"]
-        return Credentials(
-            creds["AccessKeyId"],
-            creds["SecretAccessKey"],
-            creds["SessionToken"],
-            creds["Expiration"].timestamp(),
-        )
+        return Credentials.from_sts(answer)

@@ -13,10 +13,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import botocore.session
-
 from detector import retry
-from detector.adapters.aws import Credentials, botocore_config
+from detector.adapters.aws import AwsClients, Credentials
 from detector.adapters.aws_errors import aws_call
 from detector.domain.root_access import (
     AUDIT_TASK_POLICY,
@@ -46,8 +44,8 @@ class AssumeRootCredentials:
     assumed first; its credentials are kept until five minutes before they expire.
 
     "AssumeRoot" (STS API Reference): "The STS global endpoint is not supported for
-    AssumeRoot. You must send this request to a Regional STS endpoint." The STS clients here
-    come from a botocore session of their own whose ``sts_regional_endpoints`` is
+    AssumeRoot. You must send this request to a Regional STS endpoint." The clients here come
+    from a client factory of their own whose session's ``sts_regional_endpoints`` is
     ``regional`` ("AWS STS Regional endpoints", AWS SDKs and Tools Reference Guide: the
     setting's ``legacy`` value sends us-east-1's calls, and those of a few other Regions, to the
     global endpoint), so neither AWS_STS_REGIONAL_ENDPOINTS=legacy nor a shared config file
@@ -66,13 +64,11 @@ class AssumeRootCredentials:
         role_arn: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self._region = region
         self._retry_env = retry_env
         self._role_arn = role_arn
         self._clock = clock
+        self._clients = AwsClients(region, regional_sts=True)
         self._lock = threading.Lock()
-        self._session: botocore.session.Session | None = None
-        self._own_sts: Any = None
         self._role: tuple[Credentials, Any] | None = None  # the role's credentials, its client
 
     # -- the port ----------------------------------------------------------------------------
@@ -138,24 +134,18 @@ class AssumeRootCredentials:
             # call is the one a removal's dry run shows.
             DurationSeconds=int(MAX_ROOT_SESSION.total_seconds()),
         )
-        creds = answer["Credentials"]
         get_logger().info(
             "root session opened",
             extra={"account": account_id, "task_policy": task_policy_arn.rsplit("/", 1)[-1]},
         )
-        session = Credentials(
-            creds["AccessKeyId"],
-            creds["SecretAccessKey"],
-            creds["SessionToken"],
-            creds["Expiration"].timestamp(),
-        )
-        iam: IAMClient = self._client("iam", session)
+        iam: IAMClient = self._clients.client_with("iam", Credentials.from_sts(answer))
         return iam
 
     def _caller_sts(self) -> STSClient:
         """The STS client that calls AssumeRoot: the detector's own, or the role's."""
+        own: STSClient = self._clients.client("sts")
         if self._role_arn is None:
-            return self._own()
+            return own
         with self._lock:
             held = self._role
         if held is not None and held[0].expires_at - self.REFRESH_BEFORE_S > self._clock():
@@ -163,48 +153,16 @@ class AssumeRootCredentials:
             return client
         answer = self._call(
             "sts.AssumeRole",
-            self._own().assume_role,
+            own.assume_role,
             RoleArn=self._role_arn,
             RoleSessionName=self.SESSION_NAME,
             DurationSeconds=3600,
         )
-        creds = answer["Credentials"]
-        credentials = Credentials(
-            creds["AccessKeyId"],
-            creds["SecretAccessKey"],
-            creds["SessionToken"],
-            creds["Expiration"].timestamp(),
-        )
-        client = self._client("sts", credentials)
+        credentials = Credentials.from_sts(answer)
+        client = self._clients.client_with("sts", credentials)
         with self._lock:
             self._role = (credentials, client)
         return client
-
-    def _own(self) -> STSClient:
-        with self._lock:
-            own = self._own_sts
-        if own is None:
-            own = self._client("sts", None)
-            with self._lock:
-                self._own_sts = own
-        client: STSClient = own
-        return client
-
-    def _client(self, service: str, credentials: Credentials | None) -> Any:
-        """A client of this adapter's botocore session (Regional STS endpoints)."""
-        with self._lock:
-            if self._session is None:
-                session = botocore.session.Session()
-                session.set_config_variable("sts_regional_endpoints", "regional")
-                self._session = session
-            return self._session.create_client(
-                service,
-                region_name=self._region,
-                config=botocore_config(),
-                aws_access_key_id=credentials.access_key if credentials else None,
-                aws_secret_access_key=credentials.secret_key if credentials else None,
-                aws_session_token=credentials.token if credentials else None,
-            )
 
     # -- calls -------------------------------------------------------------------------------
 

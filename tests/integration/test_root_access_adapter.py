@@ -156,7 +156,7 @@ def test_assume_root_goes_to_the_regional_sts_endpoint(retry_env: retry.RetryEnv
     env = {"AWS_STS_REGIONAL_ENDPOINTS": "legacy", "AWS_ENDPOINT_URL": ""}
     with patched_environ(env):
         adapter = AssumeRootCredentials("us-east-1", retry_env)
-        sts = adapter._own()  # where the requests would go, without sending one
+        sts = adapter._caller_sts()  # where AssumeRoot would go, without sending it
     assert sts.meta.endpoint_url == "https://sts.us-east-1.amazonaws.com"
 
 
