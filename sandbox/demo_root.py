@@ -63,13 +63,7 @@ def main() -> int:
 
 def _organization(stack: SandboxStack) -> str:
     _title("1. An organization with centralized root access")
-    org = stack.aws.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    created = org.create_account(AccountName="payments-prod", Email="payments@example.com")
-    member = str(created["CreateAccountStatus"]["AccountId"])
-    stack.aws.enable_security_hub(member)
-    stack.aws.enable_root_access(ACCOUNT_ID)
-    stack.route_root_access(ACCOUNT_ID, member)
+    member = stack.root_access_organization("payments-prod")
     print(f"management account (the detector's) {ACCOUNT_ID}")
     print(f"member account                      {member}")
     for days in (400, 30):

@@ -130,6 +130,20 @@ class SandboxStack:
             events.put_rule(Name=name, EventPattern=json.dumps(pattern), State="ENABLED")
             events.put_targets(Rule=name, Targets=[{"Id": "interact", "Arn": hub_arn}])
 
+    def root_access_organization(self, member_name: str = "member") -> str:
+        """An organization this account manages, with one member account (Security Hub on),
+        centralized root access on, and both accounts' records routed as a stack with
+        CentralizedRootAccess routes them; the member's id."""
+        org = self.aws.client("organizations")
+        org.create_organization(FeatureSet="ALL")
+        email = f"{member_name}@example.com"
+        created = org.create_account(AccountName=member_name, Email=email)
+        member = str(created["CreateAccountStatus"]["AccountId"])
+        self.aws.enable_security_hub(member)
+        self.aws.enable_root_access(ACCOUNT_ID)
+        self.route_root_access(ACCOUNT_ID, member)
+        return member
+
     def route_root_access(self, *accounts: str) -> None:
         """Route each account's records as a stack with CentralizedRootAccess does: the key
         events' rule and the root access rule (it also receives read-only management events),

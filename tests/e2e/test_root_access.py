@@ -31,14 +31,7 @@ REMOVE, CONFIRM = "root_remove_key", "root_confirm_removal"
 def member(sandbox: SandboxStack) -> str:
     """An organization whose management account is the detector's, with one member account
     (Security Hub on in both), centralized root access on, and each account's records routed."""
-    org = sandbox.aws.client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    created = org.create_account(AccountName="member", Email="member@example.com")
-    account = str(created["CreateAccountStatus"]["AccountId"])
-    sandbox.aws.enable_security_hub(account)
-    sandbox.aws.enable_root_access(ACCOUNT_ID)
-    sandbox.route_root_access(ACCOUNT_ID, account)
-    return account
+    return sandbox.root_access_organization()
 
 
 @pytest.fixture
